@@ -9,6 +9,7 @@ function(sio_embed_lua out_var)
     COMMAND "${CMAKE_COMMAND}" -DOUT=${out} -DROOT=${CMAKE_SOURCE_DIR}/lua
             "-DFILES=${ARGN}" -P "${CMAKE_SOURCE_DIR}/cmake/embed.cmake"
     DEPENDS ${ARGN} "${CMAKE_SOURCE_DIR}/cmake/embed.cmake"
-    COMMENT "Embedding shipped Lua sources")
+    COMMENT "Embedding shipped Lua sources"
+    VERBATIM)
   set(${out_var} "${out}" PARENT_SCOPE)
 endfunction()

@@ -1,0 +1,56 @@
+/* aio_internal.h - shared between aio.c, aio_http.c and aio_redis.c. */
+#ifndef SIO_AIO_INTERNAL_H
+#define SIO_AIO_INTERNAL_H
+
+#include <curl/curl.h>
+#include <hiredis/async.h>
+
+#include "aio.h"
+
+typedef struct sio_op sio_op;
+
+/* One pending op.  Lives in aio->ops until it completes. */
+struct sio_op {
+    sio_op *prev, *next;
+    sio_aio *aio;
+    uint64_t id;
+    void *owner;      /* NULL once forgotten: complete silently */
+    sio_aio_kind kind;
+    uv_timer_t *timer; /* SIO_AIO_TIMER */
+    CURL *easy;        /* SIO_AIO_HTTP */
+    struct curl_slist *headers;
+    char *body;        /* request body (copy), then response buffer */
+    char *resp;
+    size_t resp_len, resp_cap;
+    int too_big;
+};
+
+struct sio_aio {
+    uv_loop_t *loop;
+    sio_aio_cfg cfg;
+    sio_op *ops; /* doubly linked, newest first */
+    size_t pending;
+    uint64_t next_id;
+    /* HTTP */
+    CURLM *multi;
+    uv_timer_t *curl_timer;
+    /* Redis */
+    redisAsyncContext *redis;
+    char *redis_host;
+    int redis_ready;
+    int closing;
+};
+
+sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err);
+
+/* Unlinks and frees op without reporting anything. */
+void sio_op_drop(sio_op *op);
+
+/* Reports res for op (unless forgotten), unlinks and frees it. */
+void sio_op_finish(sio_op *op, sio_aio_result *res);
+
+int sio_aio_http_init(sio_aio *aio, sio_err *err);
+void sio_aio_http_close(sio_aio *aio);
+void sio_aio_redis_close(sio_aio *aio);
+
+#endif
