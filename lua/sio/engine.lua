@@ -1,0 +1,512 @@
+-- sio.engine: executes a loaded workflow for one command.
+--
+--   result | nil, err = engine.execute(host, wf, attrs, opts)
+--
+-- Must be called inside the command coroutine. When every step of the
+-- command is blocked on host ops, the engine yields that coroutine with
+-- coroutine.yield("wait"); the driver resumes it with (op_id, ok, value) for
+-- one completed op. Completions for ops the engine no longer waits on (a
+-- timed-out step's request, a finished step's timeout timer) are ignored.
+--
+-- attrs is owned by the execution: it is normalised in place and becomes A
+-- (step outputs are stored in it under their step ids).
+-- opts = {
+--   on_step_result = function(step_id, payload, query)  -- publish_result / sio.publish
+--   retry_base_ms  = 200,  -- step retry backoff: base * 2^(attempt-1), capped at 10 s
+-- }
+-- result = {summary = "workflow X: N steps ok, M skipped", steps = {ids in
+-- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
+-- (only steps that needed more than one), <declared output fields>}
+-- err = {class = "transient"|"permanent", message = ..., step = id}
+local cjson = require "cjson"
+local api = require "sio.api"
+local errors = require "sio.errors"
+local to_text = require("sio.template").to_text
+
+local M = {}
+
+local type, pcall, setmetatable, tostring, rawset = type, pcall, setmetatable, tostring, rawset
+local co_resume, co_yield, isyieldable = coroutine.resume, coroutine.yield, coroutine.isyieldable
+local tinsert, tremove, sformat, mmin = table.insert, table.remove, string.format, math.min
+local encode, decode = cjson.encode, cjson.decode
+local AWAIT = api.AWAIT
+local DONE = setmetatable({}, { __name = "sio.done" })
+local classify = errors.classify
+
+-- step states
+local QUEUED, RUNNING, OK, SKIPPED, FAILED, DROPPED = 1, 2, 3, 4, 5, 6
+
+local EMPTY = setmetatable({}, { __newindex = function() error("read-only") end })
+
+-- A[step_id] records: `json` is decoded lazily from `payload` on first use.
+local REC_MT = { __index = function(t, k)
+  if k ~= "json" then return nil end
+  local p = rawget(t, "payload")
+  if type(p) ~= "string" then return nil end
+  local c = p:byte(1)
+  if c ~= 123 and c ~= 91 then return nil end -- '{' or '['
+  local ok, v = pcall(decode, p)
+  if not ok then return nil end
+  rawset(t, "json", v)
+  return v
+end }
+M.record_mt = REC_MT
+
+local Cmd = {}
+Cmd.__index = Cmd
+
+---------------------------------------------------------------------------
+-- per-command user-code instances (created lazily, only when needed)
+
+function Cmd:env()
+  local env = self._env
+  if env then return env end
+  env = self.host.safe_env()
+  local sio = self:sio()
+  rawset(env, "sio", sio)
+  local base_require = env.require
+  rawset(env, "require", function(name)
+    if name == "sio" then return sio end
+    if base_require then return base_require(name) end
+    error("module '" .. tostring(name) .. "' not found", 2)
+  end)
+  self._env = env
+  return env
+end
+
+function Cmd:sio()
+  local s = self._sio
+  if not s then s = api.new(self); self._sio = s end
+  return s
+end
+
+-- The Lua workflow file re-instantiated with this command's environment, so
+-- inline functions never share state between commands.
+function Cmd:wf_instance()
+  local inst = self._inst
+  if inst then return inst end
+  local factory = self.wf.factory
+  if not factory then error({ class = "permanent", message = "workflow has no Lua factory" }, 0) end
+  inst = factory(self:env())
+  if type(inst) ~= "table" or type(inst.steps) ~= "table" then
+    error({ class = "permanent", message = self.wf.file .. ": workflow file did not return its table" }, 0)
+  end
+  self._inst = inst
+  return inst
+end
+
+function Cmd:user_filter(name)
+  local fs = self._filters
+  if not fs then
+    local factory = self.wf.filters_factory
+    fs = factory and factory(self:env()) or {}
+    self._filters = fs
+  end
+  local f = fs[name]
+  if type(f) ~= "function" then
+    error({ class = "permanent", message = "filter '" .. tostring(name) .. "' is not a function" }, 0)
+  end
+  return f
+end
+
+function Cmd:guard_fn(i)
+  local gs = self._guards
+  if not gs then gs = {}; self._guards = gs end
+  local g = gs[i]
+  if g then return g end
+  local step = self.wf.steps[i]
+  if step.guard_lua then g = self:wf_instance().steps[i].guard
+  else g = step.guard(self:env()) end
+  gs[i] = g
+  return g
+end
+
+function Cmd:run_fn(i)
+  local step = self.wf.steps[i]
+  if step.run_lua then return self:wf_instance().steps[i].run end
+  local f = step.run_factory(self:env())
+  if type(f) ~= "function" then
+    error({ class = "permanent", message = "run module for step " .. step.id .. " must return a function" }, 0)
+  end
+  return f
+end
+
+function Cmd:user_tool(entry)
+  local ts = self._tools
+  if not ts then ts = {}; self._tools = ts end
+  local f = ts[entry.name]
+  if f then return f end
+  f = entry.factory(self:env())
+  if type(f) ~= "function" then
+    error({ class = "permanent", message = "tool module " .. tostring(entry.path) .. " must return a function(args, ctx)" }, 0)
+  end
+  ts[entry.name] = f
+  return f
+end
+
+---------------------------------------------------------------------------
+-- limits
+
+-- A tripped limit ends the whole execution (it must not be swallowed).
+function Cmd:killed()
+  local k = self.host.exec_killed()
+  if k then
+    if not self.err or not self.err.killed then
+      local e = classify(k)
+      e.class = "permanent"
+      e.killed = true
+      self.err = e
+    end
+    return true
+  end
+  return false
+end
+
+---------------------------------------------------------------------------
+-- scheduling
+
+local function normalise(payload)
+  local t = type(payload)
+  if t == "string" then return payload end
+  if payload == nil then return "" end
+  if t == "table" then return encode(payload) end
+  return to_text(payload)
+end
+
+-- Body of a step coroutine.
+local function step_main(cx, i)
+  local step = cx.wf.steps[i]
+  local r = cx.rt[i]
+  local args = r.args
+  if args == nil and step.args then args = step.args(cx.A, cx); r.args = args end
+  local payload
+  if step.kind == "tool" then
+    local entry = step.tool
+    if entry.kind == "builtin" then
+      payload = entry.fn(args, cx)
+    elseif entry.kind == "lua" then
+      payload = cx:user_tool(entry)(args, cx:step_ctx(i, args))
+    else -- native: host.tool(name, args) -> op; completion value = payload
+      local tool = cx.host.tool
+      if not tool then error({ class = "permanent", message = "native tool '" .. entry.name .. "' is not available in this host" }, 0) end
+      local op, err = tool(entry.name, args)
+      if not op then error(errors.is_classified(err) and err or { class = "transient", message = tostring(err) }, 0) end
+      local ok, v = api.await(op)
+      if not ok then error(errors.is_classified(v) and v or { class = "transient", message = tostring(v) }, 0) end
+      payload = v
+    end
+  else
+    payload = cx:run_fn(i)(cx.A, args, cx:step_ctx(i, args))
+  end
+  return DONE, payload
+end
+
+function Cmd:step_ctx(i, args)
+  local step = self.wf.steps[i]
+  return { step = step.id, attempt = self.rt[i].attempts, intent = self.wf.intent,
+           A = self.A, args = args, sio = self:sio() }
+end
+
+function Cmd:enqueue(i)
+  local ready = self.ready
+  local n = #ready
+  -- keep file order among ready steps
+  local pos = n + 1
+  while pos > 1 and ready[pos - 1] > i do pos = pos - 1 end
+  tinsert(ready, pos, i)
+  self.state[i] = QUEUED
+end
+
+-- A step is finished (ok, skipped, or failed with continue_on_error):
+-- release its dependants.
+function Cmd:release(i)
+  local dependants = self.wf.steps[i].dependants
+  local remaining, state = self.remaining, self.state
+  for k = 1, #dependants do
+    local d = dependants[k]
+    local n = remaining[d] - 1
+    remaining[d] = n
+    if n == 0 and state[d] == nil then self:enqueue(d) end
+  end
+end
+
+function Cmd:complete(i, payload, args, attempts)
+  local step = self.wf.steps[i]
+  local id = step.id
+  self.running = self.running - 1
+  self.state[i] = OK
+  self.A[id] = setmetatable({ payload = payload, args = args, ok = true, attempts = attempts }, REC_MT)
+  self.outputs[id] = payload
+  local done = self.done
+  done[#done + 1] = id
+  self.nok = self.nok + 1
+  if attempts > 1 then
+    local at = self.attempts
+    if not at then at = {}; self.attempts = at end
+    at[id] = attempts
+  end
+  if step.publish then
+    local cb = self.opts.on_step_result
+    if cb then cb(id, payload, self.query) end
+  end
+  self:release(i)
+end
+
+function Cmd:fail(i, err)
+  local step = self.wf.steps[i]
+  local r = self.rt and self.rt[i]
+  local attempts = r and r.attempts or 1
+  err.step = err.step or step.id
+  err.attempts = attempts
+  self.running = self.running - 1
+  self.state[i] = FAILED
+  self.nfailed = self.nfailed + 1
+  self.A[step.id] = { ok = false, error = err, payload = "", attempts = attempts, args = r and r.args }
+  if step.continue_on_error then
+    local done = self.done
+    done[#done + 1] = step.id
+    self:release(i)
+    return
+  end
+  if self.wf.fail_fast then
+    if not self.err then self.err = err end
+  elseif not self.first_err then
+    self.first_err = err
+  end
+end
+
+function Cmd:cancel(op)
+  local c = self.host.cancel
+  if c and op then c(op) end
+end
+
+function Cmd:start(i)
+  local step = self.wf.steps[i]
+  self.running = self.running + 1
+  self.state[i] = RUNNING
+  if step.has_guard then
+    local ok, v = pcall(self.guard_eval, self, i)
+    if self:killed() then return end
+    if not ok then
+      local e = classify(v, step.id)
+      e.class = "permanent"
+      e.message = "guard failed: " .. tostring(e.message)
+      return self:fail(i, e)
+    end
+    if not v then
+      self.running = self.running - 1
+      self.state[i] = SKIPPED
+      self.nskipped = self.nskipped + 1
+      return self:release(i)
+    end
+  end
+  if step.sync then
+    local A = self.A
+    local ok, args, payload = pcall(self.run_sync, self, step, A)
+    if self:killed() then return end
+    if not ok then return self:fail(i, classify(args, step.id)) end
+    return self:complete(i, payload, args, 1)
+  end
+  local rt = self.rt
+  if not rt then
+    rt = {}; self.rt = rt
+    self.ops, self.timers, self.backoffs = {}, {}, {}
+  end
+  rt[i] = { attempts = 0 }
+  return self:attempt(i)
+end
+
+function Cmd:guard_eval(i)
+  return self:guard_fn(i)(self.A)
+end
+
+-- sync built-in tools (echo, noop): render args and run inline.
+function Cmd:run_sync(step, A)
+  local args
+  local plan = step.args
+  if plan then args = plan(A, self) end
+  return args, normalise(step.tool.fn(args, self))
+end
+
+function Cmd:attempt(i)
+  local step = self.wf.steps[i]
+  local r = self.rt[i]
+  r.attempts = r.attempts + 1
+  r.co = self.host.coroutine_create(step_main)
+  if step.timeout_ms then
+    local t, err = self.host.timer(step.timeout_ms)
+    if not t then return self:step_error(i, { class = "transient", message = "timer: " .. tostring(err), step = step.id }) end
+    self.timers[t] = i
+    r.timer = t
+  end
+  return self:resume(i, self, i)
+end
+
+function Cmd:resume(i, ...)
+  local r = self.rt[i]
+  local prev = self.current
+  self.current = i
+  local ok, a, b = co_resume(r.co, ...)
+  self.current = prev
+  if self:killed() then return end
+  if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
+  if a == DONE then
+    r.co = nil
+    if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
+    return self:complete(i, normalise(b), r.args, r.attempts)
+  end
+  if a == AWAIT and b ~= nil then
+    r.op = b
+    self.ops[b] = i
+    return
+  end
+  r.co = nil
+  return self:step_error(i, { class = "permanent", step = self.wf.steps[i].id,
+    message = "step yielded outside sio.await (coroutine.yield is not allowed at step level)" })
+end
+
+function Cmd:step_error(i, err)
+  local step = self.wf.steps[i]
+  local r = self.rt[i]
+  if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
+  if r.op then self.ops[r.op] = nil; self:cancel(r.op); r.op = nil end
+  r.co = nil
+  if err.class == "transient" and r.attempts <= step.retries then
+    local base = self.opts.retry_base_ms or 200
+    local delay = mmin(base * 2 ^ (r.attempts - 1), 10000)
+    local t = self.host.timer(delay)
+    if t then
+      self.backoffs[t] = i
+      r.backoff = t
+      r.last_error = err
+      return
+    end
+  end
+  return self:fail(i, err)
+end
+
+function Cmd:dispatch(op, ok, val)
+  local ops = self.ops
+  if not ops then return end
+  local i = ops[op]
+  if i then
+    ops[op] = nil
+    self.rt[i].op = nil
+    return self:resume(i, ok, val)
+  end
+  i = self.timers[op]
+  if i then
+    self.timers[op] = nil
+    local r = self.rt[i]
+    r.timer = nil
+    local step = self.wf.steps[i]
+    return self:step_error(i, { class = "transient", step = step.id,
+      message = sformat("step %s timed out after %s", step.id, step.timeout_text) })
+  end
+  i = self.backoffs[op]
+  if i then
+    self.backoffs[op] = nil
+    self.rt[i].backoff = nil
+    return self:attempt(i)
+  end
+  -- a stale completion: ignore
+end
+
+-- Abandon everything still in flight (fail_fast / kill).
+function Cmd:abandon()
+  if not self.rt then return end
+  for op in pairs(self.ops) do self:cancel(op) end
+  for op in pairs(self.timers) do self:cancel(op) end
+  for op in pairs(self.backoffs) do self:cancel(op) end
+  self.ops, self.timers, self.backoffs = {}, {}, {}
+end
+
+---------------------------------------------------------------------------
+
+function M.execute(host, wf, attrs, opts)
+  if not isyieldable() then
+    error("sio.engine.execute must run inside the command coroutine", 2)
+  end
+  opts = opts or EMPTY
+  local A = attrs or {}
+  -- Personalize: utter <- echo <- query when utter is absent; query = utter
+  local utter = A.utter
+  if utter == nil or utter == cjson.null then
+    utter = A.echo
+    if utter == nil or utter == cjson.null then utter = A.query end
+    if utter == cjson.null then utter = nil end
+    A.utter = utter
+  end
+  A.query = utter
+
+  local n = wf.n
+  local remaining, indeg, state = {}, wf.indeg, {}
+  for i = 1, n do remaining[i] = indeg[i] end
+  local cx = setmetatable({
+    host = host, wf = wf, A = A, opts = opts, query = utter,
+    state = state, remaining = remaining, ready = {}, running = 0,
+    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+  }, Cmd)
+  local steps = wf.steps
+
+  -- Personalize: drop steps whose guard is false against the attrs
+  local any_dropped = false
+  for i = 1, n do
+    if steps[i].has_guard then
+      local ok, v = pcall(cx.guard_eval, cx, i)
+      if cx:killed() then return nil, cx.err end
+      -- A guard that raises here usually reads an output that does not exist
+      -- yet (A.s1.json...): keep the step; the evaluation just before it runs
+      -- decides, and raising there fails the step permanently.
+      if ok and not v then state[i] = DROPPED; cx.ndropped = cx.ndropped + 1; any_dropped = true end
+    end
+  end
+  if any_dropped then
+    for i = 1, n do
+      if state[i] == DROPPED then
+        local ds = steps[i].dependants
+        for k = 1, #ds do remaining[ds[k]] = remaining[ds[k]] - 1 end
+      end
+    end
+  end
+  local ready = cx.ready
+  for i = 1, n do
+    if state[i] == nil and remaining[i] == 0 then ready[#ready + 1] = i; state[i] = QUEUED end
+  end
+
+  -- Execute
+  local maxc = wf.max_concurrency
+  while true do
+    while cx.running < maxc and ready[1] and not cx.err do
+      cx:start(tremove(ready, 1))
+    end
+    if cx.err then break end
+    if cx.running == 0 and not ready[1] then break end
+    if cx.running >= maxc or not ready[1] then
+      local op, ok, val = co_yield("wait")
+      cx:dispatch(op, ok, val)
+    end
+  end
+
+  if cx.err then cx:abandon(); return nil, cx.err end
+  if cx.first_err then return nil, cx.first_err end
+
+  local summary = sformat("workflow %s: %d steps ok, %d skipped", wf.intent, cx.nok, cx.nskipped + cx.ndropped)
+  if cx.nfailed > 0 then summary = summary .. sformat(", %d failed", cx.nfailed) end
+  local result = { summary = summary, steps = cx.done, outputs = cx.outputs, attempts = cx.attempts }
+  local out = wf.output
+  if out then
+    local ok, v = pcall(out, A, cx)
+    if cx:killed() then return nil, cx.err end
+    if not ok then return nil, classify(v) end
+    if type(v) == "table" then
+      for k, x in pairs(v) do result[k] = x end
+    else
+      result.output = v
+    end
+  end
+  return result
+end
+
+M.states = { QUEUED = QUEUED, RUNNING = RUNNING, OK = OK, SKIPPED = SKIPPED, FAILED = FAILED, DROPPED = DROPPED }
+return M

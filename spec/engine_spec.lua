@@ -1,0 +1,505 @@
+local engine = require "sio.engine"
+local workflow = require "sio.workflow"
+local H = require "support.helpers"
+local cjson = require "cjson"
+
+-- http stub: responds with the URL's path as body after `delay` ms of virtual time
+local function delayed(delay)
+  return function(req) return true, { status = 200, body = req.url:match("//[^/]+(.*)$") }, delay end
+end
+
+describe("sio.engine", function()
+  it("must run inside a coroutine", function()
+    local wf, h = H.load("intent: x\nsteps: []\n")
+    assert.has_error(function() engine.execute(h, wf, {}) end,
+      "sio.engine.execute must run inside the command coroutine")
+  end)
+
+  describe("attrs normalisation", function()
+    local wf, h = H.load([[
+intent: n
+steps:
+  - {id: s1, tool: {name: echo, args: {q: "${A.query}", u: "${A.utter}"}}}
+]])
+    it("utter <- echo when utter is absent; query = utter", function()
+      local res = H.run(h, wf, { echo = "from echo", query = "ignored" })
+      assert.are.same({ q = "from echo", u = "from echo" }, cjson.decode(res.outputs.s1))
+    end)
+    it("utter <- query when utter and echo are absent", function()
+      local res = H.run(h, wf, { query = "q" })
+      assert.are.same({ q = "q", u = "q" }, cjson.decode(res.outputs.s1))
+    end)
+    it("an explicit utter wins", function()
+      local res = H.run(h, wf, { utter = "u", echo = "e", query = "q" })
+      assert.are.same({ q = "u", u = "u" }, cjson.decode(res.outputs.s1))
+    end)
+  end)
+
+  describe("DAG and concurrency", function()
+    it("runs independent steps concurrently up to max_concurrency", function()
+      local wf, h = H.load([[
+intent: fan
+max_concurrency: 2
+steps:
+  - {id: a, tool: {name: http, args: {url: "http://x/a"}}, depends_on: []}
+  - {id: b, tool: {name: http, args: {url: "http://x/b"}}, depends_on: []}
+  - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
+  - {id: d, tool: {name: http, args: {url: "http://x/d"}}, depends_on: []}
+  - {id: e, tool: {name: http, args: {url: "http://x/e"}}, depends_on: []}
+]])
+      h.http_stub = delayed(100)
+      local res = H.run(h, wf, {})
+      assert.are.equal(2, h.max_in_flight)
+      assert.are.equal(5, h.ops_started)
+      assert.are.same({ "a", "b", "c", "d", "e" }, res.steps)
+      assert.are.same({ a = "/a", b = "/b", c = "/c", d = "/d", e = "/e" }, res.outputs)
+      assert.are.equal(300, h.now()) -- 3 waves of 100 ms of virtual time
+    end)
+
+    it("uses the default max_concurrency of 4", function()
+      local wf, h = H.load([[
+intent: fan
+steps:
+  - {id: a, tool: {name: http, args: {url: "http://x/a"}}, depends_on: []}
+  - {id: b, tool: {name: http, args: {url: "http://x/b"}}, depends_on: []}
+  - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
+  - {id: d, tool: {name: http, args: {url: "http://x/d"}}, depends_on: []}
+  - {id: e, tool: {name: http, args: {url: "http://x/e"}}, depends_on: []}
+  - {id: f, tool: {name: http, args: {url: "http://x/f"}}, depends_on: []}
+]])
+      h.http_stub = delayed(10)
+      H.run(h, wf, {})
+      assert.are.equal(4, h.max_in_flight)
+    end)
+
+    it("without depends_on, steps run one after another in file order", function()
+      local wf, h = H.load([[
+intent: seq
+steps:
+  - {id: a, tool: {name: http, args: {url: "http://x/a"}}}
+  - {id: b, tool: {name: http, args: {url: "http://x/b"}}}
+  - {id: c, tool: {name: http, args: {url: "http://x/c"}}}
+]])
+      h.http_stub = delayed(50)
+      local res = H.run(h, wf, {})
+      assert.are.equal(1, h.max_in_flight)
+      assert.are.same({ "a", "b", "c" }, res.steps)
+      assert.are.equal(150, h.now())
+    end)
+
+    it("honours depends_on: diamond a -> (b, c) -> d", function()
+      local wf, h = H.load([[
+intent: diamond
+steps:
+  - {id: d, tool: {name: echo, args: {b: "${A.b.payload}", c: "${A.c.payload}"}}, depends_on: [b, c], publish_result: true}
+  - {id: b, tool: {name: http, args: {url: "http://x/b"}}, depends_on: [a], publish_result: true}
+  - {id: c, tool: {name: http, args: {url: "http://x/c-${A.a.payload}"}}, depends_on: [a], publish_result: true}
+  - {id: a, tool: {name: http, args: {url: "http://x/a"}}, publish_result: true}
+]])
+      local delays = { ["/a"] = 10, ["/b"] = 50, ["/c-/a"] = 20 }
+      h.http_stub = function(req)
+        local p = req.url:match("//[^/]+(.*)$")
+        return true, { status = 200, body = p }, delays[p]
+      end
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(err)
+      assert.are.same({ "a", "c", "b", "d" }, H.ids(pubs)) -- completion order
+      assert.are.same({ "a", "c", "b", "d" }, res.steps)
+      assert.are.equal(2, h.max_in_flight)
+      assert.are.same({ b = "/b", c = "/c-/a" }, cjson.decode(res.outputs.d))
+    end)
+
+    it("dependants of a step dropped by its guard still run", function()
+      local wf, h = H.load([[
+intent: g
+steps:
+  - {id: a, guard: "A.never", tool: {name: echo}}
+  - {id: b, tool: {name: echo, args: {x: 1}}, depends_on: [a]}
+]])
+      local res = H.run(h, wf, {})
+      assert.are.same({ "b" }, res.steps)
+      assert.are.equal("workflow g: 1 steps ok, 1 skipped", res.summary)
+    end)
+  end)
+
+  describe("failures", function()
+    local function failing_wf(extra)
+      return [[
+intent: f
+]] .. (extra or "") .. [[
+steps:
+  - id: a
+    run: "error('boom')"
+    depends_on: []
+  - {id: b, tool: {name: echo, args: {a_ok: "${A.a.ok}"}}, depends_on: [a]}
+  - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
+]]
+    end
+
+    it("fail_fast (default): the first failure ends the execution with a permanent error", function()
+      local wf, h = H.load([[
+intent: f
+steps:
+  - {id: a, tool: {name: http, args: {url: "http://x/a"}}, depends_on: []}
+  - {id: b, tool: {name: echo}, depends_on: [a]}
+  - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
+]])
+      h.http_stub = function(req)
+        if req.url:find("/a$") then return true, { status = 400, body = "boom" }, 50 end
+        return true, { status = 200, body = "c" }, 100
+      end
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.equal("permanent", err.class)
+      assert.are.equal("a", err.step)
+      assert.matches("status 400", err.message)
+      assert.are.equal(0, #pubs)
+      -- c was started and abandoned when a failed: its request was cancelled
+      assert.are.equal(2, h.ops_started)
+      assert.are.equal(1, #h.cancelled)
+      assert.are.equal(50, h.now())
+    end)
+
+    it("fail_fast: a step that fails before others start prevents them from starting", function()
+      local wf, h = H.load(failing_wf())
+      h.http_stub = delayed(100)
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.equal("permanent", err.class)
+      assert.are.equal("a", err.step)
+      assert.matches("boom", err.message)
+      assert.are.equal(0, #pubs)
+      assert.are.equal(0, h.ops_started)
+    end)
+
+    it("fail_fast: false lets independent steps finish, then reports the failure", function()
+      local wf, h = H.load(failing_wf("fail_fast: false\n"))
+      h.http_stub = delayed(100)
+      local res, err = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.equal("a", err.step)
+      assert.are.equal(100, h.now()) -- waited for c
+      assert.are.equal("/c", h.http_requests[1].url:match("//[^/]+(.*)$"))
+    end)
+
+    it("continue_on_error records the failure and dependants still run", function()
+      local wf, h = H.load([[
+intent: f
+steps:
+  - {id: a, run: "error('boom')", continue_on_error: true}
+  - {id: b, tool: {name: echo, args: {a_ok: "${A.a.ok}", msg: "${A.a.error.message}"}}}
+]])
+      local res, err = H.run(h, wf, {})
+      assert.is_nil(err)
+      assert.are.same({ "a", "b" }, res.steps)
+      local b = cjson.decode(res.outputs.b)
+      assert.are.equal(false, b.a_ok)
+      assert.matches("boom", b.msg)
+      assert.is_nil(res.outputs.a)
+      assert.are.equal("workflow f: 1 steps ok, 0 skipped, 1 failed", res.summary)
+    end)
+  end)
+
+  describe("error classes", function()
+    local function run_code(code)
+      local wf, h = H.load("intent: e\nsteps:\n  - id: s1\n    run: \"" .. code .. "\"\n")
+      return H.run(h, wf, {})
+    end
+    it("sio.error.transient raises a transient error", function()
+      local _, err = run_code("sio.error.transient('later')")
+      assert.are.same({ class = "transient", message = "later", step = "s1", attempts = 1 }, err)
+    end)
+    it("sio.error.permanent raises a permanent error", function()
+      local _, err = run_code("sio.error.permanent('never')")
+      assert.are.same({ class = "permanent", message = "never", step = "s1", attempts = 1 }, err)
+    end)
+    it("a plain error is permanent", function()
+      local _, err = run_code("error('plain')")
+      assert.are.equal("permanent", err.class)
+      assert.matches("plain$", err.message)
+    end)
+    it("a runtime fault is permanent", function()
+      local _, err = run_code("return nil .. 'x'")
+      assert.are.equal("permanent", err.class)
+      assert.matches("attempt to concatenate", err.message)
+    end)
+    it("a transient error caught by pcall in user code is swallowed by design", function()
+      local res = run_code("local ok, e = pcall(sio.error.transient, 'x'); return e.class")
+      assert.are.equal("transient", res.outputs.s1)
+    end)
+  end)
+
+  describe("retries", function()
+    it("re-runs a step on transient errors and succeeds on the Nth attempt", function()
+      local wf, h = H.load([[
+intent: r
+steps:
+  - id: s1
+    retries: 3
+    tool: {name: http, args: {url: "http://x/flaky"}}
+    publish_result: true
+  - id: s2
+    tool: {name: echo, args: {attempts: "${A.s1.attempts}"}}
+]])
+      local n = 0
+      h.http_stub = function()
+        n = n + 1
+        if n < 3 then return false, "connection refused", 5 end
+        return true, { status = 200, body = "finally" }, 5
+      end
+      local res, err, pubs = H.run(h, wf, {}, { retry_base_ms = 100 })
+      assert.is_nil(err)
+      assert.are.equal(3, n)
+      assert.are.equal("finally", res.outputs.s1)
+      assert.are.same({ s1 = 3 }, res.attempts)
+      assert.are.same({ attempts = 3 }, cjson.decode(res.outputs.s2))
+      assert.are.equal(1, #pubs) -- published once, on success
+      -- 3 requests of 5 ms + backoff 100 ms + 200 ms
+      assert.are.equal(315, h.now())
+    end)
+
+    it("gives up after retries and reports the attempts", function()
+      local wf, h = H.load([[
+intent: r
+steps:
+  - {id: s1, retries: 2, run: "sio.error.transient('down')"}
+]])
+      local _, err = H.run(h, wf, {})
+      assert.are.equal("transient", err.class)
+      assert.are.equal(3, err.attempts)
+      assert.are.equal("down", err.message)
+    end)
+
+    it("does not retry permanent errors", function()
+      local wf, h = H.load([[
+intent: r
+steps:
+  - {id: s1, retries: 5, run: "error('bad input')"}
+]])
+      local _, err = H.run(h, wf, {})
+      assert.are.equal("permanent", err.class)
+      assert.are.equal(1, err.attempts)
+      assert.are.equal(0, h.timers_started)
+    end)
+
+    it("an http 5xx is transient, 4xx permanent", function()
+      local wf, h = H.load("intent: r\nsteps:\n  - {id: s1, tool: {name: http, args: {url: 'http://x/'}}}\n")
+      h.http_stub = function() return true, { status = 503, body = "" } end
+      local _, err = H.run(h, wf, {})
+      assert.are.equal("transient", err.class)
+      h.http_stub = function() return true, { status = 404, body = "" } end
+      _, err = H.run(h, wf, {})
+      assert.are.equal("permanent", err.class)
+    end)
+  end)
+
+  describe("timeouts", function()
+    it("a step that outlives its timeout fails with a transient error", function()
+      local wf, h = H.load([[
+intent: t
+steps:
+  - {id: s1, timeout: 500ms, tool: {name: http, args: {url: "http://x/slow"}}}
+]])
+      h.http_stub = delayed(2000)
+      local res, err = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.same({ class = "transient", step = "s1", attempts = 1,
+                        message = "step s1 timed out after 500ms" }, err)
+      assert.are.equal(500, h.now())
+      assert.are.equal(1, #h.cancelled) -- the slow request was cancelled
+    end)
+
+    it("a timed-out attempt is retried and the next attempt can succeed", function()
+      local wf, h = H.load([[
+intent: t
+steps:
+  - {id: s1, timeout: 1s, retries: 1, tool: {name: http, args: {url: "http://x/"}}}
+]])
+      local n = 0
+      h.http_stub = function() n = n + 1; return true, { status = 200, body = "r" .. n }, n == 1 and 5000 or 10 end
+      local res, err = H.run(h, wf, {}, { retry_base_ms = 50 })
+      assert.is_nil(err)
+      assert.are.equal("r2", res.outputs.s1)
+      assert.are.same({ s1 = 2 }, res.attempts)
+      assert.are.equal(1060, h.now())
+    end)
+
+    it("a step that finishes in time cancels its timer", function()
+      local wf, h = H.load([[
+intent: t
+steps:
+  - {id: s1, timeout: 1s, tool: {name: http, args: {url: "http://x/"}}}
+]])
+      h.http_stub = delayed(10)
+      local res = H.run(h, wf, {})
+      assert.are.equal("/", res.outputs.s1)
+      assert.are.equal(10, h.now())
+      assert.are.equal(0, h.leftover_events)
+    end)
+  end)
+
+  describe("publish_result", function()
+    it("publishes step results in completion order, with the query", function()
+      local wf, h = H.load([[
+intent: p
+steps:
+  - {id: slow, tool: {name: http, args: {url: "http://x/slow"}}, publish_result: true, depends_on: []}
+  - {id: fast, tool: {name: http, args: {url: "http://x/fast"}}, publish_result: true, depends_on: []}
+  - {id: quiet, tool: {name: echo}, depends_on: []}
+  - {id: extra, run: "sio.publish({n = 1}); sio.publish('two'); return 'done'", depends_on: [fast]}
+]])
+      h.http_stub = function(req)
+        return true, { status = 200, body = req.url }, req.url:find("slow") and 100 or 10
+      end
+      local res, err, pubs = H.run(h, wf, { query = "q?" })
+      assert.is_nil(err)
+      assert.are.same({
+        { id = "fast", payload = "http://x/fast", query = "q?" },
+        { id = "extra", payload = '{"n":1}', query = "q?" },
+        { id = "extra", payload = "two", query = "q?" },
+        { id = "slow", payload = "http://x/slow", query = "q?" },
+      }, pubs)
+      assert.are.equal("done", res.outputs.extra)
+    end)
+  end)
+
+  describe("result", function()
+    it("has summary, steps, outputs and the declared output", function()
+      local wf, h = H.load([[
+intent: out
+steps:
+  - {id: s1, tool: {name: echo, args: {title: "${A.query | upper}"}}}
+output:
+  title: "${A.s1.json.title}"
+  raw: "${A.s1.payload}"
+]])
+      local res = H.run(h, wf, { query = "x" })
+      assert.are.same({
+        summary = "workflow out: 1 steps ok, 0 skipped",
+        steps = { "s1" },
+        outputs = { s1 = '{"title":"X"}' },
+        title = "X",
+        raw = '{"title":"X"}',
+      }, res)
+    end)
+  end)
+
+  describe("limits", function()
+    it("a tripped limit ends the execution even if user code swallows the error", function()
+      local wf, h = H.load([[
+intent: k
+steps:
+  - id: s1
+    run: |
+      local ok = pcall(sio.http.request, {url = "http://x/"})
+      return "swallowed"
+  - {id: s2, tool: {name: echo}}
+]])
+      -- the fake trips the execution's limit while s1 runs
+      h.http_stub = function()
+        h.killed = "memory limit exceeded"
+        error("memory limit exceeded")
+      end
+      local res, err = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.same({ class = "permanent", message = "memory limit exceeded", killed = true }, err)
+    end)
+  end)
+
+  describe("sio api", function()
+    it("kv is namespaced by workflow intent", function()
+      local wf, h = H.load([[
+intent: store
+steps:
+  - {id: s1, run: "sio.kv.set('k', A.query); return sio.kv.get('k')"}
+  - {id: s2, tool: {name: kv, args: {op: get, key: k}}}
+  - {id: s3, run: "sio.kv.del('k'); return tostring(sio.kv.get('k'))"}
+]])
+      local res = H.run(h, wf, { query = "v1" })
+      assert.are.equal("v1", res.outputs.s1)
+      assert.are.equal("v1", res.outputs.s2)
+      assert.are.equal("nil", res.outputs.s3)
+      assert.are.same({}, h.kv_store)
+      H.run(h, wf, { query = "v2" })
+      assert.is_nil(h.kv_store.k)
+    end)
+
+    it("kv failures are transient", function()
+      local wf, h = H.load("intent: s\nsteps:\n  - {id: s1, run: \"return sio.kv.get('x')\"}\n")
+      h.kv_fail = "redis unavailable"
+      local _, err = H.run(h, wf, {})
+      assert.are.equal("transient", err.class)
+      assert.matches("redis unavailable", err.message)
+    end)
+
+    it("kafka produce through the host", function()
+      local wf, h = H.load([[
+intent: k
+steps:
+  - {id: s1, tool: {name: kafka, args: {topic: t1, key: "${A.query}", value: {q: "${A.query}"}}}}
+  - {id: s2, run: "sio.kafka.produce('t2', 'k2', 'v2'); return 'ok'"}
+]])
+      local res = H.run(h, wf, { query = "hi" })
+      assert.are.same({
+        { topic = "t1", key = "hi", value = '{"q":"hi"}' },
+        { topic = "t2", key = "k2", value = "v2" },
+      }, h.produced)
+      assert.are.equal("ok", res.outputs.s2)
+    end)
+
+    it("http requests pass method, headers, body and timeout; non-http URLs are refused", function()
+      local wf, h = H.load([[
+intent: h
+steps:
+  - id: s1
+    run: |
+      local r = sio.http.request{method = "post", url = "https://api.example.com/x",
+        headers = {["content-type"] = "application/json"}, body = {a = 1}, timeout = "2s"}
+      return r.body
+  - id: s2
+    run: "return sio.http.request{url = 'file:///etc/passwd'}.body"
+]])
+      local _, err = H.run(h, wf, {})
+      assert.are.same({ method = "POST", url = "https://api.example.com/x",
+        headers = { ["content-type"] = "application/json" }, body = '{"a":1}', timeout_ms = 2000 },
+        h.http_requests[1])
+      assert.are.equal(1, #h.http_requests)
+      assert.are.equal("permanent", err.class)
+      assert.are.equal("s2", err.step)
+      assert.matches("only http%(s%) URLs", err.message)
+    end)
+
+    it("log, json, time and id", function()
+      local wf, h = H.load([[
+intent: misc
+steps:
+  - id: s1
+    run: |
+      sio.log("info", "hello", {n = 1})
+      return sio.json.encode({t = sio.time.now(), u = sio.time.unix(), id = sio.id(),
+        d = sio.json.decode('{"x":[1]}').x[1]})
+]])
+      local res = H.run(h, wf, {})
+      local out = cjson.decode(res.outputs.s1)
+      assert.are.same({ t = 0, u = 1700000000, id = "00000000-0000-4000-8000-000000000001", d = 1 }, out)
+      assert.are.same({ level = "info", msg = "hello", fields = { n = 1, intent = "misc", step = "s1" } }, h.logs[1])
+    end)
+
+    it("user code gets a fresh environment per command", function()
+      local wf, h = H.load([[
+intent: env
+steps:
+  - {id: s1, run: "counter = (counter or 0) + 1; return tostring(counter)"}
+]])
+      assert.are.equal("1", H.run(h, wf, {}).outputs.s1)
+      assert.are.equal("1", H.run(h, wf, {}).outputs.s1)
+    end)
+
+    it("a step that yields outside sio.await fails permanently", function()
+      local wf, h = H.load("intent: y\nsteps:\n  - {id: s1, run: \"coroutine.yield('wait')\"}\n")
+      local _, err = H.run(h, wf, {})
+      assert.are.equal("permanent", err.class)
+      assert.matches("yielded outside sio.await", err.message)
+    end)
+  end)
+end)
