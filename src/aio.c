@@ -161,3 +161,13 @@ void sio_aio_forget(sio_aio *aio, void *owner) {
     for (sio_op *op = aio->ops; op; op = op->next)
         if (op->owner == owner) op->owner = NULL;
 }
+
+void sio_aio_cancel(sio_aio *aio, uint64_t op_id) {
+    sio_op *op = find_op(aio, op_id);
+    if (op == NULL) return;
+    if (op->kind == SIO_AIO_TIMER) {
+        sio_op_drop(op); /* closing the handle stops it */
+        return;
+    }
+    op->owner = NULL; /* in flight elsewhere: completes silently */
+}

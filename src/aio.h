@@ -120,6 +120,9 @@ uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const cha
 void sio_aio_produce_done(sio_aio *aio, uint64_t op_id, const sio_err *err, int32_t partition,
                           int64_t offset);
 
+/* Drops one op: its completion is never reported. */
+void sio_aio_cancel(sio_aio *aio, uint64_t op_id);
+
 /* Ops started and not yet completed. */
 size_t sio_aio_pending(const sio_aio *aio);
 

@@ -1,26 +1,45 @@
-/* main.c - the sio-orchestrator command line (grows with the service). */
+/* main.c - the sio-orchestrator command line: dispatches to a subcommand. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
+#include "config.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv, char **envp);
+    const char *help;
+} commands[] = {
+    {"run", sio_cli_run, "run WORKFLOW [--attrs JSON]   execute a workflow locally, no Kafka"},
+    {"validate", sio_cli_validate, "validate [PATH...]           check workflows; file:line errors"},
+};
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: sio-orchestrator <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  version    print the version\n"
-            "  help       this text\n");
+    fprintf(out, "usage: sio-orchestrator <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %s\n", commands[i].help);
+    fprintf(out, "  version                      print the version\n"
+                 "  help                         this text, with every setting\n\n"
+                 "Shared options (each also an environment variable; flags win):\n");
+    sio_config_usage(out);
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+int main(int argc, char **argv, char **envp) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sio-orchestrator 0.1.0\n");
         return 0;
     }
-    fprintf(stderr, "sio-orchestrator: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1, envp);
+    fprintf(stderr, "sio-orchestrator: unknown command '%s' (try: sio-orchestrator help)\n", cmd);
     return 2;
 }

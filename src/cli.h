@@ -1,0 +1,12 @@
+/*
+ * cli.h - the subcommands of sio-orchestrator.  Each takes its own argv
+ * (argv[0] = the subcommand's name) and the environment, and returns the
+ * process exit code: 0 success, 1 failure, 2 usage or configuration error.
+ */
+#ifndef SIO_CLI_H
+#define SIO_CLI_H
+
+int sio_cli_run(int argc, char **argv, char **envp);
+int sio_cli_validate(int argc, char **argv, char **envp);
+
+#endif

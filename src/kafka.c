@@ -1,0 +1,111 @@
+/* kafka.c - see kafka.h. */
+#include "kafka.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int sio_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val, sio_err *err) {
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key, val, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return sio_err_set(err, SIO_E_CONFIG, "kafka property %s=%s: %s", key, val, errstr);
+    return 0;
+}
+
+rd_kafka_conf_t *sio_kafka_conf(const char *brokers, const char *const *props, sio_err *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf == NULL) {
+        sio_err_set(err, SIO_E_NOMEM, "kafka: out of memory");
+        return NULL;
+    }
+    if (sio_kafka_set(conf, "bootstrap.servers", brokers, err) != 0) goto fail;
+    for (const char *const *p = props; p && p[0]; p += 2) {
+        if (p[1] == NULL) {
+            sio_err_set(err, SIO_E_CONFIG, "kafka property %s has no value", p[0]);
+            goto fail;
+        }
+        if (sio_kafka_set(conf, p[0], p[1], err) != 0) goto fail;
+    }
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+int sio_kafka_check(rd_kafka_t *rk, const char *brokers, int timeout_ms, sio_err *err) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return sio_err_set(err, SIO_E_KAFKA, "kafka brokers %s did not answer within %d ms (%s)",
+                           brokers, timeout_ms, rd_kafka_err2str(e));
+    int n = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (n == 0)
+        return sio_err_set(err, SIO_E_KAFKA, "kafka brokers %s answered with no brokers", brokers);
+    return 0;
+}
+
+/* Collects the CreateTopics results: TOPIC_ALREADY_EXISTS is fine. */
+static int create_results(rd_kafka_event_t *ev, int *created, sio_err *err) {
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return sio_err_set(err, SIO_E_KAFKA, "creating topics: %s",
+                           rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **tr =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (created) (*created)++;
+        } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            sio_code code = e == RD_KAFKA_RESP_ERR__TIMED_OUT ? SIO_E_KAFKA : SIO_E_CONFIG;
+            return sio_err_set(err, code, "creating topic %s: %s",
+                               rd_kafka_topic_result_name(tr[i]),
+                               rd_kafka_topic_result_error_string(tr[i]));
+        }
+    }
+    return 0;
+}
+
+int sio_kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int partitions,
+                            int replication, int timeout_ms, int *created, sio_err *err) {
+    char errstr[512];
+    rd_kafka_NewTopic_t *nt[16];
+    if (created) *created = 0;
+    if (n > sizeof nt / sizeof nt[0]) return sio_err_set(err, SIO_E_INVAL, "too many topics");
+    size_t made = 0;
+    int rc = -1;
+    for (; made < n; made++) {
+        nt[made] = rd_kafka_NewTopic_new(topics[made], partitions, replication, errstr,
+                                         sizeof errstr);
+        if (nt[made] == NULL) {
+            sio_err_set(err, SIO_E_CONFIG, "topic %s: %s", topics[made], errstr);
+            goto out;
+        }
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_CreateTopics(rk, nt, n, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (ev == NULL) {
+        sio_err_set(err, SIO_E_KAFKA, "creating topics: no answer within %d ms", timeout_ms);
+    } else {
+        rc = create_results(ev, created, err);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+out:
+    for (size_t i = 0; i < made; i++) rd_kafka_NewTopic_destroy(nt[i]);
+    return rc;
+}
+
+char *sio_dlq_topic(const char *reply_topic, char *buf, size_t n) {
+    size_t len = strlen(reply_topic);
+    if (len >= 4 && strcmp(reply_topic + len - 4, ".dlq") == 0)
+        snprintf(buf, n, "%s", reply_topic);
+    else
+        snprintf(buf, n, "%s.dlq", reply_topic);
+    return buf;
+}

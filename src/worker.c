@@ -1,0 +1,423 @@
+/*
+ * worker.c - a worker thread: loop, state, commands as coroutines.
+ *
+ * Life of a job: sio_worker_submit puts it in the inbox (any thread) and
+ * wakes the loop; the loop starts a coroutine of runner.job bound to a fresh
+ * sio_exec (the command's limits); every completed op resumes the coroutine
+ * that started it; when the coroutine returns or fails the job's done
+ * callback runs and everything the command held is released.
+ */
+#include "worker_int.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+
+static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_t len);
+
+/* Ends c with err as its JSON error. */
+static void cmd_fail(sio_worker *w, sio_cmd *c, const sio_err *err) {
+    char buf[1024];
+    size_t n = sio_json_error(buf, sizeof buf, sio_class_name(sio_code_class(err->code)), err->msg);
+    cmd_finish(w, c, 0, buf, n);
+}
+
+/* Calls runner[fn](args...) on the main thread in protected mode.  On error
+ * fills err with the message (file:line when the runner gives one). */
+static int call_runner(sio_worker *w, const char *fn, int nargs, int nres, sio_err *err) {
+    lua_State *L = w->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->runner_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    lua_insert(L, -(nargs + 1));
+    if (lua_pcall(L, nargs, nres, 0) != LUA_OK) {
+        sio_err_set(err, SIO_E_SCRIPT, "runner.%s: %s", fn, luaL_tolstring(L, -1, NULL));
+        lua_pop(L, 2);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads (or reloads) the workflows through runner.load, in a coroutine
+ * bound to an exec of its own: loading runs user code (Lua workflow files,
+ * filters), so the limits apply.  The errors of the last load are kept in
+ * w->load_errors.  Returns -1 when nothing was swapped in. */
+static int load_workflows(sio_worker *w, int initial, sio_err *err) {
+    lua_State *L = w->L;
+    sio_exec *ex = sio_exec_create(w->sb, &w->limits, err);
+    if (ex == NULL) return -1;
+    lua_State *co = lua_newthread(L);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int rc = -1, nres = 0;
+    if (sio_exec_bind(ex, co, err) != 0) goto out;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
+    lua_getfield(co, -1, "load");
+    lua_remove(co, -2);
+    lua_pushstring(co, w->workflows_dir);
+    if (w->lua_dir) lua_pushstring(co, w->lua_dir);
+    else lua_pushnil(co);
+    lua_pushboolean(co, initial);
+    int status = sio_exec_resume(ex, co, L, 3, &nres);
+    free(w->load_errors);
+    w->load_errors = NULL;
+    if (status != LUA_OK) {
+        const char *m = status == LUA_YIELD ? "loading must not wait on I/O"
+                                            : luaL_tolstring(co, -1, NULL);
+        sio_err_set(err, SIO_E_SCRIPT, "loading workflows: %s", m);
+        w->load_errors = strdup(err->msg);
+        goto out;
+    }
+    int ok = lua_toboolean(co, -nres);
+    const char *msg = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
+    if (msg) w->load_errors = strdup(msg);
+    if (!ok) sio_err_set(err, SIO_E_SCRIPT, "%s", msg ? msg : "invalid workflows");
+    rc = ok ? 0 : -1;
+out:
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    sio_exec_destroy(ex);
+    return rc;
+}
+
+const char *sio_worker_load_errors(const sio_worker *w) {
+    return w->load_errors;
+}
+
+/* Creates the state, installs the engine and the host ops, and calls
+ * runner.init(host, cfg_json). */
+static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
+    sio_sandbox_cfg sc = {.lua_dir = cfg->lua_dir, .limits = cfg->limits};
+    w->sb = sio_sandbox_create(&sc, err);
+    if (w->sb == NULL) return -1;
+    w->L = sio_sandbox_state(w->sb);
+    lua_State *L = w->L;
+    sio_embedded_install(L);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "sio.runner");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        sio_err_set(err, SIO_E_SCRIPT, "loading the runner: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    w->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (sio_worker_host_push(w, err) != 0) return -1; /* the host table */
+    if (cfg->runner_cfg) lua_pushstring(L, cfg->runner_cfg);
+    else lua_pushnil(L);
+    return call_runner(w, "init", 2, 0, err);
+}
+
+sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
+    sio_worker *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        sio_err_set(err, SIO_E_NOMEM, "worker: out of memory");
+        return NULL;
+    }
+    w->id = cfg->id;
+    w->limits = cfg->limits;
+    w->runner_ref = LUA_NOREF;
+    pthread_mutex_init(&w->mu, NULL);
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->wake, sio_worker_on_wake);
+    w->wake.data = w;
+    w->loop_ready = 1;
+    w->workflows_dir = strdup(cfg->workflows_dir ? cfg->workflows_dir : "workflows");
+    w->lua_dir = cfg->lua_dir ? strdup(cfg->lua_dir) : NULL;
+    sio_aio_cfg ac = {
+        .done = sio_worker_on_op,
+        .cb_data = w,
+        .http_allow = cfg->http_allow,
+        .http_timeout_ms = cfg->http_timeout_ms,
+        .redis_host = cfg->redis_host,
+        .redis_port = cfg->redis_port,
+        .redis_user = cfg->redis_user,
+        .redis_password = cfg->redis_password,
+        .produce = cfg->produce,
+        .produce_data = cfg->produce_data,
+    };
+    if (w->workflows_dir == NULL || (cfg->lua_dir && w->lua_dir == NULL)) {
+        sio_err_set(err, SIO_E_NOMEM, "worker: out of memory");
+        goto fail;
+    }
+    w->aio = sio_aio_create(&w->loop, &ac, err);
+    if (w->aio == NULL || init_state(w, cfg, err) != 0 || load_workflows(w, 1, err) != 0)
+        goto fail;
+    return w;
+fail:
+    sio_worker_destroy(w);
+    return NULL;
+}
+
+/* Starts job as a new coroutine of runner.job(entry, payload, meta). */
+static void cmd_start(sio_worker *w, sio_job *job) {
+    lua_State *L = w->L;
+    sio_err err;
+    sio_cmd *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        static const char m[] = "{\"class\":\"transient\",\"message\":\"worker: out of memory\"}";
+        job->done(job, 0, m, sizeof m - 1);
+        return;
+    }
+    c->job = job;
+    c->w = w;
+    c->co_ref = LUA_NOREF;
+    c->next = w->active;
+    if (w->active) w->active->prev = c;
+    w->active = c;
+    w->running++;
+    c->exec = sio_exec_create(w->sb, &w->limits, &err);
+    if (c->exec == NULL) {
+        cmd_fail(w, c, &err);
+        return;
+    }
+    sio_exec_set_data(c->exec, c);
+    c->co = lua_newthread(L);
+    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
+    if (sio_exec_bind(c->exec, c->co, &err) != 0) {
+        cmd_fail(w, c, &err);
+        return;
+    }
+    lua_State *co = c->co;
+    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
+    lua_getfield(co, -1, "job");
+    lua_remove(co, -2);
+    lua_pushstring(co, job->entry);
+    lua_pushlstring(co, job->payload ? job->payload : "", job->payload_len);
+    if (job->meta) lua_pushstring(co, job->meta);
+    else lua_pushnil(co);
+    sio_worker_resume(w, c, 3);
+}
+
+/* After a resume: a yield waits for ops; a return or an error ends it. */
+static void cmd_after(sio_worker *w, sio_cmd *c, int status, int nres) {
+    lua_State *co = c->co;
+    if (status == LUA_YIELD) {
+        lua_pop(co, nres);
+        /* A waiting command always has a pending op: its deadline. */
+        if (c->deadline_op == 0) {
+            sio_err err;
+            uint64_t ms = w->limits.deadline_ms ? w->limits.deadline_ms : 600000;
+            c->deadline_op = sio_aio_timer(w->aio, c, ms, &err);
+            if (c->deadline_op == 0) cmd_fail(w, c, &err);
+        }
+        return;
+    }
+    size_t len = 0;
+    const char *res;
+    if (status == LUA_OK) {
+        int ok = nres >= 1 && lua_toboolean(co, -nres);
+        res = nres >= 2 ? lua_tolstring(co, -nres + 1, &len) : NULL;
+        if (res == NULL) res = "";
+        cmd_finish(w, c, ok, res, len);
+        return;
+    }
+    /* An error escaped the runner: a limit breach (sio_exec_resume made it
+     * the limit table) or a bug in trusted code.  Reported as JSON. */
+    const char *cls = "permanent";
+    if (lua_istable(co, -1)) {
+        lua_getfield(co, -1, "class");
+        if (lua_isstring(co, -1)) cls = lua_tostring(co, -1);
+        lua_getfield(co, -2, "message");
+        res = lua_tolstring(co, -1, &len);
+    } else {
+        res = lua_tolstring(co, -1, &len);
+    }
+    if (res == NULL) res = "(error object is not a string)";
+    char buf[1024];
+    size_t n = sio_json_error(buf, sizeof buf, cls, res);
+    cmd_finish(w, c, 0, buf, n);
+}
+
+/* Writes {"class":cls,"message":msg} with msg escaped, truncated to fit. */
+size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg) {
+    size_t n = (size_t)snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"", cls);
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 8 < size; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(buf + n, size - n, "\\u%04x", *p);
+        } else {
+            buf[n++] = (char)*p;
+        }
+    }
+    n += (size_t)snprintf(buf + n, size - n, "\"}");
+    return n < size ? n : size - 1;
+}
+
+/* The command's deadline passed while it waited: a permanent limit error,
+ * as when the hook sees the deadline pass while code runs. */
+void sio_worker_deadline(sio_worker *w, sio_cmd *c) {
+    static const char msg[] = "{\"class\":\"permanent\",\"message\":\"deadline exceeded\"}";
+    cmd_finish(w, c, 0, msg, sizeof msg - 1);
+}
+
+void sio_worker_resume(sio_worker *w, sio_cmd *c, int nargs) {
+    int nres = 0;
+    int status = sio_exec_resume(c->exec, c->co, w->L, nargs, &nres);
+    cmd_after(w, c, status, nres);
+}
+
+/* Calls the job's done, then releases the command: its ops are forgotten,
+ * its coroutine unanchored, its exec freed. */
+static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_t len) {
+    sio_job *job = c->job;
+    c->job = NULL;
+    if (job) job->done(job, ok, res, len);
+    sio_aio_forget(w->aio, c);
+    if (c->prev) c->prev->next = c->next;
+    else w->active = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->running--;
+    if (c->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, c->co_ref);
+    sio_exec_destroy(c->exec);
+    free(c);
+}
+
+/* Moves the inbox out under the lock, then starts each job. */
+static void drain_inbox(sio_worker *w) {
+    pthread_mutex_lock(&w->mu);
+    sio_job *jobs = w->inbox;
+    w->inbox = w->inbox_tail = NULL;
+    sio_produce_done *pd = w->produced;
+    w->produced = NULL;
+    int reload = w->reload, stop = w->stop;
+    w->reload = 0;
+    pthread_mutex_unlock(&w->mu);
+    for (sio_produce_done *n; pd; pd = n) {
+        n = pd->next;
+        sio_aio_produce_done(w->aio, pd->op_id, pd->has_err ? &pd->err : NULL, pd->partition,
+                             pd->offset);
+        free(pd);
+    }
+    if (reload) {
+        sio_err err;
+        w->reloads++;
+        if (load_workflows(w, 0, &err) != 0) w->reload_failures++;
+    }
+    if (stop) {
+        sio_worker_shutdown_loop(w);
+        return;
+    }
+    for (sio_job *n; jobs; jobs = n) {
+        n = jobs->next;
+        jobs->next = NULL;
+        w->queued--;
+        cmd_start(w, jobs);
+    }
+}
+
+void sio_worker_on_wake(uv_async_t *a) {
+    drain_inbox(a->data);
+}
+
+void sio_worker_submit(sio_worker *w, sio_job *job) {
+    job->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->inbox_tail) w->inbox_tail->next = job;
+    else w->inbox = job;
+    w->inbox_tail = job;
+    w->queued++;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->wake);
+}
+
+size_t sio_worker_inflight(sio_worker *w) {
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->queued;
+    pthread_mutex_unlock(&w->mu);
+    return n + w->running;
+}
+
+void sio_worker_reload(sio_worker *w) {
+    pthread_mutex_lock(&w->mu);
+    w->reload = 1;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->wake);
+}
+
+void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
+                             int32_t partition, int64_t offset) {
+    sio_produce_done *pd = calloc(1, sizeof *pd);
+    if (pd == NULL) return; /* the op then times out in the engine */
+    pd->op_id = op_id;
+    pd->has_err = err != NULL && err->code != SIO_E_OK;
+    if (pd->has_err) pd->err = *err;
+    pd->partition = partition;
+    pd->offset = offset;
+    pthread_mutex_lock(&w->mu);
+    pd->next = w->produced;
+    w->produced = pd;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->wake);
+}
+
+void sio_worker_run_until_idle(sio_worker *w) {
+    drain_inbox(w);
+    while (w->running > 0) {
+        if (sio_aio_pending(w->aio) == 0) break; /* nothing can wake a command */
+        uv_run(&w->loop, UV_RUN_ONCE);
+        drain_inbox(w);
+    }
+}
+
+sio_aio *sio_worker_aio(sio_worker *w) {
+    return w->aio;
+}
+
+/* Abandons every command (their done is not called), closes the aio and
+ * the wake handle; the loop then ends by itself. */
+void sio_worker_shutdown_loop(sio_worker *w) {
+    while (w->active) {
+        sio_cmd *c = w->active;
+        c->job = NULL;
+        cmd_finish(w, c, 0, "", 0);
+    }
+    sio_aio_destroy(w->aio);
+    w->aio = NULL;
+    if (!uv_is_closing((uv_handle_t *)&w->wake)) uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+static void thread_main(void *arg) {
+    sio_worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int sio_worker_start(sio_worker *w, sio_err *err) {
+    if (uv_thread_create(&w->thread, thread_main, w) != 0)
+        return sio_err_set(err, SIO_E_NOMEM, "worker %d: cannot start a thread", w->id);
+    w->started = 1;
+    return 0;
+}
+
+void sio_worker_stop(sio_worker *w) {
+    if (!w->started) return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_mutex_unlock(&w->mu);
+    uv_async_send(&w->wake);
+    uv_thread_join(&w->thread);
+    w->started = 0;
+}
+
+void sio_worker_destroy(sio_worker *w) {
+    if (w == NULL) return;
+    sio_worker_stop(w);
+    if (w->aio != NULL || !uv_is_closing((uv_handle_t *)&w->wake)) sio_worker_shutdown_loop(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT); /* let closing handles finish */
+    uv_loop_close(&w->loop);
+    if (w->L && w->runner_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, w->runner_ref);
+    sio_sandbox_destroy(w->sb);
+    for (sio_job *j = w->inbox; j; j = j->next) w->queued--;
+    for (sio_produce_done *pd = w->produced, *n; pd; pd = n) {
+        n = pd->next;
+        free(pd);
+    }
+    pthread_mutex_destroy(&w->mu);
+    free(w->workflows_dir);
+    free(w->lua_dir);
+    free(w->load_errors);
+    free(w);
+}

@@ -1,0 +1,269 @@
+/*
+ * worker_host.c - the host ops a worker adds to the trusted `host` table:
+ * timer, http, kv, redis, produce, cancel, emit.
+ *
+ * Each op function finds the command it serves from the calling thread's
+ * exec (step coroutines inherit their command's exec), starts an aio op owned
+ * by that command and returns its id; the completion resumes the command's
+ * coroutine with (op_id, ok, value).  A failed start returns nil plus an
+ * error table {class, message, code}.
+ */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+#define MAX_REDIS_ARGS 64
+
+/* The command running on L; raises when there is none (an op started
+ * outside any command, e.g. at load time). */
+static sio_cmd *cmd_of(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    sio_cmd *c = ex ? sio_exec_data(ex) : NULL;
+    if (c == NULL) luaL_error(L, "this operation is only available while a command runs");
+    return c;
+}
+
+/* Pushes {class=, message=, code=} for err. */
+static void push_err(lua_State *L, const sio_err *err) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, sio_class_name(sio_code_class(err->code)));
+    lua_setfield(L, -2, "class");
+    lua_pushstring(L, err->msg);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, sio_code_name(err->code));
+    lua_setfield(L, -2, "code");
+}
+
+/* Returns id, or nil + error table, to Lua. */
+static int op_return(lua_State *L, uint64_t id, const sio_err *err) {
+    if (id == 0) {
+        lua_pushnil(L);
+        push_err(L, err);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+static int l_timer(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    lua_Number ms = luaL_checknumber(L, 1);
+    sio_err err;
+    uint64_t id = sio_aio_timer(c->w->aio, c, ms > 0 ? (uint64_t)ms : 0, &err);
+    return op_return(L, id, &err);
+}
+
+/* Collects headers given as {Name = value} or {"Name: value", ...} into a
+ * NULL-terminated array of strings anchored in a Lua table (so an error
+ * cannot leak them). */
+static const char **collect_headers(lua_State *L, int tidx, int *anchor) {
+    lua_newtable(L);
+    *anchor = lua_gettop(L);
+    if (!lua_istable(L, tidx)) return NULL;
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, tidx)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), luaL_tolstring(L, -1, NULL));
+            lua_remove(L, -2);
+        } else {
+            luaL_tolstring(L, -1, NULL);
+        }
+        lua_rawseti(L, *anchor, ++n);
+        lua_pop(L, 1);
+    }
+    const char **h = lua_newuserdatauv(L, sizeof *h * (size_t)(n + 1), 0);
+    lua_rawseti(L, *anchor, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, *anchor, i);
+        h[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    h[n] = NULL;
+    return h;
+}
+
+/* host.http{method, url, headers, body, timeout_ms} -> op */
+static int l_http(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "method");
+    lua_getfield(L, 1, "url");
+    lua_getfield(L, 1, "body");
+    lua_getfield(L, 1, "timeout_ms");
+    lua_getfield(L, 1, "headers");
+    const char *method = luaL_optstring(L, 2, "GET");
+    const char *url = luaL_checkstring(L, 3);
+    size_t blen = 0;
+    const char *body = luaL_optlstring(L, 4, NULL, &blen);
+    long timeout = (long)luaL_optinteger(L, 5, 0);
+    int anchor;
+    const char **hdrs = collect_headers(L, 6, &anchor);
+    sio_err err;
+    uint64_t id = sio_aio_http(c->w->aio, c, method, url, hdrs, body, blen, timeout, &err);
+    return op_return(L, id, &err);
+}
+
+/* Starts a Redis command from argv strings on the Lua stack [first, top]. */
+static int redis_argv(lua_State *L, sio_cmd *c, int first) {
+    int argc = lua_gettop(L) - first + 1;
+    if (argc < 1 || argc > MAX_REDIS_ARGS) return luaL_error(L, "redis: 1 to %d arguments", MAX_REDIS_ARGS);
+    const char *argv[MAX_REDIS_ARGS];
+    size_t lens[MAX_REDIS_ARGS];
+    for (int i = 0; i < argc; i++) {
+        argv[i] = luaL_tolstring(L, first + i, &lens[i]);
+        lua_replace(L, first + i); /* keep the string anchored in place */
+    }
+    sio_err err;
+    uint64_t id = sio_aio_redis(c->w->aio, c, argc, argv, lens, &err);
+    return op_return(L, id, &err);
+}
+
+/* host.redis(cmd, args...) -> op: any Redis command (trusted code only). */
+static int l_redis(lua_State *L) {
+    return redis_argv(L, cmd_of(L), 1);
+}
+
+/* host.kv(op, key, value, ttl_seconds) -> op, for sio.kv. */
+static int l_kv(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    const char *op = luaL_checkstring(L, 1);
+    const char *argv[5];
+    size_t lens[5];
+    int argc = 0;
+    char px[32];
+    argv[1] = luaL_checklstring(L, 2, &lens[1]);
+    if (strcmp(op, "get") == 0 || strcmp(op, "del") == 0) {
+        argv[0] = op[0] == 'g' ? "GET" : "DEL";
+        argc = 2;
+    } else if (strcmp(op, "set") == 0) {
+        argv[0] = "SET";
+        argv[2] = luaL_tolstring(L, 3, &lens[2]);
+        argc = 3;
+        lua_Number ttl = luaL_optnumber(L, 4, 0);
+        if (ttl > 0) {
+            argv[3] = "PX";
+            snprintf(px, sizeof px, "%lld", (long long)(ttl * 1000));
+            argv[4] = px;
+            argc = 5;
+        }
+    } else {
+        return luaL_error(L, "kv: unknown operation '%s' (get, set, del)", op);
+    }
+    lens[0] = strlen(argv[0]);
+    for (int i = 3; i < argc; i++) lens[i] = strlen(argv[i]);
+    sio_err err;
+    uint64_t id = sio_aio_redis(c->w->aio, c, argc, argv, lens, &err);
+    return op_return(L, id, &err);
+}
+
+/* host.produce(topic, key, value) -> op */
+static int l_produce(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    size_t klen = 0, vlen = 0;
+    const char *topic = luaL_checkstring(L, 1);
+    const char *key = luaL_optlstring(L, 2, NULL, &klen);
+    const char *val = luaL_optlstring(L, 3, "", &vlen);
+    sio_err err;
+    uint64_t id = sio_aio_produce(c->w->aio, c, topic, key, klen, val, vlen, &err);
+    return op_return(L, id, &err);
+}
+
+/* host.cancel(op): its completion will not be delivered. */
+static int l_cancel(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    sio_aio_cancel(c->w->aio, (uint64_t)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+/* host.emit(kind, text): hands a message to the job's submitter. */
+static int l_emit(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    const char *kind = luaL_checkstring(L, 1);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    if (c->job && c->job->emit) c->job->emit(c->job, kind, data, len);
+    return 0;
+}
+
+/* Pushes the value of a completed op onto co. */
+static void push_result(lua_State *co, const sio_aio_result *r) {
+    switch (r->kind) {
+    case SIO_AIO_TIMER:
+        lua_pushboolean(co, 1);
+        break;
+    case SIO_AIO_HTTP:
+        lua_createtable(co, 0, 3);
+        lua_pushinteger(co, r->http_status);
+        lua_setfield(co, -2, "status");
+        lua_pushlstring(co, r->body ? r->body : "", r->body_len);
+        lua_setfield(co, -2, "body");
+        lua_createtable(co, 0, 1);
+        if (r->content_type) {
+            lua_pushstring(co, r->content_type);
+            lua_setfield(co, -2, "content-type");
+        }
+        lua_setfield(co, -2, "headers");
+        break;
+    case SIO_AIO_REDIS:
+        if (r->redis_type == SIO_REDIS_INT) lua_pushinteger(co, r->redis_int);
+        else if (r->redis_type == SIO_REDIS_STR) lua_pushlstring(co, r->redis_str, r->redis_len);
+        else if (r->redis_type == SIO_REDIS_ARRAY) {
+            lua_createtable(co, (int)r->redis_n, 0);
+            for (size_t i = 0; i < r->redis_n; i++) {
+                if (r->redis_elems[i]) lua_pushlstring(co, r->redis_elems[i], r->redis_elem_lens[i]);
+                else lua_pushboolean(co, 0);
+                lua_rawseti(co, -2, (lua_Integer)i + 1);
+            }
+        } else lua_pushnil(co);
+        break;
+    case SIO_AIO_PRODUCE:
+        lua_createtable(co, 0, 2);
+        lua_pushinteger(co, r->partition);
+        lua_setfield(co, -2, "partition");
+        lua_pushinteger(co, r->offset);
+        lua_setfield(co, -2, "offset");
+        break;
+    }
+}
+
+/* aio completion: resumes the owning command with (op_id, ok, value). */
+void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data) {
+    sio_worker *w = data;
+    sio_cmd *c = owner;
+    lua_State *co = c->co;
+    if (op_id == c->deadline_op) {
+        sio_worker_deadline(w, c);
+        return;
+    }
+    if (!lua_checkstack(co, 8)) return;
+    lua_pushinteger(co, (lua_Integer)op_id);
+    if (res->err.code == SIO_E_OK) {
+        lua_pushboolean(co, 1);
+        push_result(co, res);
+    } else {
+        lua_pushboolean(co, 0);
+        push_err(co, &res->err);
+    }
+    sio_worker_resume(w, c, 3);
+}
+
+int sio_worker_host_push(sio_worker *w, sio_err *err) {
+    static const luaL_Reg ops[] = {
+        {"timer", l_timer}, {"http", l_http},     {"kv", l_kv},     {"redis", l_redis},
+        {"produce", l_produce}, {"cancel", l_cancel}, {"emit", l_emit}, {NULL, NULL},
+    };
+    lua_State *L = w->L;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "sio.host");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        sio_err_set(err, SIO_E_SCRIPT, "loading sio.host: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    luaL_setfuncs(L, ops, 0);
+    return 0;
+}
