@@ -1,0 +1,1049 @@
+/* config.c - layered configuration: defaults, env, file, flags; see config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------------------ */
+/* The table of settings                                                     */
+
+/* How a setting's text is checked and stored. */
+typedef enum kind {
+    K_STR,     /* any string, may be empty */
+    K_NESTR,   /* non-empty string */
+    K_TOPIC,   /* a valid Kafka topic name */
+    K_BROKERS, /* comma-separated host:port list */
+    K_INT,     /* int within [min, max] */
+    K_I64,     /* int64 within [min, max] */
+    K_DUR,     /* duration in ms within [min, max] */
+    K_SIZE,    /* byte size (size_t) within [min, max] */
+    K_BOOL,
+    K_LEVEL,   /* sio_log_level */
+    K_HOSTS,   /* comma-separated host allow-list */
+    K_REDIS,   /* host:port or redis:// URL */
+    K_SECRET,  /* string stored off the public struct until finalize */
+} kind;
+
+/* The loader's private state; pub comes first so destroy can find it. */
+typedef struct impl {
+    sio_config pub;
+    char *user_set, *pass_set; /* REDIS_USERNAME / REDIS_PASSWORD, as given */
+    char *url_user, *url_pass; /* credentials from a redis:// URL */
+    bool ttl_set;              /* DEDUPE_TTL given (else = workflow timeout) */
+    char **allow;              /* pub.http_allow */
+    sio_config_kv *props;      /* pub.kafka_props, keys and values owned */
+    size_t props_cap;
+    char **props_flat;         /* pub.kafka_props_flat, borrowed strings */
+    char **args;               /* pub.args, owned */
+    sio_config_kv *extra;      /* pub.extra, owned */
+} impl;
+
+/* One configuration variable: its name (env and file), flag, default text,
+ * how it is parsed, where it is stored in struct impl, bounds, and help. */
+typedef struct setting {
+    const char *name;
+    const char *flag;   /* NULL: no flag */
+    const char *defval; /* NULL: no default text (see defdesc) */
+    kind kind;
+    size_t off;
+    int64_t min, max;
+    const char *defdesc; /* shown by usage when defval is NULL */
+    const char *help;
+} setting;
+
+#define OFF(field) offsetof(impl, field)
+#define I64MAX INT64_MAX
+#define HOUR_MS (3600LL * 1000)
+
+static const setting settings[] = {
+    {"KAFKA_BROKERS", "--brokers", "localhost:9092", K_BROKERS, OFF(pub.kafka_brokers), 0, 0,
+     NULL, "comma-separated bootstrap servers"},
+    {"KAFKA_GROUP_ID", "--group", "sio-orchestrator", K_NESTR, OFF(pub.kafka_group_id), 0, 0,
+     NULL, "consumer group id"},
+    {"KAFKA_COMMANDS_TOPIC", "--commands-topic", "dev.sio.orchestrator.commands", K_TOPIC,
+     OFF(pub.commands_topic), 0, 0, NULL, "topic commands are consumed from"},
+    {"KAFKA_RESPONSES_TOPIC", "--responses-topic", "dev.sio.orchestrator.responses", K_TOPIC,
+     OFF(pub.responses_topic), 0, 0, NULL, "default reply topic"},
+    {"DEDUPE_REDIS_ADDR", "--redis", "localhost:6379", K_REDIS, 0, 0, 0, NULL,
+     "Redis for dedupe: host:port or redis://[user:pass@]host:port"},
+    {"WORKER_COUNT", "--workers", "4", K_INT, OFF(pub.worker_count), 1, 1024, NULL,
+     "worker threads (concurrent workflow executions)"},
+    {"WORKER_INFLIGHT", "--inflight", "64", K_INT, OFF(pub.worker_inflight), 1, 1000000, NULL,
+     "in-flight commands per worker (1 = one at a time, like the seed)"},
+    {"DEFAULT_WORKFLOW_TIMEOUT", "--timeout", "10m", K_DUR, OFF(pub.workflow_timeout_ms), 1,
+     I64MAX, NULL, "per-command execution limit"},
+    {"DEDUPE_TTL", NULL, NULL, K_DUR, OFF(pub.dedupe_ttl_ms), 1, I64MAX,
+     "DEFAULT_WORKFLOW_TIMEOUT", "how long a finished response is kept for duplicates"},
+    {"DEDUPE_LEASE", NULL, "30s", K_DUR, OFF(pub.dedupe_lease_ms), 1, I64MAX, NULL,
+     "claim on an in-flight command, renewed while it runs"},
+    {"DEDUPE_KEY_PREFIX", NULL, "sio:dedupe:", K_STR, OFF(pub.dedupe_key_prefix), 0, 0, NULL,
+     "prefix of dedupe keys in Redis"},
+    {"REDIS_USERNAME", NULL, NULL, K_SECRET, OFF(user_set), 0, 0, "none",
+     "Redis ACL user (wins over one in the URL)"},
+    {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
+     "Redis password (wins over one in the URL)"},
+    {"RETRY_ATTEMPTS", NULL, "3", K_INT, OFF(pub.retry_attempts), 1, 100, NULL,
+     "attempts per command for transient failures, the first included"},
+    {"RETRY_BACKOFF_BASE", NULL, "200ms", K_DUR, OFF(pub.retry_backoff_base_ms), 0, I64MAX,
+     NULL, "first backoff; doubles per attempt, with jitter"},
+    {"RETRY_BACKOFF_MAX", NULL, "10s", K_DUR, OFF(pub.retry_backoff_max_ms), 0, I64MAX, NULL,
+     "longest backoff"},
+    {"DRAIN_TIMEOUT", NULL, "30s", K_DUR, OFF(pub.drain_timeout_ms), 0, I64MAX, NULL,
+     "on shutdown, how long in-flight commands may finish"},
+    {"LOG_PAYLOADS", "--log-payloads", "false", K_BOOL, OFF(pub.log_payloads), 0, 0, NULL,
+     "log command and response payloads"},
+    {"LOG_LEVEL", "--log-level", "info", K_LEVEL, OFF(pub.log_level), 0, 0, NULL,
+     "debug, info, warn or error"},
+    {"TOPIC_PARTITIONS", NULL, "6", K_INT, OFF(pub.topic_partitions), 1, 100000, NULL,
+     "partitions of topics created by `topics`"},
+    {"TOPIC_REPLICATION", NULL, "1", K_INT, OFF(pub.topic_replication), 1, 32767, NULL,
+     "replication factor of topics created by `topics`"},
+    {"WORKFLOWS_DIR", "--workflows", "workflows", K_NESTR, OFF(pub.workflows_dir), 0, 0, NULL,
+     "folder of workflow files"},
+    {"LUA_DIR", "--lua", "lua", K_NESTR, OFF(pub.lua_dir), 0, 0, NULL,
+     "folder of Lua modules and tools"},
+    {"SIO_HTTP_ALLOW", NULL, "", K_HOSTS, 0, 0, 0, NULL,
+     "hosts scripts may call over HTTP, comma-separated; empty = none, * = any"},
+    {"HTTP_TIMEOUT", NULL, "10s", K_DUR, OFF(pub.http_timeout_ms), 1, I64MAX, NULL,
+     "default HTTP request timeout"},
+    {"SIO_MEM_LIMIT", NULL, "64m", K_SIZE, OFF(pub.mem_limit), 64 * 1024, I64MAX, NULL,
+     "Lua memory per execution (k, m, g suffixes)"},
+    {"SIO_INSTR_LIMIT", NULL, "100000000", K_I64, OFF(pub.instr_limit), 1, I64MAX, NULL,
+     "Lua instructions per execution"},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* Librdkafka properties the service owns: what a -X would break. */
+static const struct {
+    const char *prop, *why;
+} reserved_props[] = {
+    {"bootstrap.servers", "use KAFKA_BROKERS or --brokers"},
+    {"metadata.broker.list", "use KAFKA_BROKERS or --brokers"},
+    {"group.id", "use KAFKA_GROUP_ID or --group"},
+    {"enable.auto.offset.store", "the service stores offsets itself (commit safety)"},
+    {"enable.idempotence", "the service requires the idempotent producer"},
+    {"acks", "the service requires acks=all"},
+    {"request.required.acks", "the service requires acks=all"},
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+
+/* strdup that reports failure through err. */
+static char *dup_or_err(const char *s, sio_err *err) {
+    char *d = strdup(s);
+    if (d == NULL) sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    return d;
+}
+
+/* Address of a setting's storage inside c. */
+static void *slot(impl *c, const setting *s) {
+    return (char *)c + s->off;
+}
+
+/* Replaces an owned string field with a copy of val. */
+static int set_string(const char **field, const char *val, sio_err *err) {
+    char *d = dup_or_err(val, err);
+    if (d == NULL) return -1;
+    free((char *)*field);
+    *field = d;
+    return 0;
+}
+
+/* Levenshtein distance, case-insensitive, capped for short names (for
+ * "did you mean" hints). */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The setting name (flags = 0) or flag (flags = 1) closest to word, or
+ * NULL when none is within two edits. */
+static const char *suggest(const char *word, int flags) {
+    const char *best = NULL;
+    size_t bestd = 3;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *cand = flags ? settings[i].flag : settings[i].name;
+        if (cand == NULL) continue;
+        size_t d = edit_distance(word, cand);
+        if (d < bestd) bestd = d, best = cand;
+    }
+    return best;
+}
+
+/* Trims leading and trailing whitespace in place; returns the new start. */
+static char *trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Value parsers                                                             */
+
+/* Reads the digits (and an optional fraction) of one duration component:
+ * *whole and the fraction as num/den.  Returns chars consumed, 0 if none. */
+static size_t read_number(const char *p, int64_t *whole, int64_t *num, int64_t *den) {
+    const char *s = p;
+    *whole = 0, *num = 0, *den = 1;
+    while (isdigit((unsigned char)*p)) {
+        if (*whole > (INT64_MAX - 9) / 10) return 0; /* overflow: treat as invalid */
+        *whole = *whole * 10 + (*p++ - '0');
+    }
+    if (*p == '.' && isdigit((unsigned char)p[1])) {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            if (*den <= INT64_MAX / 10 / HOUR_MS) *num = *num * 10 + (*p - '0'), *den *= 10;
+            p++;
+        }
+    }
+    return (size_t)(p - s);
+}
+
+/* Milliseconds per unit at p (ms, s, m, h); sets *len, 0 when unknown. */
+static int64_t unit_ms(const char *p, size_t *len) {
+    if (p[0] == 'm' && p[1] == 's') return *len = 2, 1;
+    if (p[0] == 's') return *len = 1, 1000;
+    if (p[0] == 'm') return *len = 1, 60 * 1000;
+    if (p[0] == 'h') return *len = 1, HOUR_MS;
+    return *len = 0, 0;
+}
+
+int sio_parse_duration_ms(const char *s, int64_t *out, sio_err *err) {
+    static const char hint[] = "(e.g. \"500ms\", \"30s\", \"10m\", \"1h30m\")";
+    if (s == NULL || *s == '\0') return sio_err_set(err, SIO_E_CONFIG, "empty duration %s", hint);
+    if (strcmp(s, "0") == 0) return *out = 0, 0;
+    int64_t total = 0;
+    for (const char *p = s; *p;) {
+        int64_t whole, num, den, mul;
+        size_t n = read_number(p, &whole, &num, &den), ulen;
+        if (n == 0) {
+            if (*p == '-') return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is negative", s);
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a duration %s", s, hint);
+        }
+        mul = unit_ms(p + n, &ulen);
+        if (mul == 0 && p[n] == '\0' && p == s)
+            return sio_err_set(err, SIO_E_CONFIG,
+                               "\"%s\" has no unit (write \"%.*ss\" or \"%.*sms\")", s, (int)n,
+                               s, (int)n, s);
+        if (mul == 0) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a duration %s", s, hint);
+        if (whole > (INT64_MAX - total) / mul)
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is too long", s);
+        if ((num * mul) % den != 0)
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is finer than a millisecond", s);
+        total += whole * mul + num * mul / den;
+        p += n + ulen;
+    }
+    *out = total;
+    return 0;
+}
+
+/* Multiplier of a size suffix (k, m, g, t + optional b / ib), 0 if bad. */
+static uint64_t size_suffix(const char *p) {
+    static const char units[] = "kmgt";
+    if (*p == '\0') return 1;
+    const char *u = strchr(units, tolower((unsigned char)*p));
+    if (u == NULL || *p == '\0') return 0;
+    const char *rest = p + 1;
+    if (*rest != '\0' && strcasecmp(rest, "b") != 0 && strcasecmp(rest, "ib") != 0) return 0;
+    return 1ULL << (10 * (u - units + 1));
+}
+
+int sio_parse_size(const char *s, uint64_t *out, sio_err *err) {
+    static const char hint[] = "(e.g. \"64m\", \"1g\", \"512k\", or bytes)";
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a size %s", s ? s : "", hint);
+    uint64_t v = 0;
+    const char *p = s;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is too large", s);
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    uint64_t mul = size_suffix(p);
+    if (mul == 0) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a size %s", s, hint);
+    if (v > UINT64_MAX / mul) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is too large", s);
+    *out = v * mul;
+    return 0;
+}
+
+int sio_parse_bool(const char *s, bool *out, sio_err *err) {
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; s != NULL && i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0) return *out = true, 0;
+        if (strcasecmp(s, no[i]) == 0) return *out = false, 0;
+    }
+    return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a boolean (true/false, yes/no, on/off, 1/0)",
+                       s ? s : "");
+}
+
+/* Strict decimal integer in [min, max]; messages as the config reports them. */
+static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out, sio_err *err) {
+    const char *what = min == 1 ? "a positive integer" : min == 0 ? "a non-negative integer"
+                                                                    : "an integer";
+    char *end;
+    errno = 0;
+    long long v = (*s == '-' || isdigit((unsigned char)*s)) ? strtoll(s, &end, 10) : 0;
+    if (!(*s == '-' || isdigit((unsigned char)*s)) || *end != '\0' || errno == ERANGE ||
+        v < min)
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not %s", s, what);
+    if (v > max) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is too large (at most %" PRId64 ")", s, max);
+    *out = v;
+    return 0;
+}
+
+/* A Kafka topic name: 1..249 of [A-Za-z0-9._-], not "." or "..". */
+static int check_topic(const char *s, sio_err *err) {
+    size_t n = strlen(s);
+    if (n == 0) return sio_err_set(err, SIO_E_CONFIG, "empty topic name");
+    if (n > 249 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 ||
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "\"%s\" is not a valid topic name (1-249 of A-Z a-z 0-9 . _ -)", s);
+    return 0;
+}
+
+/* A comma-separated broker list without empty entries. */
+static int check_brokers(const char *s, sio_err *err) {
+    const char *p = s;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        size_t blanks = 0;
+        while (blanks < n && isspace((unsigned char)p[blanks])) blanks++;
+        if (blanks == n)
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" has an empty broker entry", s);
+        if (p[n] == '\0') return 0;
+        p += n + 1;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Composite values: host lists and Redis addresses                          */
+
+/* Frees a NULL-terminated array of owned strings. */
+static void free_strv(char **v) {
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++) free(v[i]);
+    free(v);
+}
+
+/* Checks one allow-list entry: "*" or a host name / address, no URL. */
+static int check_host(const char *h, const char *all, sio_err *err) {
+    if (strcmp(h, "*") == 0) return 0;
+    if (strspn(h, "abcdefghijklmnopqrstuvwxyz0123456789.-_:[]") != strlen(h))
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "\"%s\": \"%s\" is not a host name (give hosts, not URLs)", all, h);
+    return 0;
+}
+
+/* Splits a comma list of hosts (trimmed, lower-cased, empties skipped)
+ * into a NULL-terminated array the caller owns. */
+static char **parse_hosts(const char *s, sio_err *err) {
+    size_t cap = 2;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    char **v = calloc(cap, sizeof *v), *copy = strdup(s);
+    size_t n = 0;
+    if (v == NULL || copy == NULL) goto nomem;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (*tok == '\0') continue;
+        for (char *q = tok; *q; q++) *q = (char)tolower((unsigned char)*q);
+        if (check_host(tok, s, err) != 0) goto fail;
+        if ((v[n++] = strdup(tok)) == NULL) goto nomem;
+    }
+    free(copy);
+    return v;
+nomem:
+    sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+fail:
+    free(copy);
+    free_strv(v);
+    return NULL;
+}
+
+/* Decodes %XX escapes of a URL part of length n into a new string. */
+static char *pct_decode(const char *s, size_t n, sio_err *err) {
+    char *d = malloc(n + 1), *o = d;
+    if (d == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory"), NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char hex[3] = {s[i + 1], s[i + 2], '\0'};
+            *o++ = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return d;
+}
+
+/* A parsed Redis address. */
+typedef struct redis_addr {
+    char *host, *user, *pass;
+    int port;
+} redis_addr;
+
+/* Splits "host:port", "host", "[v6]:port" (n bytes of s) into r. */
+static int parse_hostport(const char *s, size_t n, const char *all, redis_addr *r, sio_err *err) {
+    const char *hs = s, *colon = NULL;
+    size_t hn;
+    if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+        if (close == NULL) goto bad;
+        hs = s + 1, hn = (size_t)(close - hs);
+        if (close + 1 < s + n && close[1] != ':') goto bad;
+        if (close + 1 < s + n) colon = close + 1;
+    } else {
+        colon = memchr(s, ':', n);
+        hn = colon ? (size_t)(colon - s) : n;
+        if (colon && memchr(colon + 1, ':', n - hn - 1)) goto bad;
+    }
+    if (hn == 0) goto bad;
+    r->port = 6379;
+    if (colon != NULL) {
+        char port[8] = {0};
+        size_t pn = (size_t)(s + n - colon - 1);
+        int64_t v;
+        if (pn == 0 || pn >= sizeof port) goto bad;
+        memcpy(port, colon + 1, pn);
+        if (parse_i64(port, 1, 65535, &v, NULL) != 0) goto bad;
+        r->port = (int)v;
+    }
+    if ((r->host = strndup(hs, hn)) == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    return 0;
+bad:
+    return sio_err_set(err, SIO_E_CONFIG,
+                       "\"%s\" is not a Redis address (host:port or redis://[user:pass@]host:port)", all);
+}
+
+/* Parses host:port or redis://[user[:pass]@]host[:port][/] into r (owned
+ * strings; free with redis_addr_free). */
+static int parse_redis(const char *s, redis_addr *r, sio_err *err) {
+    memset(r, 0, sizeof *r);
+    if (strncasecmp(s, "rediss://", 9) == 0)
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\": TLS (rediss://) is not supported", s);
+    const char *p = s;
+    if (strncasecmp(s, "redis://", 8) == 0) {
+        p = s + 8;
+    } else if (strstr(s, "://") != NULL) {
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\": only redis:// URLs are supported", s);
+    }
+    size_t auth_end = strcspn(p, "/");
+    const char *at = NULL;
+    for (const char *q = p; q < p + auth_end; q++) if (*q == '@') at = q;
+    if (p[auth_end] == '/' && p[auth_end + 1] != '\0')
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\": a database path is not supported", s);
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        size_t un = colon ? (size_t)(colon - p) : (size_t)(at - p);
+        if (un > 0 && (r->user = pct_decode(p, un, err)) == NULL) return -1;
+        if (colon && (r->pass = pct_decode(colon + 1, (size_t)(at - colon - 1), err)) == NULL) return -1;
+        auth_end -= (size_t)(at + 1 - p), p = at + 1;
+    }
+    return parse_hostport(p, auth_end, s, r, err);
+}
+
+/* Frees the strings of r. */
+static void redis_addr_free(redis_addr *r) {
+    free(r->host), free(r->user), free(r->pass);
+}
+
+/* Stores a parsed Redis address into c (ownership of r's strings moves). */
+static int store_redis(impl *c, redis_addr *r, sio_err *err) {
+    size_t n = strlen(r->host) + 16;
+    char *addr = malloc(n);
+    if (addr == NULL) return redis_addr_free(r), sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    snprintf(addr, n, strchr(r->host, ':') ? "[%s]:%d" : "%s:%d", r->host, r->port);
+    free((char *)c->pub.redis_addr), free((char *)c->pub.redis_host);
+    free(c->url_user), free(c->url_pass);
+    c->pub.redis_addr = addr, c->pub.redis_host = r->host, c->pub.redis_port = r->port;
+    c->url_user = r->user, c->url_pass = r->pass;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Applying one value                                                        */
+
+/* Parses val for the typed (numeric, bool, level) kinds and stores it. */
+static int apply_typed(impl *c, const setting *s, const char *val, sio_err *err) {
+    int64_t i64;
+    uint64_t u64;
+    bool b;
+    switch (s->kind) {
+    case K_INT:
+        if (parse_i64(val, s->min, s->max, &i64, err) != 0) return -1;
+        return *(int *)slot(c, s) = (int)i64, 0;
+    case K_I64:
+        if (parse_i64(val, s->min, s->max, &i64, err) != 0) return -1;
+        return *(int64_t *)slot(c, s) = i64, 0;
+    case K_DUR:
+        if (sio_parse_duration_ms(val, &i64, err) != 0) return -1;
+        if (i64 < s->min) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" must be more than 0", val);
+        if (s->off == OFF(pub.dedupe_ttl_ms)) c->ttl_set = true;
+        return *(int64_t *)slot(c, s) = i64, 0;
+    case K_SIZE:
+        if (sio_parse_size(val, &u64, err) != 0) return -1;
+        if (u64 < (uint64_t)s->min)
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is below the minimum of %" PRId64 "k",
+                               val, s->min / 1024);
+        if (u64 > SIZE_MAX) return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is too large", val);
+        return *(size_t *)slot(c, s) = (size_t)u64, 0;
+    case K_BOOL:
+        if (sio_parse_bool(val, &b, err) != 0) return -1;
+        return *(bool *)slot(c, s) = b, 0;
+    default:
+        break;
+    }
+    for (int l = SIO_LOG_DEBUG; l <= SIO_LOG_ERROR; l++)
+        if (strcasecmp(val, sio_log_level_name((sio_log_level)l)) == 0)
+            return *(sio_log_level *)slot(c, s) = (sio_log_level)l, 0;
+    return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a log level (debug, info, warn, error)", val);
+}
+
+/* Checks and stores val for the string-like kinds. */
+static int apply_text(impl *c, const setting *s, const char *val, sio_err *err) {
+    redis_addr r;
+    char **hosts;
+    switch (s->kind) {
+    case K_NESTR:
+        if (*val == '\0') return sio_err_set(err, SIO_E_CONFIG, "must not be empty");
+        break;
+    case K_TOPIC:
+        if (check_topic(val, err) != 0) return -1;
+        break;
+    case K_BROKERS:
+        if (check_brokers(val, err) != 0) return -1;
+        break;
+    case K_REDIS:
+        if (parse_redis(val, &r, err) != 0) return redis_addr_free(&r), -1;
+        return store_redis(c, &r, err);
+    case K_HOSTS:
+        if ((hosts = parse_hosts(val, err)) == NULL) return -1;
+        free_strv(c->allow);
+        c->allow = hosts;
+        c->pub.http_allow = (const char *const *)hosts;
+        return 0;
+    default:
+        break;
+    }
+    return set_string((const char **)slot(c, s), val, err);
+}
+
+/* Applies one value from a source; src ("WORKER_COUNT", "f.env:3:
+ * WORKER_COUNT", "--workers") prefixes any error. */
+static int apply(impl *c, const setting *s, const char *val, const char *src, sio_err *err) {
+    sio_err e;
+    sio_err_clear(&e);
+    int rc = (s->kind >= K_INT && s->kind <= K_LEVEL) ? apply_typed(c, s, val, &e)
+                                                      : apply_text(c, s, val, &e);
+    if (rc == 0) return 0;
+    if (e.code == SIO_E_NOMEM) return sio_err_set(err, SIO_E_NOMEM, "%s", e.msg);
+    return sio_err_set(err, SIO_E_CONFIG, "%s: %s", src, e.msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Kafka pass-through properties                                             */
+
+/* Adds or replaces one property (copies key and val). */
+static int props_put(impl *c, const char *key, size_t keylen, const char *val, sio_err *err) {
+    for (size_t i = 0; i < c->pub.n_kafka_props; i++) {
+        if (strlen(c->props[i].key) == keylen && strncmp(c->props[i].key, key, keylen) == 0)
+            return set_string(&c->props[i].val, val, err);
+    }
+    if (c->pub.n_kafka_props == c->props_cap) {
+        size_t cap = c->props_cap ? c->props_cap * 2 : 8;
+        sio_config_kv *p = realloc(c->props, cap * sizeof *p);
+        if (p == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+        c->props = p, c->props_cap = cap;
+    }
+    sio_config_kv *kv = &c->props[c->pub.n_kafka_props];
+    kv->key = strndup(key, keylen), kv->val = strdup(val);
+    if (kv->key == NULL || kv->val == NULL) {
+        free((char *)kv->key), free((char *)kv->val);
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    }
+    c->pub.n_kafka_props++;
+    return 0;
+}
+
+/* Checks a property name (n bytes at key) and adds "key=val". */
+static int prop_add(impl *c, const char *key, size_t n, const char *val, const char *src,
+                    sio_err *err) {
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+    size_t good = 0;
+    while (good < n && strchr(ok, key[good]) != NULL) good++;
+    if (n == 0 || good != n)
+        return sio_err_set(err, SIO_E_CONFIG, "%s: \"%.*s\" is not a librdkafka property name",
+                           src, (int)n, key);
+    for (size_t i = 0; i < sizeof reserved_props / sizeof reserved_props[0]; i++)
+        if (strlen(reserved_props[i].prop) == n && strncmp(reserved_props[i].prop, key, n) == 0)
+            return sio_err_set(err, SIO_E_CONFIG, "%s: \"%.*s\" cannot be set here: %s", src,
+                               (int)n, key, reserved_props[i].why);
+    return props_put(c, key, n, val, err);
+}
+
+/* Adds a -X style "key=value" argument. */
+static int prop_arg(impl *c, const char *kv, const char *src, sio_err *err) {
+    const char *eq = strchr(kv, '=');
+    if (eq == NULL)
+        return sio_err_set(err, SIO_E_CONFIG, "%s: \"%s\" is not key=value", src, kv);
+    return prop_add(c, kv, (size_t)(eq - kv), eq + 1, src, err);
+}
+
+/* Builds pub.kafka_props_flat (key, val, ..., NULL) over the final list. */
+static int props_finish(impl *c, sio_err *err) {
+    size_t n = c->pub.n_kafka_props;
+    c->props_flat = calloc(2 * n + 1, sizeof *c->props_flat);
+    if (c->props_flat == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        c->props_flat[2 * i] = (char *)c->props[i].key;
+        c->props_flat[2 * i + 1] = (char *)c->props[i].val;
+    }
+    c->pub.kafka_props = c->props;
+    c->pub.kafka_props_flat = (const char *const *)c->props_flat;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sources                                                                   */
+
+/* The setting called name (exact), or NULL. */
+static const setting *by_name(const char *name) {
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0) return &settings[i];
+    return NULL;
+}
+
+/* The setting whose flag is the n bytes at flag, or NULL. */
+static const setting *by_flag(const char *flag, size_t n) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *f = settings[i].flag;
+        if (f != NULL && strlen(f) == n && strncmp(f, flag, n) == 0) return &settings[i];
+    }
+    return NULL;
+}
+
+/* Applies every built-in default. */
+static int apply_defaults(impl *c, sio_err *err) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *s = &settings[i];
+        if (s->defval != NULL && apply(c, s, s->defval, s->name, err) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Applies every known variable present in envp. */
+static int apply_env(impl *c, char **envp, sio_err *err) {
+    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+        const char *eq = strchr(envp[i], '=');
+        if (eq == NULL) continue;
+        for (size_t k = 0; k < NSETTINGS; k++) {
+            const setting *s = &settings[k];
+            if (strlen(s->name) == (size_t)(eq - envp[i]) &&
+                strncmp(s->name, envp[i], (size_t)(eq - envp[i])) == 0 &&
+                apply(c, s, eq + 1, s->name, err) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Removes one pair of matching surrounding quotes from a trimmed value. */
+static char *unquote(char *v) {
+    size_t n = strlen(v);
+    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+        v[n - 1] = '\0';
+        return v + 1;
+    }
+    return v;
+}
+
+/* Applies one config-file line (modified in place); path:lineno names it. */
+static int apply_line(impl *c, char *line, const char *path, size_t lineno, sio_err *err) {
+    char src[512];
+    line = trim(line);
+    if (*line == '\0' || *line == '#') return 0;
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+        return sio_err_set(err, SIO_E_CONFIG, "%s:%zu: expected KEY=value, got \"%s\"", path,
+                           lineno, line);
+    *eq = '\0';
+    char *key = trim(line), *val = unquote(trim(eq + 1));
+    snprintf(src, sizeof src, "%s:%zu: %s", path, lineno, key);
+    if (strncmp(key, "kafka.", 6) == 0) return prop_add(c, key + 6, strlen(key + 6), val, src, err);
+    const setting *s = by_name(key);
+    if (s != NULL) return apply(c, s, val, src, err);
+    const char *hint = suggest(key, 0);
+    return sio_err_set(err, SIO_E_CONFIG, "%s:%zu: unknown key \"%s\"%s%s%s", path, lineno, key,
+                       hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
+}
+
+/* Reads and applies the config file at path. */
+static int apply_file(impl *c, const char *path, sio_err *err) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return sio_err_set(err, SIO_E_CONFIG, "--config: cannot open \"%s\": %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    int rc = 0;
+    while (rc == 0 && getline(&line, &cap, f) != -1) rc = apply_line(c, line, path, ++lineno, err);
+    if (rc == 0 && ferror(f))
+        rc = sio_err_set(err, SIO_E_CONFIG, "--config: cannot read \"%s\": %s", path, strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                              */
+
+/* One shared flag occurrence, applied after the file. */
+typedef struct flag_item {
+    const setting *s; /* NULL: a -X property */
+    const char *val;  /* borrowed from argv */
+    char src[64];     /* the flag as written, for errors */
+} flag_item;
+
+/* The command line split into what load needs, borrowed from argv. */
+typedef struct cmdline {
+    flag_item *items;
+    size_t nitems;
+    const char *config;
+} cmdline;
+
+/* Appends a positional argument (copied). */
+static int add_positional(impl *c, const char *arg, const sio_config_opts *opts, sio_err *err) {
+    int max = opts ? opts->max_positional : 0;
+    if (max >= 0 && c->pub.nargs >= (size_t)max)
+        return sio_err_set(err, SIO_E_CONFIG, "unexpected argument \"%s\"", arg);
+    if ((c->args[c->pub.nargs] = strdup(arg)) == NULL)
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    c->pub.nargs++;
+    return 0;
+}
+
+/* The listed extra flag matching the n bytes at name: sets *takes_value. */
+static const char *find_extra(const sio_config_opts *opts, const char *name, size_t n,
+                              bool *takes_value) {
+    for (size_t i = 0; opts && opts->extra_flags && opts->extra_flags[i]; i++) {
+        const char *f = opts->extra_flags[i];
+        size_t fl = strlen(f);
+        *takes_value = fl > 0 && f[fl - 1] == '=';
+        if (fl - *takes_value == n && strncmp(f, name, n) == 0) return f;
+    }
+    return NULL;
+}
+
+/* Takes the value of a flag: inline after '=', else the next argument. */
+static const char *flag_value(int argc, char **argv, int *i, const char *inl, const char *flag,
+                              size_t n, sio_err *err) {
+    if (inl != NULL) return inl;
+    if (*i + 1 >= argc) {
+        sio_err_set(err, SIO_E_CONFIG, "%.*s needs a value", (int)n, flag);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* Records a subcommand flag occurrence in pub.extra (copies). */
+static int add_extra(impl *c, const char *name, size_t n, const char *val, sio_err *err) {
+    sio_config_kv *kv = &c->extra[c->pub.nextra];
+    kv->key = strndup(name, n), kv->val = strdup(val);
+    if (kv->key == NULL || kv->val == NULL) {
+        free((char *)kv->key), free((char *)kv->val);
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    }
+    c->pub.nextra++;
+    return 0;
+}
+
+/* Handles one "--name[=value]" argument at argv[*i]. */
+static int long_flag(impl *c, cmdline *cl, int argc, char **argv, int *i,
+                     const sio_config_opts *opts, sio_err *err) {
+    const char *arg = argv[*i], *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    const char *inl = eq ? eq + 1 : NULL, *val;
+    const setting *s = by_flag(arg, n);
+    bool takes;
+    if (s != NULL && s->kind == K_BOOL) { /* a switch: --log-payloads[=bool] */
+        val = inl ? inl : "true";
+    } else if (s != NULL || (n == 8 && strncmp(arg, "--config", n) == 0) ||
+               (n == 12 && strncmp(arg, "--kafka-prop", n) == 0)) {
+        if ((val = flag_value(argc, argv, i, inl, arg, n, err)) == NULL) return -1;
+        if (s == NULL && arg[2] == 'c') return cl->config = val, 0;
+    } else if (find_extra(opts, arg, n, &takes) != NULL) {
+        if (!takes && inl != NULL)
+            return sio_err_set(err, SIO_E_CONFIG, "%.*s takes no value", (int)n, arg);
+        val = takes ? flag_value(argc, argv, i, inl, arg, n, err) : "";
+        return val == NULL ? -1 : add_extra(c, arg, n, val, err);
+    } else {
+        char word[128];
+        snprintf(word, sizeof word, "%.*s", (int)n, arg);
+        const char *hint = suggest(word, 1);
+        return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"%s%s%s", word,
+                           hint ? " (did you mean " : "", hint ? hint : "", hint ? "?)" : "");
+    }
+    flag_item *it = &cl->items[cl->nitems++];
+    it->s = s, it->val = val;
+    snprintf(it->src, sizeof it->src, "%.*s", (int)n, arg);
+    return 0;
+}
+
+/* Splits argv into flag items, the config path, extras and positionals. */
+static int scan_args(impl *c, cmdline *cl, int argc, char **argv, const sio_config_opts *opts,
+                     sio_err *err) {
+    bool positional_only = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (positional_only || a[0] != '-' || a[1] == '\0') {
+            if (add_positional(c, a, opts, err) != 0) return -1;
+        } else if (strcmp(a, "--") == 0) {
+            positional_only = true;
+        } else if (strncmp(a, "--", 2) == 0) {
+            if (long_flag(c, cl, argc, argv, &i, opts, err) != 0) return -1;
+        } else if (a[1] == 'X') {
+            flag_item *it = &cl->items[cl->nitems++];
+            it->s = NULL;
+            if ((it->val = flag_value(argc, argv, &i, a[2] ? a + 2 : NULL, a, 2, err)) == NULL)
+                return -1;
+            snprintf(it->src, sizeof it->src, "-X");
+        } else {
+            return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"", a);
+        }
+    }
+    return 0;
+}
+
+/* Applies the recorded flag items in order. */
+static int apply_flags(impl *c, const cmdline *cl, sio_err *err) {
+    for (size_t i = 0; i < cl->nitems; i++) {
+        const flag_item *it = &cl->items[i];
+        int rc = it->s ? apply(c, it->s, it->val, it->src, err) : prop_arg(c, it->val, it->src, err);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load                                                                      */
+
+/* Resolves defaults that depend on other settings and cross-checks. */
+static int finalize(impl *c, sio_err *err) {
+    sio_config *p = &c->pub;
+    if (!c->ttl_set) p->dedupe_ttl_ms = p->workflow_timeout_ms;
+    if (p->retry_backoff_base_ms > p->retry_backoff_max_ms)
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "RETRY_BACKOFF_BASE (%" PRId64 "ms) is longer than RETRY_BACKOFF_MAX (%" PRId64 "ms)",
+                           p->retry_backoff_base_ms, p->retry_backoff_max_ms);
+    const char *user = c->user_set ? c->user_set : c->url_user;
+    const char *pass = c->pass_set ? c->pass_set : c->url_pass;
+    p->redis_username = user && *user ? user : NULL;
+    p->redis_password = pass && *pass ? pass : NULL;
+    if (c->allow == NULL && (c->allow = calloc(1, sizeof *c->allow)) == NULL)
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    p->http_allow = (const char *const *)c->allow;
+    p->args = (const char *const *)c->args;
+    p->extra = c->extra;
+    return props_finish(c, err);
+}
+
+/* Allocates the private state with room for argc arguments. */
+static impl *impl_new(int argc, sio_err *err) {
+    impl *c = calloc(1, sizeof *c);
+    size_t n = argc > 0 ? (size_t)argc : 1;
+    if (c != NULL) {
+        c->args = calloc(n + 1, sizeof *c->args);
+        c->extra = calloc(n, sizeof *c->extra);
+    }
+    if (c == NULL || c->args == NULL || c->extra == NULL) {
+        sio_config_destroy(c ? &c->pub : NULL);
+        sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+        return NULL;
+    }
+    return c;
+}
+
+const sio_config *sio_config_load(int argc, char **argv, char **envp,
+                                  const sio_config_opts *opts, sio_err *err) {
+    impl *c = impl_new(argc, err);
+    cmdline cl = {0};
+    if (c == NULL) return NULL;
+    cl.items = calloc(argc > 0 ? (size_t)argc : 1, sizeof *cl.items);
+    if (cl.items == NULL) {
+        sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+        goto fail;
+    }
+    if (scan_args(c, &cl, argc, argv, opts, err) != 0 || apply_defaults(c, err) != 0 ||
+        apply_env(c, envp, err) != 0)
+        goto fail;
+    if (cl.config != NULL && (set_string(&c->pub.config_file, cl.config, err) != 0 ||
+                              apply_file(c, cl.config, err) != 0))
+        goto fail;
+    if (apply_flags(c, &cl, err) != 0 || finalize(c, err) != 0) goto fail;
+    free(cl.items);
+    return &c->pub;
+fail:
+    free(cl.items);
+    sio_config_destroy(&c->pub);
+    return NULL;
+}
+
+/* Frees the owned string fields of the public struct. */
+static void free_pub_strings(impl *c) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *s = &settings[i];
+        if (s->kind == K_STR || s->kind == K_NESTR || s->kind == K_TOPIC ||
+            s->kind == K_BROKERS || s->kind == K_SECRET)
+            free(*(char **)slot(c, s));
+    }
+    free((char *)c->pub.redis_addr), free((char *)c->pub.redis_host);
+    free((char *)c->pub.config_file);
+}
+
+void sio_config_destroy(const sio_config *cfg) {
+    if (cfg == NULL) return;
+    impl *c = (impl *)(uintptr_t)cfg; /* pub is the first member */
+    free_pub_strings(c);
+    free(c->url_user), free(c->url_pass);
+    free_strv(c->allow);
+    for (size_t i = 0; i < c->pub.n_kafka_props; i++)
+        free((char *)c->props[i].key), free((char *)c->props[i].val);
+    free(c->props), free(c->props_flat);
+    free_strv(c->args);
+    for (size_t i = 0; i < c->pub.nextra; i++)
+        free((char *)c->extra[i].key), free((char *)c->extra[i].val);
+    free(c->extra);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queries and printing                                                      */
+
+int sio_config_kafka_props(const sio_config *cfg, size_t i, const char **key, const char **val) {
+    if (cfg == NULL || i >= cfg->n_kafka_props) return 0;
+    *key = cfg->kafka_props[i].key;
+    *val = cfg->kafka_props[i].val;
+    return 1;
+}
+
+const char *sio_config_extra(const sio_config *cfg, const char *flag) {
+    const char *found = NULL;
+    size_t n = strlen(flag);
+    if (n > 0 && flag[n - 1] == '=') n--; /* accept the name as listed in opts */
+    for (size_t i = 0; cfg != NULL && i < cfg->nextra; i++)
+        if (strlen(cfg->extra[i].key) == n && strncmp(cfg->extra[i].key, flag, n) == 0)
+            found = cfg->extra[i].val;
+    return found;
+}
+
+const char *sio_log_level_name(sio_log_level level) {
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    return (unsigned)level <= SIO_LOG_ERROR ? names[level] : "info";
+}
+
+/* Writes ms as the shortest duration text ("1h30m", "200ms", "0"). */
+static void print_duration(FILE *out, int64_t ms) {
+    static const struct { int64_t ms; const char *unit; } units[] = {
+        {HOUR_MS, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+    if (ms == 0) {
+        fputs("0", out);
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (ms >= units[i].ms) fprintf(out, "%" PRId64 "%s", ms / units[i].ms, units[i].unit);
+        ms %= units[i].ms;
+    }
+}
+
+/* Writes a byte size with the largest exact suffix ("64m", "1000"). */
+static void print_size(FILE *out, uint64_t v) {
+    static const char units[] = "tgmk";
+    for (int i = 0; i < 4; i++) {
+        uint64_t mul = 1ULL << (10 * (4 - i));
+        if (v != 0 && v % mul == 0) {
+            fprintf(out, "%" PRIu64 "%c", v / mul, units[i]);
+            return;
+        }
+    }
+    fprintf(out, "%" PRIu64, v);
+}
+
+/* Writes the effective value of one setting. */
+static void print_value(FILE *out, const sio_config *cfg, const setting *s) {
+    impl *c = (impl *)(uintptr_t)cfg;
+    switch (s->kind) {
+    case K_INT: fprintf(out, "%d", *(int *)slot(c, s)); break;
+    case K_I64: fprintf(out, "%" PRId64, *(int64_t *)slot(c, s)); break;
+    case K_DUR: print_duration(out, *(int64_t *)slot(c, s)); break;
+    case K_SIZE: print_size(out, *(size_t *)slot(c, s)); break;
+    case K_BOOL: fputs(*(bool *)slot(c, s) ? "true" : "false", out); break;
+    case K_LEVEL: fputs(sio_log_level_name(cfg->log_level), out); break;
+    case K_REDIS: fputs(cfg->redis_addr, out); break;
+    case K_HOSTS:
+        for (size_t i = 0; cfg->http_allow[i]; i++)
+            fprintf(out, "%s%s", i ? "," : "", cfg->http_allow[i]);
+        break;
+    case K_SECRET:
+        if (s->off == OFF(user_set)) fputs(cfg->redis_username ? cfg->redis_username : "", out);
+        else fputs(cfg->redis_password ? "********" : "", out);
+        break;
+    default: fputs(*(const char **)slot(c, s), out); break;
+    }
+}
+
+/* Should a pass-through property's value be hidden? */
+static bool secret_prop(const char *key) {
+    return strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
+}
+
+void sio_config_dump(const sio_config *cfg, FILE *out) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        fprintf(out, "%s=", settings[i].name);
+        print_value(out, cfg, &settings[i]);
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < cfg->n_kafka_props; i++)
+        fprintf(out, "kafka.%s=%s\n", cfg->kafka_props[i].key,
+                secret_prop(cfg->kafka_props[i].key) ? "********" : cfg->kafka_props[i].val);
+}
+
+void sio_config_usage(FILE *out) {
+    fprintf(out, "Configuration (lowest to highest precedence: defaults, environment,\n"
+                 "--config FILE with KEY=value lines, flags):\n\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *s = &settings[i];
+        char def[64];
+        snprintf(def, sizeof def, s->defval ? "\"%s\"" : "(%s)", s->defval ? s->defval : s->defdesc);
+        fprintf(out, "  %-25s %-18s default %s\n      %s\n", s->name, s->flag ? s->flag : "",
+                def, s->help);
+    }
+    fprintf(out, "\n  --config FILE             KEY=value lines, # comments; kafka.<prop>=value\n"
+                 "                            lines pass librdkafka properties through\n"
+                 "  -X, --kafka-prop KEY=VAL  librdkafka property (repeatable)\n"
+                 "\nDurations need a unit: 500ms, 30s, 10m, 1h30m.  Sizes: 64m, 1g, or bytes.\n"
+                 "Booleans: true/false, yes/no, on/off, 1/0.\n");
+}
