@@ -1,0 +1,38 @@
+/*
+ * luahost.h - the `sio.host` Lua module: what the trusted engine calls.
+ *
+ * sio_sandbox_create registers it in package.preload, so the engine does
+ * `local host = require "sio.host"`.  Opening it in a state not created by
+ * sio_sandbox_create raises an error.  Functions (all argument-checked):
+ *
+ *   host.compile(src, chunkname [, env]) -> fn | nil, msg
+ *       Text-only compile.  chunkname is used verbatim when it starts with
+ *       '=' or '@', else "=" .. chunkname, so messages read "name:12: ...".
+ *       The chunk's _ENV upvalue is env when given, else nil: a source that
+ *       does not bind `local _ENV = ...` itself sees no globals at all
+ *       (never the trusted _G).
+ *   host.safe_env([preload]) -> env
+ *       A fresh table: _G = env, require/load bound to env, metatable
+ *       {__index = frozen safe globals, __metatable = false}.  preload maps
+ *       module names to values env's require returns first (e.g. {sio=sio}).
+ *   host.coroutine_create(fn) -> thread
+ *       A coroutine bound to the running coroutine's execution (limits).
+ *   host.now() -> ms (float, monotonic)   host.time() -> s (float, wall)
+ *   host.uuid() -> "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" (v4, xoshiro256**
+ *       seeded from getrandom; unique, not secret)
+ *   host.log(level, msg [, fields]) -> nothing
+ *       One JSON line {"ts":<s>,"level":..,"msg":..,<fields>} to the
+ *       sandbox's log sink (stderr by default).  Fields are read raw (no
+ *       metamethods run); nested tables become JSON up to depth 8.
+ *   host.exec_killed() -> false | {class="permanent", message=..., limit=true}
+ *       for the running coroutine's execution.
+ */
+#ifndef SIO_LUAHOST_H
+#define SIO_LUAHOST_H
+
+#include <lua.h>
+
+/* lua_CFunction: pushes the host table. */
+int luaopen_sio_host(lua_State *L);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * sandbox.h - a worker's lua_State with a sandbox for user code and
+ * per-execution limits.
+ *
+ * One sio_sandbox owns one lua_State (not thread-safe: one per worker).  The
+ * state's real _G has the full standard library and belongs to the TRUSTED
+ * engine.  User code (guards, templates, step code, modules under lua_dir)
+ * runs with _ENV = a fresh environment from host.safe_env() (see luahost.h),
+ * whose __index is a frozen table of safe globals:
+ *
+ *   string (no dump; find/match/gmatch/gsub/rep replaced by budgeted
+ *   versions), table (insert/remove/move budgeted), math, utf8, coroutine
+ *   (create/wrap inherit the running execution's limits), os.time/clock/date,
+ *   assert error ipairs next pairs pcall xpcall select tonumber tostring type
+ *   rawequal rawlen rawget rawset getmetatable, setmetatable (no __gc),
+ *   print (-> host log), and per environment load (text only, binds that
+ *   environment) and require (only <lua_dir>/?.lua and <lua_dir>/?/init.lua).
+ *
+ * Library tables are shared by every command, so they are read-only proxies:
+ * any write, rawset included, raises "attempt to modify read-only table".
+ * The string metatable is protected (getmetatable('') == false) and its
+ * __index is the safe string table.
+ *
+ * Limits.  An execution (sio_exec) is one command's budget: memory (bytes
+ * charged by the counting allocator while the exec is entered), instructions
+ * (a count hook every SIO_HOOK_EVERY instructions, which also checks the
+ * deadline) and a wall-clock deadline.  C functions that can loop for long
+ * charge the same budget: pattern matching per step, table.insert/remove/
+ * move per element, and every allocation one instruction per 16 bytes (C
+ * copying, e.g. s = s .. x in a loop, is proportional to what it
+ * allocates).  Once tripped the exec is killed and stays killed: the hook
+ * raises the limit error on every later call, and the safe pcall, xpcall,
+ * coroutine.resume/wrap/close and load re-raise it as soon as they return,
+ * so user code cannot swallow it.  The error value is
+ * {class="permanent", message=<sio_kill_message>, limit=true}.  A memory
+ * refusal itself surfaces as Lua's "not enough memory" (Lua raises it, not
+ * us); sio_exec_resume replaces it with the table.  A driver should still
+ * trust sio_exec_kill_reason over the error value.
+ */
+#ifndef SIO_SANDBOX_H
+#define SIO_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "sio_err.h"
+
+#define SIO_DEFAULT_MEM_LIMIT ((size_t)64 << 20)       /* 64 MiB per exec */
+#define SIO_DEFAULT_INSTR_LIMIT ((uint64_t)100000000)  /* 100M instructions */
+#define SIO_DEFAULT_STATE_CAP ((size_t)1 << 30)        /* 1 GiB per state */
+#define SIO_HOOK_EVERY 1000                            /* count hook period */
+
+typedef struct sio_sandbox sio_sandbox;
+typedef struct sio_exec sio_exec;
+
+/* Per-execution limits.  0 in a field means "the sandbox default"; for
+ * deadline_ms the sandbox default itself may be 0 = no deadline.  Use
+ * SIZE_MAX / UINT64_MAX for "unlimited". */
+typedef struct sio_limits {
+    size_t mem_limit_bytes;
+    uint64_t instr_limit;
+    uint64_t deadline_ms; /* relative to sio_exec_create */
+} sio_limits;
+
+/* Receives one complete log line (JSON, '\n'-terminated).  Called on the
+ * worker thread; must not call back into the state. */
+typedef void (*sio_log_fn)(void *ud, const char *line, size_t len);
+
+typedef struct sio_sandbox_cfg {
+    const char *lua_dir;  /* project's lua/ folder or NULL; copied */
+    sio_limits limits;    /* defaults for sio_exec_create */
+    size_t state_mem_cap; /* whole-state cap; 0 = SIO_DEFAULT_STATE_CAP */
+    sio_log_fn log;       /* NULL = write to stderr */
+    void *log_ud;
+} sio_sandbox_cfg;
+
+typedef enum sio_kill {
+    SIO_KILL_NONE = 0,
+    SIO_KILL_INSTR,
+    SIO_KILL_MEMORY,
+    SIO_KILL_DEADLINE,
+} sio_kill;
+
+/* Creates the state, the safe globals and package.preload["sio.host"].
+ * cfg may be NULL (all defaults).  Returns NULL and fills err on failure
+ * (INVAL for a bad lua_dir, NOMEM).  The caller owns the result. */
+sio_sandbox *sio_sandbox_create(const sio_sandbox_cfg *cfg, sio_err *err);
+
+/* Closes the state and frees everything, including execs still alive
+ * (their pointers become invalid).  sb may be NULL. */
+void sio_sandbox_destroy(sio_sandbox *sb);
+
+/* The state; owned by sb, valid until sio_sandbox_destroy. */
+lua_State *sio_sandbox_state(sio_sandbox *sb);
+
+/* The sandbox owning L (any thread of its state), or NULL when L was not
+ * created by sio_sandbox_create. */
+sio_sandbox *sio_sandbox_of(lua_State *L);
+
+/* Bytes currently allocated by the whole state. */
+size_t sio_sandbox_mem_used(const sio_sandbox *sb);
+
+/* The configured lua_dir (resolved to an absolute path) or NULL; owned by
+ * sb. */
+const char *sio_sandbox_lua_dir(const sio_sandbox *sb);
+
+/* Writes one log line through the configured sink (internal use by the
+ * host module and print). line need not be NUL-terminated. */
+void sio_sandbox_log_line(sio_sandbox *sb, const char *line, size_t len);
+
+/* --- executions ----------------------------------------------------------*/
+
+/* A new execution with limits (NULL = sandbox defaults); its deadline clock
+ * starts now.  The caller owns it; destroy it before the sandbox. */
+sio_exec *sio_exec_create(sio_sandbox *sb, const sio_limits *limits,
+                          sio_err *err);
+
+/* Frees ex.  Threads still bound to it become unbound (they hold a handle
+ * with a generation, never a dangling pointer).  ex may be NULL. */
+void sio_exec_destroy(sio_exec *ex);
+
+/* Binds thread co to ex: stores ex's handle in co's extra space and sets
+ * the count hook.  Coroutines later created from co by the limit-aware
+ * create/wrap inherit both.  Returns 0, or -1 (INVAL) when co is the main
+ * thread or belongs to another state. */
+int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err);
+
+/* Makes ex the execution charged for allocations until sio_exec_leave.
+ * Pairs nest (leave restores the previous one).  Call around every
+ * lua_resume of a command coroutine. */
+void sio_exec_enter(sio_exec *ex);
+void sio_exec_leave(sio_exec *ex);
+
+/* enter + lua_resume(co, from, nargs, nres) + leave.  When the resume ends
+ * in an error and ex was killed, the error value on co is replaced by the
+ * limit error table (built on `from`, which must then be a normal thread,
+ * typically the main thread; from == NULL leaves the value as is).
+ * Returns lua_resume's status. */
+int sio_exec_resume(sio_exec *ex, lua_State *co, lua_State *from, int nargs,
+                    int *nres);
+
+/* Pushes ex's limit error table onto L (a normal thread) and returns 0, or
+ * pushes nothing and returns -1 when ex is not killed or memory is out. */
+int sio_exec_push_error(sio_exec *ex, lua_State *L);
+
+/* The execution charged on thread L: the one bound to L, else the entered
+ * one, else NULL. */
+sio_exec *sio_exec_of(lua_State *L);
+
+/* An opaque pointer the owner attaches to ex (e.g. its command); not
+ * owned, NULL until set. */
+void sio_exec_set_data(sio_exec *ex, void *data);
+void *sio_exec_data(const sio_exec *ex);
+
+uint64_t sio_exec_instructions(const sio_exec *ex); /* approx., +-1000 */
+size_t sio_exec_mem_used(const sio_exec *ex);       /* net bytes charged */
+size_t sio_exec_mem_peak(const sio_exec *ex);
+sio_kill sio_exec_kill_reason(const sio_exec *ex);
+
+/* "instruction limit exceeded" | "memory limit exceeded" |
+ * "deadline exceeded", or NULL for SIO_KILL_NONE.  Static storage. */
+const char *sio_kill_message(sio_kill k);
+
+#endif
