@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "embedded.h"
 
@@ -117,6 +118,8 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     }
     w->id = cfg->id;
     w->limits = cfg->limits;
+    w->on_reload = cfg->on_reload;
+    w->reload_data = cfg->reload_data;
     w->runner_ref = LUA_NOREF;
     pthread_mutex_init(&w->mu, NULL);
     uv_loop_init(&w->loop);
@@ -276,6 +279,73 @@ static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_
     free(c);
 }
 
+/* runner.current().version, as a protected C function (reading allocates). */
+static int live_version_k(lua_State *L) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua_tointeger(L, 1));
+    lua_getfield(L, -1, "current");
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "version");
+    return 1;
+}
+
+/* The live set's version, or -1 when it cannot be read. */
+static long live_version(sio_worker *w) {
+    lua_State *L = w->L;
+    long v = -1;
+    if (!lua_checkstack(L, 4)) return -1;
+    lua_pushcfunction(L, live_version_k);
+    lua_pushinteger(L, w->runner_ref);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_isinteger(L, -1)) v = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Logs a reload outcome as one JSON line through the sandbox's log sink:
+ * {"ts","level","msg","worker","version"[,"errors"]}. */
+static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
+    size_t cap = 256 + (errors ? 6 * strlen(errors) : 0);
+    char *line = malloc(cap);
+    if (line == NULL) return; /* the outcome is still counted */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    size_t n = (size_t)snprintf(line, cap,
+                                "{\"ts\":%.3f,\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
+                                "\"version\":%ld",
+                                (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, ok ? "info" : "error",
+                                ok ? "workflows reloaded" : "reload rejected", w->id, version);
+    if (errors) {
+        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"");
+        for (const unsigned char *p = (const unsigned char *)errors; *p; p++) {
+            if (*p == '"' || *p == '\\') line[n++] = '\\';
+            if (*p < 0x20) n += (size_t)snprintf(line + n, cap - n, "\\u%04x", *p);
+            else line[n++] = (char)*p;
+        }
+        line[n++] = '"';
+    }
+    memcpy(line + n, "}\n", 2);
+    sio_sandbox_log_line(w->sb, line, n + 2);
+    free(line);
+}
+
+/* One reload on the loop thread: runner.load(initial=false) swaps the new
+ * set in only when all of it is valid.  Commands in flight keep the set
+ * they started with (runner.job reads `current` once).  The outcome is
+ * counted, logged and handed to cfg.on_reload. */
+static void reload_workflows(sio_worker *w) {
+    sio_err err;
+    sio_err_clear(&err);
+    int ok = load_workflows(w, 0, &err) == 0;
+    const char *errors = NULL;
+    if (!ok) errors = err.code == SIO_E_SCRIPT && w->load_errors ? w->load_errors : err.msg;
+    long version = live_version(w);
+    pthread_mutex_lock(&w->mu);
+    if (ok) w->reloads_ok++;
+    else w->reloads_rejected++;
+    pthread_mutex_unlock(&w->mu);
+    log_reload(w, ok, version, errors);
+    if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
+}
+
 /* Moves the inbox out under the lock, then starts each job. */
 static void drain_inbox(sio_worker *w) {
     pthread_mutex_lock(&w->mu);
@@ -292,11 +362,7 @@ static void drain_inbox(sio_worker *w) {
                              pd->offset);
         free(pd);
     }
-    if (reload) {
-        sio_err err;
-        w->reloads++;
-        if (load_workflows(w, 0, &err) != 0) w->reload_failures++;
-    }
+    if (reload) reload_workflows(w);
     if (stop) {
         sio_worker_shutdown_loop(w);
         return;
@@ -336,6 +402,13 @@ void sio_worker_reload(sio_worker *w) {
     w->reload = 1;
     pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->wake);
+}
+
+void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *rejected) {
+    pthread_mutex_lock(&w->mu);
+    if (ok) *ok = w->reloads_ok;
+    if (rejected) *rejected = w->reloads_rejected;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,

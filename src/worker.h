@@ -43,6 +43,14 @@ struct sio_job {
     sio_job *next;
 };
 
+/* Called on the worker thread after each reload (not the initial load):
+ * ok is 1 when the new set went live, 0 when it was rejected and the
+ * previous one stays; version is the live set's version after the
+ * reload; errors is the rejection text ("file:line: msg", one per line;
+ * NULL when ok), valid during the call.  Must not call back into w. */
+typedef void (*sio_reload_fn)(void *ud, int worker_id, int ok, long version,
+                              const char *errors);
+
 typedef struct sio_worker_cfg {
     int id;                      /* for logs */
     const char *workflows_dir;   /* copied */
@@ -56,6 +64,8 @@ typedef struct sio_worker_cfg {
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;
     const char *runner_cfg;      /* JSON object handed to runner.init, or NULL */
+    sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
+    void *reload_data;
 } sio_worker_cfg;
 
 /* Creates a worker: its loop, state and engine, and loads the workflows
@@ -76,8 +86,17 @@ void sio_worker_run_until_idle(sio_worker *w);
 /* Jobs queued or running. */
 size_t sio_worker_inflight(sio_worker *w);
 
-/* Asks the thread to reload workflows (thread-safe; result logged). */
+/* Asks the thread to reload workflows (thread-safe).  Requests made
+ * before the thread gets to them are merged into one reload.  The new set
+ * goes live only when all of it is valid; running commands finish on the
+ * set they started with.  Each outcome is logged as one JSON line
+ * ("workflows reloaded" / "reload rejected" with file:line errors),
+ * counted, and passed to cfg.on_reload. */
 void sio_worker_reload(sio_worker *w);
+
+/* Reloads done so far (thread-safe): ok went live, rejected kept the
+ * previous set.  Either pointer may be NULL. */
+void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *rejected);
 
 /* Completes a produce op started through cfg.produce (thread-safe: the
  * completion is carried to the worker's loop). */

@@ -54,7 +54,10 @@ struct sio_worker {
     sio_limits limits;
     char *workflows_dir, *lua_dir;
     char *load_errors;   /* of the last load, or NULL */
-    unsigned reloads, reload_failures;
+    sio_reload_fn on_reload;
+    void *reload_data;
+    /* Written by the loop thread under mu, read by sio_worker_reload_stats. */
+    unsigned long reloads_ok, reloads_rejected;
 };
 
 void sio_worker_on_wake(uv_async_t *a);
