@@ -85,6 +85,9 @@ typedef struct sio_aio_cfg {
     int redis_port;
     const char *redis_password;    /* may be NULL */
     const char *redis_user;        /* ACL user, may be NULL */
+    /* An in-memory store answering Redis commands instead (serve
+     * --embedded); borrowed, must outlive aio.  Wins over redis_host. */
+    struct sio_memkv *memkv;
     /* Kafka produce; NULL means "not configured". */
     sio_aio_produce_fn produce;
     void *produce_data;

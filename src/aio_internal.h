@@ -23,6 +23,9 @@ struct sio_op {
     char *resp;
     size_t resp_len, resp_cap;
     int too_big;
+    /* A reply computed at start (memkv), reported from a 0 ms timer so the
+     * completion never runs inside the starting call. */
+    sio_aio_result deferred;
 };
 
 struct sio_aio {

@@ -9,6 +9,8 @@
 #include "aio_internal.h"
 
 #include <hiredis/adapters/libuv.h>
+
+#include "memkv.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,8 +119,42 @@ static int connect_redis(sio_aio *aio, sio_err *err) {
     return 0;
 }
 
+static void on_deferred(uv_timer_t *t) {
+    sio_op *op = t->data;
+    sio_aio_result res = op->deferred;
+    if (res.redis_type == SIO_REDIS_STR) res.redis_str = op->resp, res.redis_len = op->resp_len;
+    sio_op_finish(op, &res);
+}
+
+/* Answers from the in-memory store; the reply is delivered on the loop. */
+static uint64_t memkv_start(sio_aio *aio, void *owner, int argc, const char **argv,
+                            const size_t *argvlen, sio_err *err) {
+    sio_op *op = sio_op_new(aio, owner, SIO_AIO_REDIS, err);
+    if (op == NULL) return 0;
+    sio_memkv_reply r;
+    if (sio_memkv_command(aio->cfg.memkv, argc, argv, argvlen, &r, &op->deferred.err) == 0) {
+        op->deferred.redis_type = r.type;
+        op->deferred.redis_int = r.integer;
+        op->resp = r.str;
+        op->resp_len = r.len;
+    } else {
+        op->deferred.err.msg[sizeof op->deferred.err.msg - 1] = '\0';
+    }
+    op->timer = malloc(sizeof *op->timer);
+    if (op->timer == NULL) {
+        sio_op_drop(op);
+        sio_err_set(err, SIO_E_NOMEM, "out of memory");
+        return 0;
+    }
+    uv_timer_init(aio->loop, op->timer);
+    op->timer->data = op;
+    uv_timer_start(op->timer, on_deferred, 0, 0);
+    return op->id;
+}
+
 uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
                        const size_t *argvlen, sio_err *err) {
+    if (aio->cfg.memkv) return memkv_start(aio, owner, argc, argv, argvlen, err);
     if (aio->redis_host == NULL) {
         sio_err_set(err, SIO_E_UNAVAILABLE,
                     "redis is not configured here: the kv store needs DEDUPE_REDIS_ADDR");

@@ -8,5 +8,9 @@
 
 int sio_cli_run(int argc, char **argv, char **envp);
 int sio_cli_validate(int argc, char **argv, char **envp);
+int sio_cli_serve(int argc, char **argv, char **envp);
+int sio_cli_send(int argc, char **argv, char **envp);
+int sio_cli_tail(int argc, char **argv, char **envp);
+int sio_cli_topics(int argc, char **argv, char **envp);
 
 #endif

@@ -10,6 +10,10 @@ static const struct {
     int (*fn)(int argc, char **argv, char **envp);
     const char *help;
 } commands[] = {
+    {"serve", sio_cli_serve, "serve [--embedded]           the daemon (--embedded: in-process broker)"},
+    {"send", sio_cli_send, "send WORKFLOW [--attrs JSON] publish a command, wait for its outcome"},
+    {"tail", sio_cli_tail, "tail [TOPIC...]              print responses (default: responses + DLQ)"},
+    {"topics", sio_cli_topics, "topics                       create the commands, responses, DLQ topics"},
     {"run", sio_cli_run, "run WORKFLOW [--attrs JSON]   execute a workflow locally, no Kafka"},
     {"validate", sio_cli_validate, "validate [PATH...]           check workflows; file:line errors"},
 };

@@ -137,6 +137,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_user,
         .redis_password = cfg->redis_password,
+        .memkv = cfg->memkv,
         .produce = cfg->produce,
         .produce_data = cfg->produce_data,
     };
@@ -421,10 +422,15 @@ void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
     pd->partition = partition;
     pd->offset = offset;
     pthread_mutex_lock(&w->mu);
+    if (w->stop) { /* the loop is gone or going: nobody waits for it */
+        pthread_mutex_unlock(&w->mu);
+        free(pd);
+        return;
+    }
     pd->next = w->produced;
     w->produced = pd;
+    uv_async_send(&w->wake); /* under the lock: stop cannot close it meanwhile */
     pthread_mutex_unlock(&w->mu);
-    uv_async_send(&w->wake);
 }
 
 void sio_worker_run_until_idle(sio_worker *w) {

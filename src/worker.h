@@ -61,6 +61,7 @@ typedef struct sio_worker_cfg {
     const char *redis_host;      /* NULL: kv unavailable */
     int redis_port;
     const char *redis_user, *redis_password;
+    struct sio_memkv *memkv;     /* answers Redis commands instead (embedded) */
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;
     const char *runner_cfg;      /* JSON object handed to runner.init, or NULL */
@@ -99,7 +100,8 @@ void sio_worker_reload(sio_worker *w);
 void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *rejected);
 
 /* Completes a produce op started through cfg.produce (thread-safe: the
- * completion is carried to the worker's loop). */
+ * completion is carried to the worker's loop; dropped once the worker is
+ * stopped). */
 void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
                              int32_t partition, int64_t offset);
 

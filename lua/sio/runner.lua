@@ -27,6 +27,11 @@ local pcall, type, concat = pcall, type, table.concat
 function M.init(h, cfg_json)
   host = h
   if cfg_json then settings = decode(cfg_json) end
+  if settings.service then
+    local service = require "sio.service"
+    service.init(host, settings.service, M)
+    for name, fn in pairs(service.entries) do M.add_entry(name, fn) end
+  end
 end
 
 function M.load(dir, lua_dir, initial)

@@ -1,0 +1,290 @@
+/*
+ * service.c - the consumer loop: dispatch, completions, offsets,
+ * backpressure, rebalances, drain.  Kafka clients, the producer thread and
+ * start-up checks live in service_kafka.c.
+ */
+#include "service_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- jobs ------------------------------------------------------------------*/
+
+static void job_free(svc_job *j) {
+    if (j == NULL) return;
+    free(j->payload);
+    free(j->meta);
+    free(j->topic);
+    free(j->error);
+    free(j);
+}
+
+static void job_unlink(sio_service *s, svc_job *j) {
+    if (j->prev) j->prev->next = j->next;
+    else s->jobs = j->next;
+    if (j->next) j->next->prev = j->prev;
+}
+
+/* Worker thread: hands the outcome to the consumer thread. */
+static void on_job_done(sio_job *job, int ok, const char *result, size_t len) {
+    svc_job *j = (svc_job *)job;
+    sio_service *s = j->s;
+    j->ok = ok;
+    free(j->error);
+    j->error = ok ? NULL : strndup(result, len);
+    pthread_mutex_lock(&s->mu);
+    j->done_next = s->completed;
+    s->completed = j;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The worker with the fewest commands in flight. */
+static sio_worker *pick_worker(sio_service *s) {
+    sio_worker *best = s->slots[0].w;
+    size_t least = sio_worker_inflight(best);
+    for (int i = 1; i < s->nworkers && least > 0; i++) {
+        size_t n = sio_worker_inflight(s->slots[i].w);
+        if (n < least) least = n, best = s->slots[i].w;
+    }
+    return best;
+}
+
+/* Builds the job's meta JSON: where the command came from. */
+static char *meta_json(const rd_kafka_message_t *m) {
+    char topic[512];
+    rd_kafka_timestamp_type_t tt;
+    int64_t ts = rd_kafka_message_timestamp(m, &tt);
+    char *out = NULL;
+    if (asprintf(&out, "{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld}",
+                 sio_json_escape(rd_kafka_topic_name(m->rkt), topic, sizeof topic),
+                 (int)m->partition, (long long)m->offset, (long long)ts) < 0)
+        return NULL;
+    return out;
+}
+
+static void submit(sio_service *s, svc_job *j) {
+    j->job.done = on_job_done;
+    sio_worker_submit(pick_worker(s), &j->job);
+}
+
+/* Tracks m's offset and hands the command to a worker. */
+static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
+    sio_err err;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    svc_job *j = calloc(1, sizeof *j);
+    if (j == NULL || (j->payload = malloc(m->len + 1)) == NULL ||
+        (j->meta = meta_json(m)) == NULL || (j->topic = strdup(topic)) == NULL) {
+        job_free(j);
+        sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
+        return;
+    }
+    if (sio_offsets_track(s->offsets, topic, m->partition, m->offset, &j->gen, &err) != 0) {
+        sio_logf(SIO_LOG_ERROR, "cannot track offset", "\"error\":\"%s\",\"partition\":%d,\"offset\":%lld",
+                 err.msg, (int)m->partition, (long long)m->offset);
+        job_free(j);
+        return;
+    }
+    if (m->len) memcpy(j->payload, m->payload, m->len);
+    j->payload[m->len] = '\0';
+    j->s = s;
+    j->partition = m->partition;
+    j->offset = m->offset;
+    j->job.entry = "command";
+    j->job.payload = j->payload;
+    j->job.payload_len = m->len;
+    j->job.meta = j->meta;
+    j->next = s->jobs;
+    if (s->jobs) s->jobs->prev = j;
+    s->jobs = j;
+    s->inflight++;
+    s->dispatched++;
+    submit(s, j);
+}
+
+/* The runner could not finish a command (a sandbox limit killed its
+ * coroutine, or its deadline passed): dead-letter it from a fresh one. */
+static void resubmit_as_dlq(sio_service *s, svc_job *j) {
+    const char *e = j->error && j->error[0] == '{' ? j->error
+                                                   : "{\"class\":\"permanent\",\"message\":\"failed\"}";
+    char *meta = NULL;
+    size_t base = strlen(j->meta) - 1; /* without the closing brace */
+    if (asprintf(&meta, "%.*s,\"error\":%s}", (int)base, j->meta, e) < 0) meta = NULL;
+    if (meta) {
+        free(j->meta);
+        j->meta = meta;
+        j->job.meta = meta;
+    }
+    j->dlq_tries++;
+    j->job.entry = "dlq";
+    submit(s, j);
+}
+
+/* Stores the committable position of a partition when it advanced. */
+static void store_offset(sio_service *s, const char *topic, int32_t partition, int64_t to) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = to;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_store(s->consumer, l);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sio_logf(SIO_LOG_WARN, "offset not stored", "\"topic\":\"%s\",\"partition\":%d,\"error\":\"%s\"",
+                 topic, (int)partition, rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* One finished job: advance its partition's position, or dead-letter it
+ * from a fresh coroutine when the runner could not finish it. */
+static void complete(sio_service *s, svc_job *j) {
+    if (!j->ok) {
+        if (j->dlq_tries < 5) {
+            sio_logf(SIO_LOG_WARN, "command ended abnormally: dead-lettering it",
+                     "\"partition\":%d,\"offset\":%lld,\"error\":%s", (int)j->partition,
+                     (long long)j->offset, j->error && j->error[0] == '{' ? j->error : "null");
+            resubmit_as_dlq(s, j);
+            return;
+        }
+        sio_logf(SIO_LOG_ERROR, "command could not be dead-lettered: its offset stays uncommitted",
+                 "\"partition\":%d,\"offset\":%lld", (int)j->partition, (long long)j->offset);
+    } else {
+        int64_t to;
+        if (sio_offsets_done(s->offsets, j->topic, j->partition, j->offset, j->gen, &to) == 1)
+            store_offset(s, j->topic, j->partition, to);
+        s->completed_ok++;
+    }
+    s->inflight--;
+    job_unlink(s, j);
+    job_free(j);
+}
+
+static void drain_completed(sio_service *s) {
+    pthread_mutex_lock(&s->mu);
+    svc_job *list = s->completed;
+    s->completed = NULL;
+    pthread_mutex_unlock(&s->mu);
+    for (svc_job *n; list; list = n) {
+        n = list->done_next;
+        complete(s, list);
+    }
+}
+
+/* --- backpressure ------------------------------------------------------------*/
+
+static void set_paused(sio_service *s, int pause) {
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (pause) rd_kafka_pause_partitions(s->consumer, parts);
+    else rd_kafka_resume_partitions(s->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    s->paused = pause;
+}
+
+/* Stops fetching while the workers are full; resumes at half. */
+static void backpressure(sio_service *s) {
+    if (!s->paused && s->inflight >= s->max_inflight) set_paused(s, 1);
+    else if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+}
+
+/* --- rebalances ----------------------------------------------------------------*/
+
+void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                              rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    sio_service *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++)
+            sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
+        rd_kafka_assign(rk, parts);
+        if (s->paused) rd_kafka_pause_partitions(rk, parts);
+        sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
+        return;
+    }
+    /* Revoked (or lost): first let everything stored so far be committed,
+     * then forget the partitions, so work still running for them can never
+     * store an offset of a partition another member now owns. */
+    drain_completed(s);
+    if (!rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, NULL, 0);
+    for (int i = 0; i < parts->cnt; i++)
+        sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
+    rd_kafka_assign(rk, NULL);
+    sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
+             rd_kafka_assignment_lost(rk) ? "true" : "false");
+}
+
+/* --- the loop ---------------------------------------------------------------------*/
+
+static void handle_message(sio_service *s, rd_kafka_message_t *m) {
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        dispatch(s, m);
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        sio_logf(SIO_LOG_WARN, "consumer error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
+    }
+}
+
+/* After stop: no new work; in-flight work gets until the drain deadline. */
+static void drain(sio_service *s) {
+    set_paused(s, 1);
+    int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
+    sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
+    while (s->inflight > 0 && now_ms() < deadline) {
+        drain_completed(s);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
+        if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
+    }
+    drain_completed(s);
+    if (s->inflight > 0)
+        sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
+                 "\"inflight\":%zu", s->inflight);
+}
+
+int sio_service_run(sio_service *s, sio_err *err) {
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subs, s->cfg->commands_topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
+                           rd_kafka_err2str(e));
+    sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
+             "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
+             s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
+    while (!s->stop) {
+        if (s->reload) {
+            s->reload = 0;
+            sio_service_reload_now(s);
+        }
+        drain_completed(s);
+        backpressure(s);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, s->inflight ? 5 : 100);
+        if (m) {
+            handle_message(s, m);
+            rd_kafka_message_destroy(m);
+        }
+    }
+    drain(s);
+    sio_service_shutdown(s);
+    return 0;
+}
+
+void sio_service_stop(sio_service *s) {
+    s->stop = 1;
+}
+
+void sio_service_reload(sio_service *s) {
+    s->reload = 1;
+}
+
+void sio_service_free_jobs(sio_service *s) {
+    while (s->jobs) {
+        svc_job *j = s->jobs;
+        job_unlink(s, j);
+        job_free(j);
+    }
+}
