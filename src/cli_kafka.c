@@ -171,12 +171,62 @@ static int await_outcome(rd_kafka_t *c, const char *cid, const char *dlq, int64_
     return 3;
 }
 
+/* send --lines FILE: every line of FILE ("-" = stdin) is one command,
+ * published as is (key = the "correlation_id" found in the line, if any);
+ * waits for all delivery reports, not for outcomes. */
+static int send_lines(const sio_config *cfg) {
+    const char *path = sio_config_extra(cfg, "--lines");
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    sio_err err;
+    rd_kafka_t *p = f ? client(cfg, RD_KAFKA_PRODUCER, &err) : NULL;
+    int rc = 1;
+    long n = 0;
+    if (f == NULL) {
+        fprintf(stderr, "sio-orchestrator send: cannot open %s\n", path);
+    } else if (p == NULL) {
+        fprintf(stderr, "sio-orchestrator send: %s\n", err.msg);
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) > 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+            if (len == 0) continue;
+            const char *k = strstr(line, "\"correlation_id\":\"");
+            size_t klen = 0;
+            if (k) {
+                k += 18;
+                const char *e = strchr(k, '"');
+                klen = e ? (size_t)(e - k) : 0;
+            }
+            rd_kafka_resp_err_t e;
+            while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(cfg->commands_topic),
+                                          RD_KAFKA_V_KEY(klen ? k : NULL, klen),
+                                          RD_KAFKA_V_VALUE(line, (size_t)len),
+                                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                          RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(p, 50);
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+            rd_kafka_poll(p, 0);
+            n++;
+        }
+        free(line);
+        rc = rd_kafka_flush(p, 60000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
+        printf("sent %ld commands to %s\n", n, cfg->commands_topic);
+    }
+    if (p) rd_kafka_destroy(p);
+    if (f && f != stdin) fclose(f);
+    sio_config_destroy(cfg);
+    return rc;
+}
+
 int sio_cli_send(int argc, char **argv, char **envp) {
     static const char *const flags[] = {"--attrs=", "--correlation-id=", "--reply-topic=",
-                                        "--wait=", "--raw=", NULL};
+                                        "--wait=", "--raw=", "--lines=", NULL};
     sio_config_opts opts = {.extra_flags = flags, .max_positional = 1};
     sio_err err;
     const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
+    if (cfg && sio_config_extra(cfg, "--lines")) return send_lines(cfg);
     if (cfg == NULL || (cfg->nargs != 1 && sio_config_extra(cfg, "--raw") == NULL)) {
         fprintf(stderr, "sio-orchestrator send: %s\nusage: sio-orchestrator send WORKFLOW "
                         "[--attrs JSON] [--correlation-id ID] [--reply-topic T] [--wait 30s] "
@@ -230,7 +280,7 @@ int sio_cli_send(int argc, char **argv, char **envp) {
 }
 
 int sio_cli_tail(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--from-beginning", "--max=", NULL};
+    static const char *const flags[] = {"--from-beginning", "--max=", "--idle=", NULL};
     sio_config_opts opts = {.extra_flags = flags, .max_positional = 8};
     sio_err err;
     const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
@@ -243,6 +293,13 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
     const char *const *topics = cfg->nargs ? cfg->args : defaults;
     size_t n = cfg->nargs ? cfg->nargs : 2;
     long max = sio_config_extra(cfg, "--max") ? atol(sio_config_extra(cfg, "--max")) : 0;
+    int64_t idle_ms = 0;
+    const char *idle = sio_config_extra(cfg, "--idle");
+    if (idle && sio_parse_duration_ms(idle, &idle_ms, &err) != 0) {
+        fprintf(stderr, "sio-orchestrator tail: --idle: %s\n", err.msg);
+        sio_config_destroy(cfg);
+        return 2;
+    }
     rd_kafka_t *c = client(cfg, RD_KAFKA_CONSUMER, &err);
     int rc = 1;
     if (c && assign_at_end(c, topics, n, &err) == 0) {
@@ -256,10 +313,12 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
         signal(SIGINT, on_int);
         signal(SIGTERM, on_int);
         long seen = 0;
-        while (!interrupted && (max == 0 || seen < max)) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        int64_t last = now_ms();
+        while (!interrupted && (max == 0 || seen < max) &&
+               (idle_ms == 0 || now_ms() - last < idle_ms)) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
             if (m == NULL) continue;
-            if (m->err == 0) print_message(m), seen++;
+            if (m->err == 0) print_message(m), seen++, last = now_ms();
             rd_kafka_message_destroy(m);
         }
         rc = 0;
@@ -293,6 +352,62 @@ int sio_cli_topics(int argc, char **argv, char **envp) {
         fprintf(stderr, "sio-orchestrator topics: %s\n", err.msg);
     }
     if (p) rd_kafka_destroy(p);
+    sio_config_destroy(cfg);
+    return rc;
+}
+
+/* offsets: the group's committed offset, the end offset and the lag of
+ * each partition of the commands topic, as JSON lines, then a total. */
+int sio_cli_offsets(int argc, char **argv, char **envp) {
+    sio_err err;
+    const sio_config *cfg = sio_config_load(argc, argv, envp, NULL, &err);
+    if (cfg == NULL) {
+        fprintf(stderr, "sio-orchestrator offsets: %s\n", err.msg);
+        return 2;
+    }
+    rd_kafka_conf_t *conf = sio_kafka_conf(cfg->kafka_brokers, cfg->kafka_props_flat, &err);
+    rd_kafka_t *c = NULL;
+    char errstr[512];
+    if (conf && sio_kafka_set(conf, "group.id", cfg->kafka_group_id, &err) == 0)
+        c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    else if (conf)
+        rd_kafka_conf_destroy(conf);
+    int rc = 1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *th = c ? rd_kafka_topic_new(c, cfg->commands_topic, NULL) : NULL;
+    if (th && rd_kafka_metadata(c, 0, th, &md, 10000) == 0 && md->topic_cnt == 1 &&
+        md->topics[0].err == 0) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+        for (int p = 0; p < md->topics[0].partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(l, cfg->commands_topic, md->topics[0].partitions[p].id);
+        if (rd_kafka_committed(c, l, 10000) == 0) {
+            long long total_lag = 0, total_committed = 0, total_end = 0;
+            for (int i = 0; i < l->cnt; i++) {
+                int64_t lo = 0, hi = 0;
+                rd_kafka_query_watermark_offsets(c, cfg->commands_topic, l->elems[i].partition, &lo,
+                                                 &hi, 10000);
+                long long committed = l->elems[i].offset >= 0 ? l->elems[i].offset : lo;
+                printf("{\"topic\":\"%s\",\"partition\":%d,\"committed\":%lld,\"end\":%lld,"
+                       "\"lag\":%lld}\n", cfg->commands_topic, (int)l->elems[i].partition,
+                       (long long)l->elems[i].offset, (long long)hi, (long long)(hi - committed));
+                total_lag += hi - committed;
+                total_committed += committed;
+                total_end += hi;
+            }
+            printf("{\"group\":\"%s\",\"committed\":%lld,\"end\":%lld,\"lag\":%lld}\n",
+                   cfg->kafka_group_id, total_committed, total_end, total_lag);
+            rc = 0;
+        } else {
+            fprintf(stderr, "sio-orchestrator offsets: cannot read committed offsets\n");
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    } else {
+        fprintf(stderr, "sio-orchestrator offsets: topic %s not found at %s\n", cfg->commands_topic,
+                cfg->kafka_brokers);
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    if (th) rd_kafka_topic_destroy(th);
+    if (c) rd_kafka_destroy(c);
     sio_config_destroy(cfg);
     return rc;
 }

@@ -14,6 +14,7 @@ static const struct {
     {"send", sio_cli_send, "send WORKFLOW [--attrs JSON] publish a command, wait for its outcome"},
     {"tail", sio_cli_tail, "tail [TOPIC...]              print responses (default: responses + DLQ)"},
     {"topics", sio_cli_topics, "topics                       create the commands, responses, DLQ topics"},
+    {"offsets", sio_cli_offsets, "offsets                      the group's committed offsets and lag"},
     {"run", sio_cli_run, "run WORKFLOW [--attrs JSON]   execute a workflow locally, no Kafka"},
     {"validate", sio_cli_validate, "validate [PATH...]           check workflows; file:line errors"},
 };

@@ -127,7 +127,8 @@ static int l_redis(lua_State *L) {
     return redis_argv(L, cmd_of(L), 1);
 }
 
-/* host.kv(op, key, value, ttl_seconds) -> op, for sio.kv. */
+/* host.kv(op, key, value, ttl_seconds) -> op, for sio.kv: op is get, set,
+ * del or incr. */
 static int l_kv(lua_State *L) {
     sio_cmd *c = cmd_of(L);
     const char *op = luaL_checkstring(L, 1);
@@ -136,8 +137,8 @@ static int l_kv(lua_State *L) {
     int argc = 0;
     char px[32];
     argv[1] = luaL_checklstring(L, 2, &lens[1]);
-    if (strcmp(op, "get") == 0 || strcmp(op, "del") == 0) {
-        argv[0] = op[0] == 'g' ? "GET" : "DEL";
+    if (strcmp(op, "get") == 0 || strcmp(op, "del") == 0 || strcmp(op, "incr") == 0) {
+        argv[0] = op[0] == 'g' ? "GET" : op[0] == 'd' ? "DEL" : "INCR";
         argc = 2;
     } else if (strcmp(op, "set") == 0) {
         argv[0] = "SET";
@@ -151,7 +152,7 @@ static int l_kv(lua_State *L) {
             argc = 5;
         }
     } else {
-        return luaL_error(L, "kv: unknown operation '%s' (get, set, del)", op);
+        return luaL_error(L, "kv: unknown operation '%s' (get, set, del, incr)", op);
     }
     lens[0] = strlen(argv[0]);
     for (int i = 3; i < argc; i++) lens[i] = strlen(argv[i]);

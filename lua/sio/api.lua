@@ -130,9 +130,17 @@ function M.new(cx)
     get = function(key) return kv_call(cx, "get", key) end,
     set = function(key, value, ttl) kv_call(cx, "set", key, value, ttl); return true end,
     del = function(key) kv_call(cx, "del", key); return true end,
+    incr = function(key) return kv_call(cx, "incr", key) end,
   }
   sio.kafka = { produce = function(topic, key, value) return produce(cx, topic, key, value) end }
   sio.time = { now = host.now, unix = host.time }
+  -- sio.sleep(ms): waits without blocking other steps or commands
+  sio.sleep = function(ms)
+    if type(ms) ~= "number" or ms < 0 then permanent("sio.sleep: milliseconds must be a number >= 0") end
+    local id, err = host.timer(ms)
+    if not id then op_failed("sleep", err) end
+    await(id)
+  end
   sio.id = host.uuid
   return sio
 end

@@ -131,6 +131,7 @@ function M.new(opts)
     if op == "get" then result = h.kv_store[key]
     elseif op == "set" then h.kv_store[key] = value; result = "OK"
     elseif op == "del" then h.kv_store[key] = nil; result = 1
+    elseif op == "incr" then result = (tonumber(h.kv_store[key]) or 0) + 1; h.kv_store[key] = tostring(result)
     else return nil, "unknown kv op " .. tostring(op) end
     return schedule(h.kv_delay or 0, true, result)
   end
