@@ -141,12 +141,10 @@ steps:
 end)
 
 describe("engine behaviour the harness surfaced", function()
-  -- Without depends_on, steps chain in file order.  When a middle step is
-  -- dropped by its guard at personalisation, the engine releases its
-  -- dependant at once, so c starts before a has finished (lua/sio/engine.lua,
-  -- execute: "any_dropped" decrements remaining[] without the dropped
-  -- step's own dependencies).  Kept pending until the engine is fixed.
-  pending("a -> b (dropped by its guard) -> c: c waits for a", function()
+  -- Without depends_on, steps chain in file order.  A middle step dropped
+  -- by its guard at personalisation passes through: its dependant still
+  -- waits for the dropped step's own dependencies.
+  it("a -> b (dropped by its guard) -> c: c waits for a", function()
     local h = testing.new()
     h:add_workflow([[
 intent: chain

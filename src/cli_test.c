@@ -25,7 +25,6 @@
 #define SIO_SOURCE_LUA_DIR ""
 #endif
 
-int sio_cli_test(int argc, char **argv, char **envp);
 
 static int exists(const char *dir, const char *file) {
     char p[PATH_MAX];

@@ -16,6 +16,7 @@ static const struct {
     {"topics", sio_cli_topics, "topics                       create the commands, responses, DLQ topics"},
     {"offsets", sio_cli_offsets, "offsets                      the group's committed offsets and lag"},
     {"run", sio_cli_run, "run WORKFLOW [--attrs JSON]   execute a workflow locally, no Kafka"},
+    {"test", sio_cli_test, "test [BUSTED ARGS]           run the workflow specs (busted, the real engine)"},
     {"validate", sio_cli_validate, "validate [PATH...]           check workflows; file:line errors"},
 };
 

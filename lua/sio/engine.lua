@@ -226,7 +226,10 @@ function Cmd:release(i)
     local d = dependants[k]
     local n = remaining[d] - 1
     remaining[d] = n
-    if n == 0 and state[d] == nil then self:enqueue(d) end
+    if n == 0 then
+      if state[d] == nil then self:enqueue(d)
+      elseif state[d] == DROPPED then self:release(d) end
+    end
   end
 end
 
@@ -450,7 +453,6 @@ function M.execute(host, wf, attrs, opts)
   local steps = wf.steps
 
   -- Personalize: drop steps whose guard is false against the attrs
-  local any_dropped = false
   for i = 1, n do
     if steps[i].has_guard then
       local ok, v = pcall(cx.guard_eval, cx, i)
@@ -458,20 +460,18 @@ function M.execute(host, wf, attrs, opts)
       -- A guard that raises here usually reads an output that does not exist
       -- yet (A.s1.json...): keep the step; the evaluation just before it runs
       -- decides, and raising there fails the step permanently.
-      if ok and not v then state[i] = DROPPED; cx.ndropped = cx.ndropped + 1; any_dropped = true end
+      if ok and not v then state[i] = DROPPED; cx.ndropped = cx.ndropped + 1 end
     end
   end
-  if any_dropped then
-    for i = 1, n do
-      if state[i] == DROPPED then
-        local ds = steps[i].dependants
-        for k = 1, #ds do remaining[ds[k]] = remaining[ds[k]] - 1 end
-      end
-    end
-  end
+  -- A dropped step passes through: it "finishes" when its own dependencies
+  -- do, so its dependants still wait for those (a -> b (dropped) -> c runs
+  -- c after a, in file order as in a DAG).
   local ready = cx.ready
   for i = 1, n do
-    if state[i] == nil and remaining[i] == 0 then ready[#ready + 1] = i; state[i] = QUEUED end
+    if remaining[i] == 0 then
+      if state[i] == nil then cx:enqueue(i)
+      elseif state[i] == DROPPED then cx:release(i) end
+    end
   end
 
   -- Execute
