@@ -53,18 +53,19 @@ pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 finish() { echo "$PASSED passed, 0 failed"; }
 
 # start_service NAME [VAR=value...]: serve in the background, wait until it
-# has its partitions.
+# has its partitions.  $SERVE_ARGS are added to the command line.
 start_service() {
     local name=$1
     shift
-    env "$@" "$BIN" serve >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    # shellcheck disable=SC2086
+    env "$@" "$BIN" serve ${SERVE_ARGS:-} >"$RUN/$name.out" 2>"$RUN/$name.err" &
     echo $! >"$RUN/$name.pid"
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
         grep -q '"partitions assigned"' "$RUN/$name.err" 2>/dev/null && return 0
         kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || fail "$name exited at start: $(tail -3 "$RUN/$name.err")"
         sleep 0.1
     done
-    fail "$name did not get partitions within 30 s"
+    fail "$name did not get partitions within 60 s"
 }
 
 # stop_service NAME: SIGTERM, then the exit code must be 0.
