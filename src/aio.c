@@ -153,6 +153,23 @@ void sio_aio_produce_done(sio_aio *aio, uint64_t op_id, const sio_err *err, int3
     sio_op_finish(op, &res);
 }
 
+uint64_t sio_aio_tool(sio_aio *aio, void *owner, sio_err *err) {
+    sio_op *op = sio_op_new(aio, owner, SIO_AIO_TOOL, err);
+    return op ? op->id : 0;
+}
+
+void sio_aio_tool_done(sio_aio *aio, uint64_t op_id, const sio_err *err, const char *payload,
+                       size_t len) {
+    sio_op *op = find_op(aio, op_id);
+    if (op == NULL) return;
+    sio_aio_result res;
+    memset(&res, 0, sizeof res);
+    if (err != NULL) res.err = *err;
+    res.body = payload ? payload : "";
+    res.body_len = payload ? len : 0;
+    sio_op_finish(op, &res);
+}
+
 size_t sio_aio_pending(const sio_aio *aio) {
     return aio->pending;
 }

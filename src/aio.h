@@ -27,6 +27,7 @@ typedef enum sio_aio_kind {
     SIO_AIO_HTTP,
     SIO_AIO_REDIS,
     SIO_AIO_PRODUCE,
+    SIO_AIO_TOOL,
 } sio_aio_kind;
 
 /* A Redis reply, flattened: nil, integer, string (status/bulk), or an
@@ -122,6 +123,14 @@ uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const cha
 /* Completes a produce op (called by the Kafka owner, on the loop thread). */
 void sio_aio_produce_done(sio_aio *aio, uint64_t op_id, const sio_err *err, int32_t partition,
                           int64_t offset);
+
+/* A native tool op: completed later by sio_aio_tool_done (the tool's
+ * answer, carried to the loop by the worker). */
+uint64_t sio_aio_tool(sio_aio *aio, void *owner, sio_err *err);
+
+/* Completes a tool op with payload (body) or err.  Loop thread only. */
+void sio_aio_tool_done(sio_aio *aio, uint64_t op_id, const sio_err *err, const char *payload,
+                       size_t len);
 
 /* Drops one op: its completion is never reported. */
 void sio_aio_cancel(sio_aio *aio, uint64_t op_id);

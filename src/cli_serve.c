@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "config.h"
@@ -53,7 +54,12 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
                sio_service_brokers(s));
         fflush(stdout);
     }
-    const char *dirs[] = {cfg->workflows_dir, cfg->lua_dir, NULL};
+    struct stat st;
+    int have_lua = stat(cfg->lua_dir, &st) == 0;
+    if (!have_lua)
+        fprintf(stderr, "sio-orchestrator serve: LUA_DIR '%s' does not exist: no Lua modules or "
+                        "tools from it\n", cfg->lua_dir);
+    const char *dirs[] = {cfg->workflows_dir, have_lua ? cfg->lua_dir : NULL, NULL};
     sio_watch *watch = sio_watch_create(dirs, on_files_changed, s, &err);
     if (watch == NULL)
         fprintf(stderr, "sio-orchestrator serve: not watching for changes (%s); SIGHUP reloads\n",

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "embedded.h"
@@ -90,7 +91,11 @@ const char *sio_worker_load_errors(const sio_worker *w) {
 /* Creates the state, installs the engine and the host ops, and calls
  * runner.init(host, cfg_json). */
 static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
-    sio_sandbox_cfg sc = {.lua_dir = cfg->lua_dir, .limits = cfg->limits};
+    /* A lua folder that does not exist means no user modules, not an error
+     * (the default "lua" is relative to where the binary runs). */
+    struct stat st;
+    const char *lua_dir = cfg->lua_dir && stat(cfg->lua_dir, &st) == 0 ? cfg->lua_dir : NULL;
+    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits};
     w->sb = sio_sandbox_create(&sc, err);
     if (w->sb == NULL) return -1;
     w->L = sio_sandbox_state(w->sb);
@@ -359,8 +364,13 @@ static void drain_inbox(sio_worker *w) {
     pthread_mutex_unlock(&w->mu);
     for (sio_produce_done *n; pd; pd = n) {
         n = pd->next;
-        sio_aio_produce_done(w->aio, pd->op_id, pd->has_err ? &pd->err : NULL, pd->partition,
-                             pd->offset);
+        if (pd->tool)
+            sio_aio_tool_done(w->aio, pd->op_id, pd->has_err ? &pd->err : NULL, pd->payload,
+                              pd->len);
+        else
+            sio_aio_produce_done(w->aio, pd->op_id, pd->has_err ? &pd->err : NULL,
+                                 pd->partition, pd->offset);
+        free(pd->payload);
         free(pd);
     }
     if (reload) reload_workflows(w);
@@ -412,6 +422,42 @@ void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *re
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Queues a completion for the loop (any thread); dropped once stopped. */
+static void post_completion(sio_worker *w, sio_produce_done *pd) {
+    pthread_mutex_lock(&w->mu);
+    if (w->stop) { /* the loop is gone or going: nobody waits for it */
+        pthread_mutex_unlock(&w->mu);
+        free(pd->payload);
+        free(pd);
+        return;
+    }
+    pd->next = w->produced;
+    w->produced = pd;
+    uv_async_send(&w->wake); /* under the lock: stop cannot close it meanwhile */
+    pthread_mutex_unlock(&w->mu);
+}
+
+void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
+                          size_t len) {
+    sio_produce_done *pd = calloc(1, sizeof *pd);
+    if (pd == NULL) return; /* the step then times out */
+    pd->tool = 1;
+    pd->op_id = op_id;
+    pd->has_err = err != NULL && err->code != SIO_E_OK;
+    if (pd->has_err) pd->err = *err;
+    if (payload) {
+        pd->payload = malloc(len + 1);
+        if (pd->payload == NULL) {
+            free(pd);
+            return;
+        }
+        memcpy(pd->payload, payload, len);
+        pd->payload[len] = '\0';
+        pd->len = len;
+    }
+    post_completion(w, pd);
+}
+
 void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
                              int32_t partition, int64_t offset) {
     sio_produce_done *pd = calloc(1, sizeof *pd);
@@ -421,16 +467,7 @@ void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
     if (pd->has_err) pd->err = *err;
     pd->partition = partition;
     pd->offset = offset;
-    pthread_mutex_lock(&w->mu);
-    if (w->stop) { /* the loop is gone or going: nobody waits for it */
-        pthread_mutex_unlock(&w->mu);
-        free(pd);
-        return;
-    }
-    pd->next = w->produced;
-    w->produced = pd;
-    uv_async_send(&w->wake); /* under the lock: stop cannot close it meanwhile */
-    pthread_mutex_unlock(&w->mu);
+    post_completion(w, pd);
 }
 
 void sio_worker_run_until_idle(sio_worker *w) {
@@ -472,7 +509,7 @@ int sio_worker_start(sio_worker *w, sio_err *err) {
 }
 
 void sio_worker_stop(sio_worker *w) {
-    if (!w->started) return;
+    if (w == NULL || !w->started) return;
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_mutex_unlock(&w->mu);
@@ -492,6 +529,7 @@ void sio_worker_destroy(sio_worker *w) {
     for (sio_job *j = w->inbox; j; j = j->next) w->queued--;
     for (sio_produce_done *pd = w->produced, *n; pd; pd = n) {
         n = pd->next;
+        free(pd->payload);
         free(pd);
     }
     pthread_mutex_destroy(&w->mu);

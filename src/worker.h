@@ -105,6 +105,11 @@ void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *re
 void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
                              int32_t partition, int64_t offset);
 
+/* Completes a native tool op (thread-safe, like produce_done); payload is
+ * copied. */
+void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
+                          size_t len);
+
 /* Stops the thread (jobs still running are abandoned: their done is never
  * called) and waits for it.  Accepts a worker never started. */
 void sio_worker_stop(sio_worker *w);

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
+
+#include "tools.h"
 #include "worker_int.h"
 
 #define MAX_REDIS_ARGS 64
@@ -190,6 +193,65 @@ static int l_emit(lua_State *L) {
     return 0;
 }
 
+/* host.tool(name, args) -> op: calls a native tool (sio/tool.h) with the
+ * args encoded as JSON by cjson (upvalue 1). */
+static int l_tool(lua_State *L) {
+    sio_cmd *c = cmd_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    const sio_tool_entry *t = sio_tools_find(name);
+    if (t == NULL) return luaL_error(L, "no native tool '%s'", name);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1); /* cjson.encode; raises on unencodable args */
+    size_t len;
+    const char *json = lua_tolstring(L, -1, &len);
+    sio_err err;
+    uint64_t id = sio_aio_tool(c->w->aio, c, &err);
+    if (id == 0) return op_return(L, 0, &err);
+    sio_tool_call *call = sio_tool_call_new(c->w, id);
+    if (call == NULL) {
+        sio_aio_cancel(c->w->aio, id);
+        sio_err_set(&err, SIO_E_NOMEM, "native tool %s: out of memory", name);
+        return op_return(L, 0, &err);
+    }
+    t->fn(call, json, len, t->ud);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
+}
+
+/* host.native_tools() -> {name, ...} */
+static int l_native_tools(lua_State *L) {
+    lua_newtable(L);
+    const sio_tool_entry *t;
+    for (size_t i = 0; (t = sio_tools_at(i)) != NULL; i++) {
+        lua_pushstring(L, t->name);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* host.list_dir(dir) -> {names...} (sorted; {} when dir is missing). */
+static int l_list_dir(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    lua_newtable(L);
+    DIR *d = opendir(dir);
+    if (d == NULL) return 1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        lua_pushstring(L, e->d_name);
+        lua_rawseti(L, -2, ++n);
+    }
+    closedir(d);
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, -3);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    return 1;
+}
+
 /* Pushes the value of a completed op onto co. */
 static void push_result(lua_State *co, const sio_aio_result *r) {
     switch (r->kind) {
@@ -220,6 +282,9 @@ static void push_result(lua_State *co, const sio_aio_result *r) {
                 lua_rawseti(co, -2, (lua_Integer)i + 1);
             }
         } else lua_pushnil(co);
+        break;
+    case SIO_AIO_TOOL:
+        lua_pushlstring(co, r->body ? r->body : "", r->body_len);
         break;
     case SIO_AIO_PRODUCE:
         lua_createtable(co, 0, 2);
@@ -266,5 +331,21 @@ int sio_worker_host_push(sio_worker *w, sio_err *err) {
         return -1;
     }
     luaL_setfuncs(L, ops, 0);
+    lua_pushcfunction(L, l_native_tools);
+    lua_setfield(L, -2, "native_tools");
+    lua_pushcfunction(L, l_list_dir);
+    lua_setfield(L, -2, "list_dir");
+    /* host.tool keeps cjson.encode as its upvalue */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        sio_err_set(err, SIO_E_SCRIPT, "loading cjson: %s", lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return -1;
+    }
+    lua_getfield(L, -1, "encode");
+    lua_remove(L, -2);
+    lua_pushcclosure(L, l_tool, 1);
+    lua_setfield(L, -2, "tool");
     return 0;
 }

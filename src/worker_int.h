@@ -23,9 +23,13 @@ struct sio_cmd {
     uint64_t deadline_op; /* started at the first wait */
 };
 
-/* A produce completion carried from the delivery-report thread. */
+/* A produce completion carried from the delivery-report thread, or a
+ * native tool's answer (tool = 1) carried from wherever it was given. */
 typedef struct sio_produce_done {
     struct sio_produce_done *next;
+    int tool;
+    char *payload;
+    size_t len;
     uint64_t op_id;
     int has_err;
     sio_err err;

@@ -34,9 +34,13 @@ function M.init(h, cfg_json)
   end
 end
 
+local function native_tools()
+  return host.native_tools and host.native_tools() or {}
+end
+
 function M.load(dir, lua_dir, initial)
   settings.lua_dir = lua_dir
-  local set = workflow.load_dir(host, dir, { lua_dir = lua_dir or "lua" })
+  local set = workflow.load_dir(host, dir, { lua_dir = lua_dir or "lua", native_tools = native_tools() })
   local errs = set.errors
   if #errs > 0 and not initial then return false, concat(errs, "\n") end
   set.version = current.version + 1
@@ -87,7 +91,7 @@ end
 -- entry "validate": payload = paths, one per line.  text = one line per
 -- valid workflow ("ok: intent (file)") and one per error ("file:line: ...").
 local function validate_entry(payload)
-  local reg, regerrs = workflow.registry(host, { lua_dir = settings.lua_dir or "lua" })
+  local reg, regerrs = workflow.registry(host, { lua_dir = settings.lua_dir or "lua", native_tools = native_tools() })
   local errs, loaded = {}, {}
   for _, e in ipairs(regerrs or {}) do errs[#errs + 1] = e end
   for path in payload:gmatch("[^\n]+") do

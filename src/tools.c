@@ -1,0 +1,61 @@
+/* tools.c - native tool registry and call handles; see sio/tool.h. */
+#include "tools.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+struct sio_tool_call {
+    struct sio_worker *w;
+    uint64_t op_id;
+};
+
+static sio_tool_entry *tools;
+static size_t ntools;
+
+static const char *const builtin[] = {"echo", "noop", "http", "kafka", "kv", NULL};
+
+int sio_tool_register(const char *name, sio_tool_fn fn, void *ud) {
+    if (name == NULL || *name == '\0' || fn == NULL || sio_tools_find(name)) return -1;
+    for (const char *const *b = builtin; *b; b++)
+        if (strcmp(*b, name) == 0) return -1;
+    sio_tool_entry *t = realloc(tools, (ntools + 1) * sizeof *t);
+    if (t == NULL) return -1;
+    tools = t;
+    tools[ntools].name = strdup(name);
+    if (tools[ntools].name == NULL) return -1;
+    tools[ntools].fn = fn;
+    tools[ntools].ud = ud;
+    ntools++;
+    return 0;
+}
+
+const sio_tool_entry *sio_tools_find(const char *name) {
+    for (size_t i = 0; i < ntools; i++)
+        if (strcmp(tools[i].name, name) == 0) return &tools[i];
+    return NULL;
+}
+
+const sio_tool_entry *sio_tools_at(size_t i) {
+    return i < ntools ? &tools[i] : NULL;
+}
+
+sio_tool_call *sio_tool_call_new(struct sio_worker *w, uint64_t op_id) {
+    sio_tool_call *c = malloc(sizeof *c);
+    if (c) c->w = w, c->op_id = op_id;
+    return c;
+}
+
+void sio_tool_done(sio_tool_call *call, const char *payload, size_t len) {
+    sio_worker_tool_done(call->w, call->op_id, NULL, payload ? payload : "", payload ? len : 0);
+    free(call);
+}
+
+void sio_tool_fail(sio_tool_call *call, int transient, const char *message) {
+    sio_err err;
+    sio_err_set(&err, transient ? SIO_E_TRANSIENT : SIO_E_SCRIPT, "%s",
+                message ? message : "native tool failed");
+    sio_worker_tool_done(call->w, call->op_id, &err, NULL, 0);
+    free(call);
+}
