@@ -32,16 +32,22 @@ char *sio_json_escape(const char *s, char *buf, size_t n) {
     return buf;
 }
 
-void sio_log(sio_log_level level, const char *msg, const char *fields) {
-    if ((int)level < min_level) return;
+char *sio_log_timestamp(char *buf, size_t n) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[32], emsg[1024], line[4096];
+    char when[24];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(line, sizeof line, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n",
-                     when, ts.tv_nsec / 1000000L, sio_log_level_name(level),
+    snprintf(buf, n, "%s.%03ldZ", when, ts.tv_nsec / 1000000L);
+    return buf;
+}
+
+void sio_log(sio_log_level level, const char *msg, const char *fields) {
+    if ((int)level < min_level) return;
+    char when[40], emsg[1024], line[4096];
+    int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n",
+                     sio_log_timestamp(when, sizeof when), sio_log_level_name(level),
                      sio_json_escape(msg, emsg, sizeof emsg), fields && *fields ? "," : "",
                      fields ? fields : "");
     if (n >= (int)sizeof line) {

@@ -20,6 +20,10 @@ void sio_log(sio_log_level level, const char *msg, const char *fields)
 void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The current UTC time as "2026-11-27T01:02:03.456Z" in buf (>= 32 bytes);
+ * returns buf.  Every log line's "ts" uses it. */
+char *sio_log_timestamp(char *buf, size_t n);
+
 /* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
 char *sio_json_escape(const char *s, char *buf, size_t n);
 

@@ -3,6 +3,7 @@
  * environments, coroutines, time, ids, structured logging.
  */
 #include "luahost.h"
+#include "log.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -255,8 +256,8 @@ static void jfields(jbuf *j, lua_State *L, int idx) {
 void sio_host_log(lua_State *L, const char *level, const char *msg, size_t msglen,
                   int fields_idx) {
     jbuf j = {0};
-    char ts[48];
-    snprintf(ts, sizeof ts, "{\"ts\":%.3f,\"level\":", wall_seconds());
+    char ts[64], when[40];
+    snprintf(ts, sizeof ts, "{\"ts\":\"%s\",\"level\":", sio_log_timestamp(when, sizeof when));
     jlit(&j, ts);
     jstr(&j, level, strlen(level));
     jlit(&j, ",\"msg\":");

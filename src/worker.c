@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "embedded.h"
+#include "log.h"
 
 static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_t len);
 
@@ -312,12 +313,11 @@ static void log_reload(sio_worker *w, int ok, long version, const char *errors) 
     size_t cap = 256 + (errors ? 6 * strlen(errors) : 0);
     char *line = malloc(cap);
     if (line == NULL) return; /* the outcome is still counted */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    char when[40];
     size_t n = (size_t)snprintf(line, cap,
-                                "{\"ts\":%.3f,\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
+                                "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
                                 "\"version\":%ld",
-                                (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, ok ? "info" : "error",
+                                sio_log_timestamp(when, sizeof when), ok ? "info" : "error",
                                 ok ? "workflows reloaded" : "reload rejected", w->id, version);
     if (errors) {
         n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"");

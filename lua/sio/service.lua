@@ -337,7 +337,7 @@ local function command(payload, meta_json)
   end
   ctx.key = S.dedupe_prefix .. ctx.cid
   ctx.token = "lease:" .. S.owner .. ":" .. host.uuid()
-  if S.log_payloads then log(ctx, "debug", "command", { payload = payload }) end
+  if S.log_payloads then log(ctx, "info", "command received", { payload = payload }) end
   while true do
     ctx.attempts = ctx.attempts + 1
     local aok, err = pcall(attempt, ctx, attrs)
@@ -355,6 +355,7 @@ local function command(payload, meta_json)
   end
   if ctx.duplicate then log(ctx, "info", "duplicate: re-publishing the stored response") end
   deliver_until_done(ctx, ctx.reply, ctx.response)
+  if S.log_payloads then log(ctx, "info", "response published", { payload = ctx.response }) end
   return true, ctx.duplicate and "duplicate" or "success"
 end
 
