@@ -101,19 +101,22 @@ static void on_timer(uv_timer_t *t) {
     sio_op_finish(op, &res);
 }
 
-uint64_t sio_aio_timer(sio_aio *aio, void *owner, uint64_t ms, sio_err *err) {
-    sio_op *op = sio_op_new(aio, owner, SIO_AIO_TIMER, err);
-    if (op == NULL) return 0;
+uint64_t sio_op_start_timer(sio_op *op, uint64_t ms, uv_timer_cb cb, sio_err *err) {
     op->timer = malloc(sizeof *op->timer);
     if (op->timer == NULL) {
         sio_op_drop(op);
         sio_err_set(err, SIO_E_NOMEM, "out of memory starting a timer");
         return 0;
     }
-    uv_timer_init(aio->loop, op->timer);
+    uv_timer_init(op->aio->loop, op->timer);
     op->timer->data = op;
-    uv_timer_start(op->timer, on_timer, ms, 0);
+    uv_timer_start(op->timer, cb, ms, 0);
     return op->id;
+}
+
+uint64_t sio_aio_timer(sio_aio *aio, void *owner, uint64_t ms, sio_err *err) {
+    sio_op *op = sio_op_new(aio, owner, SIO_AIO_TIMER, err);
+    return op ? sio_op_start_timer(op, ms, on_timer, err) : 0;
 }
 
 uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const char *key,

@@ -46,6 +46,10 @@ struct sio_aio {
 
 sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err);
 
+/* Starts op's timer: cb fires after ms with the op as handle data.
+ * Returns op's id, or 0 with err set (op is then dropped). */
+uint64_t sio_op_start_timer(sio_op *op, uint64_t ms, uv_timer_cb cb, sio_err *err);
+
 /* Unlinks and frees op without reporting anything. */
 void sio_op_drop(sio_op *op);
 

@@ -140,16 +140,7 @@ static uint64_t memkv_start(sio_aio *aio, void *owner, int argc, const char **ar
     } else {
         op->deferred.err.msg[sizeof op->deferred.err.msg - 1] = '\0';
     }
-    op->timer = malloc(sizeof *op->timer);
-    if (op->timer == NULL) {
-        sio_op_drop(op);
-        sio_err_set(err, SIO_E_NOMEM, "out of memory");
-        return 0;
-    }
-    uv_timer_init(aio->loop, op->timer);
-    op->timer->data = op;
-    uv_timer_start(op->timer, on_deferred, 0, 0);
-    return op->id;
+    return sio_op_start_timer(op, 0, on_deferred, err);
 }
 
 uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
