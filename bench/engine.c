@@ -1,0 +1,87 @@
+/*
+ * engine.c - the engine alone: no Kafka, no Redis, one thread.
+ *
+ *   sio_bench_engine WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS
+ *
+ * Creates one worker (sio_worker_create, never started: its loop runs on
+ * this thread through sio_worker_run_until_idle) with the daemon's default
+ * limits (64 MiB, 1e8 instructions, 10 min), warms up, then submits jobs
+ * (entry "run", payload = ATTRS_JSON, meta = WORKFLOW) in batches of 100
+ * until SECONDS of CPU time have been used.  Since it is single-threaded,
+ * executions per CPU second is executions per core.  Prints one JSON line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker.h"
+
+static long done, ok;
+static char last_err[512];
+
+static void on_emit(sio_job *job, const char *kind, const char *data, size_t len) {
+    (void)job, (void)kind, (void)data, (void)len;
+}
+
+static void on_done(sio_job *job, int k, const char *res, size_t len) {
+    (void)job;
+    done++;
+    ok += k;
+    if (!k) snprintf(last_err, sizeof last_err, "%.*s", (int)len, res);
+}
+
+static double clock_s(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+enum { BATCH = 100 };
+
+static void run_batches(sio_worker *w, sio_job *jobs, long batches) {
+    for (long b = 0; b < batches; b++) {
+        for (int i = 0; i < BATCH; i++) sio_worker_submit(w, &jobs[i]);
+        sio_worker_run_until_idle(w);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 6) {
+        fprintf(stderr, "usage: %s WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS\n", argv[0]);
+        return 2;
+    }
+    const char *wf = argv[3], *attrs = argv[4];
+    double seconds = atof(argv[5]);
+    sio_worker_cfg cfg = {.id = 0, .workflows_dir = argv[1], .lua_dir = argv[2],
+                          .limits = {.mem_limit_bytes = 64u << 20, .instr_limit = 100000000,
+                                     .deadline_ms = 600000},
+                          .http_timeout_ms = 10000};
+    sio_err err;
+    sio_worker *w = sio_worker_create(&cfg, &err);
+    if (w == NULL) {
+        fprintf(stderr, "worker: %s\n", err.msg);
+        return 1;
+    }
+    static sio_job jobs[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        jobs[i] = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
+                            .meta = wf, .emit = on_emit, .done = on_done};
+    run_batches(w, jobs, 20); /* warm-up: 2,000 executions */
+    if (ok != done) {
+        fprintf(stderr, "%s failed: %s\n", wf, last_err);
+        return 1;
+    }
+    done = ok = 0;
+    double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC), c1;
+    do {
+        run_batches(w, jobs, 10);
+        c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+    } while (c1 - c0 < seconds);
+    double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = c1 - c0;
+    printf("{\"workflow\":\"%s\",\"executions\":%ld,\"ok\":%ld,\"cpu_s\":%.3f,\"wall_s\":%.3f,"
+           "\"per_sec_per_core\":%.0f,\"us_per_exec\":%.2f}\n",
+           wf, done, ok, cpu, wall, (double)done / cpu, cpu * 1e6 / (double)done);
+    sio_worker_destroy(w);
+    return ok == done ? 0 : 1;
+}
