@@ -8,8 +8,70 @@ static void free_handle(uv_handle_t *h) {
     free(h);
 }
 
+/* --- the id index: open addressing, linear probing, backward-shift delete */
+
+static size_t slot_of(const sio_aio *aio, uint64_t id) {
+    return (size_t)(id * 0x9E3779B97F4A7C15ULL) & (aio->index_cap - 1);
+}
+
+static void index_put(sio_aio *aio, sio_op *op) {
+    size_t i = slot_of(aio, op->id);
+    while (aio->index[i]) i = (i + 1) & (aio->index_cap - 1);
+    aio->index[i] = op;
+}
+
+/* Keeps the load under 1/2; returns -1 when memory is short. */
+static int index_grow(sio_aio *aio) {
+    if ((aio->pending + 1) * 2 <= aio->index_cap) return 0;
+    size_t old = aio->index_cap;
+    sio_op **prev = aio->index;
+    aio->index_cap = old ? old * 2 : 64;
+    aio->index = calloc(aio->index_cap, sizeof *aio->index);
+    if (aio->index == NULL) {
+        aio->index = prev;
+        aio->index_cap = old;
+        return -1;
+    }
+    for (size_t i = 0; i < old; i++)
+        if (prev[i]) index_put(aio, prev[i]);
+    free(prev);
+    return 0;
+}
+
+static void index_del(sio_aio *aio, const sio_op *op) {
+    size_t mask = aio->index_cap - 1, i = slot_of(aio, op->id);
+    while (aio->index[i] != op) i = (i + 1) & mask;
+    aio->index[i] = NULL;
+    /* Moves back the entries of the run after i that may no longer be found. */
+    for (size_t j = (i + 1) & mask; aio->index[j]; j = (j + 1) & mask) {
+        size_t home = slot_of(aio, aio->index[j]->id);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            aio->index[i] = aio->index[j];
+            aio->index[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+sio_op *sio_op_find(sio_aio *aio, uint64_t id) {
+    if (aio->index_cap == 0) return NULL;
+    for (size_t i = slot_of(aio, id); aio->index[i]; i = (i + 1) & (aio->index_cap - 1))
+        if (aio->index[i]->id == id) return aio->index[i];
+    return NULL;
+}
+
+/* --- ops ----------------------------------------------------------------*/
+
+static void owner_unlink(sio_op *op) {
+    if (!op->in_owner_list) return;
+    if (op->owner_prev) op->owner_prev->owner_next = op->owner_next;
+    else *op->aio->cfg.owner_ops(op->owner) = op->owner_next;
+    if (op->owner_next) op->owner_next->owner_prev = op->owner_prev;
+    op->in_owner_list = 0;
+}
+
 sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err) {
-    sio_op *op = calloc(1, sizeof *op);
+    sio_op *op = index_grow(aio) == 0 ? calloc(1, sizeof *op) : NULL;
     if (op == NULL) {
         sio_err_set(err, SIO_E_NOMEM, "out of memory starting an operation");
         return NULL;
@@ -22,6 +84,15 @@ sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err) {
     if (aio->ops) aio->ops->prev = op;
     aio->ops = op;
     aio->pending++;
+    index_put(aio, op);
+    op->indexed = 1;
+    if (owner && aio->cfg.owner_ops) {
+        sio_op **head = aio->cfg.owner_ops(owner);
+        op->owner_next = *head;
+        if (*head) (*head)->owner_prev = op;
+        *head = op;
+        op->in_owner_list = 1;
+    }
     return op;
 }
 
@@ -31,6 +102,8 @@ void sio_op_drop(sio_op *op) {
     if (op->prev) op->prev->next = op->next;
     else aio->ops = op->next;
     if (op->next) op->next->prev = op->prev;
+    owner_unlink(op);
+    if (op->indexed) index_del(aio, op);
     aio->pending--;
     if (op->timer) uv_close((uv_handle_t *)op->timer, free_handle);
     if (op->headers) curl_slist_free_all(op->headers);
@@ -44,6 +117,12 @@ void sio_op_finish(sio_op *op, sio_aio_result *res) {
     res->kind = op->kind;
     void *owner = op->owner;
     uint64_t id = op->id;
+    /* The callback may end its command, which forgets and cancels the
+     * command's ops: this one must be out of their reach by then. */
+    owner_unlink(op);
+    op->owner = NULL;
+    index_del(aio, op);
+    op->indexed = 0;
     if (owner != NULL && !aio->closing) aio->cfg.done(owner, id, res, aio->cfg.cb_data);
     sio_op_drop(op);
 }
@@ -88,6 +167,7 @@ void sio_aio_destroy(sio_aio *aio) {
     sio_aio_redis_close(aio);
     sio_aio_http_close(aio);
     while (aio->ops) sio_op_drop(aio->ops);
+    free(aio->index);
     free(aio->redis_host);
     free((char *)aio->cfg.redis_password);
     free((char *)aio->cfg.redis_user);
@@ -138,15 +218,9 @@ uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const cha
     return id;
 }
 
-static sio_op *find_op(sio_aio *aio, uint64_t id) {
-    for (sio_op *op = aio->ops; op; op = op->next)
-        if (op->id == id) return op;
-    return NULL;
-}
-
 void sio_aio_produce_done(sio_aio *aio, uint64_t op_id, const sio_err *err, int32_t partition,
                           int64_t offset) {
-    sio_op *op = find_op(aio, op_id);
+    sio_op *op = sio_op_find(aio, op_id);
     if (op == NULL) return;
     sio_aio_result res;
     memset(&res, 0, sizeof res);
@@ -163,7 +237,7 @@ uint64_t sio_aio_tool(sio_aio *aio, void *owner, sio_err *err) {
 
 void sio_aio_tool_done(sio_aio *aio, uint64_t op_id, const sio_err *err, const char *payload,
                        size_t len) {
-    sio_op *op = find_op(aio, op_id);
+    sio_op *op = sio_op_find(aio, op_id);
     if (op == NULL) return;
     sio_aio_result res;
     memset(&res, 0, sizeof res);
@@ -177,17 +251,29 @@ size_t sio_aio_pending(const sio_aio *aio) {
     return aio->pending;
 }
 
+/* Forgets one op of a departing owner. */
+static void forget_op(sio_op *op) {
+    if (op->kind == SIO_AIO_TIMER) {
+        sio_op_drop(op); /* nobody waits: stop it now */
+        return;
+    }
+    owner_unlink(op);
+    op->owner = NULL; /* in flight elsewhere: completes silently */
+}
+
 void sio_aio_forget(sio_aio *aio, void *owner) {
-    for (sio_op *op = aio->ops; op; op = op->next)
-        if (op->owner == owner) op->owner = NULL;
+    if (aio->cfg.owner_ops) {
+        sio_op **head = aio->cfg.owner_ops(owner);
+        while (*head) forget_op(*head);
+        return;
+    }
+    for (sio_op *op = aio->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->owner == owner) forget_op(op);
+    }
 }
 
 void sio_aio_cancel(sio_aio *aio, uint64_t op_id) {
-    sio_op *op = find_op(aio, op_id);
-    if (op == NULL) return;
-    if (op->kind == SIO_AIO_TIMER) {
-        sio_op_drop(op); /* closing the handle stops it */
-        return;
-    }
-    op->owner = NULL; /* in flight elsewhere: completes silently */
+    sio_op *op = sio_op_find(aio, op_id);
+    if (op) forget_op(op);
 }

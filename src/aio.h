@@ -75,6 +75,10 @@ typedef int (*sio_aio_produce_fn)(void *produce_data, sio_aio *aio, uint64_t op_
 typedef struct sio_aio_cfg {
     sio_aio_done_fn done;     /* required */
     void *cb_data;            /* passed to done */
+    /* Where an owner keeps the head of its list of ops (a `struct sio_op *`
+     * field the owner zero-initialises), so forgetting an owner costs its
+     * own ops only.  NULL: sio_aio_forget scans every pending op. */
+    struct sio_op **(*owner_ops)(void *owner);
     /* HTTP: hosts allowed ("*" allows any; NULL or empty allows none),
      * default timeout, TLS verification (always on unless tls_insecure). */
     const char *const *http_allow; /* borrowed, NULL-terminated, must outlive aio */
@@ -138,7 +142,8 @@ void sio_aio_cancel(sio_aio *aio, uint64_t op_id);
 /* Ops started and not yet completed. */
 size_t sio_aio_pending(const sio_aio *aio);
 
-/* Drops every pending op of owner: they never complete.  For an owner that
+/* Drops every pending op of owner: they never complete (timers are
+ * stopped at once; I/O in flight completes silently).  For an owner that
  * goes away (its command finished or was abandoned). */
 void sio_aio_forget(sio_aio *aio, void *owner);
 

@@ -11,7 +11,10 @@ typedef struct sio_op sio_op;
 
 /* One pending op.  Lives in aio->ops until it completes. */
 struct sio_op {
-    sio_op *prev, *next;
+    sio_op *prev, *next;             /* all ops of the aio */
+    sio_op *owner_prev, *owner_next; /* the owner's ops (cfg.owner_ops) */
+    int in_owner_list;
+    int indexed; /* findable by id; cleared while its completion is reported */
     sio_aio *aio;
     uint64_t id;
     void *owner;      /* NULL once forgotten: complete silently */
@@ -33,6 +36,8 @@ struct sio_aio {
     sio_aio_cfg cfg;
     sio_op *ops; /* doubly linked, newest first */
     size_t pending;
+    sio_op **index; /* open addressing by id, capacity index_cap (a power of 2) */
+    size_t index_cap;
     uint64_t next_id;
     /* HTTP */
     CURLM *multi;
@@ -49,6 +54,9 @@ sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err);
 /* Starts op's timer: cb fires after ms with the op as handle data.
  * Returns op's id, or 0 with err set (op is then dropped). */
 uint64_t sio_op_start_timer(sio_op *op, uint64_t ms, uv_timer_cb cb, sio_err *err);
+
+/* The pending op with this id, or NULL (O(1)). */
+sio_op *sio_op_find(sio_aio *aio, uint64_t id);
 
 /* Unlinks and frees op without reporting anything. */
 void sio_op_drop(sio_op *op);

@@ -74,7 +74,7 @@ static const setting settings[] = {
      "Redis for dedupe: host:port or redis://[user:pass@]host:port"},
     {"WORKER_COUNT", "--workers", "4", K_INT, OFF(pub.worker_count), 1, 1024, NULL,
      "worker threads (concurrent workflow executions)"},
-    {"WORKER_INFLIGHT", "--inflight", "64", K_INT, OFF(pub.worker_inflight), 1, 1000000, NULL,
+    {"WORKER_INFLIGHT", "--inflight", "256", K_INT, OFF(pub.worker_inflight), 1, 1000000, NULL,
      "in-flight commands per worker (1 = one at a time, like the seed)"},
     {"DEFAULT_WORKFLOW_TIMEOUT", "--timeout", "10m", K_DUR, OFF(pub.workflow_timeout_ms), 1,
      I64MAX, NULL, "per-command execution limit"},

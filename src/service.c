@@ -46,6 +46,7 @@ static void on_job_done(sio_job *job, int ok, const char *result, size_t len) {
     pthread_mutex_lock(&s->mu);
     j->done_next = s->completed;
     s->completed = j;
+    pthread_cond_signal(&s->done_cv);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -187,10 +188,41 @@ static void set_paused(sio_service *s, int pause) {
     s->paused = pause;
 }
 
-/* Stops fetching while the workers are full; resumes at half. */
-static void backpressure(sio_service *s) {
-    if (!s->paused && s->inflight >= s->max_inflight) set_paused(s, 1);
-    else if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+/* Waits up to ms for a job to complete (the workers are full). */
+static void wait_for_completion(sio_service *s, int ms) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&s->mu);
+    if (s->completed == NULL) pthread_cond_timedwait(&s->done_cv, &s->mu, &until);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Bounded intake.  While WORKER_COUNT x WORKER_INFLIGHT commands are in
+ * flight the loop does not take new messages: it waits for completions
+ * (librdkafka's prefetch queue is bounded by queued.max.messages.kbytes).
+ * Only when the workers stay full for a while are the partitions paused,
+ * so the loop can poll again - for rebalances and max.poll.interval.ms -
+ * without taking messages.  Pausing is a last resort because librdkafka
+ * drops the prefetched messages and restarts fetching on resume, which
+ * costs a fetch round trip.  Returns 1 when the caller may poll. */
+static int backpressure(sio_service *s) {
+    if (s->inflight < s->max_inflight) {
+        s->full_since = 0;
+        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+        return 1;
+    }
+    if (s->paused) return 1; /* polling returns no messages */
+    int64_t now = now_ms();
+    if (s->full_since == 0) s->full_since = now;
+    if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
+        set_paused(s, 1);
+        return 1;
+    }
+    wait_for_completion(s, 20);
+    return 0;
 }
 
 /* --- rebalances ----------------------------------------------------------------*/
@@ -261,7 +293,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
             sio_service_reload_now(s);
         }
         drain_completed(s);
-        backpressure(s);
+        if (!backpressure(s)) continue;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, s->inflight ? 5 : 100);
         if (m) {
             handle_message(s, m);

@@ -14,6 +14,10 @@
 #include "service.h"
 #include "worker.h"
 
+/* Workers full for this long: pause the partitions and poll (see
+ * backpressure() in service.c). */
+#define SIO_FULL_PAUSE_MS 2000
+
 /* A command in flight; job is first so a sio_job * is a svc_job *. */
 typedef struct svc_job {
     sio_job job;
@@ -47,6 +51,7 @@ struct sio_service {
     svc_slot *slots;
     sio_offsets *offsets;
     pthread_mutex_t mu; /* guards completed */
+    pthread_cond_t done_cv; /* signalled when a job completes */
     svc_job *completed;
     svc_job *jobs;
     uv_thread_t poller;
@@ -55,6 +60,7 @@ struct sio_service {
     volatile sig_atomic_t stop, reload;
     size_t inflight, max_inflight;
     int paused;
+    int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
 };
 

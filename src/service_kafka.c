@@ -117,6 +117,8 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "auto.commit.interval.ms", "1000",
                           "auto.offset.reset", "earliest",
                           "enable.partition.eof", "false",
+                          /* bounds what waits in librdkafka while workers are full */
+                          "queued.max.messages.kbytes", "16384",
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
@@ -273,6 +275,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     s->embedded = opts && opts->embedded;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
     if (s->embedded) {
         if (start_mock(s, err) != 0 || (s->memkv = sio_memkv_create(err)) == NULL) goto fail;
@@ -347,6 +350,7 @@ void sio_service_destroy(sio_service *s) {
     sio_offsets_destroy(s->offsets);
     sio_memkv_destroy(s->memkv);
     pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->done_cv);
     free(s->slots);
     free(s->runner_cfg);
     free(s->brokers);

@@ -296,6 +296,11 @@ static void push_result(lua_State *co, const sio_aio_result *r) {
     }
 }
 
+/* aio's owner_ops: a command keeps the list of its own ops. */
+struct sio_op **sio_worker_cmd_ops(void *owner) {
+    return &((sio_cmd *)owner)->ops;
+}
+
 /* aio completion: resumes the owning command with (op_id, ok, value). */
 void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data) {
     sio_worker *w = data;

@@ -21,6 +21,7 @@ struct sio_cmd {
     int co_ref;
     sio_exec *exec;
     uint64_t deadline_op; /* started at the first wait */
+    struct sio_op *ops;   /* its pending ops (aio's owner list) */
 };
 
 /* A produce completion carried from the delivery-report thread, or a
@@ -65,6 +66,7 @@ struct sio_worker {
 };
 
 void sio_worker_on_wake(uv_async_t *a);
+struct sio_op **sio_worker_cmd_ops(void *owner);
 void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data);
 void sio_worker_resume(sio_worker *w, sio_cmd *c, int nargs);
 void sio_worker_shutdown_loop(sio_worker *w);

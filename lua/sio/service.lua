@@ -196,6 +196,10 @@ local function renew_lease(ctx)
   end
 end
 
+local function stop_lease(ctx)
+  if ctx.lease_timer then host.cancel(ctx.lease_timer); ctx.lease_timer = nil end
+end
+
 local function release(ctx)
   if not ctx.claimed then return end
   local ok, v = pcall(redis, ctx, "GET", ctx.key)
@@ -207,7 +211,7 @@ end
 -- step-result deliveries) are handled while the engine waits
 
 local function run_workflow(ctx, wf, attrs)
-  local pending = {}   -- step-result deliveries not yet reported
+  local pending = ctx.step_pending -- step-result deliveries not yet reported
   local failed
   local reply, cid = ctx.reply, ctx.cid
   local opts = {
@@ -219,7 +223,11 @@ local function run_workflow(ctx, wf, attrs)
       pending[op] = true
       ctx.mine[op] = function(ok, v)
         pending[op] = nil
-        if not ok then failed = failed or tostring(v.message) end
+        if not ok then
+          local f = ctx.step_failed
+          f[#f + 1] = env
+          ctx.step_error = tostring(v.message)
+        end
       end
     end,
     retry_base_ms = S.backoff_base_ms,
@@ -235,16 +243,15 @@ local function run_workflow(ctx, wf, attrs)
   local killed = host.exec_killed()
   if killed then error(killed, 0) end
   if not ok then error(errors.classify(res), 0) end
-  -- step results go out before the final message
-  while next(pending) do
-    local id, okk, v = co_yield("wait")
-    local h = ctx.mine[id]
-    if h then ctx.mine[id] = nil; h(okk, v) end
-  end
+  -- Step results are produced before the final message, keyed alike, so
+  -- they precede it in their partition (the idempotent producer keeps the
+  -- order); their delivery reports are collected after the final one is
+  -- out, so the two waits overlap instead of adding up.
   if failed then transient("publishing a step result: " .. failed) end
   if not res then error(err, 0) end
   return res
 end
+
 
 ---------------------------------------------------------------------------
 
@@ -285,6 +292,25 @@ local function deliver_until_done(ctx, topic, text)
   end
 end
 
+-- After the final message: the step results' delivery reports.  A step
+-- result that failed is published again, and the final message after it,
+-- so the last final message still follows every step result.
+local function collect_step_results(ctx)
+  local pending = ctx.step_pending
+  while next(pending) do
+    local id, ok, v = co_yield("wait")
+    local h = ctx.mine[id]
+    if h then ctx.mine[id] = nil; h(ok, v) end
+  end
+  local failed = ctx.step_failed
+  if #failed == 0 then return end
+  log(ctx, "warn", "step results not delivered: publishing them and the final message again",
+    { error = ctx.step_error, count = #failed })
+  ctx.step_failed = {}
+  for i = 1, #failed do deliver_until_done(ctx, ctx.reply, failed[i]) end
+  deliver_until_done(ctx, ctx.reply, ctx.response)
+end
+
 local function dead_letter(ctx, err, attempts)
   log(ctx, "error", "dead-lettered", { error = tostring(err.message), class = err.class, attempts = attempts })
   deliver_until_done(ctx, dlq_topic(ctx.reply), dlq_envelope(ctx, err, attempts))
@@ -307,12 +333,13 @@ local function attempt(ctx, attrs)
   if ctx.response == nil then
     local wf = runner.current().workflows[ctx.wfname]
     if not wf then permanent("unknown workflow '" .. ctx.wfname .. "'") end
-    ctx.mine = {}
+    ctx.mine, ctx.step_pending, ctx.step_failed = {}, {}, {}
     ctx.done = false
     renew_lease(ctx)
     -- the engine takes attrs over: give each attempt its own copy
     local res = run_workflow(ctx, wf, ctx.attempts > 1 and decode(encode(attrs)) or attrs)
     ctx.done = true
+    stop_lease(ctx)
     ctx.response = encode({ correlation_id = ctx.cid, status = "success", result = res })
   end
   if S.dedupe and not ctx.stored then
@@ -324,7 +351,7 @@ end
 local function new_ctx(payload, meta_json)
   local meta = decode(meta_json)
   local ctx = { raw = payload, meta = meta, received = host.time(), reply = S.responses_topic,
-                mine = {}, attempts = 0 }
+                mine = {}, attempts = 0, step_pending = {}, step_failed = {} }
   return ctx
 end
 
@@ -345,6 +372,7 @@ local function command(payload, meta_json)
     if killed then error(killed, 0) end -- the host dead-letters from a fresh coroutine
     if aok then break end
     ctx.done = true -- stops lease renewals until the next run
+    stop_lease(ctx)
     err = errors.classify(err)
     if err.class ~= "transient" or ctx.attempts >= S.retry_attempts then
       return dead_letter(ctx, err, ctx.attempts)
@@ -355,6 +383,7 @@ local function command(payload, meta_json)
   end
   if ctx.duplicate then log(ctx, "info", "duplicate: re-publishing the stored response") end
   deliver_until_done(ctx, ctx.reply, ctx.response)
+  collect_step_results(ctx)
   if S.log_payloads then log(ctx, "info", "response published", { payload = ctx.response }) end
   return true, ctx.duplicate and "duplicate" or "success"
 end

@@ -172,6 +172,58 @@ static void absent_capabilities_say_so(void **state) {
     assert_non_null(strstr(err.msg, "kafka is not configured"));
 }
 
+/* An owner with its own op list (cfg.owner_ops), whose completion callback
+ * forgets it and cancels the op being completed: the op is out of reach
+ * by then, so nothing is freed twice; many ops keep the index busy. */
+typedef struct owner {
+    struct sio_op *ops;
+    int fired;
+    sio_aio *aio;
+    uint64_t first;
+} owner;
+
+static struct sio_op **owner_list(void *o) {
+    return &((owner *)o)->ops;
+}
+
+static void on_owner_done(void *o, uint64_t id, const sio_aio_result *res, void *data) {
+    (void)res, (void)data;
+    owner *w = o;
+    w->fired++;
+    sio_aio_cancel(w->aio, id);  /* the op being completed: a no-op */
+    sio_aio_forget(w->aio, w);   /* drops the owner's other timers */
+}
+
+static void owner_lists_and_reentrant_forget(void **state) {
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sio_aio_cfg cfg = {.done = on_owner_done, .owner_ops = owner_list};
+    sio_err err;
+    sio_aio *aio = sio_aio_create(&loop, &cfg, &err);
+    enum { OWNERS = 50, PER = 40 };
+    owner *os = calloc(OWNERS, sizeof *os);
+    for (int i = 0; i < OWNERS; i++) {
+        os[i].aio = aio;
+        for (int k = 0; k < PER; k++) assert_true(sio_aio_timer(aio, &os[i], 1 + (uint64_t)k, &err));
+    }
+    assert_int_equal(sio_aio_pending(aio), OWNERS * PER);
+    sio_aio_forget(aio, &os[0]); /* one owner goes away before anything fires */
+    assert_int_equal(sio_aio_pending(aio), (OWNERS - 1) * PER);
+    assert_null(os[0].ops);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(os[0].fired, 0);
+    for (int i = 1; i < OWNERS; i++) {
+        assert_int_equal(os[i].fired, 1); /* the first timer, then forgotten */
+        assert_null(os[i].ops);
+    }
+    assert_int_equal(sio_aio_pending(aio), 0);
+    sio_aio_destroy(aio);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    free(os);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(timers_complete_in_deadline_order, setup, teardown),
@@ -181,6 +233,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(http_refuses_hosts_off_the_allow_list, setup, teardown),
         cmocka_unit_test_setup_teardown(http_errors_have_transient_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(absent_capabilities_say_so, setup, teardown),
+        cmocka_unit_test(owner_lists_and_reentrant_forget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

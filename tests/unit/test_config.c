@@ -102,7 +102,7 @@ static void every_default(void **state) {
     assert_null(c->redis_username);
     assert_null(c->redis_password);
     assert_int_equal(c->worker_count, 4);
-    assert_int_equal(c->worker_inflight, 64);
+    assert_int_equal(c->worker_inflight, 256);
     assert_int_equal(c->workflow_timeout_ms, 10 * 60 * 1000);
     assert_int_equal(c->dedupe_ttl_ms, 10 * 60 * 1000);
     assert_int_equal(c->dedupe_lease_ms, 30000);
