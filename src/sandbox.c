@@ -70,16 +70,31 @@ static void account(sio_sandbox *sb, size_t old, size_t nsize) {
 
 /* The lua_Alloc of every sandbox state: malloc/realloc/free plus
  * accounting.  Shrinking never fails, as Lua requires. */
+/* realloc over the pool: small blocks from it, larger ones from malloc,
+ * moving between the two when a block changes sides. */
+static void *pool_realloc(sio_sandbox *sb, void *ptr, size_t old, size_t nsize) {
+    if (old > SIO_POOL_MAX && nsize > SIO_POOL_MAX) return realloc(ptr, nsize);
+    if (ptr && old <= SIO_POOL_MAX && nsize <= SIO_POOL_MAX && (old + 15) / 16 == (nsize + 15) / 16)
+        return ptr; /* same size class */
+    void *p = nsize <= SIO_POOL_MAX ? sio_pool_alloc(&sb->pool, nsize) : malloc(nsize);
+    if (p == NULL || ptr == NULL) return p;
+    memcpy(p, ptr, old < nsize ? old : nsize);
+    if (old <= SIO_POOL_MAX) sio_pool_free(&sb->pool, ptr, old);
+    else free(ptr);
+    return p;
+}
+
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     sio_sandbox *sb = ud;
     size_t old = ptr != NULL ? osize : 0; /* osize is a type tag when NULL */
     if (nsize == 0) {
-        free(ptr);
+        if (old > SIO_POOL_MAX) free(ptr);
+        else if (ptr) sio_pool_free(&sb->pool, ptr, old);
         account(sb, old, 0);
         return NULL;
     }
     if (nsize > old && !admit(sb, ptr, osize, nsize, nsize - old)) return NULL;
-    void *p = realloc(ptr, nsize);
+    void *p = pool_realloc(sb, ptr, old, nsize);
     if (p == NULL) return NULL;
     if (nsize > old) sb->refused.set = 0;
     account(sb, old, nsize);
@@ -182,6 +197,7 @@ void sio_sandbox_destroy(sio_sandbox *sb) {
     if (sb == NULL) return;
     sb->cur = NULL;
     if (sb->L != NULL) lua_close(sb->L);
+    sio_pool_release(&sb->pool);
     for (size_t i = 0; i < sb->nslots; i++) free(sb->slots[i].ex);
     free(sb->slots);
     free(sb->lua_dir);

@@ -10,6 +10,7 @@
 #include <lua.h>
 
 #include "sandbox.h"
+#include "sandbox_pool.h"
 
 /* Slack a killed exec may still allocate, so that the limit error table can
  * be built after a memory kill. */
@@ -58,6 +59,7 @@ struct sio_sandbox {
     int ref_env_mt;
     int ref_frozen;       /* proxy -> backing table */
     int ref_load;         /* the standard load, wrapped per env */
+    sio_pool pool;        /* small blocks (sandbox_pool.h) */
 };
 
 /* Monotonic clock in nanoseconds. */
