@@ -3,10 +3,10 @@
 # stopped (SIGTERM) mid-stream and nothing is lost or run twice: it drains
 # what it started and the other takes over its partitions.
 source "$(dirname "$0")/lib.sh"
-export TOPIC_PARTITIONS=6 WORKER_INFLIGHT=32
+export TOPIC_PARTITIONS=6 WORKER_INFLIGHT=16
 N=1200
 for i in $(seq 1 $N); do
-    echo '{"correlation_id":"g'$$'-'$i'","workflow":"counted","attrs":{"id":"g'$$'-'$i'","sleep":50}}'
+    echo '{"correlation_id":"g'$$'-'$i'","workflow":"counted","attrs":{"id":"g'$$'-'$i'","sleep":1000}}'
 done >"$RUN/cmds.jsonl"
 
 start_service a
@@ -21,6 +21,9 @@ done
 "$BIN" send --lines "$RUN/cmds.jsonl" >/dev/null
 wait_count "$RESPONSES" 200 '.value.status == "success"'
 stop_service b
+at_stop=$("$BIN" tail --from-beginning --idle 1s "$RESPONSES" | jq -c 'select(.value.status == "success")' | wc -l)
+[ "$at_stop" -lt $N ] || fail "b was stopped after everything was done ($at_stop of $N): not mid-stream"
+echo "# b stopped with $at_stop of $N done"
 wait_count "$RESPONSES" $N '.value.status == "success"'
 stop_service a
 

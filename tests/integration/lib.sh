@@ -92,15 +92,15 @@ send() {
     "$BIN" send "$wf" --correlation-id "$cid" --attrs "$attrs" --wait 60s "$@"
 }
 
-# messages TOPIC: every message of TOPIC (JSON lines), once it has been
-# quiet for 3 s.
-messages() { "$BIN" tail --from-beginning --idle 3s "$1"; }
+# messages TOPIC [IDLE]: every message of TOPIC (JSON lines), once it has
+# been quiet for IDLE (default 3s).
+messages() { "$BIN" tail --from-beginning --idle "${2:-3s}" "$1"; }
 
 # wait_count TOPIC N JQFILTER: until N messages of TOPIC match the filter.
 wait_count() {
     local topic=$1 want=$2 filter=$3 got=0
-    for _ in $(seq 1 60); do
-        got=$(messages "$topic" | jq -c "select($filter)" | wc -l)
+    for _ in $(seq 1 200); do
+        got=$(messages "$topic" 500ms | jq -c "select($filter)" | wc -l)
         [ "$got" -ge "$want" ] && return 0
     done
     fail "$topic: $got messages match $filter, want $want"
