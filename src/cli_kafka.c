@@ -34,6 +34,14 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Producer delivery reports: failures are counted (the opaque is a long). */
+static void count_failures(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && opaque) (*(long *)opaque)++;
+}
+
+static long delivery_failures;
+
 static rd_kafka_t *client(const sio_config *cfg, rd_kafka_type_t type, sio_err *err) {
     rd_kafka_conf_t *conf = sio_kafka_conf(cfg->kafka_brokers, cfg->kafka_props_flat, err);
     if (conf == NULL) return NULL;
@@ -48,6 +56,10 @@ static rd_kafka_t *client(const sio_config *cfg, rd_kafka_type_t type, sio_err *
           sio_kafka_set(conf, "enable.auto.commit", "false", err) != 0))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
+    }
+    if (type == RD_KAFKA_PRODUCER) {
+        rd_kafka_conf_set_dr_msg_cb(conf, count_failures);
+        rd_kafka_conf_set_opaque(conf, &delivery_failures);
     }
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
     if (rk == NULL) {
@@ -144,6 +156,7 @@ static int produce_one(rd_kafka_t *p, const char *topic, const char *key, const 
         RD_KAFKA_V_VALUE((void *)val, strlen(val)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_flush(p, 15000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && delivery_failures) e = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return sio_err_set(err, SIO_E_KAFKA, "publishing to %s: %s", topic, rd_kafka_err2str(e));
     return 0;
@@ -211,8 +224,10 @@ static int send_lines(const sio_config *cfg) {
             n++;
         }
         free(line);
-        rc = rd_kafka_flush(p, 60000) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : 1;
-        printf("sent %ld commands to %s\n", n, cfg->commands_topic);
+        rc = rd_kafka_flush(p, 60000) == RD_KAFKA_RESP_ERR_NO_ERROR && delivery_failures == 0 ? 0 : 1;
+        printf("sent %ld commands to %s", n, cfg->commands_topic);
+        if (delivery_failures) printf(" (%ld not delivered)", delivery_failures);
+        printf("\n");
     }
     if (p) rd_kafka_destroy(p);
     if (f && f != stdin) fclose(f);
