@@ -15,13 +15,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "asserts.h"
 #include "sandbox.h"
-
-#define assert_contains(hay, needle)                                            \
-    do {                                                                        \
-        if (strstr((hay), (needle)) == NULL)                                    \
-            fail_msg("'%s' does not contain '%s'", (hay), (needle));           \
-    } while (0)
 
 typedef struct fx {
     sio_sandbox *sb;
