@@ -66,6 +66,7 @@ static int make_dir(void **state) {
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
                            "  while true do pcall(function() while true do end end) end\n"
                            "end } } }\n");
+    write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     write_file("hello.yaml", "intent: hello\nsteps:\n  - id: s1\n    tool:\n      name: echo\n"
                              "      args:\n        query: \"${A.query}\"\n");
     return 0;
@@ -164,11 +165,40 @@ static void unknown_workflow_and_bad_attrs_are_permanent(void **state) {
     sio_worker_destroy(w);
 }
 
+/* A command that waits past the workflow deadline ends with a permanent
+ * "deadline exceeded"; the commands after it are served. */
+static void a_waiting_command_meets_its_deadline(void **state) {
+    (void)state;
+    sio_worker_cfg cfg = {.id = 1, .workflows_dir = dir, .limits = {.deadline_ms = 300}};
+    sio_err err;
+    sio_worker *w = sio_worker_create(&cfg, &err);
+    assert_non_null(w);
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    tjob a = {.t = &t}, b = {.t = &t};
+    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "sleepy",
+                      .done = on_done};
+    sio_worker_submit(w, &a.job);
+    sio_worker_run_until_idle(w);
+    assert_int_equal(t.done, 1);
+    assert_int_equal(t.ok, 0);
+    assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
+    assert_non_null(strstr(t.last, "deadline exceeded"));
+    const char *attrs = "{\"query\":\"next\"}";
+    b.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
+                      .meta = "hello", .done = on_done};
+    sio_worker_submit(w, &b.job);
+    sio_worker_run_until_idle(w);
+    assert_int_equal(t.done, 2);
+    assert_int_equal(t.ok, 1);
+    sio_worker_destroy(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
         cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
+        cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
