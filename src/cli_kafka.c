@@ -328,7 +328,9 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
         signal(SIGINT, on_int);
         signal(SIGTERM, on_int);
         long seen = 0;
-        int64_t last = now_ms();
+        /* --idle counts from the last message; the first fetch after the
+         * assignment gets a 2 s grace so a slow start is not "idle". */
+        int64_t last = now_ms() + (idle_ms ? 2000 : 0);
         while (!interrupted && (max == 0 || seen < max) &&
                (idle_ms == 0 || now_ms() - last < idle_ms)) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);

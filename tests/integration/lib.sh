@@ -100,7 +100,7 @@ messages() { "$BIN" tail --from-beginning --idle "${2:-3s}" "$1"; }
 wait_count() {
     local topic=$1 want=$2 filter=$3 got=0
     for _ in $(seq 1 200); do
-        got=$(messages "$topic" 500ms | jq -c "select($filter)" | wc -l)
+        got=$(messages "$topic" 300ms | jq -c "select($filter)" | wc -l)
         [ "$got" -ge "$want" ] && return 0
     done
     fail "$topic: $got messages match $filter, want $want"
