@@ -134,7 +134,6 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->wake, sio_worker_on_wake);
     w->wake.data = w;
-    w->loop_ready = 1;
     w->workflows_dir = strdup(cfg->workflows_dir ? cfg->workflows_dir : "workflows");
     w->lua_dir = cfg->lua_dir ? strdup(cfg->lua_dir) : NULL;
     sio_aio_cfg ac = {
@@ -246,19 +245,10 @@ static void cmd_after(sio_worker *w, sio_cmd *c, int status, int nres) {
 
 /* Writes {"class":cls,"message":msg} with msg escaped, truncated to fit. */
 size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg) {
-    size_t n = (size_t)snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"", cls);
-    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 8 < size; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(buf + n, size - n, "\\u%04x", *p);
-        } else {
-            buf[n++] = (char)*p;
-        }
-    }
-    n += (size_t)snprintf(buf + n, size - n, "\"}");
-    return n < size ? n : size - 1;
+    char esc[900];
+    int n = snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"%s\"}", cls,
+                     sio_json_escape(msg, esc, sizeof esc));
+    return (size_t)n < size ? (size_t)n : size - 1;
 }
 
 /* The command's deadline passed while it waited: a permanent limit error,
@@ -314,27 +304,27 @@ static long live_version(sio_worker *w) {
 /* Logs a reload outcome as one JSON line through the sandbox's log sink:
  * {"ts","level","msg","worker","version"[,"errors"]}. */
 static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
-    size_t cap = 256 + (errors ? 6 * strlen(errors) : 0);
-    char *line = malloc(cap);
-    if (line == NULL) return; /* the outcome is still counted */
+    size_t ecap = errors ? 6 * strlen(errors) + 8 : 1;
+    size_t cap = 256 + ecap;
+    char *line = malloc(cap), *esc = malloc(ecap);
+    if (line == NULL || esc == NULL) { /* the outcome is still counted */
+        free(line);
+        free(esc);
+        return;
+    }
     char when[40];
     size_t n = (size_t)snprintf(line, cap,
                                 "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
                                 "\"version\":%ld",
                                 sio_log_timestamp(when, sizeof when), ok ? "info" : "error",
                                 ok ? "workflows reloaded" : "reload rejected", w->id, version);
-    if (errors) {
-        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"");
-        for (const unsigned char *p = (const unsigned char *)errors; *p; p++) {
-            if (*p == '"' || *p == '\\') line[n++] = '\\';
-            if (*p < 0x20) n += (size_t)snprintf(line + n, cap - n, "\\u%04x", *p);
-            else line[n++] = (char)*p;
-        }
-        line[n++] = '"';
-    }
+    if (errors)
+        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"%s\"",
+                              sio_json_escape(errors, esc, ecap));
     memcpy(line + n, "}\n", 2);
     sio_sandbox_log_line(w->sb, line, n + 2);
     free(line);
+    free(esc);
 }
 
 /* One reload on the loop thread: runner.load(initial=false) swaps the new
@@ -481,10 +471,6 @@ void sio_worker_run_until_idle(sio_worker *w) {
         uv_run(&w->loop, UV_RUN_ONCE);
         drain_inbox(w);
     }
-}
-
-sio_aio *sio_worker_aio(sio_worker *w) {
-    return w->aio;
 }
 
 /* Abandons every command (their done is not called), closes the aio and

@@ -125,7 +125,5 @@ const char *sio_worker_load_errors(const sio_worker *w);
  * fit) into buf; returns its length. */
 size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg);
 
-/* The aio of the worker owning L (for the host bindings). */
-sio_aio *sio_worker_aio(sio_worker *w);
 
 #endif

@@ -42,7 +42,6 @@ struct sio_worker {
     int id;
     uv_loop_t loop;
     uv_async_t wake;
-    int loop_ready;
     uv_thread_t thread;
     int started;
     pthread_mutex_t mu; /* guards the fields up to `running` */
