@@ -1,4 +1,4 @@
--- sio.runner: the trusted entry points a worker calls (src/worker.c).
+-- sio.runner: the trusted entry points a worker calls (src/worker/worker.c).
 --
 --   runner.init(host, cfg_json)         once per worker state
 --   ok, errors = runner.load(dir, lua_dir, initial)

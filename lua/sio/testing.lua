@@ -8,7 +8,7 @@
 --   assert.are.same({ "lookup", "route" }, r.ran)
 --
 -- HOW IT RUNS (the design chosen for issue #5).  Nothing here re-implements
--- the engine.  `require "sio_core"` loads a Lua C module (src/testing_core.c,
+-- the engine.  `require "sio_core"` loads a Lua C module (src/testing/testing_core.c,
 -- built as <build>/lua/sio_core.so) that creates a real sio_sandbox — its
 -- own lua_State with the counting allocator, the frozen safe globals, text-
 -- only compile, the memory / instruction / deadline limits — and installs

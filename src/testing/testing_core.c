@@ -15,7 +15,7 @@
  * does (sio_embedded_install, require "sio.runner", runner.init(host, cfg)),
  * plus sio.testing_bridge's "test" entry.  A command runs as a coroutine of
  * runner.job bound to a fresh sio_exec, resumed with sio_exec_resume, like
- * src/worker.c.  The difference is the host ops: instead of libuv, curl,
+ * src/worker/worker.c.  The difference is the host ops: instead of libuv, curl,
  * hiredis and librdkafka, each op (timer, http, kv, redis, produce, tool,
  * cancel, emit) is appended to a list that the caller receives, deep-copied,
  * in the `ev` returned when the command waits or ends:
