@@ -141,8 +141,8 @@ static void flush_backlog(sio_service *s) {
 static void poller_main(void *arg) {
     sio_service *s = arg;
     while (!s->poller_stop) {
-        rd_kafka_poll(s->producer, s->backlog ? 5 : 50);
-        if (s->backlog) flush_backlog(s);
+        rd_kafka_poll(s->producer, 50); /* returns early when it served a report */
+        flush_backlog(s);
     }
 }
 
