@@ -63,6 +63,11 @@ int64_t sio_backoff_ms(int64_t base, int64_t max, int n, uint32_t *rng) {
     return d / 2 + (int64_t)((double)x / 4294967296.0 * (double)(d - d / 2));
 }
 
+/* A JSON string of s (any bytes: invalid UTF-8 becomes U+FFFD). */
+static json_t *jtext(const char *s) {
+    return sio_json_text(s, strlen(s));
+}
+
 /* Logs msg with the command's fields plus extra (stolen, may be NULL). */
 static void cmd_log(sio_command *c, sio_log_level level, const char *msg, json_t *extra) {
     json_t *f = json_pack("{s:o,s:o,s:i,s:I,s:o}", "correlation_id",
@@ -100,7 +105,7 @@ static size_t value_limit(const sio_command *c, const char *topic) {
 static uint64_t start_timer(sio_command *c, int64_t ms) {
     sio_err err;
     uint64_t id = sio_aio_timer(sio_worker_aio(c->w), &c->task, (uint64_t)(ms > 0 ? ms : 0), &err);
-    if (id == 0) cmd_log(c, SIO_LOG_ERROR, "cannot start a timer", json_pack("{s:s}", "error", err.msg));
+    if (id == 0) cmd_log(c, SIO_LOG_ERROR, "cannot start a timer", json_pack("{s:o}", "error", jtext(err.msg)));
     return id;
 }
 
@@ -383,7 +388,7 @@ static void fail(sio_command *c, const sio_err *err, const char *step) {
     }
     int64_t d = backoff(c, c->attempts);
     cmd_log(c, SIO_LOG_WARN, "transient failure; retrying",
-         json_pack("{s:s,s:i,s:I}", "error", err->msg, "attempt", c->attempts, "backoff_ms",
+         json_pack("{s:o,s:i,s:I}", "error", jtext(err->msg), "attempt", c->attempts, "backoff_ms",
                    (json_int_t)d));
     c->phase = P_BACKOFF;
     c->op = start_timer(c, d);
@@ -400,7 +405,7 @@ static void publish_final(sio_command *c) {
         dead_letter(c, SIO_PERMANENT, err.msg, NULL, 1, err.msg);
         return;
     }
-    cmd_log(c, SIO_LOG_WARN, "final message not delivered; retrying", json_pack("{s:s}", "error", err.msg));
+    cmd_log(c, SIO_LOG_WARN, "final message not delivered; retrying", json_pack("{s:o}", "error", jtext(err.msg)));
     c->phase = P_FINAL_WAIT;
     c->op = start_timer(c, backoff(c, ++c->publish_tries < 16 ? c->publish_tries : 16));
 }
@@ -424,7 +429,7 @@ static void collect(sio_command *c) {
         if (!again)
             cmd_log(c, SIO_LOG_WARN,
                  "step results not delivered: publishing them and the final message again",
-                 json_pack("{s:s}", "error", c->step_err.msg));
+                 json_pack("{s:o}", "error", jtext(c->step_err.msg)));
         again = 1;
         sio_err err;
         s->op = produce(c, c->reply, s->text, s->len, &err);
@@ -486,9 +491,9 @@ static void dead_letter(sio_command *c, sio_errclass cls, const char *msg, const
     free(c->dlq_text);
     c->dlq_text = NULL;
     cmd_log(c, SIO_LOG_ERROR, "dead-lettered",
-         json_pack("{s:s,s:s,s:i,s:s}", "error", msg ? msg : "failed", "class",
+         json_pack("{s:o,s:s,s:i,s:o}", "error", jtext(msg ? msg : "failed"), "class",
                    sio_class_name(cls), "attempts", c->attempts ? c->attempts : 1, "dlq",
-                   c->dlq_topic));
+                   jtext(c->dlq_topic)));
     produce_dlq(c);
 }
 
@@ -552,7 +557,7 @@ static void dlq_failed(sio_command *c, const sio_err *err) {
         free(c->dlq_text);
         c->dlq_text = NULL;
         cmd_log(c, SIO_LOG_ERROR, "DLQ entry refused: writing it to the default DLQ",
-             json_pack("{s:s}", "error", err->msg));
+             json_pack("{s:o}", "error", jtext(err->msg)));
         produce_dlq(c);
         return;
     }
@@ -561,14 +566,14 @@ static void dlq_failed(sio_command *c, const sio_err *err) {
         free(c->dlq_text);
         c->dlq_text = NULL;
         cmd_log(c, SIO_LOG_ERROR, "the default DLQ refused the entry: cutting it to its minimum",
-             json_pack("{s:s}", "error", err->msg));
+             json_pack("{s:o}", "error", jtext(err->msg)));
         produce_dlq(c);
         return;
     }
     c->publish_tries++;
     cmd_log(c, err->code == SIO_E_KAFKA_REJECTED ? SIO_LOG_ERROR : SIO_LOG_WARN,
          "DLQ entry not delivered; retrying",
-         json_pack("{s:s,s:s,s:i}", "error", err->msg, "dlq", c->dlq_topic, "tries",
+         json_pack("{s:o,s:o,s:i}", "error", jtext(err->msg), "dlq", jtext(c->dlq_topic), "tries",
                    c->publish_tries));
     c->phase = P_DLQ_WAIT;
     c->op = start_timer(c, backoff(c, c->publish_tries < 16 ? c->publish_tries : 16));
@@ -632,7 +637,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
             dead_letter(c, SIO_PERMANENT, m, NULL, 1, r->err.msg);
         } else {
             cmd_log(c, SIO_LOG_WARN, "final message not delivered; retrying",
-                 json_pack("{s:s,s:s}", "error", r->err.msg, "reply_topic", c->reply));
+                 json_pack("{s:o,s:o}", "error", jtext(r->err.msg), "reply_topic", jtext(c->reply)));
             c->phase = P_FINAL_WAIT;
             c->op = start_timer(c, backoff(c, ++c->publish_tries < 16 ? c->publish_tries : 16));
         }
@@ -703,9 +708,10 @@ static void start(sio_task *t, sio_worker *w) {
     }
     if (!sio_worker_knows(w, c->env.workflow)) {
         char m[300];
-        size_t n = strlen(c->env.workflow);
-        snprintf(m, sizeof m, "unknown workflow '%.*s%s'", n > 200 ? 200 : (int)n,
-                 c->env.workflow, n > 200 ? "..." : "");
+        size_t n = strlen(c->env.workflow), k = n > 200 ? 200 : n;
+        while (k < n && k > 0 && ((unsigned char)c->env.workflow[k] & 0xC0) == 0x80) k--;
+        snprintf(m, sizeof m, "unknown workflow '%.*s%s'", (int)k, c->env.workflow,
+                 k < n ? "..." : "");
         dead_letter(c, SIO_PERMANENT, m, NULL, 0, NULL);
         return;
     }
