@@ -1,0 +1,336 @@
+/* fuzzlib.c - see fuzzlib.h. */
+#include "fuzzlib.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "embedded.h"
+#include "envelope.h"
+#include "json.h"
+#include "luajson.h"
+#include "sandbox.h"
+#include "worker.h"
+
+void fz_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fuzz finding at %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
+void fz_check_json_text(const char *what, const char *text, size_t len) {
+    sio_err err;
+    json_t *v = sio_json_parse(text, len, &err);
+    FZ_CHECK(v != NULL, "%s is not strict JSON (%s): %.*s", what, err.msg,
+             (int)(len > 300 ? 300 : len), text);
+    json_decref(v);
+}
+
+void fz_check_json(const char *what, const json_t *v) {
+    size_t len;
+    char *text = sio_json_dump(v, &len);
+    FZ_CHECK(text != NULL, "%s: sio_json_dump failed", what);
+    fz_check_json_text(what, text, len);
+    free(text);
+}
+
+/* --- the harness -------------------------------------------------------------*/
+
+#define FZ_MAX_OPS 1024
+
+typedef struct fz_op {
+    lua_Integer id;
+    char kind; /* t(imer) h(ttp) k(v) r(edis) p(roduce) T(ool) */
+} fz_op;
+
+struct fz_lua {
+    sio_sandbox *sb; /* owned (for the process' life) */
+    lua_State *L;    /* sb's */
+    int driver_ref;
+    const uint8_t *data; /* the input being run (borrowed) */
+    size_t size;
+    fz_op ops[FZ_MAX_OPS]; /* pending, oldest first */
+    int nops;
+    lua_Integer next_op; /* restarts at 0 for every input: runs replay exactly */
+};
+
+static fz_lua *up(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
+
+/* Starts a stub op of `kind`: returns its id to Lua. */
+static int start_op(lua_State *L, char kind) {
+    fz_lua *f = up(L);
+    if (f->nops == FZ_MAX_OPS) {
+        lua_pushnil(L);
+        lua_createtable(L, 0, 2);
+        lua_pushliteral(L, "transient");
+        lua_setfield(L, -2, "class");
+        lua_pushliteral(L, "fuzz: too many pending ops");
+        lua_setfield(L, -2, "message");
+        return 2;
+    }
+    fz_op *op = &f->ops[f->nops++];
+    op->id = ++f->next_op;
+    op->kind = kind;
+    lua_pushinteger(L, op->id);
+    return 1;
+}
+
+/* The argument checks are the worker's (src/worker/worker_host.c). */
+static int h_timer(lua_State *L) {
+    luaL_checknumber(L, 1);
+    return start_op(L, 't');
+}
+
+static int h_http(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "url");
+    luaL_checkstring(L, -1);
+    return start_op(L, 'h');
+}
+
+static int h_kv(lua_State *L) {
+    const char *op = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    if (strcmp(op, "set") == 0) {
+        luaL_tolstring(L, 3, NULL);
+        luaL_optnumber(L, 4, 0);
+    } else if (strcmp(op, "get") != 0 && strcmp(op, "del") != 0 && strcmp(op, "incr") != 0) {
+        return luaL_error(L, "kv: unknown operation '%s' (get, set, del, incr)", op);
+    }
+    return start_op(L, 'k');
+}
+
+static int h_redis(lua_State *L) {
+    luaL_argcheck(L, lua_gettop(L) >= 1, 1, "redis: a command");
+    return start_op(L, 'r');
+}
+
+static int h_produce(lua_State *L) {
+    luaL_checkstring(L, 1);
+    luaL_optstring(L, 2, NULL);
+    luaL_optstring(L, 3, NULL);
+    return start_op(L, 'p');
+}
+
+static int h_tool(lua_State *L) {
+    luaL_checkstring(L, 1);
+    return start_op(L, 'T');
+}
+
+static int h_cancel(lua_State *L) {
+    fz_lua *f = up(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    for (int i = 0; i < f->nops; i++) {
+        if (f->ops[i].id == id) {
+            memmove(&f->ops[i], &f->ops[i + 1], sizeof f->ops[0] * (size_t)(f->nops - i - 1));
+            f->nops--;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* host.step_result(step_id, payload, query): what the service would write
+ * for it must be strict JSON (src/service/envelope.h). */
+static int h_step_result(lua_State *L) {
+    const char *step = luaL_checkstring(L, 1);
+    size_t len;
+    const char *payload = luaL_checklstring(L, 2, &len);
+    sio_err err;
+    json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
+    if (query == NULL) return luaL_error(L, "step %s: query: %s", step, err.msg);
+    json_t *env = sio_step_result_envelope("fuzz", step, payload, len, query);
+    json_decref(query);
+    FZ_CHECK(env != NULL, "step result envelope: out of memory");
+    fz_check_json("step result", env);
+    json_decref(env);
+    return 0;
+}
+
+static int h_native_tools(lua_State *L) {
+    lua_newtable(L);
+    return 1;
+}
+
+static int h_list_dir(lua_State *L) {
+    luaL_checkstring(L, 1);
+    lua_newtable(L);
+    return 1;
+}
+
+/* pcall'd on the main thread: [1] the harness, [2] the driver's source,
+ * [3] its name.  Installs the engine as init_state does and leaves the
+ * driver's function. */
+static int setup_cf(lua_State *L) {
+    fz_lua *f = lua_touserdata(L, 1);
+    static const luaL_Reg ops[] = {
+        {"timer", h_timer},     {"http", h_http},
+        {"kv", h_kv},           {"redis", h_redis},
+        {"produce", h_produce}, {"tool", h_tool},
+        {"cancel", h_cancel},   {"step_result", h_step_result},
+        {"native_tools", h_native_tools}, {"list_dir", h_list_dir},
+        {NULL, NULL},
+    };
+    sio_embedded_install(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "sio.runner");
+    lua_call(L, 1, 1);
+    int runner = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "sio.host");
+    lua_call(L, 1, 1);
+    int host = lua_gettop(L);
+    lua_pushlightuserdata(L, f);
+    luaL_setfuncs(L, ops, 1);
+    lua_getfield(L, runner, "init");
+    lua_pushvalue(L, host);
+    sio_err err;
+    if (sio_worker_push_settings(L, NULL, &err) != 0) return luaL_error(L, "%s", err.msg);
+    lua_call(L, 2, 0);
+    size_t len;
+    const char *src = lua_tolstring(L, 2, &len);
+    if (luaL_loadbufferx(L, src, len, lua_tostring(L, 3), "t") != LUA_OK) return lua_error(L);
+    lua_call(L, 0, 1);
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    return 1;
+}
+
+fz_lua *fz_lua_open(const char *name, const char *driver) {
+    fz_lua *f = calloc(1, sizeof *f);
+    FZ_CHECK(f != NULL, "out of memory");
+    sio_sandbox_cfg sc = {
+        .limits = {.mem_limit_bytes = FZ_MEM_LIMIT, .instr_limit = FZ_INSTR_LIMIT},
+        .state_mem_cap = (size_t)512 << 20,
+    };
+    sio_err err;
+    f->sb = sio_sandbox_create(&sc, &err);
+    FZ_CHECK(f->sb != NULL, "sio_sandbox_create: %s", err.msg);
+    f->L = sio_sandbox_state(f->sb);
+    lua_gc(f->L, LUA_GCGEN, 0, 0); /* as a worker */
+    lua_pushcfunction(f->L, setup_cf);
+    lua_pushlightuserdata(f->L, f);
+    lua_pushstring(f->L, driver);
+    lua_pushstring(f->L, name);
+    FZ_CHECK(lua_pcall(f->L, 3, 1, 0) == LUA_OK, "setting up %s: %s", name,
+             lua_tostring(f->L, -1));
+    f->driver_ref = luaL_ref(f->L, LUA_REGISTRYINDEX);
+    return f;
+}
+
+/* After the driver returned: its value, converted as the worker converts
+ * a workflow result (inside the run, charged to its limits). */
+static int body_k(lua_State *co, int status, lua_KContext ctx) {
+    (void)status;
+    (void)ctx;
+    sio_err err;
+    json_t *v = sio_lua_to_json(co, -1, &err);
+    if (v != NULL) { /* NULL: unencodable, the run's permanent error */
+        fz_check_json("driver result", v);
+        json_decref(v);
+    }
+    return 0;
+}
+
+/* The coroutine's body: [1] the harness. */
+static int body(lua_State *co) {
+    fz_lua *f = lua_touserdata(co, 1);
+    lua_settop(co, 0);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, f->driver_ref);
+    lua_pushlstring(co, (const char *)f->data, f->size);
+    lua_callk(co, 1, 1, 0, body_k);
+    return body_k(co, LUA_OK, 0);
+}
+
+/* Completes the oldest pending op: pushes (id, ok, value) onto co as the
+ * worker does for a successful op (push_result), or a transient error for
+ * a native tool (there are none here). */
+static void complete_op(fz_lua *f, lua_State *co) {
+    fz_op op = f->ops[0];
+    memmove(&f->ops[0], &f->ops[1], sizeof f->ops[0] * (size_t)(f->nops - 1));
+    f->nops--;
+    lua_pushinteger(co, op.id);
+    lua_pushboolean(co, op.kind != 'T');
+    switch (op.kind) {
+    case 't': lua_pushboolean(co, 1); break;
+    case 'h':
+        lua_createtable(co, 0, 3);
+        lua_pushinteger(co, 200);
+        lua_setfield(co, -2, "status");
+        lua_pushliteral(co, "{\"ok\":true,\"items\":[{\"url\":\"http://a/\"},2]}");
+        lua_setfield(co, -2, "body");
+        lua_createtable(co, 0, 1);
+        lua_pushliteral(co, "application/json");
+        lua_setfield(co, -2, "content-type");
+        lua_setfield(co, -2, "headers");
+        break;
+    case 'p':
+        lua_createtable(co, 0, 2);
+        lua_pushinteger(co, 0);
+        lua_setfield(co, -2, "partition");
+        lua_pushinteger(co, 7);
+        lua_setfield(co, -2, "offset");
+        break;
+    case 'T':
+        lua_createtable(co, 0, 2);
+        lua_pushliteral(co, "transient");
+        lua_setfield(co, -2, "class");
+        lua_pushliteral(co, "fuzz: no native tools");
+        lua_setfield(co, -2, "message");
+        break;
+    default: lua_pushnil(co); break; /* kv, redis: a missing key */
+    }
+}
+
+/* A short description of the error value at the top of co, read raw (no
+ * metamethod runs). */
+static const char *error_text(lua_State *co) {
+    if (lua_type(co, -1) == LUA_TSTRING) return lua_tostring(co, -1);
+    if (lua_istable(co, -1) && lua_checkstack(co, 2)) {
+        lua_pushliteral(co, "message");
+        lua_rawget(co, -2);
+        if (lua_type(co, -1) == LUA_TSTRING) return lua_tostring(co, -1);
+        lua_pop(co, 1);
+        return "(a table without a message)";
+    }
+    return lua_typename(co, lua_type(co, -1));
+}
+
+void fz_lua_run(fz_lua *f, const uint8_t *data, size_t size) {
+    lua_State *L = f->L;
+    lua_settop(L, 0);
+    f->data = data;
+    f->size = size;
+    f->nops = 0;
+    f->next_op = 0;
+    sio_err err;
+    sio_exec *ex = sio_exec_create(f->sb, NULL, &err);
+    FZ_CHECK(ex != NULL, "sio_exec_create: %s", err.msg);
+    lua_State *co = lua_newthread(L);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    FZ_CHECK(sio_exec_bind(ex, co, &err) == 0, "sio_exec_bind: %s", err.msg);
+    lua_pushcfunction(co, body);
+    lua_pushlightuserdata(co, f);
+    int nres = 0, rounds = 0;
+    int st = sio_exec_resume(ex, co, L, 1, &nres);
+    while (st == LUA_YIELD) {
+        lua_pop(co, nres);
+        /* Waiting on nothing, or on and on: a worker's deadline ends it. */
+        if (f->nops == 0 || ++rounds > FZ_MAX_ROUNDS || !lua_checkstack(co, 4)) break;
+        complete_op(f, co);
+        st = sio_exec_resume(ex, co, L, 3, &nres);
+    }
+    if (st != LUA_OK && st != LUA_YIELD)
+        FZ_CHECK(sio_exec_kill_reason(ex) != SIO_KILL_NONE,
+                 "an error escaped the driver without a limit: %s", error_text(co));
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    sio_exec_destroy(ex);
+    lua_settop(L, 0);
+}
