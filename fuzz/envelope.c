@@ -26,6 +26,8 @@ static void check_parsed(const sio_envelope *env) {
     FZ_CHECK(strlen(cid) == json_string_length(jc) && *cid && strlen(cid) <= SIO_CID_MAX,
              "correlation_id of %zu bytes accepted", json_string_length(jc));
     FZ_CHECK(*env->workflow, "empty workflow accepted");
+    FZ_CHECK(strlen(env->workflow) == json_string_length(json_object_get(env->command, "workflow")),
+             "a workflow with a NUL byte accepted (it would run as '%s')", env->workflow);
     FZ_CHECK(env->attrs == NULL || json_is_object(env->attrs), "attrs not an object accepted");
     if (env->reply_topic) {
         sio_err e;
