@@ -18,6 +18,8 @@
 
 #include "cli.h"
 #include "config.h"
+#include "envelope.h"
+#include "json.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -120,6 +122,25 @@ static void print_message(const rd_kafka_message_t *m) {
         free(s);
     }
     fflush(stdout);
+}
+
+/* tail --base64: {"topic","partition","offset","key_base64","value_base64"}
+ * (null for a null key or value), the bytes exactly as stored, for checks
+ * that must see what was written (a strict parser in a test). */
+static void print_message_base64(const rd_kafka_message_t *m) {
+    char *k = m->key ? sio_base64(m->key, m->key_len) : NULL;
+    char *v = m->payload ? sio_base64(m->payload, m->len) : NULL;
+    json_t *line = json_pack("{s:s,s:i,s:I,s:o,s:o}", "topic", rd_kafka_topic_name(m->rkt),
+                             "partition", (int)m->partition, "offset", (json_int_t)m->offset,
+                             "key_base64", k ? json_string(k) : json_null(), "value_base64",
+                             v ? json_string(v) : json_null());
+    char *text = line ? sio_json_dump(line, NULL) : NULL;
+    if (text) printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(line);
+    free(k);
+    free(v);
 }
 
 static void random_id(char *out, size_t n) {
@@ -314,7 +335,7 @@ int sio_cli_send(int argc, char **argv, char **envp) {
 }
 
 int sio_cli_tail(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--from-beginning", "--max=", "--idle=", NULL};
+    static const char *const flags[] = {"--from-beginning", "--max=", "--idle=", "--base64", NULL};
     sio_config_opts opts = {.extra_flags = flags, .max_positional = 8};
     sio_err err;
     const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
@@ -347,6 +368,8 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
         signal(SIGINT, on_int);
         signal(SIGTERM, on_int);
         long seen = 0;
+        void (*print)(const rd_kafka_message_t *) =
+            sio_config_extra(cfg, "--base64") ? print_message_base64 : print_message;
         /* --idle counts from the last message; the first fetch after the
          * assignment gets a 2 s grace so a slow start is not "idle". */
         int64_t last = now_ms() + (idle_ms ? 2000 : 0);
@@ -354,7 +377,7 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
                (idle_ms == 0 || now_ms() - last < idle_ms)) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
             if (m == NULL) continue;
-            if (m->err == 0) print_message(m), seen++, last = now_ms();
+            if (m->err == 0) print(m), seen++, last = now_ms();
             rd_kafka_message_destroy(m);
         }
         rc = 0;
