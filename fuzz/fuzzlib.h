@@ -67,4 +67,14 @@ fz_lua *fz_lua_open(const char *name, const char *driver);
  * driver is trusted code, so only a limit may stop it. */
 void fz_lua_run(fz_lua *f, const uint8_t *data, size_t size);
 
+/* Defines LLVMFuzzerTestOneInput for a Lua target: fz_lua_open(name,
+ * driver) on the first input, fz_lua_run on each. */
+#define FZ_LUA_TARGET(name, driver)                                                                \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {                                 \
+        static fz_lua *f;                                                                          \
+        if (f == NULL) f = fz_lua_open(name, driver);                                              \
+        fz_lua_run(f, data, size);                                                                 \
+        return 0;                                                                                  \
+    }
+
 #endif

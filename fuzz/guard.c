@@ -37,9 +37,4 @@ static const char driver[] =
     "  return res\n"
     "end\n";
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static fz_lua *f;
-    if (f == NULL) f = fz_lua_open("=fuzz/guard", driver);
-    fz_lua_run(f, data, size);
-    return 0;
-}
+FZ_LUA_TARGET("=fuzz/guard", driver)
