@@ -599,7 +599,7 @@ function H:run(intent, attrs)
   r.killed = ev.killed
   r.instructions = ev.instructions
   r.mem_peak = ev.mem_peak
-  r.trace = ev.trace
+  r._trace = ev.trace
   if ev.text then
     r.text = ev.text
   else
