@@ -225,29 +225,54 @@ function Result:describe()
   return table.concat(out, "\n")
 end
 
-local function fail_at(r, step, msg, level)
-  error(r:where(step) .. ": " .. msg .. "\n" .. r:describe(), (level or 2) + 1)
+-- Expectation failures are reported at the spec's line (the first caller
+-- outside this file) and, under busted, as failures rather than errors:
+-- busted binds luassert's `error` to busted.fail, so raising through
+-- luassert makes a busted failure; without busted it is a plain error.
+local THIS_FILE = debug.getinfo(1, "S").source
+local has_luassert, luassert = pcall(require, "luassert")
+
+-- The level, counted from the caller of spec_fail, of the first function
+-- outside this file.
+local function spec_level()
+  local level = 3 -- 1 = spec_level, 2 = spec_fail, 3 = spec_fail's caller
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.source ~= THIS_FILE then return level - 1 end
+    level = level + 1
+  end
+end
+
+local function spec_fail(msg)
+  local level = spec_level()
+  if has_luassert then luassert(false, msg, luassert:level(level)) end
+  error(msg, level)
+end
+
+local function fail_at(r, step, msg)
+  spec_fail(r:where(step) .. ": " .. msg .. "\n" .. r:describe())
 end
 
 function Result:expect_ok()
   if not self.ok then
     local e = self.error or {}
-    fail_at(self, e.step, ("expected the workflow to succeed, got a %s error: %s"):format(tostring(e.class), tostring(e.message)), 2)
+    fail_at(self, e.step, ("expected the workflow to succeed, got a %s error: %s"):format(tostring(e.class), tostring(e.message)))
   end
   return self
 end
 
 function Result:expect_error(class, pattern, step)
-  if self.ok then fail_at(self, step, "expected a " .. tostring(class) .. " error, the workflow succeeded", 2) end
+  if self.ok then fail_at(self, step, "expected a " .. tostring(class) .. " error, the workflow succeeded") end
   local e = self.error
   if class and e.class ~= class then
-    fail_at(self, e.step, ("expected a %s error, got %s: %s"):format(class, tostring(e.class), tostring(e.message)), 2)
+    fail_at(self, e.step, ("expected a %s error, got %s: %s"):format(class, tostring(e.class), tostring(e.message)))
   end
   if pattern and not tostring(e.message):find(pattern) then
-    fail_at(self, e.step, ("error message %q does not match %q"):format(tostring(e.message), pattern), 2)
+    fail_at(self, e.step, ("error message %q does not match %q"):format(tostring(e.message), pattern))
   end
   if step and e.step ~= step then
-    fail_at(self, step, ("expected the error in step %s, it was in %s"):format(step, tostring(e.step)), 2)
+    fail_at(self, step, ("expected the error in step %s, it was in %s"):format(step, tostring(e.step)))
   end
   return self
 end
@@ -255,8 +280,8 @@ end
 function Result:step(id)
   local s = self.steps[id]
   if not s then
-    error((self.file or "?") .. ": no step '" .. tostring(id) .. "' in workflow " .. tostring(self.intent)
-      .. " (steps: " .. table.concat(self.order or {}, ", ") .. ")", 2)
+    spec_fail((self.file or "?") .. ": no step '" .. tostring(id) .. "' in workflow " .. tostring(self.intent)
+      .. " (steps: " .. table.concat(self.order or {}, ", ") .. ")")
   end
   return s
 end
@@ -264,10 +289,10 @@ end
 local function expect_status(self, status, ids)
   for _, id in ipairs(ids) do
     local s = self.steps[id]
-    if not s then fail_at(self, nil, "no step '" .. tostring(id) .. "'", 3) end
+    if not s then fail_at(self, nil, "no step '" .. tostring(id) .. "'") end
     if s.status ~= status then
       local why = s.error and (" (" .. tostring(s.error.class) .. ": " .. tostring(s.error.message) .. ")") or ""
-      fail_at(self, id, ("expected %s, got %s%s"):format(status, s.status, why), 3)
+      fail_at(self, id, ("expected %s, got %s%s"):format(status, s.status, why))
     end
   end
   return self
@@ -278,18 +303,18 @@ function Result:expect_failed(...) return expect_status(self, "failed", { ... })
 
 function Result:args(id)
   local s = self:step(id)
-  if s.status == "skipped" or s.status == "not_run" then fail_at(self, id, "has no rendered args: it was " .. s.status, 2) end
+  if s.status == "skipped" or s.status == "not_run" then fail_at(self, id, "has no rendered args: it was " .. s.status) end
   return s.args
 end
 function Result:output(id)
   local s = self:step(id)
-  if s.status ~= "ok" then fail_at(self, id, "has no output: it " .. (s.status == "failed" and "failed" or ("was " .. s.status)), 2) end
+  if s.status ~= "ok" then fail_at(self, id, "has no output: it " .. (s.status == "failed" and "failed" or ("was " .. s.status))) end
   return s.payload
 end
 function Result:json(id)
   local p = self:output(id)
   local ok, v = pcall(cjson.decode, p)
-  if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p), 2) end
+  if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p)) end
   return v
 end
 -- calls of one kind ("http", "tool", "kv", "produce", "redis"), in order
