@@ -28,9 +28,10 @@
 -- entry that `sio-orchestrator run` uses and additionally reports, per step,
 -- what the engine did.
 --
--- The module is searched on package.cpath, then in $SIO_BINARY_DIR/lua,
--- ./build-harness/lua and ./build/lua.  Build it with
---   cmake -S . -B build-harness -G Ninja && cmake --build build-harness --target sio_core_lua
+-- Run specs with `sio-orchestrator test [busted args]`, which puts the
+-- module of its build or installation on package.cpath.  (Inside this
+-- repository, a plain busted also finds it in $SIO_BINARY_DIR/lua,
+-- ./build-harness/lua or ./build/lua.)
 --
 -- API
 --   testing.new(opts) -> h        opts: root (".") , workflows ("workflows"),
@@ -105,10 +106,8 @@ local function load_core()
     end
   end
   error("sio.testing: the sio_core Lua module was not found (package.cpath, "
-    .. table.concat(tried, ", ") .. ").\nBuild it with:\n"
-    .. "  cmake -S . -B build-harness -G Ninja -DSIO_INTEGRATION=OFF && cmake --build build-harness\n"
-    .. "or point SIO_BINARY_DIR at a build folder (its lua/sio_core.so is used), "
-    .. "or run the specs with `sio-orchestrator test`.", 0)
+    .. table.concat(tried, ", ") .. ").\nRun the specs with `sio-orchestrator test [busted args]`: "
+    .. "it puts the module of its own build or installation on the Lua paths.", 0)
 end
 
 local core = load_core()

@@ -22,7 +22,7 @@
    Anything else fails, naming the variant and both verdicts.
 
 Run by ctest (spec tier) with SIO_SOURCE_DIR and SIO_BIN set; by hand:
-  /usr/bin/python3 tests/schema/check_workflow_schema.py [SIO_BIN]
+  /usr/bin/python3 tests/authoring/check_workflow_schema.py [SIO_BIN]
 Needs Debian's python3-jsonschema and python3-yaml (scripts/setup).
 """
 import copy
@@ -109,7 +109,15 @@ def check_files(validator):
                     fail("%s: no '# yaml-language-server: $schema=...' comment" % rel)
                 elif not os.path.samefile(os.path.join(d, m.group(1)), SCHEMA_PATH):
                     fail("%s: $schema=%s does not point at schema/workflow.schema.json" % (rel, m.group(1)))
-    if n == 0:
+    # what `sio-orchestrator new greet` writes
+    with open(os.path.join(TOP, "scaffold", "workflow.yaml")) as f:
+        text = f.read().replace("{{name}}", "greet")
+    n += 1
+    for e in schema_errors(validator, yaml.safe_load(text)):
+        fail("scaffold/workflow.yaml: not valid against the schema: %s" % describe(e))
+    if "# yaml-language-server: $schema=../.sio/workflow.schema.json\n" not in text:
+        fail("scaffold/workflow.yaml does not point at .sio/workflow.schema.json")
+    if n == 1:
         fail("no workflow files found under %s" % ", ".join(FOLDERS))
     return n
 
