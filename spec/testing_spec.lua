@@ -128,6 +128,27 @@ describe("sio.testing", function()
     assert.matches("workflows/bad.yaml:4", msg, 1, true)
   end)
 
+  it("a failed expectation is a busted failure (not an error) at the spec's line", function()
+    h:stub("http", { status = 404 })
+    local r = h:run({ item = "1" })
+    local line = debug.getinfo(1, "l").currentline + 1
+    local ok, e = pcall(r.expect_ran, r, "clock")
+    assert.is_false(ok)
+    assert.are.equal("failure", getmetatable(e).__type)
+    assert.matches("^spec/testing_spec%.lua:" .. line .. ": /.*/workflows/api%.yaml:7: step clock: expected ok", tostring(e))
+    ok, e = pcall(function() return r:json("fetch") end)
+    assert.are.equal("failure", getmetatable(e).__type)
+    assert.matches("^spec/testing_spec%.lua:%d+: /.*/workflows/api%.yaml:3: step fetch: has no output: it failed", tostring(e))
+  end)
+
+  it("an unknown workflow names the closest loaded ones", function()
+    local ok, e = pcall(testing.load, "apii", { root = dir })
+    assert.is_false(ok)
+    assert.matches("no workflow with intent 'apii' in .*/workflows %- did you mean api%? %(loaded: api%)", tostring(e))
+    h:run("aip", {}):expect_error("permanent", "^unknown workflow 'aip' %(did you mean api%?%)$")
+    h:run("payments", {}):expect_error("permanent", "^unknown workflow 'payments'$")
+  end)
+
   it("inline workflows and kv incr", function()
     h:add_workflow([[
 intent: counter

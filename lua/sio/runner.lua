@@ -61,13 +61,22 @@ local function fail(class, message, step)
   return false, encode({ class = class, message = message, step = step })
 end
 
+-- "unknown workflow 'x' (did you mean y?)": the closest of `intents`
+-- (default: the live set's), by host.suggest.
+function M.unknown_workflow(name, intents)
+  local msg = "unknown workflow '" .. name .. "'"
+  local close = host.suggest and host.suggest(name, intents or M.intents()) or {}
+  if close[1] then msg = msg .. " (did you mean " .. concat(close, ", ") .. "?)" end
+  return msg
+end
+
 local function run_entry(payload, name)
   local ok, attrs = pcall(decode, payload)
   if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs)) end
   if type(attrs) ~= "table" then return fail("permanent", "attrs must be a JSON object") end
   if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow") end
   local wf = current.workflows[name]
-  if not wf then return fail("permanent", "unknown workflow '" .. name .. "'") end
+  if not wf then return fail("permanent", M.unknown_workflow(name)) end
   local res, err = engine.execute(host, wf, attrs, {
     on_step_result = function(step_id, p, query)
       host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))

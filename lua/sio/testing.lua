@@ -231,14 +231,14 @@ end
 local THIS_FILE = debug.getinfo(1, "S").source
 local has_luassert, luassert = pcall(require, "luassert")
 
--- The level, counted from the caller of spec_fail, of the first function
--- outside this file.
+-- The level, counted from the caller of spec_fail, of the first Lua
+-- function outside this file.
 local function spec_level()
   local level = 3 -- 1 = spec_level, 2 = spec_fail, 3 = spec_fail's caller
   while true do
     local info = debug.getinfo(level, "S")
     if not info then return 1 end
-    if info.source ~= THIS_FILE then return level - 1 end
+    if info.source ~= THIS_FILE and info.what ~= "C" then return level - 1 end
     level = level + 1
   end
 end
@@ -536,12 +536,14 @@ function M.load(intent, opts)
   local found = false
   for _, i in ipairs(t.intents or {}) do if i == intent then found = true end end
   if not found then
-    local msg = ("sio.testing: no workflow with intent '%s' in %s (loaded: %s)"):format(
-      intent, h.workflows_dir, table.concat(t.intents or {}, ", "))
+    local close = core.suggest(intent, t.intents or {})
+    local msg = ("sio.testing: no workflow with intent '%s' in %s%s (loaded: %s)"):format(
+      intent, h.workflows_dir, close[1] and (" - did you mean " .. table.concat(close, ", ") .. "?") or "",
+      table.concat(t.intents or {}, ", "))
     if t.load_errors and #t.load_errors > 0 then
       msg = msg .. "\nload errors:\n  " .. table.concat(t.load_errors, "\n  ")
     end
-    error(msg, 2)
+    spec_fail(msg)
   end
   return h
 end

@@ -9,6 +9,7 @@
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
+ *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -40,6 +41,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "luahost.h"
 #include "sandbox.h"
 
 #define BOX_MT "sio_core.box"
@@ -626,7 +628,8 @@ int luaopen_sio_core(lua_State *L) {
         {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"new", l_new}, {"embedded_source", l_embedded_source}, {NULL, NULL},
+        {"new", l_new}, {"embedded_source", l_embedded_source},
+        {"suggest", sio_host_suggest}, {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);
