@@ -154,6 +154,13 @@ describe("types/sio.lua", function()
     end
   end)
 
+  it("is what the README's sio API reference says (scripts/gen-api-doc --check)", function()
+    local p = io.popen("lua5.4 scripts/gen-api-doc --check 2>&1")
+    local out = p:read("a")
+    local ok = p:close()
+    assert(ok, out)
+  end)
+
   it("declares ctx and a step's record in A as they are", function()
     same_set("sio.Ctx", d.classes["sio.Ctx"], real.ctx)
     same_set("sio.StepRecord (echo, failed and http steps)", d.classes["sio.StepRecord"], real.rec)

@@ -93,16 +93,19 @@ function sio.http.request(req) end
 ---@class sio.kv
 sio.kv = {}
 
+---The value of `key`, nil when there is none.
 ---@param key string
----@return string? value nil when absent
+---@return string?
 function sio.kv.get(key) end
 
+---Sets `key` to `value` (stored as text).
 ---@param key string
 ---@param value string|number
 ---@param ttl? number seconds until the key expires (default: never)
 ---@return true
 function sio.kv.set(key, value, ttl) end
 
+---Deletes `key`.
 ---@param key string
 ---@return true
 function sio.kv.del(key) end
