@@ -108,7 +108,8 @@ function M.http_request(host, req)
   if type(body) == "table" then
     body = encode(body)
     if not has_header(headers, "content-type") then
-      local h = { ["Content-Type"] = "application/json" }
+      -- a copy with the header added, in the "Name: value" form
+      local h = { "Content-Type: application/json" }
       if type(headers) == "table" then
         for k, v in pairs(headers) do
           if type(k) == "string" then h[k] = v else h[#h + 1] = v end

@@ -449,6 +449,24 @@ local function normalise_http(resp)
   return r
 end
 
+-- A request's headers as the daemon sends them ({Name = value} and
+-- {"Name: value"} entries), as {lower-case name = value}; a repeated
+-- header's values joined with ", ".
+local function request_headers(given)
+  local out = {}
+  if type(given) ~= "table" then return out end
+  for k, v in pairs(given) do
+    local name, value
+    if type(k) == "string" then name, value = k, tostring(v)
+    elseif type(v) == "string" then name, value = v:match("^([^:]*):[ \t]*(.-)[ \t]*$") end
+    if name then
+      name = name:lower()
+      out[name] = out[name] and (out[name] .. ", " .. value) or value
+    end
+  end
+  return out
+end
+
 -- Calls the stub for an op event; returns ok, value, delay_ms (nil: never).
 local function answer(h, e, call)
   local kind = e.kind
@@ -461,6 +479,7 @@ local function answer(h, e, call)
     return res
   end
   if kind == "http" then
+    e.args.headers = request_headers(e.args.headers)
     stub = h.stubs.http
     if stub == nil then v = defaults.http(h, e.args)
     elseif type(stub) == "function" then v = invoke(stub, e.args, call)
