@@ -161,26 +161,34 @@ void sio_aio_http_close(sio_aio *aio) {
     }
 }
 
+/* Appends len bytes to a NUL-terminated buffer (*buf, owned by the op),
+ * refusing to grow it past max (*too_big is then set).  Returns len, or 0
+ * (which makes curl fail the transfer). */
+static size_t append(char **buf, size_t *blen, size_t *cap, const char *data, size_t len,
+                     size_t max, int *too_big) {
+    if (*blen + len > max) {
+        *too_big = 1;
+        return 0;
+    }
+    if (*blen + len + 1 > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < *blen + len + 1) c *= 2;
+        char *p = realloc(*buf, c);
+        if (p == NULL) return 0;
+        *buf = p;
+        *cap = c;
+    }
+    memcpy(*buf + *blen, data, len);
+    *blen += len;
+    (*buf)[*blen] = '\0';
+    return len;
+}
+
 /* Appends received bytes, refusing more than the configured maximum. */
 static size_t on_write(char *data, size_t size, size_t n, void *userp) {
     sio_op *op = userp;
-    size_t len = size * n;
-    if (op->resp_len + len > op->aio->cfg.http_max_body) {
-        op->too_big = 1;
-        return 0; /* makes curl fail the transfer */
-    }
-    if (op->resp_len + len + 1 > op->resp_cap) {
-        size_t cap = op->resp_cap ? op->resp_cap : 4096;
-        while (cap < op->resp_len + len + 1) cap *= 2;
-        char *p = realloc(op->resp, cap);
-        if (p == NULL) return 0;
-        op->resp = p;
-        op->resp_cap = cap;
-    }
-    memcpy(op->resp + op->resp_len, data, len);
-    op->resp_len += len;
-    op->resp[op->resp_len] = '\0';
-    return len;
+    return append(&op->resp, &op->resp_len, &op->resp_cap, data, size * n,
+                  op->aio->cfg.http_max_body, &op->too_big);
 }
 
 /* Keeps the header lines of the last response: a status line starts a new
@@ -193,22 +201,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp) {
         return len;
     }
     if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n')) return len;
-    if (op->resp_hdrs_len + len > HTTP_MAX_HEADERS) {
-        op->hdrs_too_big = 1;
-        return 0; /* makes curl fail the transfer */
-    }
-    if (op->resp_hdrs_len + len + 1 > op->resp_hdrs_cap) {
-        size_t cap = op->resp_hdrs_cap ? op->resp_hdrs_cap : 1024;
-        while (cap < op->resp_hdrs_len + len + 1) cap *= 2;
-        char *p = realloc(op->resp_hdrs, cap);
-        if (p == NULL) return 0;
-        op->resp_hdrs = p;
-        op->resp_hdrs_cap = cap;
-    }
-    memcpy(op->resp_hdrs + op->resp_hdrs_len, data, len);
-    op->resp_hdrs_len += len;
-    op->resp_hdrs[op->resp_hdrs_len] = '\0';
-    return len;
+    return append(&op->resp_hdrs, &op->resp_hdrs_len, &op->resp_hdrs_cap, data, len,
+                  HTTP_MAX_HEADERS, &op->hdrs_too_big);
 }
 
 /* Is url http(s) and its host on the allow-list?  Fills err when not. */
