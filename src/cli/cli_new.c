@@ -8,8 +8,8 @@
  *
  * and, for editors, refreshed on every run: .sio/workflow.schema.json,
  * .sio/types/ (the shipped schema and type definitions), plus a
- * .luarc.json pointing the Lua language server at .sio/types when there is
- * none.  The three files come from <share>/scaffold/ with {{name}} replaced.
+ * .luarc.json pointing the Lua language server at .sio/types
+ * (scaffold/luarc.json) when there is none.  The three files come from <share>/scaffold/ with {{name}} replaced.
  * Nothing is written when any of them exists already.  Exit 0 done, 1 a
  * file exists or cannot be written, 2 usage.
  */
@@ -143,14 +143,6 @@ static int copy_shared(const char *share, const char *rel, const char *dst) {
     return rc;
 }
 
-static const char LUARC[] =
-    "{\n"
-    "  \"runtime.version\": \"Lua 5.4\",\n"
-    "  \"workspace.library\": [\".sio/types\"],\n"
-    "  \"diagnostics.globals\": [\"describe\", \"it\", \"before_each\", \"after_each\", "
-    "\"setup\", \"teardown\", \"pending\", \"spy\", \"stub\", \"mock\", \"finally\"]\n"
-    "}\n";
-
 static const char *const EDITOR_FILES[][2] = {
     {"schema/workflow.schema.json", ".sio/workflow.schema.json"},
     {"types/sio.lua", ".sio/types/sio.lua"},
@@ -206,7 +198,7 @@ int sio_cli_new(int argc, char **argv, char **envp) {
     for (size_t i = 0; i < sizeof EDITOR_FILES / sizeof EDITOR_FILES[0]; i++)
         if (copy_shared(share, EDITOR_FILES[i][0], EDITOR_FILES[i][1]) != 0) editor_ok = 0;
     int luarc = access(".luarc.json", F_OK) != 0;
-    if (luarc && write_file(".luarc.json", LUARC, 1) != 0) editor_ok = 0;
+    if (luarc && copy_shared(share, "scaffold/luarc.json", ".luarc.json") != 0) editor_ok = 0;
 
     printf("created %s, %s and %s\n", targets[0], targets[1], targets[2]);
     printf("editor support: .sio/ (workflow schema, Lua type definitions)%s\n",
