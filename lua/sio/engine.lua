@@ -12,7 +12,9 @@
 -- (step outputs are stored in it under their step ids).
 -- opts = {
 --   on_step_result = function(step_id, payload, query)  -- publish_result / sio.publish
---   retry_base_ms  = 200,  -- step retry backoff: base * 2^(attempt-1), capped at 10 s
+--   retry_base_ms, retry_max_ms  -- step retry backoff: base * 2^(attempt-1),
+--                                -- capped at max (RETRY_BACKOFF_BASE / _MAX,
+--                                -- given by the runner from the settings)
 -- }
 -- result = {summary = "workflow X: N steps ok, M skipped", steps = {ids in
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
@@ -385,8 +387,8 @@ function Cmd:step_error(i, err)
   r.co = nil
   local wait = err.retry_after_ms
   if err.class == "transient" and r.attempts <= step.retries and not (wait and wait > RETRY_AFTER_MAX_MS) then
-    local base = self.opts.retry_base_ms or 200
-    local delay = mmin(base * 2 ^ (r.attempts - 1), 10000)
+    local opts = self.opts
+    local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
     if wait and wait > delay then delay = wait end -- the server's Retry-After
     local t = self.host.timer(delay)
     if t then
