@@ -81,7 +81,9 @@ if out=$("$bin" run refused 2>/dev/null); then fail "a 422 succeeded: $out"; fi
 echo "$out" | tail -1 | jq -e '.error.class == "permanent" and .error.step == "create"
     and (.error.message | endswith("status 422: {\"error\":\"name taken\"}"))' >/dev/null \
     || fail "the 422's error: $out"
-ok "a 4xx fails permanently with the response body in the error"
+echo "$out" | tail -1 | grep -qF '\/' && fail "the error escapes slashes: $out"
+echo "$out" | tail -1 | grep -qF "http POST $base/status/422" || fail "the error does not name the request: $out"
+ok "a 4xx fails permanently with the response body in the error, slashes unescaped"
 
 out=$("$bin" run limited --attrs '{"key":"k1"}' 2>/dev/null) || fail "run limited: $out"
 log=$(curl -s "$base/_log")
