@@ -125,6 +125,30 @@ steps:
   end)
 end)
 
+describe("an http request's timeout in the harness", function()
+  it("fails the request at its timeout, or HTTP_TIMEOUT's, as libcurl does", function()
+    local h = testing.new({ root = "/nonexistent" })
+    h:add_workflow([[
+intent: slow
+steps:
+  - id: quick
+    tool: {name: http, args: {url: "https://api.example/a", timeout: 300ms}}
+    continue_on_error: true
+  - id: default
+    tool: {name: http, args: {url: "https://api.example/b"}}
+]], "slow.yaml")
+    h:stub("http", function(req)
+      if req.url:find("/a$") then return testing.after("1s", { status = 200 }) end
+      return testing.never()
+    end)
+    local r = h:run("slow", {})
+    r:expect_error("transient", "^http: timed out$", "default") -- the daemon's message (aio_http.c)
+    assert.are.equal("http: timed out", r.steps.quick.error.message)
+    assert.are.equal(300 + 10000, r.elapsed_ms) -- the request's 300 ms, then HTTP_TIMEOUT's 10 s
+    h:close()
+  end)
+end)
+
 describe("sio.http.request", function()
   it("returns {status, headers, body, json} for any status", function()
     local h = testing.new({ root = "/nonexistent" })

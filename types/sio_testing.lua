@@ -14,7 +14,8 @@ local testing = {}
 ---@field instructions? integer Lua instructions per command (100000000)
 ---@field publish_limit? integer step results + sio.publish calls per command (SIO_PUBLISH_LIMIT)
 ---@field cpu_deadline? string|number a wall-clock limit per command (default none)
----@field retry_base_ms? number step retry backoff base (200)
+---@field retry_base_ms? number step retry backoff base (RETRY_BACKOFF_BASE)
+---@field http_timeout? string|number an http request's limit when it sets none (HTTP_TIMEOUT)
 ---@field epoch? number the virtual unix time at clock 0 (1700000000)
 ---@field intent? string the workflow h:run runs by default
 ---@field http_allow? string[] hosts sio.http may call (default: SIO_HTTP_ALLOW, as the daemon)

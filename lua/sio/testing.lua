@@ -37,7 +37,8 @@
 --   testing.new(opts) -> h        opts: root (".") , workflows ("workflows"),
 --       lua ("lua"), timeout ("10m": a command's limit on the virtual clock),
 --       memory ("64m" | bytes), instructions (100000000), cpu_deadline (wall
---       clock per command, ms; default none), retry_base_ms, epoch (virtual
+--       clock per command, ms; default none), retry_base_ms, http_timeout
+--       (an http request's limit when it sets none: HTTP_TIMEOUT's default), epoch (virtual
 --       unix time at clock 0, 1700000000), intent (default for h:run).
 --   testing.load(intent, opts) -> h   new + checks the intent loads (errors
 --       otherwise, naming files and lines); h:run(attrs) then runs it.
@@ -340,6 +341,7 @@ function M.new(opts)
     lua_dir = join(root, opts.lua or "lua"),
     timeout_ms = ms_of(opts.timeout or "10m", "timeout"),
     retry_base_ms = opts.retry_base_ms,
+    http_timeout_ms = ms_of(opts.http_timeout, "http_timeout") or core.settings().http_timeout_ms,
     intent = opts.intent,
     stubs = {}, tools = {}, sources = {},
     kv = {}, produced = {},
@@ -506,6 +508,14 @@ local function answer(h, e, call)
   while getmetatable(v) == AFTER do delay = delay + v.ms; v = v.value end
   if kind == "http" then v = normalise_http(v) end
   while getmetatable(v) == AFTER do delay = delay + v.ms; v = v.value end
+  if kind == "http" then
+    -- as libcurl in the daemon: no answer within the request's timeout
+    -- (HTTP_TIMEOUT by default) fails it
+    local limit = tonumber(e.args.timeout_ms) or h.http_timeout_ms
+    if v == NEVER or delay > limit then
+      v, delay = M.fail({ class = "transient", code = "TIMEOUT", message = "http: timed out" }), limit
+    end
+  end
   if v == NEVER then return true, nil, nil end
   call.delay_ms = delay
   if getmetatable(v) == FAIL then
