@@ -18,7 +18,6 @@ local testing = {}
 ---@field http_timeout? string|number an http request's limit when it sets none (HTTP_TIMEOUT)
 ---@field epoch? number the virtual unix time at clock 0 (1700000000)
 ---@field intent? string the workflow h:run runs by default
----@field http_allow? string[] hosts sio.http may call (default: SIO_HTTP_ALLOW, as the daemon)
 
 ---A harness: the real engine in the real sandbox, with stubbed I/O on a
 ---virtual clock.
