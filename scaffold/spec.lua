@@ -3,7 +3,7 @@
 local testing = require "sio.testing"
 
 describe("{{name}}", function()
-  local h
+  local h ---@type sio.testing.Harness
   before_each(function()
     h = testing.load("{{name}}") -- ./workflows and ./lua
   end)
