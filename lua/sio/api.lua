@@ -28,7 +28,7 @@ local function permanent(msg) error({ class = "permanent", message = msg }, 0) e
 -- (network, timeouts, unavailable services).
 local function op_failed(what, e)
   if errors.is_classified(e) then error(e, 0) end
-  transient(what .. ": " .. tostring(e))
+  transient(what .. ": " .. errors.describe(e))
 end
 
 -- Duration "500ms" | "30s" | "2m" | "1h" | "1m30s" -> ms; a number is ms.

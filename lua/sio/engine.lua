@@ -58,18 +58,15 @@ Cmd.__index = Cmd
 ---------------------------------------------------------------------------
 -- per-command user-code instances (created lazily, only when needed)
 
+-- require "sio" is answered from the env's preload table, so env.require
+-- stays the host's own function: its errors point at the user's line,
+-- not at a wrapper in this file.
 function Cmd:env()
   local env = self._env
   if env then return env end
-  env = self.host.safe_env()
   local sio = self:sio()
+  env = self.host.safe_env({ sio = sio })
   rawset(env, "sio", sio)
-  local base_require = env.require
-  rawset(env, "require", function(name)
-    if name == "sio" then return sio end
-    if base_require then return base_require(name) end
-    error("module '" .. tostring(name) .. "' not found", 2)
-  end)
   self._env = env
   return env
 end
@@ -138,7 +135,7 @@ function Cmd:user_tool(entry)
   if f then return f end
   f = entry.factory(self:env())
   if type(f) ~= "function" then
-    error({ class = "permanent", message = "tool module " .. tostring(entry.path) .. " must return a function(args, ctx)" }, 0)
+    error({ class = "permanent", message = "tool module " .. tostring(entry.name) .. " (" .. tostring(entry.file) .. ") must return a function(args, ctx)" }, 0)
   end
   ts[entry.name] = f
   return f
@@ -190,9 +187,9 @@ local function step_main(cx, i)
       local tool = cx.host.tool
       if not tool then error({ class = "permanent", message = "native tool '" .. entry.name .. "' is not available in this host" }, 0) end
       local op, err = tool(entry.name, args)
-      if not op then error(errors.is_classified(err) and err or { class = "transient", message = tostring(err) }, 0) end
+      if not op then error(errors.is_classified(err) and err or { class = "transient", message = errors.describe(err) }, 0) end
       local ok, v = api.await(op)
-      if not ok then error(errors.is_classified(v) and v or { class = "transient", message = tostring(v) }, 0) end
+      if not ok then error(errors.is_classified(v) and v or { class = "transient", message = errors.describe(v) }, 0) end
       payload = v
     end
   else

@@ -116,7 +116,7 @@ local function trace_of(wf, A, seen, extra)
   for _, s in ipairs(wf.steps) do attrs[s.id] = nil end
   extra.steps = steps
   extra.attrs = attrs
-  extra.file = wf.file
+  extra.file = wf.path or wf.file
   extra.intent = wf.intent
   return extra
 end

@@ -58,10 +58,11 @@ function M.new(opts)
     return load(src, chunkname, "t")
   end
 
-  function h.safe_env()
+  function h.safe_env(preload)
     local env = setmetatable({}, { __index = FROZEN, __metatable = false })
     env._G = env
     local loaded = {}
+    for k, v in pairs(preload or {}) do loaded[k] = v end
     -- require resolves modules under the project's lua/ dir, with this env
     env.require = function(name)
       if loaded[name] ~= nil then return loaded[name] end

@@ -69,9 +69,10 @@ typedef struct sio_worker_cfg {
     void *reload_data;
 } sio_worker_cfg;
 
-/* Creates a worker: its loop, state and engine, and loads the workflows
- * (an invalid set is an error naming file and line).  Does not start a
- * thread.  The caller owns the result. */
+/* Creates a worker: its loop, state and engine, and loads the workflows.
+ * A set with any invalid file (or two files of one intent) is refused, as
+ * a reload would refuse it: NULL with err SIO_E_CONFIG naming file and
+ * line.  Does not start a thread.  The caller owns the result. */
 sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err);
 
 /* Starts the worker's thread, which runs the loop until sio_worker_stop. */
@@ -117,9 +118,19 @@ void sio_worker_stop(sio_worker *w);
 /* Frees the worker; stops it first if needed.  Accepts NULL. */
 void sio_worker_destroy(sio_worker *w);
 
-/* The errors of the last (re)load, one per line, or NULL.  Owned by w;
- * valid until the next load. */
+/* The errors of the last rejected reload, one per line, or NULL.  Owned
+ * by w; valid until the next load. */
 const char *sio_worker_load_errors(const sio_worker *w);
+
+/* Loads the workflow files and folders in paths as `validate` does, each
+ * file with a budget of its own; nothing goes live.  *text (malloc'd, the
+ * caller's) gets "ok: intent (file)" per valid workflow, then one
+ * "file:line: message" per error; files are named as given (a folder's
+ * files as folder/name).  Returns 1 when all are valid, 0 when not, -1
+ * (err set) when loading itself failed.  On the calling thread, for the
+ * CLI, before sio_worker_start. */
+int sio_worker_validate(sio_worker *w, const char *const *paths, size_t npaths, char **text,
+                        sio_err *err);
 
 /* Writes {"class":cls,"message":msg} (msg JSON-escaped, truncated to
  * fit) into buf; returns its length. */

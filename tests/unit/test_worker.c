@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "httpd.h"
 #include "worker.h"
 
@@ -48,19 +49,11 @@ static void wait_for(tally *t, int n) {
 
 static char dir[64];
 
-static void write_file(const char *name, const char *text) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { test_write_file(dir, name, text); }
 
 static int make_dir(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sio-test-worker.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    test_make_dir(dir, sizeof dir, "sio-test-worker");
     write_file("slow.yaml", "intent: slow\nsteps:\n  - id: get\n    tool:\n      name: http\n"
                             "      args:\n        url: \"${A.url}\"\n    publish_result: true\n");
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
@@ -74,9 +67,7 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return test_remove_dir(dir);
 }
 
 static const char *allow[] = {"127.0.0.1", NULL};
