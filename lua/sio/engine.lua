@@ -39,7 +39,10 @@ local QUEUED, RUNNING, OK, SKIPPED, FAILED, DROPPED = 1, 2, 3, 4, 5, 6
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only") end })
 
 -- A[step_id] records: `json` is decoded lazily from `payload` on first use.
-local REC_MT = { __index = function(t, k)
+-- The metatables are shared by every command of the worker, so user code
+-- must not reach them: __metatable hides them from getmetatable and
+-- refuses setmetatable.
+local REC_MT = { __metatable = "sio.step_record", __index = function(t, k)
   if k ~= "json" then return nil end
   local p = rawget(t, "payload")
   if type(p) ~= "string" then return nil end
@@ -51,6 +54,15 @@ local REC_MT = { __index = function(t, k)
   return v
 end }
 M.record_mt = REC_MT
+-- A[step_id] of a failed step (no behaviour; marks it as the engine's).
+local FAIL_MT = { __metatable = "sio.step_record" }
+
+-- Is v a step record the engine wrote (never an attr: attrs come from JSON)?
+local raw_getmetatable = debug.getmetatable
+function M.is_record(v)
+  local mt = raw_getmetatable(v)
+  return mt == REC_MT or mt == FAIL_MT
+end
 
 local Cmd = {}
 Cmd.__index = Cmd
@@ -261,7 +273,7 @@ function Cmd:fail(i, err)
   self.running = self.running - 1
   self.state[i] = FAILED
   self.nfailed = self.nfailed + 1
-  self.A[step.id] = { ok = false, error = err, payload = "", attempts = attempts, args = r and r.args }
+  self.A[step.id] = setmetatable({ ok = false, error = err, payload = "", attempts = attempts, args = r and r.args }, FAIL_MT)
   if step.continue_on_error then
     local done = self.done
     done[#done + 1] = step.id
@@ -429,6 +441,14 @@ function M.execute(host, wf, attrs, opts)
   end
   opts = opts or EMPTY
   local A = attrs or {}
+  local ids = wf.step_ids
+  for k = 1, #ids do
+    local id = ids[k]
+    if A[id] ~= nil then
+      return nil, { class = "permanent", message = sformat(
+        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
+    end
+  end
   -- Personalize: utter <- echo <- query when utter is absent; query = utter
   local utter = A.utter
   if utter == nil or utter == cjson.null then

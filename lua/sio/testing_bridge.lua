@@ -98,7 +98,7 @@ local function trace_of(wf, A, seen, extra)
   for i, s in ipairs(wf.steps) do
     local rec = rawget(A, s.id)
     local t = { id = s.id, index = i, kind = s.kind, tool = s.tool_name, guard = seen[i] }
-    if type(rec) == "table" and (rawget(rec, "ok") ~= nil) then
+    if engine.is_record(rec) then
       t.status = rawget(rec, "ok") and "ok" or "failed"
       t.payload = rawget(rec, "payload")
       t.args = rawget(rec, "args")
@@ -112,8 +112,9 @@ local function trace_of(wf, A, seen, extra)
     steps[i] = t
   end
   local attrs = {}
-  for k, v in pairs(A) do attrs[k] = v end
-  for _, s in ipairs(wf.steps) do attrs[s.id] = nil end
+  for k, v in pairs(A) do
+    if not engine.is_record(v) then attrs[k] = v end
+  end
   extra.steps = steps
   extra.attrs = attrs
   extra.file = wf.path or wf.file

@@ -475,6 +475,9 @@ local function find_cycle(steps, deps)
   return cycle
 end
 
+-- Step ids the engine writes into A itself (attrs normalisation).
+local RESERVED_IDS = { utter = true, query = true }
+
 local function build(ctx, raw)
   local wf = { file = ctx.file, format = ctx.fmt }
   if type(raw) ~= "table" then add_error(ctx, nil, nil, "a workflow must be a table/object"); return nil end
@@ -503,6 +506,9 @@ local function build(ctx, raw)
       add_error(ctx, nil, "steps", "step #" .. i .. " must be a table"); ids_ok = false
     elseif type(rs.id) ~= "string" or rs.id == "" then
       add_error(ctx, nil, "steps", "step #" .. i .. " has no id"); ids_ok = false
+    elseif RESERVED_IDS[rs.id] then
+      add_error(ctx, rs.id, nil, "step id '" .. rs.id .. "' is reserved: A." .. rs.id .. " holds the command's query")
+      ids_ok = false
     elseif by_id[rs.id] then
       add_error(ctx, rs.id, nil, "duplicate step id '" .. rs.id .. "' (steps #" .. by_id[rs.id] .. " and #" .. i .. ")")
       ids_ok = false
@@ -543,7 +549,9 @@ local function build(ctx, raw)
     end
   end
 
-  for i, rs in ipairs(rsteps) do steps[i] = build_step(ctx, wf, rs, i) end
+  local step_ids = {}
+  for i, rs in ipairs(rsteps) do steps[i] = build_step(ctx, wf, rs, i); step_ids[i] = rs.id end
+  wf.step_ids = step_ids
 
   local indeg, dependants = {}, {}
   for i = 1, #steps do dependants[i] = {} end
