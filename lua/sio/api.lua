@@ -118,8 +118,8 @@ function M.new(cx)
     local cur = cx.current and cx.wf.steps[cx.current]
     if not cur then permanent("sio.publish called outside a step") end
     if type(payload) == "table" then payload = encode(payload) else payload = tostring(payload) end
-    local cb = cx.opts.on_step_result
-    if cb then cb(cur.id, payload, cx.query) end
+    local err = cx:publish(cur.id, payload)
+    if err then error(err, 0) end
   end
   sio.error = {
     transient = function(msg) error({ class = "transient", message = tostring(msg) }, 0) end,

@@ -13,7 +13,25 @@
 -- opts = {
 --   on_step_result = function(step_id, payload, query)  -- publish_result / sio.publish
 --   retry_base_ms  = 200,  -- step retry backoff: base * 2^(attempt-1), capped at 10 s
+--   publish_limit  = n,    -- overrides engine.configure's (specs)
 -- }
+--
+-- engine.configure{publish_limit = n} (runner.init, from SIO_PUBLISH_LIMIT):
+-- step results + sio.publish calls one command may make; one more fails
+-- the command permanently, whatever the step does with the error.  nil =
+-- no cap (the default lives in the host's settings table, not here).
+--
+-- Attrs and step ids share A, so a command whose attrs have a key equal
+-- to a step id of its workflow is refused before any step runs (a
+-- permanent error naming the key): a dropped, skipped or failed step's
+-- slot can then never be filled from attrs.  Step ids `utter` and `query`
+-- are refused at load (sio.workflow), since normalisation writes them.
+--
+-- The step whose code is running is reported to the host as it changes
+-- (host.exec_step(id) / host.exec_step(nil)); while the command waits, the
+-- first step in file order that is waiting is reported.  A limit breach
+-- (memory, instructions, deadline) then names that step, even though no
+-- Lua code of the command can run any more once it is killed.
 -- result = {summary = "workflow X: N steps ok, M skipped", steps = {ids in
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
 -- (only steps that needed more than one), <declared output fields>}
@@ -157,6 +175,7 @@ end
 -- limits
 
 -- A tripped limit ends the whole execution (it must not be swallowed).
+-- The host's limit error names the step that was running (exec_step).
 function Cmd:killed()
   local k = self.host.exec_killed()
   if k then
@@ -169,6 +188,39 @@ function Cmd:killed()
     return true
   end
   return false
+end
+
+-- Tells the host which step's code runs from now on (nil: the engine's).
+local function no_mark() end
+function Cmd:mark(i)
+  self.set_step(i and self.wf.steps[i].id or nil)
+end
+
+-- Before waiting: the first step in file order that waits.
+function Cmd:mark_waiting()
+  local state = self.state
+  for i = 1, self.wf.n do
+    if state[i] == RUNNING then return self.set_step(self.wf.steps[i].id) end
+  end
+  self.set_step(nil)
+end
+
+-- One step result or sio.publish call, counted against the publish limit.
+-- Returns nil when published; past the limit, publishes nothing, fails the
+-- command permanently (the error stays whatever the step does next) and
+-- returns the error (sio.publish raises it, so the caller stops there).
+function Cmd:publish(step_id, payload)
+  local n = self.npublished + 1
+  self.npublished = n
+  local limit = self.publish_limit
+  if limit and n > limit then
+    local e = { class = "permanent", step = step_id, message = sformat(
+      "publish limit exceeded: more than %d step results and sio.publish calls in one command (SIO_PUBLISH_LIMIT)", limit) }
+    if not self.err then self.err = e end
+    return e
+  end
+  local cb = self.opts.on_step_result
+  if cb then cb(step_id, payload, self.query) end
 end
 
 ---------------------------------------------------------------------------
@@ -257,10 +309,7 @@ function Cmd:complete(i, payload, args, attempts)
     if not at then at = {}; self.attempts = at end
     at[id] = attempts
   end
-  if step.publish then
-    local cb = self.opts.on_step_result
-    if cb then cb(id, payload, self.query) end
-  end
+  if step.publish and self:publish(id, payload) then return end
   self:release(i)
 end
 
@@ -297,7 +346,9 @@ function Cmd:start(i)
   self.running = self.running + 1
   self.state[i] = RUNNING
   if step.has_guard then
+    self:mark(i)
     local ok, v = pcall(self.guard_eval, self, i)
+    self:mark(nil)
     if self:killed() then return end
     if not ok then
       local e = classify(v, step.id)
@@ -314,7 +365,9 @@ function Cmd:start(i)
   end
   if step.sync then
     local A = self.A
+    self:mark(i)
     local ok, args, payload = pcall(self.run_sync, self, step, A)
+    self:mark(nil)
     if self:killed() then return end
     if not ok then return self:fail(i, classify(args, step.id)) end
     return self:complete(i, payload, args, 1)
@@ -358,7 +411,9 @@ function Cmd:resume(i, ...)
   local r = self.rt[i]
   local prev = self.current
   self.current = i
+  self:mark(i)
   local ok, a, b = co_resume(r.co, ...)
+  self:mark(prev)
   self.current = prev
   if self:killed() then return end
   if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
@@ -462,17 +517,22 @@ function M.execute(host, wf, attrs, opts)
   local n = wf.n
   local remaining, indeg, state = {}, wf.indeg, {}
   for i = 1, n do remaining[i] = indeg[i] end
+  local publish_limit = opts.publish_limit
+  if publish_limit == nil then publish_limit = M.publish_limit end
   local cx = setmetatable({
     host = host, wf = wf, A = A, opts = opts, query = utter,
     state = state, remaining = remaining, ready = {}, running = 0,
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+    npublished = 0, publish_limit = publish_limit, set_step = host.exec_step or no_mark,
   }, Cmd)
   local steps = wf.steps
 
   -- Personalize: drop steps whose guard is false against the attrs
   for i = 1, n do
     if steps[i].has_guard then
+      cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
+      cx:mark(nil)
       if cx:killed() then return nil, cx.err end
       -- A guard that raises here usually reads an output that does not exist
       -- yet (A.s1.json...): keep the step; the evaluation just before it runs
@@ -500,7 +560,9 @@ function M.execute(host, wf, attrs, opts)
     if cx.err then break end
     if cx.running == 0 and not ready[1] then break end
     if cx.running >= maxc or not ready[1] then
+      cx:mark_waiting()
       local op, ok, val = co_yield("wait")
+      cx:mark(nil)
       cx:dispatch(op, ok, val)
     end
   end
@@ -523,6 +585,12 @@ function M.execute(host, wf, attrs, opts)
     end
   end
   return result
+end
+
+-- engine.configure{publish_limit = n}: settings shared by every execution
+-- of this state (see the top of this file).
+function M.configure(settings)
+  M.publish_limit = settings.publish_limit
 end
 
 M.states = { QUEUED = QUEUED, RUNNING = RUNNING, OK = OK, SKIPPED = SKIPPED, FAILED = FAILED, DROPPED = DROPPED }

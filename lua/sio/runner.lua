@@ -42,6 +42,7 @@ local pcall, type, concat = pcall, type, table.concat
 function M.init(h, cfg_json)
   host = h
   if cfg_json then settings = decode(cfg_json) end
+  engine.configure({ publish_limit = math.tointeger(settings.publish_limit) })
   if settings.service then
     local service = require "sio.service"
     service.init(host, settings.service, M)

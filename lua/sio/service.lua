@@ -394,7 +394,8 @@ local function dlq(payload, meta_json)
   pcall(parse, ctx) -- for correlation id and reply topic, when it has them
   local e = ctx.meta.error or {}
   ctx.key = ctx.cid and (S.dedupe_prefix .. ctx.cid)
-  return dead_letter(ctx, { class = e.class or "permanent", message = e.message or "failed" }, e.attempts or 1)
+  return dead_letter(ctx, { class = e.class or "permanent", message = e.message or "failed", step = e.step },
+    e.attempts or 1)
 end
 
 M.entries = { command = command, dlq = dlq }

@@ -211,11 +211,12 @@ static char *runner_settings(const sio_service *s) {
     char rt[1024], pre[512];
     char *out = NULL;
     if (asprintf(&out,
-                 "{\"retry_base_ms\":%lld,\"service\":{\"responses_topic\":\"%s\","
+                 "{\"retry_base_ms\":%lld,\"publish_limit\":%lld,"
+                 "\"service\":{\"responses_topic\":\"%s\","
                  "\"dedupe_prefix\":\"%s\",\"dedupe_ttl_ms\":%lld,\"lease_ms\":%lld,"
                  "\"retry_attempts\":%d,\"backoff_base_ms\":%lld,\"backoff_max_ms\":%lld,"
                  "\"workflow_timeout_ms\":%lld,\"log_payloads\":%s}}",
-                 (long long)c->retry_backoff_base_ms,
+                 (long long)c->retry_backoff_base_ms, (long long)c->publish_limit,
                  sio_json_escape(c->responses_topic, rt, sizeof rt),
                  sio_json_escape(c->dedupe_key_prefix, pre, sizeof pre),
                  (long long)c->dedupe_ttl_ms, (long long)c->dedupe_lease_ms, c->retry_attempts,

@@ -9,6 +9,7 @@
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
+ *   core.defaults() -> {publish_limit = n}   the host's defaults (config.c)
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -25,6 +26,7 @@
  *         -- done only:
  *         ok = bool, text = result JSON | nil, trace = table | nil,
  *         error_class = s, error_message = s,   -- an error escaped the runner
+ *         error_step = s | nil,                 -- the step a limit hit in
  *         killed = "instruction limit exceeded" | ... | nil}
  *
  * host.now()/host.time() read the box's virtual clock (set_clock).  Values
@@ -39,6 +41,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "config.h"
 #include "embedded.h"
 #include "sandbox.h"
 
@@ -435,6 +438,8 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
         }
         lua_setfield(L, ev, "error_message");
         lua_setfield(L, ev, "error_class");
+        if (lua_istable(L, e) && lua_getfield(L, e, "step") == LUA_TSTRING)
+            lua_setfield(L, ev, "error_step");
         lua_settop(L, ev);
     }
     cmd_release(b);
@@ -529,7 +534,8 @@ static int l_set_clock(lua_State *L) {
     return 0;
 }
 
-/* box:stats() -> {state_mem = bytes, running = bool} */
+/* box:stats() -> {state_mem = bytes, running = bool, step = the running
+ * command's step (host.exec_step) | nil} */
 static int l_stats(lua_State *L) {
     box *b = check_box(L);
     lua_createtable(L, 0, 2);
@@ -537,6 +543,10 @@ static int l_stats(lua_State *L) {
     lua_setfield(L, -2, "state_mem");
     lua_pushboolean(L, b->ex != NULL);
     lua_setfield(L, -2, "running");
+    if (b->ex != NULL && sio_exec_step(b->ex)[0] != '\0') {
+        lua_pushstring(L, sio_exec_step(b->ex));
+        lua_setfield(L, -2, "step");
+    }
     return 1;
 }
 
@@ -615,6 +625,21 @@ static int l_embedded_source(lua_State *L) {
     return 1;
 }
 
+/* core.defaults(): the defaults of the settings the harness hands to
+ * runner.init, from the one settings table (src/core/config.c). */
+static int l_defaults(lua_State *L) {
+    char *argv[] = {"sio_core", NULL};
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "publish_limit");
+    sio_err err;
+    const sio_config *cfg = sio_config_load(1, argv, NULL, NULL, &err);
+    if (cfg == NULL) return luaL_error(L, "sio_core.defaults: %s", err.msg);
+    lua_pushinteger(L, (lua_Integer)cfg->publish_limit);
+    sio_config_destroy(cfg);
+    lua_rawset(L, -3);
+    return 1;
+}
+
 static int l_gc(lua_State *L) {
     box_free(luaL_checkudata(L, 1, BOX_MT));
     return 0;
@@ -626,7 +651,8 @@ int luaopen_sio_core(lua_State *L) {
         {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"new", l_new}, {"embedded_source", l_embedded_source}, {NULL, NULL},
+        {"new", l_new}, {"embedded_source", l_embedded_source}, {"defaults", l_defaults},
+        {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);

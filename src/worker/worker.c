@@ -25,7 +25,8 @@ static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_
 /* Ends c with err as its JSON error. */
 static void cmd_fail(sio_worker *w, sio_cmd *c, const sio_err *err) {
     char buf[1024];
-    size_t n = sio_json_error(buf, sizeof buf, sio_class_name(sio_code_class(err->code)), err->msg);
+    size_t n = sio_json_error(buf, sizeof buf, sio_class_name(sio_code_class(err->code)), err->msg,
+                              NULL);
     cmd_finish(w, c, 0, buf, n);
 }
 
@@ -236,35 +237,44 @@ static void cmd_after(sio_worker *w, sio_cmd *c, int status, int nres) {
         return;
     }
     /* An error escaped the runner: a limit breach (sio_exec_resume made it
-     * the limit table) or a bug in trusted code.  Reported as JSON. */
-    const char *cls = "permanent";
+     * the limit table, naming the step that ran) or a bug in trusted code.
+     * Reported as JSON. */
+    const char *cls = "permanent", *step = NULL;
     if (lua_istable(co, -1)) {
         lua_getfield(co, -1, "class");
         if (lua_isstring(co, -1)) cls = lua_tostring(co, -1);
         lua_getfield(co, -2, "message");
         res = lua_tolstring(co, -1, &len);
+        if (lua_getfield(co, -3, "step") == LUA_TSTRING) step = lua_tostring(co, -1);
     } else {
         res = lua_tolstring(co, -1, &len);
     }
     if (res == NULL) res = "(error object is not a string)";
     char buf[1024];
-    size_t n = sio_json_error(buf, sizeof buf, cls, res);
+    size_t n = sio_json_error(buf, sizeof buf, cls, res, step);
     cmd_finish(w, c, 0, buf, n);
 }
 
-/* Writes {"class":cls,"message":msg} with msg escaped, truncated to fit. */
-size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg) {
-    char esc[900];
-    int n = snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"%s\"}", cls,
-                     sio_json_escape(msg, esc, sizeof esc));
+/* Writes {"class":cls,"message":msg[,"step":step]} with msg and step
+ * escaped, truncated to fit. */
+size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg,
+                      const char *step) {
+    char esc[700], sesc[6 * SIO_STEP_MAX + 1], st[6 * SIO_STEP_MAX + 16] = "";
+    if (step != NULL && step[0] != '\0')
+        snprintf(st, sizeof st, ",\"step\":\"%s\"", sio_json_escape(step, sesc, sizeof sesc));
+    int n = snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"%s\"%s}", cls,
+                     sio_json_escape(msg, esc, sizeof esc), st);
     return (size_t)n < size ? (size_t)n : size - 1;
 }
 
 /* The command's deadline passed while it waited: a permanent limit error,
- * as when the hook sees the deadline pass while code runs. */
+ * as when the hook sees the deadline pass while code runs, naming the step
+ * the engine said was waiting (host.exec_step). */
 void sio_worker_deadline(sio_worker *w, sio_cmd *c) {
-    static const char msg[] = "{\"class\":\"permanent\",\"message\":\"deadline exceeded\"}";
-    cmd_finish(w, c, 0, msg, sizeof msg - 1);
+    char buf[1024];
+    size_t n = sio_json_error(buf, sizeof buf, "permanent", sio_kill_message(SIO_KILL_DEADLINE),
+                              sio_exec_step(c->exec));
+    cmd_finish(w, c, 0, buf, n);
 }
 
 void sio_worker_resume(sio_worker *w, sio_cmd *c, int nargs) {

@@ -132,9 +132,11 @@ const char *sio_worker_load_errors(const sio_worker *w);
 int sio_worker_validate(sio_worker *w, const char *const *paths, size_t npaths, char **text,
                         sio_err *err);
 
-/* Writes {"class":cls,"message":msg} (msg JSON-escaped, truncated to
- * fit) into buf; returns its length. */
-size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg);
+/* Writes {"class":cls,"message":msg[,"step":step]} (msg and step
+ * JSON-escaped, truncated to fit; step NULL or "" = none) into buf;
+ * returns its length. */
+size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg,
+                      const char *step);
 
 
 #endif

@@ -124,6 +124,7 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "instruction limit exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"loop\"")); /* the step it hit in */
     const char *attrs = "{\"query\":\"again\"}";
     hello.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
                           .meta = "hello", .done = on_done};
@@ -174,6 +175,7 @@ static void a_waiting_command_meets_its_deadline(void **state) {
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "deadline exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"nap\"")); /* the step that waited */
     const char *attrs = "{\"query\":\"next\"}";
     b.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
                       .meta = "hello", .done = on_done};
