@@ -31,6 +31,14 @@ describe("loading", function()
     assert.matches("b.yaml:2: duplicate intent 'znoop' (already defined in " .. root .. "/workflows/a.yaml)", err, 1, true)
   end)
 
+  it("validate reports an error under lua/ as a line of its report (exit 1), not as a failure to start", function()
+    local root = H.mkproject({ ["workflows/z_noop.yaml"] = NOOP, ["lua/tools/broken.lua"] = "return function(\n" })
+    local _, err, code = H.cli("validate " .. H.sh(root .. "/workflows") .. " --lua " .. H.sh(root .. "/lua"))
+    assert.are.equal(1, code)
+    assert.matches("\n" .. root .. "/lua/tools/broken.lua:2: ", err, 1, true)
+    assert.matches("ok: znoop", err, 1, true)
+  end)
+
   it("validate of single files applies the same rule across them", function()
     local root = H.mkproject({ ["workflows/a.yaml"] = NOOP, ["workflows/b.yaml"] = NOOP })
     local a, b = root .. "/workflows/a.yaml", root .. "/workflows/b.yaml"

@@ -55,8 +55,9 @@ static char *cli_runner_cfg(const sio_config *cfg) {
     return text;
 }
 
-/* A worker for the CLI from cfg; NULL with the error printed and its exit
- * code in *rc (2: invalid workflows, 1: anything else). */
+/* A worker for the CLI from cfg, loading workflows_dir (NULL: nothing);
+ * NULL with the error printed and its exit code in *rc (2: invalid
+ * workflows, 1: anything else). */
 static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char *workflows_dir,
                               int *rc) {
     char *runner_cfg = cli_runner_cfg(cfg);
@@ -74,6 +75,7 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
         .redis_user = cfg->redis_username,
         .redis_password = cfg->redis_password,
         .runner_cfg = runner_cfg,
+        .no_load = workflows_dir == NULL,
     };
     sio_err err;
     sio_worker *w = runner_cfg ? sio_worker_create(&wc, &err) : NULL;
@@ -132,10 +134,10 @@ int sio_cli_validate(int argc, char **argv, char **envp) {
         fprintf(stderr, "sio-orchestrator validate: %s\n", err.msg);
         return 2;
     }
-    /* The worker's own load reads an empty folder: validate loads the
-     * paths itself and reports every error. */
+    /* The worker loads nothing itself: validate loads the paths and
+     * reports every error. */
     int rc;
-    sio_worker *w = cli_worker(cfg, 0, "/nonexistent/sio-validate", &rc);
+    sio_worker *w = cli_worker(cfg, 0, NULL, &rc);
     if (w != NULL) {
         const char *const *paths = cfg->nargs ? cfg->args : (const char *const *)&cfg->workflows_dir;
         char *text = NULL;

@@ -165,7 +165,8 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
         goto fail;
     }
     w->aio = sio_aio_create(&w->loop, &ac, err);
-    if (w->aio == NULL || init_state(w, cfg, err) != 0 || load_initial(w, err) != 0)
+    if (w->aio == NULL || init_state(w, cfg, err) != 0 ||
+        (!cfg->no_load && load_initial(w, err) != 0))
         goto fail;
     return w;
 fail:

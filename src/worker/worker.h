@@ -66,6 +66,7 @@ typedef struct sio_worker_cfg {
     void *produce_data;
     const char *runner_cfg;      /* JSON object handed to runner.init, or NULL */
     sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
+    int no_load;                 /* 1: no initial load (a worker for sio_worker_validate) */
     void *reload_data;
 } sio_worker_cfg;
 
