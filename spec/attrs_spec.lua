@@ -67,6 +67,27 @@ steps:
     h2:close()
   end)
 
+  it("user code cannot reach the engine's step-record metatable, shared by every command", function()
+    local root2 = H.mkproject({ ["workflows/mt.yaml"] = [[
+intent: mt
+steps:
+  - id: s1
+    tool: {name: echo, args: {q: "${A.query}"}}
+  - id: s2
+    run: |
+      local mt = getmetatable(A.s1)
+      if A.attack and type(mt) == "table" then mt.__index = function() return "HACKED" end end
+      return { mt = type(mt), reset = (pcall(setmetatable, A.s1, nil)), q = A.s1.json.q }
+]] })
+    local h2 = testing.new({ root = root2 })
+    local r = h2:run("mt", { query = "one", attack = true })
+    r:expect_ok()
+    assert.are.same({ mt = "string", reset = false, q = "one" }, r:json("s2"))
+    r = h2:run("mt", { query = "two" }) -- the next command on the same state
+    assert.are.same({ mt = "string", reset = false, q = "two" }, r:json("s2"))
+    h2:close()
+  end)
+
   it("step ids `utter` and `query` are refused at load: the engine writes A.utter and A.query", function()
     local _, all = H.load_errors("intent: x\nsteps:\n  - id: query\n    tool: {name: echo}\n", "x.yaml")
     assert.matches("x.yaml:3: step query: step id 'query' is reserved", all, 1, true)

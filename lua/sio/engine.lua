@@ -71,7 +71,6 @@ local REC_MT = { __metatable = "sio.step_record", __index = function(t, k)
   rawset(t, "json", v)
   return v
 end }
-M.record_mt = REC_MT
 -- A[step_id] of a failed step (no behaviour; marks it as the engine's).
 local FAIL_MT = { __metatable = "sio.step_record" }
 
