@@ -10,7 +10,7 @@ describe("loading", function()
   it("validate gives each file its own budget: a file past the instruction limit fails alone", function()
     local root = H.mkproject({ ["workflows/a_spin.lua"] = SPIN, ["workflows/z_noop.yaml"] = NOOP })
     local wf = root .. "/workflows"
-    local _, err, code = H.cli("validate " .. H.sh(wf) .. " --lua " .. H.sh(root .. "/lua"), "SIO_INSTR_LIMIT=1000000")
+    local _, err, code = H.cli("validate " .. H.sh(wf .. "/") .. " --lua " .. H.sh(root .. "/lua"), "SIO_INSTR_LIMIT=1000000")
     assert.are.equal(1, code)
     assert.matches(wf .. "/a_spin.lua: instruction limit exceeded\n", err, 1, true)
     assert.matches("ok: znoop (" .. wf .. "/z_noop.yaml)", err, 1, true)

@@ -80,7 +80,8 @@ function M.load_begin(lua_dir, mode, ...)
     if not validate then
       for _, f in ipairs(workflow.list(host, path)) do files[#files + 1] = f end
     elseif is_dir(path) then
-      for _, f in ipairs(workflow.list(host, path, path .. "/")) do files[#files + 1] = f end
+      local prefix = path:gsub("/+$", "") .. "/"
+      for _, f in ipairs(workflow.list(host, path, prefix)) do files[#files + 1] = f end
     elseif io.open(path, "rb") then
       files[#files + 1] = { path = path, name = path }
     else
