@@ -12,14 +12,15 @@
 -- (step outputs are stored in it under their step ids).
 -- opts = {
 --   on_step_result = function(step_id, payload, query)  -- publish_result / sio.publish
---   retry_base_ms  = 200,  -- step retry backoff: base * 2^(attempt-1), capped at 10 s
---   publish_limit  = n,    -- overrides engine.configure's (specs)
+--   retry_base_ms, retry_max_ms  -- step retry backoff: base * 2^(attempt-1),
+--                                -- capped at max (RETRY_BACKOFF_BASE / _MAX,
+--                                -- given by the runner from the settings)
+--   publish_limit  = n,          -- SIO_PUBLISH_LIMIT, from the settings: step
+--                                -- results + sio.publish calls the command may
+--                                -- make; one more fails it permanently,
+--                                -- whatever the step does with the error
+--                                -- (nil = no cap: the default is the host's)
 -- }
---
--- engine.configure{publish_limit = n} (runner.init, from SIO_PUBLISH_LIMIT):
--- step results + sio.publish calls one command may make; one more fails
--- the command permanently, whatever the step does with the error.  nil =
--- no cap (the default lives in the host's settings table, not here).
 --
 -- Attrs and step ids share A, so a command whose attrs have a key equal
 -- to a step id of its workflow is refused before any step runs (a
@@ -438,8 +439,8 @@ function Cmd:step_error(i, err)
   if r.op then self.ops[r.op] = nil; self:cancel(r.op); r.op = nil end
   r.co = nil
   if err.class == "transient" and r.attempts <= step.retries then
-    local base = self.opts.retry_base_ms or 200
-    local delay = mmin(base * 2 ^ (r.attempts - 1), 10000)
+    local opts = self.opts
+    local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
     local t = self.host.timer(delay)
     if t then
       self.backoffs[t] = i
@@ -516,13 +517,11 @@ function M.execute(host, wf, attrs, opts)
   local n = wf.n
   local remaining, indeg, state = {}, wf.indeg, {}
   for i = 1, n do remaining[i] = indeg[i] end
-  local publish_limit = opts.publish_limit
-  if publish_limit == nil then publish_limit = M.publish_limit end
   local cx = setmetatable({
     host = host, wf = wf, A = A, opts = opts, query = utter,
     state = state, remaining = remaining, ready = {}, running = 0,
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
-    npublished = 0, publish_limit = publish_limit, set_step = host.exec_step or no_mark,
+    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
   }, Cmd)
   local steps = wf.steps
 
@@ -584,12 +583,6 @@ function M.execute(host, wf, attrs, opts)
     end
   end
   return result
-end
-
--- engine.configure{publish_limit = n}: settings shared by every execution
--- of this state (see the top of this file).
-function M.configure(settings)
-  M.publish_limit = settings.publish_limit
 end
 
 M.states = { QUEUED = QUEUED, RUNNING = RUNNING, OK = OK, SKIPPED = SKIPPED, FAILED = FAILED, DROPPED = DROPPED }

@@ -318,6 +318,7 @@ function M.new(opts)
     lua_dir = join(root, opts.lua or "lua"),
     timeout_ms = ms_of(opts.timeout or "10m", "timeout"),
     retry_base_ms = opts.retry_base_ms,
+    publish_limit = opts.publish_limit,
     intent = opts.intent,
     stubs = {}, tools = {}, sources = {},
     kv = {}, produced = {},
@@ -332,8 +333,6 @@ function M.new(opts)
     instr_limit = opts.instructions,
     deadline_ms = ms_of(opts.cpu_deadline, "cpu_deadline"),
     epoch_s = h.epoch,
-    runner_cfg = cjson.encode({ retry_base_ms = opts.retry_base_ms,
-                                publish_limit = opts.publish_limit or core.defaults().publish_limit }),
   })
   return h
 end
@@ -498,7 +497,7 @@ local function meta_for(h, intent, extra)
   local tools = {}
   for name in pairs(h.tools) do tools[name] = true end
   local m = { intent = intent, workflows = h.workflows_dir, lua_dir = h.lua_dir, tools = tools,
-              sources = h.sources, retry_base_ms = h.retry_base_ms }
+              sources = h.sources, retry_base_ms = h.retry_base_ms, publish_limit = h.publish_limit }
   for k, v in pairs(extra or {}) do m[k] = v end
   return m
 end

@@ -20,21 +20,38 @@ typedef struct run_state {
     int finished;
 } run_state;
 
-static void print_line(const char *status, const char *key, const char *data, size_t len) {
-    printf("{\"status\":\"%s\",\"%s\":%.*s}\n", status, key, (int)len, data);
+/* Prints {"status": status, key: value} as one line; steals value. */
+static void print_line(const char *status, const char *key, json_t *value) {
+    json_t *line = json_pack("{s:s,s:o}", "status", status, key, value);
+    char *text = line ? sio_json_dump(line, NULL) : NULL;
+    if (text) printf("%s\n", text);
+    else fprintf(stderr, "sio-orchestrator run: out of memory\n");
     fflush(stdout);
+    free(text);
+    json_decref(line);
 }
 
-static void on_emit(sio_job *job, const char *kind, const char *data, size_t len) {
-    (void)job;
-    print_line(kind, "result", data, len);
+static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
+                           const json_t *query) {
+    (void)ud;
+    print_line("step_result", "result",
+               json_pack("{s:s,s:s%,s:O}", "step_id", step_id, "payload", payload, len, "query",
+                         query));
 }
 
-static void on_done(sio_job *job, int ok, const char *result, size_t len) {
-    run_state *st = job->data;
-    st->ok = ok;
+/* {"class", "message"[, "step"]} */
+static json_t *error_json(const char *cls, const char *message, const char *step) {
+    json_t *e = json_pack("{s:s,s:s}", "class", cls, "message", message);
+    if (e && step) json_object_set_new(e, "step", json_string(step));
+    return e;
+}
+
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    run_state *st = ud;
     st->finished = 1;
-    print_line(ok ? "success" : "error", ok ? "result" : "error", result, len);
+    st->ok = result != NULL;
+    if (result) print_line("success", "result", result);
+    else print_line("error", "error", error_json(sio_class_name(e->cls), e->message, e->step));
 }
 
 /* Was the Redis address given explicitly (env or flag), not defaulted? */
@@ -46,21 +63,11 @@ static int redis_given(int argc, char **argv, char **envp) {
     return 0;
 }
 
-/* The runner's settings for the CLI: {"publish_limit": N}, malloc'd, or
- * NULL when out of memory. */
-static char *cli_runner_cfg(const sio_config *cfg) {
-    json_t *o = json_pack("{s:I}", "publish_limit", (json_int_t)cfg->publish_limit);
-    char *text = o ? sio_json_dump(o, NULL) : NULL;
-    json_decref(o);
-    return text;
-}
-
 /* A worker for the CLI from cfg, loading workflows_dir (NULL: nothing);
  * NULL with the error printed and its exit code in *rc (2: invalid
  * workflows, 1: anything else). */
 static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char *workflows_dir,
                               int *rc) {
-    char *runner_cfg = cli_runner_cfg(cfg);
     sio_worker_cfg wc = {
         .id = 0,
         .workflows_dir = workflows_dir,
@@ -74,13 +81,11 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_username,
         .redis_password = cfg->redis_password,
-        .runner_cfg = runner_cfg,
+        .config = cfg,
         .no_load = workflows_dir == NULL,
     };
     sio_err err;
-    sio_worker *w = runner_cfg ? sio_worker_create(&wc, &err) : NULL;
-    if (runner_cfg == NULL) sio_err_set(&err, SIO_E_NOMEM, "out of memory");
-    free(runner_cfg); /* runner.init has read it */
+    sio_worker *w = sio_worker_create(&wc, &err);
     if (w == NULL) fprintf(stderr, "sio-orchestrator: %s\n", err.msg);
     *rc = w == NULL && err.code == SIO_E_CONFIG ? 2 : 1;
     return w;
@@ -107,13 +112,27 @@ int sio_cli_run(int argc, char **argv, char **envp) {
         sio_config_destroy(cfg);
         return rc;
     }
-    const char *attrs = sio_config_extra(cfg, "--attrs");
-    if (attrs == NULL) attrs = "{}";
+    const char *text = sio_config_extra(cfg, "--attrs");
     run_state st = {0, 0};
-    sio_job job = {.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                   .meta = cfg->args[0], .emit = on_emit, .done = on_done, .data = &st};
-    sio_worker_submit(w, &job);
-    sio_worker_run_until_idle(w);
+    json_t *attrs = text ? sio_json_parse(text, strlen(text), &err) : json_object();
+    if (attrs == NULL) {
+        char m[600];
+        snprintf(m, sizeof m, "attrs are not valid JSON: %s", err.msg);
+        print_line("error", "error", error_json("permanent", m, NULL));
+        st.finished = 1;
+    } else if (!json_is_object(attrs)) {
+        print_line("error", "error", error_json("permanent", "attrs must be a JSON object", NULL));
+        st.finished = 1;
+    } else {
+        sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
+        if (sio_worker_run(w, cfg->args[0], attrs, &cbs, &st, &err) == NULL) {
+            print_line("error", "error",
+                       error_json(sio_class_name(sio_code_class(err.code)), err.msg, NULL));
+            st.finished = 1;
+        }
+        sio_worker_run_until_idle(w);
+    }
+    json_decref(attrs);
     if (!st.finished) fprintf(stderr, "sio-orchestrator run: the workflow did not finish\n");
     rc = st.finished && st.ok ? 0 : 1;
     sio_worker_destroy(w);

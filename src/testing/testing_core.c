@@ -4,12 +4,11 @@
  *
  *   local core = require "sio_core"
  *   local box = core.new{lua_dir = "lua", mem_limit = n, instr_limit = n,
- *                        deadline_ms = n, runner_cfg = "{...}"}
+ *                        deadline_ms = n}
  *   ev = box:start(entry, payload, meta)     -- meta: string or table
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
- *   core.defaults() -> {publish_limit = n}   the host's defaults (config.c)
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -41,9 +40,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "config.h"
 #include "embedded.h"
 #include "sandbox.h"
+#include "worker.h"
 
 #define BOX_MT "sio_core.box"
 #define COPY_MAX_DEPTH 64
@@ -302,7 +301,7 @@ static int require_on(lua_State *L, const char *name) {
     return lua_gettop(L);
 }
 
-/* pcall'd: [1] box, [2] runner cfg JSON or nil. */
+/* pcall'd: [1] box, [2] runner.init's settings table. */
 static int setup_cf(lua_State *L) {
     box *b = lua_touserdata(L, 1);
     static const luaL_Reg ops[] = {
@@ -576,15 +575,13 @@ static lua_Integer opt_int_field(lua_State *L, int t, const char *k) {
 }
 
 /* core.new{lua_dir=, mem_limit=, instr_limit=, deadline_ms=, state_mem_cap=,
- *          runner_cfg=, clock_ms=, epoch_s=} -> box */
+ *          clock_ms=, epoch_s=} -> box */
 static int l_new(lua_State *L) {
     if (lua_isnoneornil(L, 1)) lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_getfield(L, 1, "lua_dir");
     const char *lua_dir = luaL_optstring(L, -1, NULL);
-    lua_getfield(L, 1, "runner_cfg");
-    const char *runner_cfg = luaL_optstring(L, -1, NULL);
     box *b = lua_newuserdatauv(L, sizeof *b, 0);
     memset(b, 0, sizeof *b);
     b->runner_ref = b->host_ref = b->events_ref = b->co_ref = LUA_NOREF;
@@ -606,8 +603,11 @@ static int l_new(lua_State *L) {
     b->L = sio_sandbox_state(b->sb);
     lua_pushcfunction(b->L, setup_cf);
     lua_pushlightuserdata(b->L, b);
-    if (runner_cfg) lua_pushstring(b->L, runner_cfg);
-    else lua_pushnil(b->L);
+    /* runner.init's settings: the daemon's defaults (src/core/config.c) */
+    if (sio_worker_push_settings(b->L, NULL, &err) != 0) {
+        box_free(b);
+        return luaL_error(L, "sio_core.new: %s", err.msg);
+    }
     if (lua_pcall(b->L, 2, 0, 0) != LUA_OK) {
         lua_pushfstring(L, "sio_core.new: loading the engine: %s",
                         lua_tostring(b->L, -1) ? lua_tostring(b->L, -1) : "?");
@@ -625,21 +625,6 @@ static int l_embedded_source(lua_State *L) {
     return 1;
 }
 
-/* core.defaults(): the defaults of the settings the harness hands to
- * runner.init, from the one settings table (src/core/config.c). */
-static int l_defaults(lua_State *L) {
-    char *argv[] = {"sio_core", NULL};
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "publish_limit");
-    sio_err err;
-    const sio_config *cfg = sio_config_load(1, argv, NULL, NULL, &err);
-    if (cfg == NULL) return luaL_error(L, "sio_core.defaults: %s", err.msg);
-    lua_pushinteger(L, (lua_Integer)cfg->publish_limit);
-    sio_config_destroy(cfg);
-    lua_rawset(L, -3);
-    return 1;
-}
-
 static int l_gc(lua_State *L) {
     box_free(luaL_checkudata(L, 1, BOX_MT));
     return 0;
@@ -651,8 +636,7 @@ int luaopen_sio_core(lua_State *L) {
         {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"new", l_new}, {"embedded_source", l_embedded_source}, {"defaults", l_defaults},
-        {NULL, NULL},
+        {"new", l_new}, {"embedded_source", l_embedded_source}, {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);

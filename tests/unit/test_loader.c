@@ -69,25 +69,33 @@ static void reload(sio_worker *w) {
     sio_worker_run_until_idle(w);
 }
 
-/* The result of running intent with attrs {} on w. */
+/* The outcome of running intent with attrs {} on w. */
 typedef struct ran {
     int done, ok;
-    char text[1024];
+    char message[1024]; /* the error's */
 } ran;
 
-static void on_done(sio_job *job, int ok, const char *res, size_t len) {
-    ran *r = job->data;
+static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
+                           const json_t *query) {
+    (void)ud, (void)step_id, (void)payload, (void)len, (void)query;
+}
+
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    ran *r = ud;
     r->done = 1;
-    r->ok = ok;
-    snprintf(r->text, sizeof r->text, "%.*s", (int)len, res);
+    r->ok = result != NULL;
+    if (result == NULL) snprintf(r->message, sizeof r->message, "%s", e->message);
+    json_decref(result);
 }
 
 static ran run(sio_worker *w, const char *intent) {
     ran r = {0, 0, ""};
-    sio_job job = {.entry = "run", .payload = "{}", .payload_len = 2, .meta = intent,
-                   .done = on_done, .data = &r};
-    sio_worker_submit(w, &job);
+    sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
+    sio_err err;
+    json_t *attrs = json_object();
+    if (sio_worker_run(w, intent, attrs, &cbs, &r, &err) == NULL) fail_msg("run: %s", err.msg);
     sio_worker_run_until_idle(w);
+    json_decref(attrs);
     assert_true(r.done);
     return r;
 }
@@ -163,8 +171,8 @@ static void errors_name_files_relative_to_the_folder(void **state) {
     if (w == NULL) fail_msg("%s", err.msg);
     ran r = run(w, "rt");
     assert_int_equal(r.ok, 0);
-    assert_non_null(strstr(r.text, "\"message\":\"rt.yaml:6: attempt to index a nil value"));
-    if (strstr(r.text, dir) != NULL) fail_msg("the host's path leaked: %s", r.text);
+    assert_non_null(strstr(r.message, "rt.yaml:6: attempt to index a nil value"));
+    if (strstr(r.message, dir) != NULL) fail_msg("the host's path leaked: %s", r.message);
 
     write_file("rt.yaml", "intent: rt\nsteps:\n  - id: s1\n    tool: {name: nosuch}\n");
     reload(w);
