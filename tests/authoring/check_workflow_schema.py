@@ -213,9 +213,9 @@ def loader_verdicts(docs, tmp):
         f.write("return function(A, args, ctx) return 'ok' end\n")
     paths = []
     for i, doc in enumerate(docs):
-        # intents differ so no file shadows another; a variant of `intent`
-        # itself keeps its value
-        if isinstance(doc, dict) and doc.get("intent") == "base":
+        # intents differ, so no file duplicates another's (validate loads
+        # the files as one set); a variant of `intent` itself keeps its value
+        if isinstance(doc, dict) and doc.get("intent") in ("base", "x"):
             doc = dict(doc, intent="v%d" % i)
         p = os.path.join(tmp, "v%d.yaml" % i)
         with open(p, "w") as f:

@@ -23,7 +23,7 @@ cmp -s .sio/workflow.schema.json "$top/schema/workflow.schema.json" || fail ".si
 ok "new greet scaffolds the workflow, its step module, its spec and the editor files"
 
 out=$("$bin" validate 2>&1) || fail "validate: $out"
-[ "$out" = "ok: greet (workflows)" ] || fail "validate printed: $out"
+[ "$out" = "ok: greet (workflows/greet.yaml)" ] || fail "validate printed: $out"
 ok "the scaffold validates"
 
 out=$("$bin" test 2>&1) || fail "test: $out"
