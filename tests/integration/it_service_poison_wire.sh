@@ -185,7 +185,19 @@ expect hdr2-$$ '.headers == [{"key":"bin","value_base64":"Af/+"},{"key":"\ufffdk
     "binary headers in the DLQ"
 pass "headers with binary values: answered; in the DLQ as value_base64"
 
-# 11. Nothing stuck, nothing written that a strict parser rejects.
+# 11. A workflow whose step result and outcome hold bytes that are not
+# UTF-8 and NUL bytes (tests/integration/workflows/bytes.lua): answered,
+# the bytes as U+FFFD (checked strictly below); `run` prints the same.
+out=$(send bytes-$$ bytes '{"query":"b"}') || fail "bytes: not answered: $out"
+echo "$out" | jq -e -s 'length == 2 and .[0].value.status == "step_result" and .[1].value.result.out == "caf\ufffd\u0000"' \
+    >/dev/null || fail "bytes: $out"
+"$BIN" run bytes --attrs '{"query":"b"}' >"$RUN/run.out" || fail "run bytes failed"
+python3 -c 'import json, sys; [json.loads(l.decode("utf-8")) for l in open(sys.argv[1], "rb")]' "$RUN/run.out" \
+    || fail "run bytes: not strict UTF-8 JSON"
+[ "$(jq -r .status "$RUN/run.out" | tr '\n' ' ')" = "step_result success " ] || fail "run bytes: $(cat "$RUN/run.out")"
+pass "a workflow writing bytes that are not UTF-8 and NUL bytes: answered as U+FFFD and \\u0000, by serve and by run"
+
+# 12. Nothing stuck, nothing written that a strict parser rejects.
 wait_committed
 kill -0 "$(cat "$RUN/a.pid")" || fail "the service died"
 strict_json "$RESPONSES" "$DLQ" "$CUSTOM" "$CUSTOM.dlq" >"$RUN/strict.out"
