@@ -203,12 +203,21 @@ static int setup_cf(lua_State *L) {
     return 1;
 }
 
+/* The sandbox's log sink: every line (print, sio.log, the engine's own)
+ * must be one strict JSON value; then it is dropped. */
+static void log_sink(void *ud, const char *line, size_t len) {
+    (void)ud;
+    while (len > 0 && line[len - 1] == '\n') len--;
+    fz_check_json_text("log line", line, len);
+}
+
 fz_lua *fz_lua_open(const char *name, const char *driver) {
     fz_lua *f = calloc(1, sizeof *f);
     FZ_CHECK(f != NULL, "out of memory");
     sio_sandbox_cfg sc = {
         .limits = {.mem_limit_bytes = FZ_MEM_LIMIT, .instr_limit = FZ_INSTR_LIMIT},
         .state_mem_cap = (size_t)512 << 20,
+        .log = log_sink,
     };
     sio_err err;
     f->sb = sio_sandbox_create(&sc, &err);

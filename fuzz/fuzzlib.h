@@ -19,6 +19,8 @@
  * bound to a fresh sio_exec with FZ_INSTR_LIMIT instructions and
  * FZ_MEM_LIMIT bytes, so a slow or greedy input ends with a limit error;
  * one that still takes long is a libFuzzer timeout, i.e. a finding.
+ * Log lines (print, sio.log, the engine's) must be strict JSON and are
+ * then dropped.
  */
 #ifndef SIO_FUZZLIB_H
 #define SIO_FUZZLIB_H
