@@ -117,9 +117,14 @@ wait_committed() {
     fail "offsets not committed: $("$BIN" offsets | tr '\n' ' ')"
 }
 
-# DLQ assertions (the poison tests).  entries CID [TOPIC]: the entries of
-# TOPIC (default $DLQ) whose correlation_id, or whose command's, is CID.
-entries() { messages "${2:-$DLQ}" | jq -c "select(.value.correlation_id == \"$1\" or .value.command.correlation_id == \"$1\")"; }
+# DLQ assertions (the poison tests).  They read TOPIC's snapshot when
+# `snapshot TOPIC` took one (once every offset is committed, one read
+# serves every check), else the topic itself.
+snapshot() { messages "$1" >"$RUN/snap.$1"; }
+dlq_messages() { if [ -f "$RUN/snap.$1" ]; then cat "$RUN/snap.$1"; else messages "$1"; fi; }
+# entries CID [TOPIC]: the entries of TOPIC (default $DLQ) whose
+# correlation_id, or whose command's, is CID.
+entries() { dlq_messages "${2:-$DLQ}" | jq -c "select(.value.correlation_id == \"$1\" or (try .value.command.correlation_id catch null) == \"$1\")"; }
 # expect CID JQ WHAT [TOPIC]: CID has exactly one entry and it satisfies JQ.
 expect() {
     local got
@@ -138,14 +143,15 @@ expect_raw() {
 # expect_b64 BASE64 JQ WHAT: likewise for bytes given as base64.
 expect_b64() {
     printf '%s' "$1" >"$RUN/expect.b64" # a file: an argument holds 128 KB at most
-    messages "$DLQ" | jq -e -s --rawfile b "$RUN/expect.b64" "[.[] | select(.value.command_base64 == \$b)] | length == 1 and (.[0].value | $2)" >/dev/null \
-        || fail "$3: $(messages "$DLQ" | jq -c '.value | {error, command_base64: (.command_base64 // "" | .[0:40])}')"
+    dlq_messages "$DLQ" | jq -e -s --rawfile b "$RUN/expect.b64" "[.[] | select(.value.command_base64 == \$b)] | length == 1 and (.[0].value | $2)" >/dev/null \
+        || fail "$3: $(dlq_messages "$DLQ" | jq -c '.value | {error, command_base64: (.command_base64 // "" | .[0:40])}')"
 }
 # expect_where SELECT JQ WHAT: exactly one entry of $DLQ satisfies the jq
-# filter SELECT (on the value), and it satisfies JQ.
+# filter SELECT (on the value; an entry it cannot apply to, e.g. attrs
+# that are a string, does not), and it satisfies JQ.
 expect_where() {
-    messages "$DLQ" | jq -e -s "[.[] | .value | select($1)] | length == 1 and (.[0] | $2)" >/dev/null \
-        || fail "$3: $(messages "$DLQ" | jq -c ".value | select($1) | del(.command, .command_base64)")"
+    dlq_messages "$DLQ" | jq -e -s "[.[] | .value | select(try ($1) catch false)] | length == 1 and (.[0] | $2)" >/dev/null \
+        || fail "$3: $(dlq_messages "$DLQ" | jq -c ".value | select(try ($1) catch false) | del(.command, .command_base64)")"
 }
 
 # strict_json TOPIC...: every message on the topics is valid UTF-8 holding
