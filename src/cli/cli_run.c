@@ -68,14 +68,8 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
 }
 
 int sio_cli_run(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--attrs=", NULL};
-    sio_config_opts opts = {.extra_flags = flags, .max_positional = 1};
-    sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator run: %s\n", err.msg);
-        return 2;
-    }
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     if (cfg->nargs != 1) {
         fprintf(stderr, "usage: sio-orchestrator run WORKFLOW [--attrs JSON] [--workflows DIR] "
                         "[--lua DIR]\n");
@@ -113,13 +107,8 @@ static void on_validated(sio_job *job, int ok, const char *result, size_t len) {
 }
 
 int sio_cli_validate(int argc, char **argv, char **envp) {
-    sio_config_opts opts = {.extra_flags = NULL, .max_positional = -1};
-    sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator validate: %s\n", err.msg);
-        return 2;
-    }
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     size_t cap = 2;
     for (size_t i = 0; i < cfg->nargs; i++) cap += strlen(cfg->args[i]) + 1;
     cap += strlen(cfg->workflows_dir);
