@@ -72,6 +72,26 @@ static const flag tail_flags[] = {
                                  "count)"},
     {NULL, NULL, NULL, NULL}};
 
+static const flag replay_flags[] = {
+    {"--topic", "-t", "TOPIC", "the DLQ to read (default: the responses topic's DLQ)"},
+    {"--target", NULL, "TOPIC", "where the commands go (default: the commands topic)"},
+    {"--partition", "-p", "N", "read only partition N of the DLQ"},
+    {"--from-offset", NULL, "N", "start at offset N of each partition read"},
+    {"--to-offset", NULL, "N", "stop after offset N (inclusive)"},
+    {"--since", NULL, "TIME", "only entries the DLQ received at or after TIME: RFC 3339 "
+                              "(2026-11-27T01:33:49Z), epoch milliseconds, or a duration ago "
+                              "(2h)"},
+    {"--until", NULL, "TIME", "only entries received before TIME (same forms)"},
+    {"--error-class", NULL, "CLASS", "only permanent or only transient failures"},
+    {"--workflow", NULL, "NAME", "only commands for this workflow"},
+    {"--error", NULL, "TEXT", "only entries whose error message contains TEXT"},
+    {"--correlation-id", NULL, "ID", "only the entries of this correlation id"},
+    {"--max", "-c", "N", "replay at most N entries"},
+    {"--rate", NULL, "N", "at most N commands a second (default 100; 0 = no limit)"},
+    {"--dry-run", NULL, NULL, "print what would be replayed; send nothing, mark nothing"},
+    {"--force", NULL, NULL, "replay entries even when marked as replayed already"},
+    {NULL, NULL, NULL, NULL}};
+
 static const command commands[] = {
     {"serve", sio_cli_serve, "", 0, "the daemon: consume commands, run workflows, publish "
      "responses", "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the workflows.", serve_flags},
@@ -90,6 +110,15 @@ static const command commands[] = {
     {"offsets", sio_cli_offsets, "", 0, "the group's committed offsets and lag on the commands "
      "topic", "One JSON line per partition ({\"committed\": null} when the group has committed "
      "nothing there), then the totals.", no_flags},
+    {"replay", sio_cli_replay, "", 0, "send dead-lettered commands again",
+     "Reads the DLQ from the start (or the range given) up to its end at the time replay "
+     "starts, and sends each matching entry's command (as received, with its Kafka headers "
+     "and a sio-replay-of header naming the entry) to the target, keyed by its correlation "
+     "id.  An entry replayed once is marked in Redis (DEDUPE_KEY_PREFIX + \"replayed:\" + "
+     "topic:partition:offset, kept for REPLAY_MARK_TTL) and skipped by later replays unless "
+     "--force.  Prints one JSON line per matching entry and a summary line; a progress line "
+     "on a terminal.\nExit codes: 0 every matching entry was replayed (now or before), 1 some "
+     "could not be (see the summary), 2 usage.", replay_flags},
     {"run", sio_cli_run, "WORKFLOW", 1, "execute a workflow locally, no Kafka",
      "Prints step results and the outcome as JSON lines; exit 1 on error.", run_flags},
     {"test", sio_cli_test, "[BUSTED ARGS]", -1, "run the workflow specs (busted, the real "

@@ -113,6 +113,48 @@ char *sio_dlq_topic(const char *reply_topic, char *buf, size_t n) {
     return buf;
 }
 
+/* Looks for name among the entries of a DescribeConfigs result. */
+static int find_config(rd_kafka_event_t *ev, const char *topic, const char *name,
+                       char *out, size_t n, sio_err *err) {
+    const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
+    size_t nres = 0, nc = 0;
+    const rd_kafka_ConfigResource_t **res =
+        r ? rd_kafka_DescribeConfigs_result_resources(r, &nres) : NULL;
+    if (rd_kafka_event_error(ev) || nres != 1 || rd_kafka_ConfigResource_error(res[0]))
+        return sio_err_set(err, SIO_E_KAFKA, "describing topic %s: %s", topic,
+                           rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                           : nres == 1 ? rd_kafka_ConfigResource_error_string(res[0])
+                                       : "no answer");
+    const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(res[0], &nc);
+    for (size_t k = 0; k < nc; k++) {
+        const char *v = rd_kafka_ConfigEntry_value(ce[k]);
+        if (strcmp(rd_kafka_ConfigEntry_name(ce[k]), name) == 0 && v) {
+            snprintf(out, n, "%s", v);
+            return 0;
+        }
+    }
+    return sio_err_set(err, SIO_E_NOTFOUND, "topic %s: no %s", topic, name);
+}
+
+int sio_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, char *out,
+                           size_t n, int timeout_ms, sio_err *err) {
+    char errstr[256];
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_DescribeConfigs(rk, &res, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    int rc = ev ? find_config(ev, topic, name, out, n, err)
+                : sio_err_set(err, SIO_E_KAFKA, "describing topic %s: no answer within %d ms",
+                              topic, timeout_ms);
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
 int sio_kafka_set_bytes(json_t *obj, const char *name, const void *bytes, size_t len) {
     json_t *v = len == 0 ? json_string("") : memchr(bytes, 0, len) ? NULL : json_stringn(bytes, len);
     if (v != NULL) return json_object_set_new(obj, name, v);

@@ -32,6 +32,13 @@ int sio_kafka_check(rd_kafka_t *rk, const char *brokers, int timeout_ms, sio_err
 int sio_kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int partitions,
                             int replication, int timeout_ms, int *created, sio_err *err);
 
+/* The value of one configuration entry of topic (DescribeConfigs, e.g.
+ * "retention.ms") into out (size n), within timeout_ms.  Returns 0, or -1
+ * with err set (SIO_E_KAFKA: no answer or refused, e.g. by an ACL;
+ * SIO_E_NOTFOUND: the broker did not report that entry). */
+int sio_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, char *out,
+                           size_t n, int timeout_ms, sio_err *err);
+
 /* Sets obj[name] to bytes[0..len) as a string when they are UTF-8 without
  * NUL, else obj[name + "_base64"] to their base64 (name at most 100
  * bytes).  Returns 0, or -1 when out of memory. */

@@ -60,6 +60,10 @@ static const struct {
               "-c, --max N", "--idle DURATION"}},
     {"topics", {NULL}},
     {"offsets", {NULL}},
+    {"replay", {"-t, --topic TOPIC", "--target TOPIC", "-p, --partition N", "--from-offset N",
+                "--to-offset N", "--since TIME", "--until TIME", "--error-class CLASS",
+                "--workflow NAME", "--error TEXT", "--correlation-id ID", "-c, --max N",
+                "--rate N", "--dry-run", "--force"}},
     {"run", {"--attrs JSON"}},
     {"test", {NULL}},
     {"validate", {NULL}},
@@ -147,6 +151,11 @@ static void usage_errors(void **state) {
         {{"tail", "-c", "x"}, "-c: \"x\" is not a whole number"},
         {{"tail", "-o", "end", "--from-beginning"}, "give one"},
         {{"tail", "-ec"}, "unknown flag \"-ec\""},
+        {{"replay", "--error-class", "fatal"}, "is not permanent or transient"},
+        {{"replay", "--since", "yesterday"}, "--since: \"yesterday\" is not a time"},
+        {{"replay", "--target", "x.dlq", "-t", "x.dlq"}, "the target x.dlq is the DLQ"},
+        {{"replay", "--from-offset", "5", "--to-offset", "4"}, "--to-offset is before"},
+        {{"replay", "extra"}, "unexpected argument"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *argv[10] = {"sio-orchestrator"};
