@@ -58,18 +58,29 @@ rd_kafka_t *sio_cli_consumer(const sio_config *cfg, int eof, sio_err *err) {
     return client(conf, RD_KAFKA_CONSUMER, err);
 }
 
-int sio_cli_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, sio_cli_part **parts,
-                       size_t *n, sio_err *err) {
+/* Errors a topic gives for a moment after it was created or while its
+ * leader changes; asking again shortly gets the answer. */
+static int settling(rd_kafka_resp_err_t e, int created) {
+    return e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+           e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+           (created && (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                        e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION));
+}
+
+/* One look at topic's partitions and watermarks, appended to *parts; the
+ * librdkafka error in *why when it fails. */
+static int list_once(rd_kafka_t *rk, const char *topic, int timeout_ms, sio_cli_part **parts,
+                     size_t *n, rd_kafka_resp_err_t *why, sio_err *err) {
     rd_kafka_topic_t *th = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = th ? rd_kafka_metadata(rk, 0, th, &md, timeout_ms)
                                : RD_KAFKA_RESP_ERR__INVALID_ARG;
     int rc = 0;
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err)) {
+        e = md->topic_cnt ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        rc = sio_err_set(err, SIO_E_NOTFOUND, "topic %s: %s", topic, rd_kafka_err2str(e));
+    } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = sio_err_set(err, SIO_E_KAFKA, "topic %s: %s", topic, rd_kafka_err2str(e));
-    } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rc = sio_err_set(err, SIO_E_NOTFOUND, "topic %s: %s", topic,
-                         md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "not found");
     } else {
         int cnt = md->topics[0].partition_cnt;
         sio_cli_part *p = realloc(*parts, (*n + (size_t)cnt) * sizeof *p);
@@ -85,9 +96,23 @@ int sio_cli_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, sio_cl
                                  rd_kafka_err2str(e));
         }
     }
+    *why = e;
     if (md) rd_kafka_metadata_destroy(md);
     if (th) rd_kafka_topic_destroy(th);
     return rc;
+}
+
+int sio_cli_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int created,
+                       sio_cli_part **parts, size_t *n, sio_err *err) {
+    int64_t deadline = sio_cli_now_ms() + timeout_ms;
+    size_t before = *n;
+    rd_kafka_resp_err_t why;
+    for (;;) {
+        *n = before;
+        if (list_once(rk, topic, timeout_ms, parts, n, &why, err) == 0) return 0;
+        if (!settling(why, created) || sio_cli_now_ms() >= deadline) return -1;
+        usleep(100 * 1000); /* then ask again, until the deadline */
+    }
 }
 
 int sio_cli_offsets_for_time(rd_kafka_t *rk, sio_cli_part *parts, size_t n, int64_t ms,
@@ -215,7 +240,7 @@ int sio_cli_offsets(int argc, char **argv, char **envp) {
     sio_cli_part *parts = NULL;
     size_t n = 0;
     rd_kafka_t *c = group_client(cfg, &err);
-    int rc = c && sio_cli_partitions(c, cfg->commands_topic, 10000, &parts, &n, &err) == 0 &&
+    int rc = c && sio_cli_partitions(c, cfg->commands_topic, 10000, 0, &parts, &n, &err) == 0 &&
                      print_offsets(c, cfg, parts, n, &err) == 0
                  ? 0
                  : sio_cli_fail("offsets", 1, "%s (brokers %s)", err.msg, cfg->kafka_brokers);

@@ -36,10 +36,13 @@ typedef struct sio_cli_part {
 
 /* Appends every partition of topic (borrowed, must outlive *parts) with
  * its watermarks to *parts (realloc'd; the caller frees), *n counting
- * them.  Fails with SIO_E_NOTFOUND when the topic does not exist, or
- * SIO_E_KAFKA when the brokers do not answer within timeout_ms. */
-int sio_cli_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, sio_cli_part **parts,
-                       size_t *n, sio_err *err);
+ * them.  A partition without a leader for the moment is asked again until
+ * timeout_ms has passed; with created (the caller has just created the
+ * topic) so is a topic the cluster does not know yet.  Fails with
+ * SIO_E_NOTFOUND when the topic does not exist, or SIO_E_KAFKA when the
+ * brokers do not answer in time. */
+int sio_cli_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, int created,
+                       sio_cli_part **parts, size_t *n, sio_err *err);
 
 /* Sets parts[i].lo to the offset of the first message at or after
  * timestamp ms in each partition (hi when there is none).  0, or -1. */

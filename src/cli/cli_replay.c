@@ -390,7 +390,7 @@ static int64_t mark_ttl(rd_kafka_t *rk, const char *dlq) {
 static int open_run(run *r, const sio_config *cfg, sio_err *err) {
     r->consumer = sio_cli_consumer(cfg, 1, err);
     if (r->consumer == NULL || sio_kafka_check(r->consumer, cfg->kafka_brokers, 10000, err) != 0 ||
-        sio_cli_partitions(r->consumer, r->rq->dlq, 10000, &r->parts, &r->nparts, err) != 0 ||
+        sio_cli_partitions(r->consumer, r->rq->dlq, 10000, 0, &r->parts, &r->nparts, err) != 0 ||
         plan(r, err) != 0)
         return -1;
     if (!r->rq->dry_run && (r->producer = sio_cli_producer(cfg, on_delivery, NULL, err)) == NULL)

@@ -190,11 +190,11 @@ static int listen_at_end(const sio_config *cfg, rd_kafka_t *c, rd_kafka_t *p,
     size_t n = 0;
     int rc = 0;
     for (int t = 0; t < 2 && rc == 0; t++) {
-        rc = sio_cli_partitions(c, topics[t], 10000, &parts, &n, err);
+        rc = sio_cli_partitions(c, topics[t], 10000, 0, &parts, &n, err);
         if (rc != 0 && err->code == SIO_E_NOTFOUND &&
             sio_kafka_ensure_topics(p, &topics[t], 1, cfg->topic_partitions,
                                     cfg->topic_replication, 10000, NULL, err) == 0)
-            rc = sio_cli_partitions(c, topics[t], 10000, &parts, &n, err);
+            rc = sio_cli_partitions(c, topics[t], 10000, 1, &parts, &n, err);
     }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++)

@@ -144,7 +144,7 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
     rd_kafka_t *c = sio_cli_consumer(cfg, st.at_eof, &err);
     int rc = c ? 0 : -1;
     for (size_t t = 0; rc == 0 && t < nt; t++)
-        rc = sio_cli_partitions(c, topics[t], 10000, &parts, &n, &err);
+        rc = sio_cli_partitions(c, topics[t], 10000, 0, &parts, &n, &err);
     if (rc == 0) rc = place(c, parts, n, &at, &err);
     if (rc == 0 && assign(c, parts, n) != 0) rc = sio_err_set(&err, SIO_E_KAFKA, "cannot assign");
     if (rc == 0) {
