@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "json.h"
 #include "sio/tool.h"
 
 /* One flag of a subcommand: what the parser accepts and what --help says. */
@@ -240,6 +241,21 @@ int sio_cli_count(const char *cmd, const char *flag_name, const char *s, int64_t
     }
     *out = (int64_t)v;
     return 0;
+}
+
+json_t *sio_cli_attrs(const char *text, sio_err *err) {
+    sio_err why;
+    json_t *v = text ? sio_json_parse(text, strlen(text), &why) : json_object();
+    if (v == NULL && text) {
+        sio_err_set(err, SIO_E_PARSE, "attrs are not valid JSON: %s", why.msg);
+    } else if (v && !json_is_object(v)) {
+        json_decref(v);
+        v = NULL;
+        sio_err_set(err, SIO_E_INVAL, "attrs must be a JSON object");
+    } else if (v == NULL) {
+        sio_err_set(err, SIO_E_NOMEM, "out of memory");
+    }
+    return v;
 }
 
 const sio_config *sio_cli_config(int argc, char **argv, char **envp) {

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "cli_kafka.h"
@@ -416,18 +415,11 @@ static int count_flag(const sio_config *cfg, const char *flag, int64_t *out) {
     return v ? sio_cli_count("replay", flag, v, out) : 0;
 }
 
-/* The wall clock in ms since the epoch (--since 2h counts back from it). */
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int time_flag(const sio_config *cfg, const char *flag, int64_t *out) {
     const char *v = sio_config_extra(cfg, flag);
     sio_err err;
     *out = -1;
-    if (v && sio_replay_parse_time(v, wall_ms(), out, &err) != 0)
+    if (v && sio_replay_parse_time(v, sio_wall_ms(), out, &err) != 0)
         return sio_cli_fail("replay", -1, "%s: %s", flag, err.msg);
     return 0;
 }

@@ -225,14 +225,9 @@ static json_t *command_of(const sio_config *cfg) {
     const char *given = sio_config_extra(cfg, "--correlation-id");
     char cid[64];
     sio_err err;
-    json_t *attrs = text ? sio_json_parse(text, strlen(text), &err) : json_object();
+    json_t *attrs = sio_cli_attrs(text, &err);
     if (attrs == NULL) {
-        sio_cli_fail("send", 2, "--attrs: %s", err.msg);
-        return NULL;
-    }
-    if (!json_is_object(attrs)) {
-        sio_cli_fail("send", 2, "--attrs must be a JSON object, not %s", text);
-        json_decref(attrs);
+        sio_cli_fail("send", 2, "--attrs %s: %s", text, err.msg);
         return NULL;
     }
     if (given == NULL) random_id(cid, sizeof cid);

@@ -113,6 +113,25 @@ char *sio_dlq_topic(const char *reply_topic, char *buf, size_t n) {
     return buf;
 }
 
+int sio_kafka_err_permanent(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:       /* local (message.max.bytes) or broker */
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:          /* invalid topic */
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:           /* after topic.metadata.propagation.max.ms */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+sio_code sio_kafka_produce_code(rd_kafka_resp_err_t e) {
+    return sio_kafka_err_permanent(e) ? SIO_E_KAFKA_REJECTED : SIO_E_KAFKA;
+}
+
 /* Looks for name among the entries of a DescribeConfigs result. */
 static int find_config(rd_kafka_event_t *ev, const char *topic, const char *name,
                        char *out, size_t n, sio_err *err) {
@@ -153,6 +172,18 @@ int sio_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, 
     rd_kafka_queue_destroy(q);
     rd_kafka_ConfigResource_destroy(res);
     return rc;
+}
+
+int sio_kafka_topic_max_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, size_t *out,
+                              sio_err *err) {
+    char v[32];
+    if (sio_kafka_topic_config(rk, topic, "max.message.bytes", v, sizeof v, timeout_ms, err) != 0)
+        return -1;
+    long long n = atoll(v);
+    if (n <= 0)
+        return sio_err_set(err, SIO_E_KAFKA, "topic %s: max.message.bytes is \"%s\"", topic, v);
+    *out = (size_t)n;
+    return 0;
 }
 
 int sio_kafka_set_bytes(json_t *obj, const char *name, const void *bytes, size_t len) {

@@ -138,10 +138,10 @@ static void usage_errors(void **state) {
         const char *args[8];
         const char *message;
     } cases[] = {
-        {{"send", "noop", "--attrs", "[1]"}, "--attrs must be a JSON object, not [1]"},
-        {{"send", "noop", "--attrs", "{\"a\":"}, "--attrs: malformed JSON"},
+        {{"send", "noop", "--attrs", "[1]"}, "--attrs [1]: attrs must be a JSON object"},
+        {{"send", "noop", "--attrs", "{\"a\":"}, "attrs are not valid JSON: malformed JSON"},
         {{"send", "noop", "--attrs", "{\"a\":1,\"a\":2}"}, "duplicate object key"},
-        {{"send", "noop", "--attrs", "{} x"}, "--attrs: malformed JSON"},
+        {{"send", "noop", "--attrs", "{} x"}, "attrs are not valid JSON: malformed JSON"},
         {{"send"}, "a WORKFLOW is required"},
         {{"send", "noop", "-c", "3"}, "-c applies to --lines only"},
         {{"send", "noop", "-K", ":"}, "-K applies to --raw and --lines only"},
