@@ -118,6 +118,8 @@ static const setting settings[] = {
      "Lua memory per execution (k, m, g suffixes)"},
     {"SIO_INSTR_LIMIT", NULL, "100000000", K_I64, OFF(pub.instr_limit), 1, I64MAX, NULL,
      "Lua instructions per execution"},
+    {"SIO_PUBLISH_LIMIT", NULL, "1000", K_I64, OFF(pub.publish_limit), 1, I64MAX, NULL,
+     "step results + sio.publish calls per command; one more fails it"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -112,6 +112,8 @@ typedef struct sio_config {
     int64_t http_timeout_ms;     /* HTTP_TIMEOUT */
     size_t mem_limit;            /* SIO_MEM_LIMIT, bytes per execution */
     int64_t instr_limit;         /* SIO_INSTR_LIMIT, per execution */
+    int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
+                                  * sio.publish calls per command */
 
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */

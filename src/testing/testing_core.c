@@ -25,6 +25,7 @@
  *         -- done only:
  *         ok = bool, text = result JSON | nil, trace = table | nil,
  *         error_class = s, error_message = s,   -- an error escaped the runner
+ *         error_step = s | nil,                 -- the step a limit hit in
  *         killed = "instruction limit exceeded" | ... | nil}
  *
  * host.now()/host.time() read the box's virtual clock (set_clock).  Values
@@ -436,6 +437,8 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
         }
         lua_setfield(L, ev, "error_message");
         lua_setfield(L, ev, "error_class");
+        if (lua_istable(L, e) && lua_getfield(L, e, "step") == LUA_TSTRING)
+            lua_setfield(L, ev, "error_step");
         lua_settop(L, ev);
     }
     cmd_release(b);
@@ -530,7 +533,8 @@ static int l_set_clock(lua_State *L) {
     return 0;
 }
 
-/* box:stats() -> {state_mem = bytes, running = bool} */
+/* box:stats() -> {state_mem = bytes, running = bool, step = the running
+ * command's step (host.exec_step) | nil} */
 static int l_stats(lua_State *L) {
     box *b = check_box(L);
     lua_createtable(L, 0, 2);
@@ -538,6 +542,10 @@ static int l_stats(lua_State *L) {
     lua_setfield(L, -2, "state_mem");
     lua_pushboolean(L, b->ex != NULL);
     lua_setfield(L, -2, "running");
+    if (b->ex != NULL && sio_exec_step(b->ex)[0] != '\0') {
+        lua_pushstring(L, sio_exec_step(b->ex));
+        lua_setfield(L, -2, "step");
+    }
     return 1;
 }
 

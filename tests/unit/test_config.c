@@ -123,6 +123,7 @@ static void every_default(void **state) {
     assert_int_equal(c->http_timeout_ms, 10000);
     assert_int_equal(c->mem_limit, 64u << 20);
     assert_int_equal(c->instr_limit, 100000000);
+    assert_int_equal(c->publish_limit, 1000);
     assert_int_equal(c->n_kafka_props, 0);
     assert_null(c->kafka_props_flat[0]);
     assert_null(c->config_file);
@@ -162,6 +163,7 @@ static char *full_env[] = {
     "HTTP_TIMEOUT=2500ms",
     "SIO_MEM_LIMIT=1g",
     "SIO_INSTR_LIMIT=5000",
+    "SIO_PUBLISH_LIMIT=20",
     "NOT_OURS=whatever",
     "JUNK_WITHOUT_EQUALS",
     NULL,
@@ -202,6 +204,7 @@ static void env_overrides_defaults(void **state) {
     assert_int_equal(c->http_timeout_ms, 2500);
     assert_int_equal(c->mem_limit, 1u << 30);
     assert_int_equal(c->instr_limit, 5000);
+    assert_int_equal(c->publish_limit, 20);
     sio_config_destroy(c);
 }
 
@@ -360,6 +363,7 @@ static void every_variable_checked(void **state) {
         {"SIO_MEM_LIMIT=lots", "~SIO_MEM_LIMIT: \"lots\" is not a size"},
         {"SIO_MEM_LIMIT=1k", "SIO_MEM_LIMIT: \"1k\" is below the minimum of 64k"},
         {"SIO_INSTR_LIMIT=1e9", "SIO_INSTR_LIMIT: \"1e9\" is not a positive integer"},
+        {"SIO_PUBLISH_LIMIT=0", "SIO_PUBLISH_LIMIT: \"0\" is not a positive integer"},
     };
     char *argv[] = {"serve", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -732,7 +736,7 @@ static void usage_lists_every_variable(void **state) {
         "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
-        "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
+        "SIO_PUBLISH_LIMIT", "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
         "--inflight", "--timeout", "--workflows", "--lua", "--config", "--kafka-prop", "-X",
         "--log-level", "--log-payloads",
         "\"localhost:9092\"", "\"dev.sio.orchestrator.commands\"", "\"10m\"", "\"64m\"",
