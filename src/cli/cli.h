@@ -26,6 +26,7 @@ int sio_cli_topics(int argc, char **argv, char **envp);
 int sio_cli_offsets(int argc, char **argv, char **envp);
 int sio_cli_replay(int argc, char **argv, char **envp);
 int sio_cli_test(int argc, char **argv, char **envp);
+int sio_cli_new(int argc, char **argv, char **envp);
 
 /* Loads the configuration for subcommand argv[0] with the flags the table
  * lists for it (long names, kcat-style short forms, positional count).

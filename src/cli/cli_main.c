@@ -124,6 +124,11 @@ static const command commands[] = {
      "Prints step results and the outcome as JSON lines; exit 1 on error.", run_flags},
     {"test", sio_cli_test, "[BUSTED ARGS]", -1, "run the workflow specs (busted, the real "
      "engine)", "Every argument goes to busted (`busted --help` lists its options).", no_flags},
+    {"new", sio_cli_new, "NAME", 1, "scaffold a workflow, its Lua step and its spec here",
+     "Writes workflows/NAME.yaml, lua/NAME.lua and spec/NAME_spec.lua in the current folder "
+     "(nothing when any exists), and refreshes .sio/ (schema and type definitions for "
+     "editors).\nExit codes: 0 done, 1 a file exists or cannot be written, 2 usage.",
+     no_flags},
     {"validate", sio_cli_validate, "[PATH...]", -1, "check workflows; file:line errors",
      "Loads the files or folders given (default WORKFLOWS_DIR); exit 1 on any error.",
      no_flags},

@@ -67,6 +67,7 @@ static const struct {
     {"run", {"--attrs JSON"}},
     {"test", {NULL}},
     {"validate", {NULL}},
+    {"new", {NULL}},
 };
 
 /* Every option line of a help text ("  -c, --max N   ..." or
