@@ -57,7 +57,7 @@ static const struct {
               "--raw BYTES", "--lines FILE", "-t, --topic TOPIC", "-H, --header KEY=VALUE",
               "-K, --key-delimiter DELIM", "-c, --max N"}},
     {"tail", {"-t, --topic TOPIC", "-o, --offset WHERE", "--from-beginning", "-e, --exit",
-              "-c, --max N", "--idle DURATION"}},
+              "-c, --max N", "--idle DURATION", "--base64"}},
     {"topics", {NULL}},
     {"offsets", {NULL}},
     {"replay", {"-t, --topic TOPIC", "--target TOPIC", "-p, --partition N", "--from-offset N",
