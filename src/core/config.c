@@ -124,10 +124,10 @@ static const setting settings[] = {
      0, 0, NULL,
      "at_least_once, or exactly_once: outputs and offsets committed in Kafka transactions"},
     {"TXN_COMMIT_INTERVAL", NULL, "100ms", K_DUR, OFF(pub.txn_commit_interval_ms), 0, I64MAX,
-     NULL, "exactly_once: the shortest time between two transactions' starts"},
+     NULL, "exactly_once: a transaction starts this long after the previous one started"},
     {"TXN_COMMIT_COMMANDS", NULL, NULL, K_INT, OFF(pub.txn_commit_commands), 1, INT32_MAX,
      "half of WORKER_COUNT x WORKER_INFLIGHT",
-     "exactly_once: commit without waiting for the interval once this many commands are ready"},
+     "exactly_once: ... or as soon as this many finished commands wait"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
