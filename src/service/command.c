@@ -249,7 +249,9 @@ static void replay(sio_command *c, const sio_record *rec) {
         else c->steps_pending++;
         if (s->failed && c->step_err.code == SIO_E_OK) c->step_err = e;
     }
-    cmd_log(c, SIO_LOG_INFO,
+    /* Consumed again (an aborted transaction rewinds every command of
+     * it): routine, so only at debug. */
+    cmd_log(c, own ? SIO_LOG_DEBUG : SIO_LOG_INFO,
             own ? "consumed again before its outputs were committed: publishing the stored "
                   "messages again"
                 : "duplicate: re-publishing the stored response",

@@ -61,7 +61,10 @@ void sio_txn_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
     char why[600];
     snprintf(why, sizeof why, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
              rd_kafka_err2str(m->err));
-    if (b->err.code == SIO_E_OK) sio_err_set(&b->err, sio_kafka_produce_code(m->err), "%s", why);
+    /* A refusal explains the abort better than the state error a later
+     * call meets. */
+    if (b->err.code == SIO_E_OK || sio_kafka_err_permanent(m->err))
+        sio_err_set(&b->err, sio_kafka_produce_code(m->err), "%s", why);
     if (sio_kafka_err_permanent(m->err)) sio_command_refuse(x->c, x->i, why);
 }
 
