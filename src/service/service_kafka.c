@@ -334,14 +334,8 @@ static int start_workers(sio_service *s, sio_err *err) {
             .produce_data = &s->slots[i],
             .config = s->cfg,
         };
-        s->slots[i].w = sio_worker_create(&wc, err);
+        s->slots[i].w = sio_worker_create(&wc, err); /* invalid workflows: SIO_E_CONFIG */
         if (s->slots[i].w == NULL) return -1;
-        const char *load_errors = sio_worker_load_errors(s->slots[i].w);
-        if (i == 0 && load_errors) {
-            char e[2048];
-            sio_logf(SIO_LOG_ERROR, "some workflows were not loaded", "\"errors\":\"%s\"",
-                     sio_json_escape(load_errors, e, sizeof e));
-        }
         if (sio_worker_start(s->slots[i].w, err) != 0) return -1;
     }
     return 0;

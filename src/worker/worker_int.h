@@ -82,6 +82,16 @@ void sio_worker_resume(sio_worker *w, sio_run *r, int nargs);
 void sio_worker_shutdown_loop(sio_worker *w);
 void sio_worker_deadline(sio_worker *w, sio_run *r);
 
+/* Loads workflows (worker_load.c): mode "initial" | "reload" (paths =
+ * {WORKFLOWS_DIR}; the set goes live only when all of it is valid) or
+ * "validate" (nothing goes live).  *text gets the runner's report (errors,
+ * one "file:line: message" per line; for validate also "ok: intent (file)"
+ * lines), malloc'd, the caller's, or NULL.  Returns 0, or -1 with err set:
+ * SIO_E_SCRIPT when the set is invalid (the message is *text), another
+ * code when loading itself failed. */
+int sio_worker_load(sio_worker *w, const char *mode, const char *const *paths, size_t npaths,
+                    char **text, sio_err *err);
+
 /* Pushes the host table (require "sio.host") with the worker's ops added:
  * timer, http, kv, produce, cancel, tool, step_result. */
 int sio_worker_host_push(sio_worker *w, sio_err *err);
