@@ -245,8 +245,10 @@ static void replay(sio_command *c, const sio_record *rec) {
             return;
         }
         if (eos(c)) continue;
-        if ((s->op = produce_step(c, s, &e)) == 0) s->failed = e.code == SIO_E_KAFKA_REJECTED ? 2 : 1;
-        else c->steps_pending++;
+        if ((s->op = produce_step(c, s, &e)) == 0)
+            s->failed = e.code == SIO_E_KAFKA_REJECTED ? 2 : 1;
+        else
+            c->steps_pending++;
         if (s->failed && c->step_err.code == SIO_E_OK) c->step_err = e;
     }
     /* Consumed again (an aborted transaction rewinds every command of
@@ -386,8 +388,9 @@ static int on_produce(void *ud, const char *topic, const char *key, size_t key_l
         return sio_err_set(err, SIO_E_KAFKA_REJECTED,
                            "the message is %zu bytes, over the %zu bytes the producer accepts",
                            len + key_len, lim > 512 ? lim - 512 : 0);
-    char *t = strdup(topic), *k = key ? sio_memdup(key, key_len) : NULL, *v = sio_memdup(value, len);
-    if (t == NULL || (key && k == NULL) || v == NULL || add_step(c, t, k, key_len, v, len) == NULL) {
+    char *t = strdup(topic), *k = key ? sio_memdup(key, key_len) : NULL;
+    char *v = sio_memdup(value, len);
+    if (!t || (key && !k) || !v || add_step(c, t, k, key_len, v, len) == NULL) {
         free(t), free(k), free(v);
         return sio_err_set(err, SIO_E_NOMEM, "out of memory holding a produce to %s", topic);
     }

@@ -182,7 +182,8 @@ void sio_command_refuse(sio_command *c, size_t i, const char *why);
  * (a new sio_refusal the caller owns), or NULL. */
 sio_refusal *sio_command_refusal(const sio_command *c);
 
-/* Copies a refusal list; NULL when out of memory (or list is NULL). */
+/* A copy of a refusal list, which the caller owns; NULL when out of memory
+ * (or list is NULL). */
 sio_refusal *sio_refusals_copy(const sio_refusal *list);
 
 /* Frees a refusal list.  Accepts NULL. */

@@ -112,7 +112,7 @@ static int read_msg(reader *rd, sio_record_msg *m) {
     const char *kind;
     size_t n;
     memset(m, 0, sizeof *m);
-    if (ns_get(rd, &kind, &n) != 0 || n != 1 || (kind[0] != 'S' && kind[0] != 'P' && kind[0] != 'K'))
+    if (ns_get(rd, &kind, &n) != 0 || n != 1 || strchr("SPK", kind[0]) == NULL || kind[0] == 0)
         return -1;
     if (kind[0] != 'S' && (ns_get(rd, &m->topic, &m->topic_len) != 0 || m->topic_len == 0))
         return -1;

@@ -330,7 +330,9 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
             .memkv = s->memkv,
-            .produce = produce,
+            /* Exactly once, commands hand their messages over instead
+             * (a produce outside the transaction thread would fail). */
+            .produce = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE ? NULL : produce,
             .produce_data = &s->slots[i],
             .config = s->cfg,
         };

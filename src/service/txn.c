@@ -268,11 +268,13 @@ sio_txn *sio_txn_start(rd_kafka_t *producer, int64_t timeout_ms, sio_txn_done_fn
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
         int64_t left = deadline - now_ms();
-        rd_kafka_error_t *e = rd_kafka_init_transactions(producer, (int)(left > TXN_CALL_MS ? TXN_CALL_MS : left > 1 ? left : 1));
+        int ms = (int)(left > TXN_CALL_MS ? TXN_CALL_MS : left > 1 ? left : 1);
+        rd_kafka_error_t *e = rd_kafka_init_transactions(producer, ms);
         if (e == NULL) break;
         int again = rd_kafka_error_is_retriable(e) && now_ms() < deadline;
         if (!again)
-            sio_err_set(err, SIO_E_KAFKA, "exactly_once: the transactional producer cannot start: %s",
+            sio_err_set(err, SIO_E_KAFKA,
+                        "exactly_once: the transactional producer cannot start: %s",
                         rd_kafka_error_string(e));
         else
             sio_log(SIO_LOG_INFO, "exactly_once: waiting for the transaction coordinator", NULL);
