@@ -13,7 +13,12 @@
  * transactions or commit.  The first and third restarts reuse a stable
  * transactional.id (the dead process's open transaction is aborted at
  * once); the second takes the default one (it ends at
- * transaction.timeout.ms).
+ * transaction.timeout.ms).  In the last quarter some commands wait on a
+ * gate the test holds; once some of them are known to wait (so later
+ * commands of their partitions finish and are held, uncommitted), a
+ * second member joins the group: the rebalance happens with work in
+ * flight and held, and the gate opens only when the second member has its
+ * partitions.
  *
  * Mixed in: commands for an unknown workflow (dead-lettered), and commands
  * whose reply topic takes messages of at most 100 bytes, so the broker
@@ -66,7 +71,7 @@ typedef struct eos_test {
     int outcomes; /* commands with a success or a DLQ entry */
     long committed_msgs;
     rd_kafka_t *reader, *producer;
-    pid_t pid;
+    pid_t pid, second; /* the service; a second member of its group, or 0 */
     int starts;
 } eos_test;
 
@@ -81,6 +86,11 @@ static int env_int(const char *name, int def) {
     return v && atoi(v) > 0 ? atoi(v) : def;
 }
 
+/* Commands of the last quarter that wait on the gate. */
+static int gated(const eos_test *t, int i) {
+    return i >= t->n / 4 * 3 && i % 40 == 21;
+}
+
 static enum kind kind_of(int i) {
     if (i % 97 == 13) return K_UNKNOWN;
     if (i % 499 == 7) return K_SMALL;
@@ -89,7 +99,9 @@ static enum kind kind_of(int i) {
 
 /* --- the service -------------------------------------------------------------*/
 
-static void start_service(eos_test *t, int stable_id) {
+/* Starts serve with -X transactional.id=txn_id (NULL: the default id);
+ * returns its pid. */
+static pid_t start_service(eos_test *t, const char *txn_id) {
     const char *bin = getenv("SIO_BIN"), *src = getenv("SIO_SOURCE_DIR");
     assert_non_null(bin);
     assert_non_null(src);
@@ -113,21 +125,23 @@ static void start_service(eos_test *t, int stable_id) {
         setenv("DRAIN_TIMEOUT", "60s", 1);
         setenv("LOG_LEVEL", "info", 1);
         char txn[260];
-        snprintf(txn, sizeof txn, "transactional.id=%s", t->txn_id);
+        snprintf(txn, sizeof txn, "transactional.id=%s", txn_id ? txn_id : "");
         char *argv[] = {"sio-orchestrator", "serve", "-X", "session.timeout.ms=6000", "-X",
-                        "heartbeat.interval.ms=1000", stable_id ? "-X" : NULL, txn, NULL};
+                        "heartbeat.interval.ms=1000", txn_id ? "-X" : NULL, txn, NULL};
         execv(bin, argv);
         _exit(127);
     }
-    t->pid = pid;
+    return pid;
 }
 
-/* Fails the test when the service died on its own. */
+/* Fails the test when a service died on its own. */
 static void check_alive(eos_test *t) {
     int st;
-    if (waitpid(t->pid, &st, WNOHANG) == t->pid)
-        fail_msg("serve (start %d) exited by itself (status %d): see %s/serve.%d.err", t->starts,
-                 st, t->logdir, t->starts);
+    pid_t pids[] = {t->pid, t->second};
+    for (int i = 0; i < 2; i++)
+        if (pids[i] && waitpid(pids[i], &st, WNOHANG) == pids[i])
+            fail_msg("serve (pid %d) exited by itself (status %d): see %s", (int)pids[i], st,
+                     t->logdir);
 }
 
 static void kill9(eos_test *t) {
@@ -136,13 +150,13 @@ static void kill9(eos_test *t) {
     fprintf(stderr, "# killed -9 with %d of %d outcomes committed\n", t->outcomes, t->n);
 }
 
-static void stop_gracefully(eos_test *t) {
+static void stop_gracefully(eos_test *t, pid_t pid) {
     int st = -1;
-    assert_int_equal(kill(t->pid, SIGTERM), 0);
-    assert_int_equal(waitpid(t->pid, &st, 0), t->pid);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("serve exited with status %d after SIGTERM: see %s/serve.%d.err", st, t->logdir,
-                 t->starts);
+        fail_msg("serve (pid %d) exited with status %d after SIGTERM: see %s", (int)pid, st,
+                 t->logdir);
 }
 
 /* --- commands -------------------------------------------------------------------*/
@@ -154,14 +168,16 @@ static void cid_of(const eos_test *t, int i, char *buf, size_t n) {
 /* Sends commands [from, to): the command for i, once more for resends. */
 static void send_commands(eos_test *t, int from, int to) {
     for (int i = from; i < to; i++) {
-        char cid[200], json[1024];
+        char cid[200], json[2048];
         cid_of(t, i, cid, sizeof cid);
         enum kind k = kind_of(i);
+        char gate[220] = "";
+        if (gated(t, i) && k == K_NORMAL) snprintf(gate, sizeof gate, ",\"gate\":\"%s\"", t->uniq);
         snprintf(json, sizeof json,
                  "{\"correlation_id\":\"%s\",\"workflow\":\"%s\",%s%s%s\"attrs\":{\"id\":\"%s\","
-                 "\"side\":\"%s\"}}",
+                 "\"side\":\"%s\"%s}}",
                  cid, k == K_UNKNOWN ? "nope" : "eos", k == K_SMALL ? "\"reply_topic\":\"" : "",
-                 k == K_SMALL ? t->small : "", k == K_SMALL ? "\"," : "", cid, t->side);
+                 k == K_SMALL ? t->small : "", k == K_SMALL ? "\"," : "", cid, t->side, gate);
         rd_kafka_resp_err_t e;
         while ((e = rd_kafka_producev(t->producer, RD_KAFKA_V_TOPIC(t->commands),
                                       RD_KAFKA_V_KEY(cid, strlen(cid)),
@@ -330,6 +346,39 @@ static int runs_of(eos_test *t, redisContext *r, int i) {
     return n;
 }
 
+/* kv of the eos workflow: GET wf:eos:<name>:<uniq> as a number. */
+static int kv_int(eos_test *t, redisContext *r, const char *name) {
+    redisReply *rep = redisCommand(r, "GET wf:eos:%s:%s", name, t->uniq);
+    assert_non_null(rep);
+    int n = rep->type == REDIS_REPLY_STRING ? atoi(rep->str) : 0;
+    freeReplyObject(rep);
+    return n;
+}
+
+static void open_gate(eos_test *t, redisContext *r) {
+    redisReply *rep = redisCommand(r, "SET wf:eos:gate:%s 1", t->uniq);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+}
+
+/* Waits until a service's log says it got partitions. */
+static void await_assigned(eos_test *t, int start) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/serve.%d.err", t->logdir, start);
+    double end = now_s() + MAX_WAIT_S;
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        char line[4096];
+        int found = 0;
+        while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, "\"partitions assigned\"") != NULL;
+        if (f) fclose(f);
+        if (found) return;
+        if (now_s() > end) fail_msg("serve %d never got partitions (see %s)", start, path);
+        check_alive(t);
+        pump(t, t->reader, 100, NULL);
+    }
+}
+
 /* --- the test ---------------------------------------------------------------------*/
 
 static void setup_topics(eos_test *t) {
@@ -370,18 +419,33 @@ static void exactly_once_through_three_kills(void **state) {
 
     /* Three kills, each once half of the quarter in flight has an outcome. */
     for (int k = 0; k < 3; k++) {
-        start_service(t, k != 1);
+        t->pid = start_service(t, k != 1 ? t->txn_id : NULL);
         send_commands(t, k * q, (k + 1) * q);
         await_outcomes(t, k * q + q / 2);
         kill9(t);
     }
-    start_service(t, 1);
+    /* The last quarter: once gated commands wait, a second member joins
+     * (a rebalance with work in flight and held); then the gate opens. */
+    redisContext *r = redis_connect();
+    t->pid = start_service(t, t->txn_id);
     send_commands(t, 3 * q, t->n);
+    double wait_end = now_s() + MAX_WAIT_S;
+    while (kv_int(t, r, "entered") < 3) {
+        if (now_s() > wait_end) fail_msg("no gated command started");
+        check_alive(t);
+        pump(t, t->reader, 100, NULL);
+    }
+    char second_id[260];
+    snprintf(second_id, sizeof second_id, "%s.second", t->txn_id);
+    t->second = start_service(t, second_id);
+    await_assigned(t, t->starts);
+    fprintf(stderr, "# a second member joined with %d of %d outcomes committed, %d gated waiting\n",
+            t->outcomes, t->n, kv_int(t, r, "entered"));
+    open_gate(t, r);
     await_outcomes(t, t->n);
     fprintf(stderr, "# %d outcomes after three kills in %.0f s\n", t->n, now_s() - t0);
 
     /* Duplicates at new offsets: answered from the dedupe record. */
-    redisContext *r = redis_connect();
     int dup[DUPLICATES], runs_before[DUPLICATES], nd = 0;
     for (int i = 0; i < t->n && nd < DUPLICATES; i += t->n / DUPLICATES) {
         while (kind_of(i) != K_NORMAL) i++;
@@ -397,7 +461,9 @@ static void exactly_once_through_three_kills(void **state) {
             pump(t, t->reader, 200, NULL);
         }
     }
-    stop_gracefully(t);
+    stop_gracefully(t, t->second);
+    t->second = 0;
+    stop_gracefully(t, t->pid);
 
     /* Read what is committed to the end of every partition. */
     produce_markers(t);
