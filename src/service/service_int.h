@@ -78,7 +78,8 @@ struct sio_service {
     /* Exactly once (service_txn.c); the consumer thread's unless said.
      * Finished commands wait in held (still counted in inflight) until a
      * transaction commits them. */
-    sio_txn *txn;                    /* NULL: at least once */
+    int eos;                         /* PROCESSING_GUARANTEE=exactly_once */
+    sio_txn *txn;                    /* NULL: at least once, or stopped (nothing commits) */
     sio_command *held, *held_tail;   /* linked through done_next */
     size_t nheld;
     uint64_t held_added, held_scanned; /* commands held so far; so far at the last scan */

@@ -352,6 +352,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     }
     s->cfg = cfg;
     s->embedded = opts && opts->embedded;
+    s->eos = cfg->processing_guarantee == SIO_EXACTLY_ONCE;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->backlog_mu, NULL);
@@ -406,7 +407,10 @@ void sio_service_reload_now(sio_service *s) {
  * they produced, commit what was stored and leave the group. */
 void sio_service_shutdown(sio_service *s) {
     for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
-    sio_txn_stop(s->txn); /* the batch in hand finishes */
+    /* The batch in hand finishes; what is still held is not committed
+     * (consumed again by the next owner).  The service stays exactly once:
+     * a completion drained by the closing revoke must not store an offset. */
+    sio_txn_stop(s->txn);
     s->txn = NULL;
     if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         sio_logf(SIO_LOG_WARN, "producer flush timed out", "\"queued\":%d",

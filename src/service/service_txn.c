@@ -288,8 +288,10 @@ static void wait_batch(sio_service *s, int rewind) {
     take_result(s, rewind);
 }
 
-/* Hands the covered held commands to the transaction thread. */
+/* Hands the covered held commands to the transaction thread (none once
+ * it is stopped: nothing commits any more). */
 static void submit(sio_service *s) {
+    if (s->txn == NULL) return;
     sio_txn_batch *b = take_batch(s);
     s->txn_last_ms = now_ms();
     s->held_scanned = s->held_added;
