@@ -149,7 +149,6 @@ static const char *refused(const sio_command *c, const char *topic, int minimal)
     return NULL;
 }
 
-
 static void set_str(char **dst, const char *s) {
     free(*dst);
     *dst = s ? strdup(s) : NULL;
