@@ -58,6 +58,12 @@ typedef enum sio_log_level {
     SIO_LOG_ERROR = 3,
 } sio_log_level;
 
+/* PROCESSING_GUARANTEE. */
+typedef enum sio_guarantee {
+    SIO_AT_LEAST_ONCE = 0, /* idempotent producer, offsets stored after delivery */
+    SIO_EXACTLY_ONCE = 1,  /* outputs and offsets in one Kafka transaction */
+} sio_guarantee;
+
 /* A key and a value, both owned by the config. */
 typedef struct sio_config_kv {
     const char *key;
@@ -114,6 +120,14 @@ typedef struct sio_config {
     int64_t instr_limit;         /* SIO_INSTR_LIMIT, per execution */
     int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
                                   * sio.publish calls per command */
+
+    /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
+     * pass-through transactional.id or transaction.timeout.ms is refused
+     * with at_least_once, isolation.level=read_uncommitted and
+     * enable.auto.commit=true with exactly_once. */
+    sio_guarantee processing_guarantee;
+    int64_t txn_commit_interval_ms; /* TXN_COMMIT_INTERVAL */
+    int txn_commit_commands;        /* TXN_COMMIT_COMMANDS, default half the in-flight limit */
 
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */
@@ -173,6 +187,9 @@ void sio_config_dump(const sio_config *cfg, FILE *out);
 
 /* Prints every variable with its flag, default and meaning (for --help). */
 void sio_config_usage(FILE *out);
+
+/* "at_least_once" or "exactly_once". */
+const char *sio_guarantee_name(sio_guarantee g);
 
 /* Name of a level: "debug", "info", "warn", "error". */
 const char *sio_log_level_name(sio_log_level level);
