@@ -76,6 +76,26 @@ static json_t *utf8_string(lua_State *L, const char *s, size_t len) {
     return j;
 }
 
+/* An object key: as utf8_string, and each NUL byte also U+FFFD.  JSON
+ * allows "\u0000" in a key, but jansson - so sio_json_parse, so anything
+ * reading what the service writes with it, replay included - refuses it
+ * ("NUL byte in object key not supported"); string values keep theirs. */
+static json_t *key_string(lua_State *L, const char *k, size_t klen) {
+    if (memchr(k, '\0', klen) == NULL) return utf8_string(L, k, klen);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < klen; i++) {
+        if (k[i] == '\0') luaL_addstring(&b, "\xEF\xBF\xBD");
+        else luaL_addchar(&b, k[i]);
+    }
+    luaL_pushresult(&b);
+    size_t n;
+    const char *t = lua_tolstring(L, -1, &n);
+    json_t *j = utf8_string(L, t, n);
+    lua_pop(L, 1);
+    return j;
+}
+
 /* Keys 1..n exactly, n >= 1: the table at idx is an array of n. */
 static lua_Integer array_length(lua_State *L, int idx) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
@@ -132,7 +152,7 @@ static json_t *table_to_json(lua_State *L, int idx, int depth, sio_err *err) {
             json_decref(o);
             return NULL;
         }
-        json_t *key = utf8_string(L, k, klen);
+        json_t *key = key_string(L, k, klen);
         json_t *e = to_json(L, lua_gettop(L), depth + 1, err);
         lua_pop(L, 1); /* the value; the key stays for lua_next */
         int rc = -1;

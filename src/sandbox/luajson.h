@@ -16,7 +16,8 @@
  * any other table an object (integer and float keys become their decimal
  * text; other key types are an error); an empty table is {}.  NaN and
  * infinities, functions, threads and full userdata are errors; strings that
- * are not valid UTF-8 get U+FFFD for each bad byte.  Nesting deeper than
+ * are not valid UTF-8 get U+FFFD for each bad byte, and so does a NUL byte
+ * in a key (jansson cannot read "\u0000" in a key back; values keep it).  Nesting deeper than
  * SIO_LUAJSON_MAX_DEPTH is an error (which also stops cycles).
  *
  * Cost.  Both directions charge the work to L's execution (one instruction
