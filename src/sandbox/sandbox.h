@@ -31,7 +31,8 @@
  * allocates).  Once tripped the exec is killed and stays killed: the hook
  * raises the limit error on every later call, and the safe pcall, xpcall,
  * coroutine.resume/wrap/close and load re-raise it as soon as they return,
- * so user code cannot swallow it.  The error value is
+ * so user code cannot swallow it; an xpcall message handler is not called
+ * for it (Lua would run it inside the hook, unmetered).  The error value is
  * {class="permanent", message=<sio_kill_message>, limit=true}.  A memory
  * refusal itself surfaces as Lua's "not enough memory" (Lua raises it, not
  * us); sio_exec_resume replaces it with the table.  A driver should still

@@ -182,9 +182,27 @@ static int safe_pcall(lua_State *L) {
     return finish_pcall(L, st, 0);
 }
 
+/* The message handler safe_xpcall installs: the user's (upvalue 1), unless
+ * the exec is killed.  A kill is raised by the count hook, and Lua calls
+ * the message handler before unwinding, still inside the hook, where hooks
+ * are off: a user handler there would run unmetered (a loop in it never
+ * ends).  Its result would be dropped anyway (finish_pcall re-raises the
+ * kill), so after a kill the error passes through unchanged. */
+static int xpcall_handler(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex != NULL && sio_exec_kill_reason(ex) != SIO_KILL_NONE) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int safe_xpcall(lua_State *L) {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     lua_rotate(L, 3, 2); /* f, handler, true, f, args... */

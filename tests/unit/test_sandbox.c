@@ -348,6 +348,44 @@ static void infinite_loops_are_killed(void **state) {
     limited(f, "local ok = pcall(require, 'x') while true do end", SIO_KILL_INSTR, NULL);
 }
 
+/* Code Lua runs while unwinding a limit error: xpcall's message handler
+ * (called inside the count hook, where hooks are off) and __close
+ * handlers.  Each must end with the limit error, not spin.  The alarm
+ * only turns a regression (a hang) into a failure instead of a ctest
+ * timeout; a passing run takes a fraction of a second. */
+static void limits_hold_while_unwinding(void **state) {
+    fx *f = *state;
+    alarm(120);
+    limited(f, "xpcall(function() while true do end end, function(m) while true do end end)"
+               " return 'escaped'",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "xpcall(error, function(m) while true do end end, 'x') return 'escaped'",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "xpcall(function() while true do end end, function(m)\n"
+               "  return xpcall(function() while true do end end, function() while true do end end)\n"
+               "end) return 'escaped'",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "pcall(function() local x <close> = spin while true do end end) return 'escaped'",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local co = coroutine.wrap(function() local x <close> = spin while true do end end)\n"
+               "pcall(co) return 'escaped'",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local co = coroutine.create(function() local x <close> = spin\n"
+               "  coroutine.yield() end)\n"
+               "coroutine.resume(co) pcall(coroutine.close, co) while true do end",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local x <close> = spin while true do end",
+            SIO_KILL_INSTR, NULL);
+    /* a handler still runs for ordinary errors */
+    run(f, "return select(2, xpcall(error, function(m) return 'handled ' .. m end, 'x'))");
+    assert_string_equal(f->out, "ok:handled x");
+    alarm(0);
+}
+
 static void deadline_is_enforced(void **state) {
     fx *f = *state;
     sio_limits lim = {.instr_limit = UINT64_MAX, .deadline_ms = 50};
@@ -519,6 +557,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(gc_metamethods_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(print_goes_to_host_log, setup, teardown),
         cmocka_unit_test_setup_teardown(infinite_loops_are_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(limits_hold_while_unwinding, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_is_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(memory_bombs_are_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(deep_recursion_is_an_error, setup, teardown),

@@ -66,6 +66,9 @@ static int make_dir(void **state) {
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
                            "  while true do pcall(function() while true do end end) end\n"
                            "end } } }\n");
+    write_file("handler.yaml", "intent: handler\nsteps:\n  - id: s1\n    run: |\n"
+                               "      xpcall(function() while true do end end,\n"
+                               "             function(m) while true do end end)\n");
     write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     write_file("hello.yaml", "intent: hello\nsteps:\n  - id: s1\n    tool:\n      name: echo\n"
                              "      args:\n        query: \"${A.query}\"\n");
@@ -120,19 +123,21 @@ static void two_workers_hold_200_requests_open(void **state) {
     free(jobs);
 }
 
-static void a_killed_command_leaves_the_worker_serving(void **state) {
-    (void)state;
+/* Runs intent, which must break a limit, then hello on the same worker:
+ * the first ends with a permanent error containing want, the second is
+ * served. */
+static void killed_then_served(const char *intent, const char *want) {
     sio_worker *w = new_worker(1, 2000000);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    tjob spin = {.t = &t}, hello = {.t = &t};
-    spin.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "spin",
-                         .done = on_done};
-    sio_worker_submit(w, &spin.job);
+    tjob bad = {.t = &t}, hello = {.t = &t};
+    bad.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = intent,
+                        .done = on_done};
+    sio_worker_submit(w, &bad.job);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
-    assert_non_null(strstr(t.last, "instruction limit exceeded"));
+    assert_non_null(strstr(t.last, want));
     const char *attrs = "{\"query\":\"again\"}";
     hello.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
                           .meta = "hello", .done = on_done};
@@ -142,6 +147,22 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
     assert_int_equal(t.ok, 1);
     assert_non_null(strstr(t.last, "{\\\"query\\\":\\\"again\\\"}"));
     sio_worker_destroy(w);
+}
+
+static void a_killed_command_leaves_the_worker_serving(void **state) {
+    (void)state;
+    killed_then_served("spin", "instruction limit exceeded");
+}
+
+/* Issue 9.3: an xpcall message handler runs inside the count hook, with
+ * hooks off.  The command ends with the instruction limit and the worker
+ * serves the next one.  (The alarm turns a regression - a worker spinning
+ * for ever - into a failure; the run itself takes well under a second.) */
+static void a_spinning_message_handler_is_killed(void **state) {
+    (void)state;
+    alarm(120);
+    killed_then_served("handler", "instruction limit exceeded");
+    alarm(0);
 }
 
 static void unknown_workflow_and_bad_attrs_are_permanent(void **state) {
@@ -197,6 +218,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
+        cmocka_unit_test(a_spinning_message_handler_is_killed),
         cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
