@@ -33,4 +33,34 @@ json_t *sio_json_parse(const char *text, size_t len, sio_err *err);
  * NULL when out of memory. */
 char *sio_json_dump(const json_t *v, size_t *len);
 
+/* --- metering -------------------------------------------------------------
+ *
+ * Every allocation jansson makes (trees, the parser's buffers, the text of
+ * a dump) goes through json.c's allocator.  While a meter is installed on
+ * the calling thread, each block's usable size is offered to charge()
+ * after it is allocated (a refusal frees it, and the jansson call fails as
+ * out of memory), and credit() receives the size of each block freed.  The
+ * sandbox charges JSON work to a command's memory budget this way.  A meter
+ * must not raise (longjmp) out of its callbacks. */
+typedef struct sio_json_meter {
+    int (*charge)(void *ud, size_t bytes); /* 0 = allowed, -1 = refused */
+    void (*credit)(void *ud, size_t bytes);
+    void *ud;
+} sio_json_meter;
+
+/* Installs m (borrowed; NULL = none) as the calling thread's meter and
+ * returns the previous one, to be restored when done. */
+const sio_json_meter *sio_json_meter_set(const sio_json_meter *m);
+
+/* --- UTF-8 -----------------------------------------------------------------*/
+
+/* Length of the valid UTF-8 sequence starting at s (n > 0 bytes
+ * available), or 0 when the bytes there are not valid UTF-8 (overlong
+ * forms, surrogates and code points above U+10FFFF are invalid). */
+size_t sio_utf8_char(const unsigned char *s, size_t n);
+
+/* Bytes of s[0..n) before the first invalid UTF-8 sequence (n when all of
+ * it is valid). */
+size_t sio_utf8_valid(const char *s, size_t n);
+
 #endif
