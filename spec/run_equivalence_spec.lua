@@ -5,30 +5,11 @@ local testing = require "sio.testing"
 local H = require "support.helpers"
 local cjson = require "cjson"
 
-local function find_binary()
-  local cands = {}
-  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
-  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
-  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
-  cands[#cands + 1] = "build/src/sio-orchestrator"
-  for _, p in ipairs(cands) do
-    local f = io.open(p, "rb")
-    if f then f:close() return p end
-  end
-  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
-end
-
-local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 -- runs the binary; returns the decoded stdout lines and the exit code
 local function run_binary(intent, attrs_json, workflows, lua_dir)
-  local cmd = ("ASAN_OPTIONS=detect_leaks=0 %s run %s --attrs %s --workflows %s --lua %s 2>/dev/null"):format(
-    sh(find_binary()), sh(intent), sh(attrs_json), sh(workflows), sh(lua_dir))
-  local p = assert(io.popen(cmd, "r"))
-  local out = {}
-  for line in p:lines() do out[#out + 1] = cjson.decode(line) end
-  local _, _, code = p:close()
-  return out, code
+  local lines, code = H.run_binary(intent, attrs_json, workflows, lua_dir)
+  for i, l in ipairs(lines) do lines[i] = cjson.decode(l) end
+  return lines, code
 end
 
 -- Payloads are JSON text inside JSON, encoded from Lua tables whose key

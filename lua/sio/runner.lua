@@ -12,7 +12,7 @@
 --
 -- A running command keeps the workflow set it started with: load() swaps
 -- the `current` reference, never the tables a command already holds.
-local cjson = require "cjson"
+local json = require "sio.json"
 local engine = require "sio.engine"
 local workflow = require "sio.workflow"
 
@@ -21,7 +21,7 @@ local M = {}
 local host
 local current = { workflows = {}, errors = {}, version = 0 }
 local settings = {}
-local encode, decode = cjson.encode, cjson.decode
+local encode, decode = json.encode, json.decode
 local pcall, type, concat = pcall, type, table.concat
 
 function M.init(h, cfg_json)

@@ -20,13 +20,13 @@
 -- Errors are classified tables {class, message}; transient ones are retried
 -- (settings.retry_attempts in all, exponential backoff with jitter), then
 -- dead-lettered; permanent ones are dead-lettered at once.
-local cjson = require "cjson"
+local json = require "sio.json"
 local engine = require "sio.engine"
 local errors = require "sio.errors"
 
 local M = {}
 
-local encode, decode, null = cjson.encode, cjson.decode, cjson.null
+local encode, decode, null = json.encode, json.decode, json.null
 local type, pcall, error, tostring, pairs = type, pcall, error, tostring, pairs
 local co_yield, co_resume, co_status = coroutine.yield, coroutine.resume, coroutine.status
 local sformat, mmin, mrandom, floor = string.format, math.min, math.random, math.floor
@@ -258,7 +258,7 @@ end
 local function parse(ctx)
   local ok, cmd = pcall(decode, ctx.raw)
   if not ok or type(cmd) ~= "table" then
-    permanent(ok and "command is not a JSON object" or ("malformed JSON: " .. tostring(cmd)))
+    permanent(ok and "command is not a JSON object" or tostring(cmd))
   end
   ctx.cmd = cmd
   local rt = cmd.reply_topic

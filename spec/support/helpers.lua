@@ -50,6 +50,35 @@ function M.run(h, wf, attrs, opts)
   return res, err, pubs
 end
 
+-- The sio-orchestrator binary: $SIO_BIN, $SIO_BINARY_DIR/src, or a build
+-- folder at the top.
+function M.find_binary()
+  local cands = {}
+  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
+  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
+  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
+  cands[#cands + 1] = "build/src/sio-orchestrator"
+  for _, p in ipairs(cands) do
+    local f = io.open(p, "rb")
+    if f then f:close() return p end
+  end
+  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
+end
+
+local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- `sio-orchestrator run intent --attrs attrs_json` -> its stdout lines (as
+-- text) and exit code
+function M.run_binary(intent, attrs_json, workflows, lua_dir)
+  local cmd = ("ASAN_OPTIONS=detect_leaks=0 %s run %s --attrs %s --workflows %s --lua %s 2>/dev/null"):format(
+    sh(M.find_binary()), sh(intent), sh(attrs_json), sh(workflows), sh(lua_dir))
+  local p = assert(io.popen(cmd, "r"))
+  local out = {}
+  for line in p:lines() do out[#out + 1] = line end
+  local _, _, code = p:close()
+  return out, code
+end
+
 function M.ids(pubs)
   local t = {}
   for i, p in ipairs(pubs) do t[i] = p.id end

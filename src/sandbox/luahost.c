@@ -3,6 +3,7 @@
  * environments, coroutines, time, ids, structured logging.
  */
 #include "luahost.h"
+#include "json.h"
 #include "log.h"
 
 #include <math.h>
@@ -137,13 +138,19 @@ static void jput(jbuf *j, const char *s, size_t n) {
 
 static void jlit(jbuf *j, const char *s) { jput(j, s, strlen(s)); }
 
-/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+/* A JSON string literal: quotes, backslashes and control bytes escaped,
+ * each byte of an invalid UTF-8 sequence written as U+FFFD. */
 static void jstr(jbuf *j, const char *s, size_t n) {
     jput(j, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
-        if (c == '"' || c == '\\') {
+        if (c >= 0x80) {
+            size_t k = sio_utf8_char((const unsigned char *)s + i, n - i);
+            if (k == 0) jput(j, "\xEF\xBF\xBD", 3);
+            else jput(j, s + i, k);
+            if (k > 1) i += k - 1;
+        } else if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
             jput(j, esc, 2);

@@ -160,6 +160,40 @@ void sio_exec_charge(lua_State *L, uint64_t n) {
     }
 }
 
+int sio_exec_spend(lua_State *L, uint64_t n) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex == NULL) return 0;
+    spend(ex, n);
+    return ex->killed != SIO_KILL_NONE ? -1 : 0;
+}
+
+/* Whether bytes more fit under ex's memory limit. */
+static int mem_fits(const sio_exec *ex, size_t bytes) {
+    return ex->mem_used <= ex->mem_limit && bytes <= ex->mem_limit - ex->mem_used;
+}
+
+int sio_exec_mem_charge(lua_State *L, size_t bytes) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex == NULL) return 0;
+    if (ex->killed != SIO_KILL_NONE) return -1;
+    if (!mem_fits(ex, bytes)) {
+        lua_gc(L, LUA_GCCOLLECT, 0); /* as Lua's emergency collection */
+        if (!mem_fits(ex, bytes)) {
+            ex->killed = SIO_KILL_MEMORY;
+            return -1;
+        }
+    }
+    ex->mem_used += bytes;
+    if (ex->mem_used > ex->mem_peak) ex->mem_peak = ex->mem_used;
+    spend(ex, bytes / SIO_BYTES_PER_INSTR);
+    return ex->killed != SIO_KILL_NONE ? -1 : 0;
+}
+
+void sio_exec_mem_release(lua_State *L, size_t bytes) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex != NULL) ex->mem_used -= bytes < ex->mem_used ? bytes : ex->mem_used;
+}
+
 /* The count hook: charges the period and, once the exec is killed, raises
  * on every call, so a pcall that caught the first error only buys the next
  * SIO_HOOK_EVERY instructions. */

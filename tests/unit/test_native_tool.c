@@ -101,7 +101,7 @@ static void native_tools_run_in_steps(void **state) {
     assert_null(sio_worker_load_errors(w));
     run(w, "native", "{\"query\":\"hello\"}");
     assert_int_equal(last_ok, 1);
-    assert_non_null(strstr(last, "\"c\":\"HELLO\\/true\""));
+    assert_non_null(strstr(last, "\"c\":\"HELLO/true\""));
     run(w, "flaky", "{}");
     assert_int_equal(last_ok, 0);
     assert_non_null(strstr(last, "\"class\":\"transient\""));

@@ -145,15 +145,21 @@ static void refused(fx *f, const char *src, const char *want) {
     still_fine(f);
 }
 
-/* src must end with the limit error for kill k. */
-static void limited(fx *f, const char *src, sio_kill k, const sio_limits *lim) {
-    sio_kill got = run_with(f, src, NULL, lim);
+/* src (with preload, see run_with) must end with the limit error for
+ * kill k. */
+static void limited_pre(fx *f, const char *src, const char *preload, sio_kill k,
+                        const sio_limits *lim) {
+    sio_kill got = run_with(f, src, preload, lim);
     if (got != k) fail_msg("'%s': kill %d, want %d (%s)", src, got, k, f->out);
     char want[128];
     snprintf(want, sizeof want, "err:permanent:%s:limit", sio_kill_message(k));
     assert_string_equal(f->out, want);
     f->limited_instr = f->instr;
     still_fine(f);
+}
+
+static void limited(fx *f, const char *src, sio_kill k, const sio_limits *lim) {
+    limited_pre(f, src, NULL, k, lim);
 }
 
 /* --- escapes --------------------------------------------------------------*/
@@ -417,6 +423,88 @@ static void memory_bombs_are_killed(void **state) {
     assert_string_equal(f->out, "ok:200000000");
 }
 
+/* --- JSON work (issue 9.4) -------------------------------------------------*/
+
+/* User code gets the codec as require 'json'. */
+static const char *const with_json = "return {json = require 'sio.json'}";
+
+/* A table of 10 references nested 9 deep: 10^9 values once written out. */
+#define FANOUT                                                                   \
+    "local json = require 'json'\n"                                              \
+    "local t = {'x'} for d = 1, 9 do local n = {} for i = 1, 10 do n[i] = t end t = n end\n"
+
+/* Converting is charged as it goes: shared references cost what they
+ * expand to, and the tree and the text count against the memory limit.
+ * (The alarm turns a regression - an endless conversion - into a
+ * failure.) */
+static void json_work_is_charged(void **state) {
+    fx *f = *state;
+    alarm(120);
+    limited_pre(f, FANOUT "return #json.encode(t)", with_json, SIO_KILL_MEMORY, NULL);
+    assert_true(f->peak <= (8u << 20) + (64u << 10));
+    limited_pre(f, FANOUT "pcall(json.encode, t) return 'escaped'", with_json, SIO_KILL_MEMORY,
+                NULL);
+    /* 100 KB referenced 60 times: a 6 MB text, and as much again in the
+     * tree it is written from, do not fit in 8 MB; 20 times does */
+    limited_pre(f, "local json = require 'json'\n"
+                   "local s, t = ('x'):rep(1e5), {} for i = 1, 60 do t[i] = s end\n"
+                   "return #json.encode(t)",
+                with_json, SIO_KILL_MEMORY, NULL);
+    run_with(f, "local json = require 'json'\n"
+                "local s, t = ('x'):rep(1e5), {} for i = 1, 20 do t[i] = s end\n"
+                "return #json.encode(t)",
+             with_json, NULL);
+    assert_string_equal(f->out, "ok:2000061");
+    /* decoding: the parsed tree counts as well as the Lua values */
+    limited_pre(f, "local json = require 'json'\n"
+                   "return #json.decode('[' .. ('0,'):rep(1e6) .. '0]')",
+                with_json, SIO_KILL_MEMORY, NULL);
+    limited_pre(f, "local json = require 'json'\n"
+                   "local s = json.encode(('x'):rep(2e6))\n"
+                   "local t = {} for i = 1, 1e9 do t[i] = json.decode(s) end",
+                with_json, SIO_KILL_MEMORY, NULL);
+    alarm(0);
+}
+
+/* Runs src with instruction limits, then memory limits, from a twentieth
+ * of what it needs up to all of it: the limit strikes in every phase of a
+ * conversion (building the tree, writing or parsing the text, building the
+ * Lua values).  Each run ends with that limit's error or succeeds, the
+ * state stays usable, and LeakSanitizer (at exit) sees nothing left over. */
+static void sweep_limits(fx *f, const char *src, const char *want) {
+    assert_int_equal(run_with(f, src, with_json, NULL), SIO_KILL_NONE);
+    assert_string_equal(f->out, want);
+    uint64_t instr = f->instr;
+    size_t peak = f->peak;
+    for (int i = 1; i < 20; i++) {
+        sio_limits l = {.instr_limit = instr * (uint64_t)i / 20};
+        sio_kill k = run_with(f, src, with_json, &l);
+        if (k != SIO_KILL_INSTR && strcmp(f->out, want) != 0)
+            fail_msg("instr limit %llu: %s", (unsigned long long)l.instr_limit, f->out);
+    }
+    for (int i = 1; i < 20; i++) {
+        sio_limits l = {.mem_limit_bytes = peak * (size_t)i / 20};
+        sio_kill k = run_with(f, src, with_json, &l);
+        if (k != SIO_KILL_MEMORY && strcmp(f->out, want) != 0)
+            fail_msg("memory limit %zu: %s", l.mem_limit_bytes, f->out);
+        if (k == SIO_KILL_MEMORY) assert_true(f->peak <= l.mem_limit_bytes + (64u << 10));
+    }
+    still_fine(f);
+}
+
+static void json_limits_leave_nothing_behind(void **state) {
+    fx *f = *state;
+    sweep_limits(f, "local json = require 'json'\n"
+                    "local t = {} for i = 1, 3000 do t[i] = {id = i, s = ('n'):rep(i % 300)} end\n"
+                    "return #json.encode(t)",
+                 "ok:504394");
+    sweep_limits(f, "local json = require 'json'\n"
+                    "local s = '[' .. ('{\"id\":1,\"s\":\"' .. ('n'):rep(200) .. '\"},'):rep(3000)"
+                    " .. '0]'\n"
+                    "return #json.decode(s)",
+                 "ok:3001");
+}
+
 static void deep_recursion_is_an_error(void **state) {
     fx *f = *state;
     sio_limits big = {.mem_limit_bytes = 256u << 20};
@@ -560,6 +648,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(limits_hold_while_unwinding, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_is_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(memory_bombs_are_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_work_is_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_limits_leave_nothing_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(deep_recursion_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(pathological_patterns_end, setup, teardown),
         cmocka_unit_test_setup_teardown(c_loops_are_charged, setup, teardown),

@@ -69,6 +69,14 @@ static int make_dir(void **state) {
     write_file("handler.yaml", "intent: handler\nsteps:\n  - id: s1\n    run: |\n"
                                "      xpcall(function() while true do end end,\n"
                                "             function(m) while true do end end)\n");
+    write_file("fanout.yaml", "intent: fanout\nsteps:\n  - id: s1\n    run: |\n"
+                              "      local t = {'x'}\n"
+                              "      for d = 1, 9 do local n = {} for i = 1, 10 do n[i] = t end t = n end\n"
+                              "      return t\n");
+    write_file("bigref.yaml", "intent: bigref\nsteps:\n  - id: s1\n    run: |\n"
+                              "      local s, t = ('x'):rep(1e6), {}\n"
+                              "      for i = 1, 40 do t[i] = s end\n"
+                              "      return t\n");
     write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     write_file("hello.yaml", "intent: hello\nsteps:\n  - id: s1\n    tool:\n      name: echo\n"
                              "      args:\n        query: \"${A.query}\"\n");
@@ -126,8 +134,8 @@ static void two_workers_hold_200_requests_open(void **state) {
 /* Runs intent, which must break a limit, then hello on the same worker:
  * the first ends with a permanent error containing want, the second is
  * served. */
-static void killed_then_served(const char *intent, const char *want) {
-    sio_worker *w = new_worker(1, 2000000);
+static void killed_then_served(const char *intent, uint64_t instr_limit, const char *want) {
+    sio_worker *w = new_worker(1, instr_limit);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob bad = {.t = &t}, hello = {.t = &t};
     bad.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = intent,
@@ -151,7 +159,7 @@ static void killed_then_served(const char *intent, const char *want) {
 
 static void a_killed_command_leaves_the_worker_serving(void **state) {
     (void)state;
-    killed_then_served("spin", "instruction limit exceeded");
+    killed_then_served("spin", 2000000, "instruction limit exceeded");
 }
 
 /* Issue 9.3: an xpcall message handler runs inside the count hook, with
@@ -161,7 +169,20 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
 static void a_spinning_message_handler_is_killed(void **state) {
     (void)state;
     alarm(120);
-    killed_then_served("handler", "instruction limit exceeded");
+    killed_then_served("handler", 2000000, "instruction limit exceeded");
+    alarm(0);
+}
+
+/* Issue 9.4: a step's result is written as JSON in C, charged to the
+ * command.  10 references nested 9 deep (10^9 values written out) end with
+ * the memory limit instead of growing for ever; 1 MB referenced 40 times
+ * (a 40 MB text, and a 40 MB tree to write it from) does not fit in the
+ * default 64 MB.  The worker serves the next command either way. */
+static void json_results_are_charged(void **state) {
+    (void)state;
+    alarm(120);
+    killed_then_served("fanout", 0, "memory limit exceeded");
+    killed_then_served("bigref", 0, "memory limit exceeded");
     alarm(0);
 }
 
@@ -219,6 +240,7 @@ int main(void) {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
         cmocka_unit_test(a_spinning_message_handler_is_killed),
+        cmocka_unit_test(json_results_are_charged),
         cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
