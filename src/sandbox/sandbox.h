@@ -9,8 +9,9 @@
  * whose __index is a frozen table of safe globals:
  *
  *   string (no dump; find/match/gmatch/gsub/rep replaced by budgeted
- *   versions), table (insert/remove/move budgeted), math, utf8, coroutine
- *   (create/wrap inherit the running execution's limits), os.time/clock/date,
+ *   versions), table (insert/remove/move/concat/sort budgeted), math, utf8,
+ *   coroutine (create/wrap inherit the running execution's limits),
+ *   os.time/clock/date,
  *   assert error ipairs next pairs pcall xpcall select tonumber tostring type
  *   rawequal rawlen rawget rawset getmetatable, setmetatable (no __gc),
  *   print (-> host log), and per environment load (text only, binds that

@@ -553,6 +553,29 @@ static void c_loops_are_charged(void **state) {
             SIO_KILL_INSTR, NULL);
     limited(f, "table.remove(setmetatable({}, {__len = function() return 2^40 end}), 1)",
             SIO_KILL_INSTR, NULL);
+    /* C loops over elements that metamethods written in C produce: each
+     * element is charged, sort's n log n up front (the alarm turns the
+     * endless loop of a regression into a failure) */
+    alarm(120);
+    limited(f, "table.concat(setmetatable({}, {__index = table.concat}), '', 1, 2^40)",
+            SIO_KILL_INSTR, NULL);
+    limited(f, "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end,\n"
+               "  __index = table.concat, __newindex = rawequal}))",
+            SIO_KILL_INSTR, NULL);
+    alarm(0);
+    run(f, "local t = {5, 3, 9, 1} table.sort(t) local a = table.concat(t, ',')\n"
+           "table.sort(t, function(x, y) return x > y end)\n"
+           "return a .. '|' .. table.concat(t, '-', 2, 3) .. '|' .. table.concat({}, 'x')"
+           " .. '|' .. table.concat({1, 2.5, 'z'})");
+    assert_string_equal(f->out, "ok:1,3,5,9|5-3||12.5z");
+    refused(f, "return table.concat({1, {}, 3})", "invalid value (at index 2) in table for 'concat'");
+    refused(f, "local t = {} for i = 1, 100 do t[i] = i end\n"
+               "table.sort(t, function(a, b) return true end)", "invalid order function");
+    run(f, "local t = setmetatable({}, {__index = function(_, i) return 10 - i end,\n"
+           "  __len = function() return 4 end}) table.sort(t)\n"
+           "return rawget(t, 1) .. rawget(t, 4)");
+    assert_string_equal(f->out, "ok:69");
+    refused(f, "table.sort({1, 'x'})", "attempt to compare");
     run(f, "local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 9)\n"
            "local r = table.remove(t, 2) table.move(t, 1, 4, 2)\n"
            "return table.concat(t, ',') .. '|' .. r");
