@@ -2,7 +2,6 @@
  * service_kafka.c - the service's Kafka clients, its producer thread, the
  * produce hand-off from workers, start-up checks and shutdown.
  */
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "service_int.h"
+#include "startup.h"
 
 /* --- producing ----------------------------------------------------------*/
 
@@ -154,41 +154,6 @@ static int start_mock(sio_service *s, sio_err *err) {
     return s->brokers ? 0 : sio_err_set(err, SIO_E_NOMEM, "out of memory");
 }
 
-/* Redis must answer PING (with AUTH when configured) before we start. */
-static int check_redis(const sio_config *cfg, sio_err *err) {
-    struct timeval tv = {3, 0};
-    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    int rc = -1;
-    if (c == NULL || c->err) {
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer: %s", cfg->redis_addr,
-                    c ? c->errstr : "out of memory");
-        goto out;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r;
-    if (cfg->redis_password) {
-        r = cfg->redis_username
-                ? redisCommand(c, "AUTH %s %s", cfg->redis_username, cfg->redis_password)
-                : redisCommand(c, "AUTH %s", cfg->redis_password);
-        int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            sio_err_set(err, SIO_E_REDIS, "redis at %s refused AUTH: %s", cfg->redis_addr,
-                        r ? r->str : c->errstr);
-        if (r) freeReplyObject(r);
-        if (bad) goto out;
-    }
-    r = redisCommand(c, "PING");
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer PING: %s", cfg->redis_addr,
-                    r ? r->str : c->errstr);
-    else
-        rc = 0;
-    if (r) freeReplyObject(r);
-out:
-    if (c) redisFree(c);
-    return rc;
-}
-
 static int ensure_topics(sio_service *s, sio_err *err) {
     char dlq[512];
     const char *topics[] = {s->cfg->commands_topic, s->cfg->responses_topic,
@@ -284,8 +249,8 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         if (s->brokers == NULL) goto fail;
     }
     if ((s->offsets = sio_offsets_create(err)) == NULL || make_producer(s, err) != 0 ||
-        sio_kafka_check(s->producer, s->brokers, 10000, err) != 0 ||
-        (!s->embedded && check_redis(cfg, err) != 0) || ensure_topics(s, err) != 0 ||
+        sio_startup_wait(cfg, s->producer, s->brokers, !s->embedded, err) != 0 ||
+        ensure_topics(s, err) != 0 ||
         start_workers(s, err) != 0 || make_consumer(s, err) != 0)
         goto fail;
     if (uv_thread_create(&s->poller, poller_main, s) != 0) {
