@@ -13,7 +13,7 @@
  *   writing   compact, object keys in insertion order, reals with 17
  *             significant digits (they read back as the same double),
  *             integers exact, '/' never escaped, always valid UTF-8
- *             (jansson refuses to build a string that is not).
+ *             (see "writing" below).
  */
 #ifndef SIO_JSON_H
 #define SIO_JSON_H
@@ -28,10 +28,36 @@
  * message "malformed JSON: <reason> at line L, column C". */
 json_t *sio_json_parse(const char *text, size_t len, sio_err *err);
 
-/* Encodes v (any JSON value, borrowed) compactly.  Returns a malloc'd,
- * NUL-terminated text the caller frees, its length in *len (may be NULL);
- * NULL when out of memory. */
+/* Nesting beyond this is an error, reading (jansson's own limit) and
+ * writing (which also stops cycles). */
+#define SIO_JSON_MAX_DEPTH 2048
+
+/* Encodes v (any JSON value, borrowed) compactly, by the writing rules
+ * below.  Returns a malloc'd, NUL-terminated text the caller frees, its
+ * length in *len (may be NULL); NULL when out of memory or nested deeper
+ * than SIO_JSON_MAX_DEPTH. */
 char *sio_json_dump(const json_t *v, size_t *len);
+
+/* --- writing -----------------------------------------------------------------
+ *
+ * The rules of every JSON text the host writes, shared by sio_json_dump
+ * (jansson trees) and luajson's encoder (Lua values): strings quoted with
+ * '"', '\\' and control characters escaped (\b \f \n \r \t, else
+ * \u00XX) and nothing else ('/' and non-ASCII as they are), each byte of an
+ * invalid UTF-8 sequence written as U+FFFD; integers exact; reals with 17
+ * significant digits (they read back as the same double), the exponent
+ * without '+' or leading zeros, and ".0" added when they would read back
+ * as an integer (2.0 stays a real). */
+typedef struct sio_json_out {
+    /* Appends s[0..n); returns 0, or -1 to stop (the writer returns -1).
+     * It may also raise (longjmp): the writers hold nothing. */
+    int (*write)(void *ud, const char *s, size_t n);
+    void *ud;
+} sio_json_out;
+
+int sio_json_write_string(const sio_json_out *o, const char *s, size_t n);
+int sio_json_write_integer(const sio_json_out *o, long long v);
+int sio_json_write_real(const sio_json_out *o, double d); /* d finite */
 
 /* --- metering -------------------------------------------------------------
  *

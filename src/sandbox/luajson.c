@@ -1,21 +1,23 @@
 /*
- * luajson.c - Lua values <-> jansson trees, and the Lua codec sio.json
- * (see luajson.h).
+ * luajson.c - Lua values <-> JSON, and the Lua codec sio.json (see
+ * luajson.h).
  *
- * Charging.  A conversion is work a command causes, so it is charged to
- * the command's execution as it goes: one instruction per value plus one
- * per SIO_BYTES_PER_INSTR bytes of string (sio_exec_spend), and every byte
- * jansson allocates - the tree, the parser's buffers, the dumped text - to
- * its memory limit, through a JSON meter (json.h) installed around each
- * jansson call.  JSON has no sharing, so a table referenced a billion
- * times costs a billion values: the budget, not the machine, runs out.
+ * Writing.  Lua values are written straight to text by json.h's writing
+ * rules, into a buffer from the state's allocator held by a userdata: the
+ * text is charged to the running execution like any Lua allocation
+ * (memory, and an instruction per 16 bytes), and a raise anywhere - a
+ * limit, an error - leaves nothing behind (the collector frees the
+ * buffer).  Each value also costs an instruction, each string one per 16
+ * bytes.  JSON has no sharing, so a table referenced a billion times costs
+ * a billion values: the budget, not the machine, runs out.
  *
- * No leaks.  Nothing here raises while a jansson tree or text is held:
- * conversion errors and limit breaches are reported through sio_err and
- * the exec's kill flag, what was built is freed, and only then is the
- * error raised.  The Lua calls that can raise while a tree or text is held
- * (building the decoded values, pushing the encoded text) run under
- * lua_pcall.
+ * Reading.  Texts are parsed by sio_json_parse into a jansson tree, whose
+ * memory is outside the Lua allocator: every byte jansson allocates is
+ * charged to the execution through a JSON meter (json.h) installed around
+ * the jansson call.  Nothing raises while the tree is held: a refusal is
+ * recorded, the tree freed, and only then the limit error raised; building
+ * the Lua values from the tree (which can raise) runs under lua_pcall.
+ * C callers that want a tree from a Lua value get the text parsed.
  */
 #include "luajson.h"
 
@@ -28,213 +30,228 @@
 #include "json.h"
 #include "sandbox_int.h"
 
-#define PATH_SEG_MAX 40 /* bytes of a key shown in an error's path */
+#define PATH_SEG_MAX 40            /* bytes of a key shown in an error's path */
+/* Instructions a value costs: what writing or reading one takes in C,
+ * measured against the VM's instructions (bench/: writing a value takes
+ * about as long as 50 instructions, reading one - a jansson node made,
+ * converted, freed - several times that). */
+#define WRITE_COST 32
+#define READ_COST 128
+#define TEXT_MT "sio.json.text"    /* metatable of the text buffers */
 
-/* --- conversion context ---------------------------------------------------*/
+/* --- charging ---------------------------------------------------------------*/
 
-/* One conversion: the thread whose exec pays, its meter, and the error. */
-typedef struct conv {
+/* cost plus one instruction per SIO_BYTES_PER_INSTR bytes; raises the
+ * limit error when ex is (or becomes) killed. */
+static void charge(lua_State *L, sio_exec *ex, uint64_t cost, size_t bytes) {
+    if (sio_exec_spend_on(ex, cost + bytes / SIO_BYTES_PER_INSTR) != 0) sio_exec_charge(L, 0);
+}
+
+/* A jansson call under a meter that charges the exec, crediting at most
+ * what it was charged (a block it did not allocate gives nothing back). */
+typedef struct metered {
     lua_State *L;
+    sio_exec *ex;
     sio_json_meter meter;
     const sio_json_meter *prev;
-    size_t held;  /* bytes charged through the meter and not credited */
-    int has_path; /* err->msg starts with the path of the failing value */
-    sio_err *err;
-} conv;
+    size_t held; /* charged and not credited */
+} metered;
 
-static int conv_charge(void *ud, size_t bytes) {
-    conv *c = ud;
-    if (sio_exec_mem_charge(c->L, bytes) != 0) return -1;
-    c->held += bytes;
+static int metered_charge(void *ud, size_t bytes) {
+    metered *m = ud;
+    if (sio_exec_mem_charge_on(m->ex, m->L, bytes) != 0) return -1;
+    m->held += bytes;
     return 0;
 }
 
-/* Credits at most what this conversion was charged: a block it did not
- * allocate gives nothing back. */
-static void conv_credit(void *ud, size_t bytes) {
-    conv *c = ud;
-    if (bytes > c->held) bytes = c->held;
-    c->held -= bytes;
-    sio_exec_mem_release(c->L, bytes);
+static void metered_credit(void *ud, size_t bytes) {
+    metered *m = ud;
+    if (bytes > m->held) bytes = m->held;
+    m->held -= bytes;
+    sio_exec_mem_release_on(m->ex, bytes);
 }
 
-static void conv_init(conv *c, lua_State *L, sio_err *err) {
-    memset(c, 0, sizeof *c);
-    c->L = L;
-    c->meter = (sio_json_meter){.charge = conv_charge, .credit = conv_credit, .ud = c};
-    c->err = err;
-    sio_err_clear(err);
+static void meter_init(metered *m, lua_State *L) {
+    *m = (metered){.L = L, .ex = sio_exec_of(L)};
+    m->meter = (sio_json_meter){.charge = metered_charge, .credit = metered_credit, .ud = m};
 }
 
-static void meter_on(conv *c) { c->prev = sio_json_meter_set(&c->meter); }
-static void meter_off(conv *c) { sio_json_meter_set(c->prev); }
+static void meter_on(metered *m) { m->prev = sio_json_meter_set(&m->meter); }
 
-/* The conversion's memory is freed or handed to the caller: whatever is
- * still charged stops counting against the exec. */
-static void conv_done(conv *c) {
-    sio_exec_mem_release(c->L, c->held);
-    c->held = 0;
+static void meter_off(metered *m) { sio_json_meter_set(m->prev); }
+
+/* What jansson built is freed or handed to the caller: whatever is still
+ * charged stops counting against the exec. */
+static void meter_done(metered *m) {
+    sio_exec_mem_release_on(m->ex, m->held);
+    m->held = 0;
 }
 
-static sio_kill kill_of(lua_State *L) {
-    sio_exec *ex = sio_exec_of(L);
-    return ex ? sio_exec_kill_reason(ex) : SIO_KILL_NONE;
-}
-
-/* A jansson call returned NULL: the exec's limit, or the process is out of
- * memory.  Returns NULL. */
-static json_t *no_memory(conv *c) {
-    sio_kill k = kill_of(c->L);
-    if (k != SIO_KILL_NONE) sio_err_set(c->err, SIO_E_LIMIT, "%s", sio_kill_message(k));
-    else sio_err_set(c->err, SIO_E_NOMEM, "out of memory");
-    return NULL;
-}
-
-/* v, or NULL (v freed, err set) when the exec was killed meanwhile: a
- * jansson call can run past an allocation the meter refused (its lexer
- * ignores a failed append), so its result is not trusted then. */
-static json_t *checked(conv *c, json_t *v) {
-    if (v == NULL || kill_of(c->L) == SIO_KILL_NONE) return v;
-    json_decref(v);
-    return no_memory(c);
-}
-
-/* Charges one value and its string bytes; 0, or -1 with err set. */
-static int work(conv *c, size_t bytes) {
-    if (sio_exec_spend(c->L, 1 + bytes / SIO_BYTES_PER_INSTR) == 0) return 0;
-    no_memory(c);
-    return -1;
-}
-
-/* Raises the error of a failed conversion: the limit error table when the
- * exec was killed, else err's message. */
-static int raise_conv(lua_State *L, const sio_err *err) {
-    sio_exec_charge(L, 0); /* raises when killed */
-    lua_pushstring(L, err->msg);
-    return lua_error(L);
+/* sio_json_parse under a meter.  A refused allocation kills the exec;
+ * jansson's lexer carries on past a refused append, so a tree parsed
+ * while the exec was killed is not trusted.  Returns the tree (charged
+ * until meter_done) or NULL with err set. */
+static json_t *metered_parse(metered *m, lua_State *L, const char *s, size_t n, sio_err *err) {
+    meter_init(m, L);
+    meter_on(m);
+    json_t *v = sio_json_parse(s, n, err);
+    if (v != NULL && m->ex != NULL && sio_exec_kill_reason(m->ex) != SIO_KILL_NONE) {
+        json_decref(v);
+        v = NULL;
+    }
+    meter_off(m);
+    return v;
 }
 
 /* --- JSON to Lua ------------------------------------------------------------*/
 
-/* One value plus its string bytes, as instructions of work. */
-static void charge(lua_State *L, size_t bytes) {
-    sio_exec_charge(L, 1 + bytes / SIO_BYTES_PER_INSTR);
-}
-
-void sio_lua_push_json(lua_State *L, const json_t *v) {
+static void push_value(lua_State *L, sio_exec *ex, const json_t *v) {
     luaL_checkstack(L, 3, "JSON nesting too deep");
+    charge(L, ex, READ_COST, json_is_string(v) ? json_string_length(v) : 0);
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
-        charge(L, 0);
-        lua_createtable(L, 0, (int)json_object_size(v));
         const char *k;
         size_t klen;
         json_t *e;
-        void *tmp;
-        json_object_keylen_foreach_safe((json_t *)v, tmp, k, klen, e) {
-            charge(L, klen);
+        void *it;
+        lua_createtable(L, 0, (int)json_object_size(v));
+        json_object_keylen_foreach_safe((json_t *)v, it, k, klen, e) {
+            charge(L, ex, 0, klen);
             lua_pushlstring(L, k, klen);
-            sio_lua_push_json(L, e);
+            push_value(L, ex, e);
             lua_rawset(L, -3);
         }
         break;
     }
     case JSON_ARRAY: {
-        charge(L, 0);
         size_t n = json_array_size(v);
         lua_createtable(L, (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-            sio_lua_push_json(L, json_array_get(v, i));
+            push_value(L, ex, json_array_get(v, i));
             lua_rawseti(L, -2, (lua_Integer)i + 1);
         }
         break;
     }
-    case JSON_STRING:
-        charge(L, json_string_length(v));
-        lua_pushlstring(L, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        charge(L, 0);
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        charge(L, 0);
-        lua_pushnumber(L, (lua_Number)json_real_value(v));
-        break;
+    case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); break;
+    case JSON_REAL: lua_pushnumber(L, (lua_Number)json_real_value(v)); break;
     case JSON_TRUE:
-    case JSON_FALSE:
-        charge(L, 0);
-        lua_pushboolean(L, json_is_true(v));
-        break;
-    case JSON_NULL:
-        charge(L, 0);
-        lua_pushlightuserdata(L, NULL);
-        break;
+    case JSON_FALSE: lua_pushboolean(L, json_is_true(v)); break;
+    case JSON_NULL: lua_pushlightuserdata(L, NULL); break;
     }
 }
 
-/* --- Lua to JSON: errors name the path ------------------------------------*/
-
-/* Puts seg in front of err's message as the error unwinds: the first
- * segment makes "seg: message", the next ones "seg.rest" / "seg[2]...". */
-static void path_prepend(conv *c, const char *seg, size_t n) {
-    char *m = c->err->msg;
-    size_t mlen = strlen(m), sep = c->has_path ? (m[0] == '[' ? 0 : 1) : 2;
-    if (c->err->code != SIO_E_INVAL || n + sep + mlen >= sizeof c->err->msg) return;
-    memmove(m + n + sep, m, mlen + 1);
-    memcpy(m, seg, n);
-    if (sep == 1) m[n] = '.';
-    if (sep == 2) memcpy(m + n, ": ", 2);
-    c->has_path = 1;
+void sio_lua_push_json(lua_State *L, const json_t *v) {
+    push_value(L, sio_exec_of(L), v);
 }
 
-static void path_key(conv *c, const char *k, size_t klen) {
-    char seg[PATH_SEG_MAX + 8];
-    int n = snprintf(seg, sizeof seg, "%.*s%s", (int)(klen > PATH_SEG_MAX ? PATH_SEG_MAX : klen),
-                     k, klen > PATH_SEG_MAX ? "..." : "");
-    path_prepend(c, seg, strnlen(seg, (size_t)n));
+/* --- the text buffer --------------------------------------------------------*/
+
+/* A text being written: a block from the state's allocator, owned by the
+ * userdata, freed by its __gc (or text_free once copied out). */
+typedef struct text {
+    char *p;
+    size_t len, cap;
+} text;
+
+static int text_free(lua_State *L) {
+    text *t = luaL_checkudata(L, 1, TEXT_MT);
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    if (t->p != NULL) f(ud, t->p, t->cap, 0);
+    t->p = NULL;
+    t->len = t->cap = 0;
+    return 0;
 }
 
-static void path_index(conv *c, lua_Integer i) {
-    char seg[32];
-    int n = snprintf(seg, sizeof seg, "[%lld]", (long long)i);
-    path_prepend(c, seg, (size_t)n);
+/* Pops the text on top of the stack, freeing its buffer now rather than
+ * at the next collection. */
+static void text_drop(lua_State *L) {
+    lua_pushcfunction(L, text_free);
+    lua_insert(L, -2);
+    lua_call(L, 1, 0);
+}
+
+/* Pushes a new, empty text. */
+static text *text_new(lua_State *L) {
+    text *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    if (luaL_newmetatable(L, TEXT_MT)) {
+        lua_pushcfunction(L, text_free);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return t;
+}
+
+/* Makes room for n more bytes, doubling.  Growth the exec's memory limit
+ * cannot take (after a full collection: garbage never kills) kills it, as
+ * Lua's own allocations do, and raises the limit error; a refusal past
+ * that (the whole state's cap) raises "not enough memory". */
+static void text_grow(lua_State *L, sio_exec *ex, text *t, size_t n) {
+    size_t cap = t->cap ? t->cap : 256;
+    while (n > cap - t->len) {
+        if (cap > ((size_t)-1) / 4) luaL_error(L, "JSON text too large");
+        cap *= 2;
+    }
+    if (sio_exec_mem_room_on(ex, L, cap - t->cap) != 0) sio_exec_charge(L, 0);
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    char *p = f(ud, t->p, t->cap, cap);
+    if (p == NULL) {
+        lua_pushliteral(L, "not enough memory");
+        lua_error(L);
+    }
+    t->p = p;
+    t->cap = cap;
 }
 
 /* --- Lua to JSON ------------------------------------------------------------*/
 
-/* A JSON string of s, each byte of an invalid UTF-8 sequence replaced by
- * U+FFFD.  The scratch copy is charged like the tree. */
-static json_t *string_json(conv *c, const char *s, size_t len) {
-    size_t i = sio_utf8_valid(s, len);
-    if (i == len) {
-        json_t *j = json_stringn_nocheck(s, len);
-        return j ? j : no_memory(c);
-    }
-    if (len - i > (SIZE_MAX - i) / 3) return no_memory(c);
-    size_t cap = i + (len - i) * 3, o = i;
-    if (sio_exec_mem_charge(c->L, cap) != 0) return no_memory(c);
-    char *b = malloc(cap);
-    json_t *j = NULL;
-    if (b != NULL) {
-        memcpy(b, s, i);
-        while (i < len) {
-            size_t k = sio_utf8_char((const unsigned char *)s + i, len - i);
-            if (k == 0) {
-                memcpy(b + o, "\xEF\xBF\xBD", 3);
-                o += 3;
-                i++;
-            } else {
-                memcpy(b + o, s + i, k);
-                o += k;
-                i += k;
-            }
-        }
-        j = json_stringn_nocheck(b, o);
-        free(b);
-    }
-    sio_exec_mem_release(c->L, cap);
-    return j ? j : no_memory(c);
+/* One encoding: where it writes, who pays, and its error. */
+typedef struct enc {
+    lua_State *L;
+    sio_exec *ex;
+    text *t;
+    sio_json_out out;
+    sio_err *err;
+    int has_path; /* err->msg starts with the path of the failing value */
+} enc;
+
+static int enc_write(void *ud, const char *s, size_t n) {
+    enc *e = ud;
+    if (n > e->t->cap - e->t->len) text_grow(e->L, e->ex, e->t, n);
+    memcpy(e->t->p + e->t->len, s, n);
+    e->t->len += n;
+    return 0;
+}
+
+static void put(enc *e, const char *s, size_t n) { enc_write(e, s, n); }
+
+/* Puts seg in front of err's message as the error unwinds: the first
+ * segment makes "seg: message", the next ones "seg.rest" / "seg[2]...". */
+static void path_prepend(enc *e, const char *seg, size_t n) {
+    char *m = e->err->msg;
+    size_t mlen = strlen(m), sep = e->has_path ? (m[0] == '[' ? 0 : 1) : 2;
+    if (n + sep + mlen >= sizeof e->err->msg) return;
+    memmove(m + n + sep, m, mlen + 1);
+    memcpy(m, seg, n);
+    if (sep == 1) m[n] = '.';
+    if (sep == 2) memcpy(m + n, ": ", 2);
+    e->has_path = 1;
+}
+
+static void path_key(enc *e, const char *k, size_t klen) {
+    char seg[PATH_SEG_MAX + 8];
+    int n = snprintf(seg, sizeof seg, "%.*s%s", (int)(klen > PATH_SEG_MAX ? PATH_SEG_MAX : klen),
+                     k, klen > PATH_SEG_MAX ? "..." : "");
+    path_prepend(e, seg, strnlen(seg, (size_t)n));
+}
+
+static void path_index(enc *e, lua_Integer i) {
+    char seg[32];
+    int n = snprintf(seg, sizeof seg, "[%lld]", (long long)i);
+    path_prepend(e, seg, (size_t)n);
 }
 
 /* Keys 1..n exactly, n >= 1: the table at idx is an array of n. */
@@ -253,144 +270,210 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return count == n ? n : 0;
 }
 
-static json_t *to_json(conv *c, int idx, int depth);
-
-static json_t *array_json(conv *c, int idx, lua_Integer n, int depth) {
-    lua_State *L = c->L;
-    json_t *a = json_array();
-    if (a == NULL) return no_memory(c);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, idx, i);
-        json_t *e = to_json(c, lua_gettop(L), depth + 1);
-        lua_pop(L, 1);
-        if (e == NULL) {
-            path_index(c, i);
-            json_decref(a);
-            return NULL;
-        }
-        if (json_array_append_new(a, e) != 0) { /* steals e */
-            json_decref(a);
-            return no_memory(c);
-        }
+/* Pushes s with each byte of an invalid UTF-8 sequence replaced by
+ * U+FFFD: the key a string key becomes. */
+static void push_scrubbed(lua_State *L, const char *s, size_t n) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n;) {
+        size_t k = sio_utf8_char((const unsigned char *)s + i, n - i);
+        if (k == 0) luaL_addstring(&b, "\xEF\xBF\xBD");
+        else luaL_addlstring(&b, s + i, k);
+        i += k ? k : 1;
     }
-    return a;
+    luaL_pushresult(&b);
 }
 
-/* The text of the key at the top of the stack (a string or a number, as
- * tostring would write it), without converting the key in place. */
-static const char *key_text(conv *c, char *num, size_t size, size_t *len) {
-    lua_State *L = c->L;
-    int kt = lua_type(L, -2);
-    if (kt == LUA_TSTRING) return lua_tolstring(L, -2, len);
-    if (kt != LUA_TNUMBER) {
-        sio_err_set(c->err, SIO_E_INVAL, "cannot use a %s as a JSON object key",
+/* Whether table t has a value at the key on top of the stack. */
+static int has_key(lua_State *L, int t) {
+    lua_pushvalue(L, -1);
+    int found = lua_rawget(L, t) != LUA_TNIL;
+    lua_pop(L, 1);
+    return found;
+}
+
+/* Pushes the text of the key below the value on top of the stack (a
+ * string, or a number as tostring writes it) and returns it; NULL with err
+ * set for other key types, or when another key of the table (at tidx) has
+ * the same text: 1 and "1", or two strings that differ only in bytes that
+ * are not UTF-8 (*seen, a table made below the key on the first such key,
+ * remembers their texts). */
+static const char *key_text(enc *e, int tidx, int *seen, size_t *len) {
+    lua_State *L = e->L;
+    int kt = lua_type(L, -2), clash = 0;
+    if (kt == LUA_TSTRING) {
+        const char *k = lua_tolstring(L, -2, len);
+        if (sio_utf8_valid(k, *len) == *len) {
+            lua_pushvalue(L, -2);
+            return k;
+        }
+        if (*seen == 0) {
+            lua_newtable(L);
+            lua_insert(L, -3);
+            *seen = lua_gettop(L) - 2;
+        }
+        push_scrubbed(L, k, *len);
+        clash = has_key(L, tidx) || has_key(L, *seen);
+        lua_pushvalue(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, *seen);
+    } else if (kt == LUA_TNUMBER) {
+        char num[64];
+        if (lua_isinteger(L, -2)) {
+            snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -2));
+        } else {
+            snprintf(num, sizeof num - 2, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, -2));
+            if (num[strspn(num, "-0123456789")] == '\0') strcat(num, ".0"); /* as tostring */
+        }
+        lua_pushstring(L, num);
+        clash = has_key(L, tidx);
+    } else {
+        sio_err_set(e->err, SIO_E_INVAL, "cannot use a %s as a JSON object key",
                     lua_typename(L, kt));
         return NULL;
     }
-    if (lua_isinteger(L, -2)) {
-        snprintf(num, size, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, -2));
-    } else {
-        snprintf(num, size, LUA_NUMBER_FMT, (LUAI_UACNUMBER)lua_tonumber(L, -2));
-        if (num[strspn(num, "-0123456789")] == '\0') strcat(num, ".0"); /* as tostring */
+    const char *k = lua_tolstring(L, -1, len);
+    if (clash) {
+        sio_err_set(e->err, SIO_E_INVAL, "two keys of one table both encode as \"%s\"", k);
+        return NULL;
     }
-    *len = strlen(num);
-    return num;
+    return k;
 }
 
-static json_t *object_json(conv *c, int idx, int depth) {
-    lua_State *L = c->L;
-    json_t *o = json_object();
-    if (o == NULL) return no_memory(c);
+static int enc_value(enc *e, int idx, int depth);
+
+static int enc_array(enc *e, int idx, lua_Integer n, int depth) {
+    lua_State *L = e->L;
+    put(e, "[", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1) put(e, ",", 1);
+        lua_rawgeti(L, idx, i);
+        int rc = enc_value(e, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+        if (rc != 0) {
+            path_index(e, i);
+            return -1;
+        }
+    }
+    put(e, "]", 1);
+    return 0;
+}
+
+static int enc_object(enc *e, int idx, int depth) {
+    lua_State *L = e->L;
+    int seen = 0, first = 1;
+    put(e, "{", 1);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        char num[64];
         size_t klen;
-        const char *k = key_text(c, num, sizeof num - 2, &klen);
-        json_t *key = k ? string_json(c, k, klen) : NULL;
-        json_t *e = NULL;
-        if (key != NULL && json_object_getn(o, json_string_value(key), json_string_length(key)))
-            sio_err_set(c->err, SIO_E_INVAL, "two keys of one table both encode as \"%s\"",
-                        json_string_value(key));
-        else if (key != NULL && (e = to_json(c, lua_gettop(L), depth + 1)) == NULL)
-            path_key(c, k, klen);
-        lua_pop(L, 1); /* the value; the key stays for lua_next */
-        if (e == NULL ||
-            json_object_setn_new_nocheck(o, json_string_value(key), json_string_length(key), e)) {
-            if (e != NULL) no_memory(c); /* set failed: e was freed */
-            json_decref(key);
-            json_decref(o);
-            lua_pop(L, 1); /* the key: the walk ends here */
-            return NULL;
+        const char *k = key_text(e, idx, &seen, &klen); /* pushes the text */
+        if (k == NULL) return -1;
+        if (!first) put(e, ",", 1);
+        first = 0;
+        sio_json_write_string(&e->out, k, klen);
+        put(e, ":", 1);
+        if (enc_value(e, lua_gettop(L) - 1, depth + 1) != 0) {
+            path_key(e, k, klen);
+            return -1;
         }
-        json_decref(key);
+        lua_pop(L, 2); /* the text and the value; the key stays for lua_next */
     }
-    return o;
+    put(e, "}", 1);
+    return 0;
 }
 
-static json_t *table_json(conv *c, int idx, int depth) {
-    lua_Integer n = array_length(c->L, idx);
-    if (work(c, (size_t)n) != 0) return NULL; /* array_length walked n keys */
-    return n > 0 ? array_json(c, idx, n, depth) : object_json(c, idx, depth);
-}
-
-static json_t *number_json(conv *c, int idx) {
-    if (lua_isinteger(c->L, idx)) return json_integer((json_int_t)lua_tointeger(c->L, idx));
-    double d = (double)lua_tonumber(c->L, idx);
-    if (!isfinite(d)) {
-        sio_err_set(c->err, SIO_E_INVAL, "cannot encode %s as JSON",
-                    isnan(d) ? "NaN" : "an infinite number");
-        return NULL;
-    }
-    return json_real(d);
-}
-
-static json_t *to_json(conv *c, int idx, int depth) {
-    lua_State *L = c->L;
-    size_t len = 0;
-    if (depth > SIO_LUAJSON_MAX_DEPTH || !lua_checkstack(L, 4)) {
-        sio_err_set(c->err, SIO_E_INVAL, "cannot encode as JSON: nested deeper than %d levels "
+static int enc_table(enc *e, int idx, int depth) {
+    lua_State *L = e->L;
+    int top = lua_gettop(L);
+    if (depth >= SIO_LUAJSON_MAX_DEPTH || !lua_checkstack(L, 8)) {
+        sio_err_set(e->err, SIO_E_INVAL, "cannot encode as JSON: nested deeper than %d levels "
                     "(a cycle?)", SIO_LUAJSON_MAX_DEPTH);
-        return NULL;
+        return -1;
     }
-    if (lua_type(L, idx) == LUA_TSTRING) lua_tolstring(L, idx, &len);
-    if (work(c, len) != 0) return NULL;
-    json_t *v;
+    lua_Integer n = array_length(L, idx);
+    charge(L, e->ex, (uint64_t)n, 0); /* array_length walked n keys */
+    int rc = n > 0 ? enc_array(e, idx, n, depth) : enc_object(e, idx, depth);
+    lua_settop(L, top);
+    return rc;
+}
+
+static int enc_value(enc *e, int idx, int depth) {
+    lua_State *L = e->L;
+    size_t len = 0;
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    charge(L, e->ex, WRITE_COST, len);
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return json_null();
-    case LUA_TBOOLEAN: return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNIL: put(e, "null", 4); return 0;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx)) put(e, "true", 4);
+        else put(e, "false", 5);
+        return 0;
     case LUA_TNUMBER:
-        v = number_json(c, idx);
-        return v != NULL || c->err->code != SIO_E_OK ? v : no_memory(c);
-    case LUA_TSTRING: return string_json(c, lua_tostring(L, idx), len);
-    case LUA_TTABLE: return table_json(c, idx, depth);
+        if (lua_isinteger(L, idx)) {
+            sio_json_write_integer(&e->out, (long long)lua_tointeger(L, idx));
+        } else {
+            double d = (double)lua_tonumber(L, idx);
+            if (!isfinite(d)) {
+                sio_err_set(e->err, SIO_E_INVAL, "cannot encode %s as JSON",
+                            isnan(d) ? "NaN" : "an infinite number");
+                return -1;
+            }
+            sio_json_write_real(&e->out, d);
+        }
+        return 0;
+    case LUA_TSTRING: sio_json_write_string(&e->out, s, len); return 0;
+    case LUA_TTABLE: return enc_table(e, idx, depth);
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) return json_null();
+        if (lua_touserdata(L, idx) == NULL) {
+            put(e, "null", 4);
+            return 0;
+        }
         break;
     default: break;
     }
-    sio_err_set(c->err, SIO_E_INVAL, "cannot encode a %s as JSON", luaL_typename(L, idx));
-    return NULL;
+    sio_err_set(e->err, SIO_E_INVAL, "cannot encode a %s as JSON", luaL_typename(L, idx));
+    return -1;
+}
+
+/* Writes the value at idx into a new text, pushed.  Returns it, or NULL
+ * with err set (the value cannot be JSON).  Raises for limits and memory. */
+static text *encode(lua_State *L, int idx, sio_err *err) {
+    idx = lua_absindex(L, idx);
+    enc e = {.L = L, .ex = sio_exec_of(L), .err = err};
+    e.out = (sio_json_out){.write = enc_write, .ud = &e};
+    sio_err_clear(err);
+    e.t = text_new(L);
+    return enc_value(&e, idx, 0) == 0 ? e.t : NULL;
 }
 
 json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
     sio_err local;
-    conv c;
-    conv_init(&c, L, err ? err : &local);
-    idx = lua_absindex(L, idx);
-    meter_on(&c);
-    json_t *v = checked(&c, to_json(&c, idx, 0));
-    meter_off(&c);
-    conv_done(&c); /* v now belongs to the caller */
-    if (v == NULL) sio_exec_charge(L, 0);
+    metered m;
+    if (err == NULL) err = &local;
+    text *t = encode(L, idx, err);
+    json_t *v = NULL;
+    if (t != NULL) {
+        v = metered_parse(&m, L, t->p, t->len, err);
+        meter_done(&m); /* v now belongs to the caller */
+    }
+    text_drop(L);
+    if (v == NULL) sio_exec_charge(L, 0); /* raises when killed */
     return v;
 }
 
 /* --- the Lua codec ----------------------------------------------------------*/
 
-/* pcall'd: pushes the text [1] (light userdata) of length [2]. */
-static int push_text_cf(lua_State *L) {
-    lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
-    return 1;
+/* encode(value) -> text */
+static int l_encode(lua_State *L) {
+    sio_err err;
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    text *t = encode(L, 1, &err);
+    if (t != NULL) lua_pushlstring(L, t->p, t->len);
+    else lua_pushstring(L, err.msg);
+    lua_insert(L, 2);
+    text_drop(L);
+    return t != NULL ? 1 : lua_error(L);
 }
 
 /* pcall'd: pushes the Lua value of the tree [1] (light userdata). */
@@ -399,64 +482,27 @@ static int push_tree_cf(lua_State *L) {
     return 1;
 }
 
-/* Runs push(p, n) under lua_pcall, so that whatever it raises (memory,
- * limits) leaves the caller free to release what it holds first.  Leaves
- * the value or the error on top; returns the status. */
-static int push_protected(lua_State *L, lua_CFunction push, void *p, size_t n) {
-    lua_pushcfunction(L, push);
-    lua_pushlightuserdata(L, p);
-    lua_pushinteger(L, (lua_Integer)n);
-    return lua_pcall(L, 2, 1, 0);
-}
-
-/* A conversion failed with nothing held: raises its error. */
-static int conv_fail(conv *c) {
-    conv_done(c);
-    return raise_conv(c->L, c->err);
-}
-
-/* encode(value) -> text */
-static int l_encode(lua_State *L) {
-    sio_err err;
-    conv c;
-    size_t len = 0;
-    luaL_checkany(L, 1);
-    lua_settop(L, 1);
-    conv_init(&c, L, &err);
-    meter_on(&c);
-    json_t *v = checked(&c, to_json(&c, 1, 0));
-    char *text = v ? sio_json_dump(v, &len) : NULL;
-    if (text != NULL && kill_of(L) != SIO_KILL_NONE) {
-        free(text);
-        text = NULL;
-    }
-    if (v != NULL && text == NULL) no_memory(&c);
-    json_decref(v);
-    meter_off(&c);
-    if (text == NULL) return conv_fail(&c);
-    int st = push_protected(L, push_text_cf, text, len);
-    free(text);
-    conv_done(&c);
-    return st == LUA_OK ? 1 : lua_error(L);
-}
-
 /* decode(text) -> value */
 static int l_decode(lua_State *L) {
     sio_err err;
-    conv c;
+    metered m;
     size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
+    const char *s = luaL_checklstring(L, 1, &len);
     sio_exec_charge(L, 1 + len / SIO_BYTES_PER_INSTR); /* the parse; nothing held yet */
-    conv_init(&c, L, &err);
-    meter_on(&c);
-    json_t *v = checked(&c, sio_json_parse(text, len, &err));
-    meter_off(&c);
-    if (v == NULL) return conv_fail(&c);
-    int st = push_protected(L, push_tree_cf, v, 0);
-    meter_on(&c);
+    json_t *v = metered_parse(&m, L, s, len, &err);
+    if (v == NULL) {
+        meter_done(&m);
+        sio_exec_charge(L, 0); /* the limit error, when killed */
+        lua_pushstring(L, err.msg);
+        return lua_error(L);
+    }
+    lua_pushcfunction(L, push_tree_cf);
+    lua_pushlightuserdata(L, v);
+    int st = lua_pcall(L, 1, 1, 0);
+    meter_on(&m); /* credits the tree's blocks as they are freed */
     json_decref(v);
-    meter_off(&c);
-    conv_done(&c);
+    meter_off(&m);
+    meter_done(&m);
     return st == LUA_OK ? 1 : lua_error(L);
 }
 

@@ -3,8 +3,9 @@
  * JSON codec of every Lua state the host creates: the trusted engine
  * (`require "sio.json"`, preloaded by sio_sandbox_create), user code
  * (`sio.json`, the same functions) and the busted harness (sio_core.json).
- * Texts are read and written by src/core/json.h (strict reading, compact
- * writing); this is the tree mapping.
+ * The rules of the text are src/core/json.h's (strict reading by
+ * sio_json_parse, writing by its sio_json_write_* functions); this is the
+ * mapping between Lua values and JSON.
  *
  *   JSON          Lua
  *   object        table with string keys
@@ -32,12 +33,14 @@
  * are errors ("malformed JSON: <reason> at line L, column C").
  *
  * Cost.  Conversions are charged to the execution running on L (see
- * sandbox.h): one instruction per value plus one per 16 bytes of string,
- * and every byte of the jansson tree, the parser's buffers and the written
- * text to its memory limit, as they grow.  Shared references are expanded
- * (JSON has no sharing), so the budget bounds them.  A breach raises the
- * limit error like any other user-caused work; nothing is leaked when it
- * does.
+ * sandbox.h) as they go: each value written costs 32 instructions and each
+ * value read 128 (about what they take in C, against the VM's
+ * instructions), plus one per 16 bytes of string; the text being written
+ * is Lua memory, charged like any allocation, and the jansson tree a text
+ * is read into is charged to the memory limit as it grows.  Shared
+ * references are expanded (JSON has no sharing), so the budget bounds
+ * them.  A breach raises the limit error like any other user-caused work;
+ * nothing is leaked when it does.
  */
 #ifndef SIO_LUAJSON_H
 #define SIO_LUAJSON_H
@@ -47,18 +50,20 @@
 
 #include "sio_err.h"
 
-/* jansson's own parsing depth limit: whatever decodes also encodes. */
-#define SIO_LUAJSON_MAX_DEPTH 2048
+/* Tables nested deeper are an error: json.h's limit, so whatever decodes
+ * also encodes. */
+#define SIO_LUAJSON_MAX_DEPTH SIO_JSON_MAX_DEPTH
 
 /* Pushes v (borrowed) onto L.  May raise a Lua error (memory, limits):
  * call it where a raise is caught (a protected call or a coroutine). */
 void sio_lua_push_json(lua_State *L, const json_t *v);
 
-/* Converts the value at idx.  Returns a new reference the caller owns, or
+/* Converts the value at idx (written as sio.json.encode writes it, then
+ * read back: the same rules).  Returns a new reference the caller owns, or
  * NULL with err set (SIO_E_INVAL naming the path, e.g. "items[2]: cannot
- * encode a function as JSON").  While it converts, the tree is charged to
- * L's execution; once returned it is the caller's and no longer charged.
- * A limit breach frees what was built and then raises the limit error. */
+ * encode a function as JSON").  While it converts, the work is charged to
+ * L's execution; once returned the tree is the caller's and no longer
+ * charged.  A limit breach raises the limit error (nothing is leaked). */
 json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err);
 
 /* lua_CFunction: pushes the codec table {encode, decode, null}.

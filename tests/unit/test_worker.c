@@ -175,15 +175,16 @@ static void a_spinning_message_handler_is_killed(void **state) {
 
 /* Issue 9.4: a step's result is written as JSON in C, charged to the
  * command.  10 references nested 9 deep (10^9 values written out) end with
- * the memory limit instead of growing for ever; 1 MB referenced 25 times
- * does not fit in the default 64 MB: the 25 MB value, and the tree and the
- * text it is written through (before, only the value and the final string
+ * the instruction limit instead of growing for ever; 1 MB referenced 25
+ * times does not fit in the default 64 MB: its 25 MB text as the step's
+ * payload, the text of the result (which holds the payload) being written,
+ * and the string made of it (before, the texts being written were not
  * counted, and it passed).  The worker serves the next command either
  * way. */
 static void json_results_are_charged(void **state) {
     (void)state;
     alarm(120);
-    killed_then_served("fanout", 0, "memory limit exceeded");
+    killed_then_served("fanout", 0, "instruction limit exceeded");
     killed_then_served("bigref", 0, "memory limit exceeded");
     alarm(0);
 }
