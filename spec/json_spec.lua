@@ -30,6 +30,13 @@ steps:
       return { ["k\192"] = "v\237\160\128", ok = "caf\195\169" }
     publish_result: true
 ]],
+  ["workflows/badmsg.yaml"] = [[
+intent: badmsg
+steps:
+  - id: s1
+    run: |
+      error("bad \255 message", 0)
+]],
 }
 
 local ATTRS = '{"query":"x","id":12345678901234567,"f":0.1,"neg":-9223372036854775808}'
@@ -118,5 +125,13 @@ describe("nothing written is invalid UTF-8", function()
     assert.truthy(lines[1]:find("raw \239\191\189 byte", 1, true), lines[1])
     local out = json.decode(json.decode(lines[3]).result.outputs.s1)
     assert.are.same({ ["k\239\191\189"] = "v\239\191\189\239\191\189\239\191\189", ok = "caf\195\169" }, out)
+  end)
+
+  it("an error message that is not UTF-8 is written with U+FFFD", function()
+    local lines, code = H.run_binary("badmsg", "{}", dir .. "/workflows", dir .. "/lua")
+    assert.are.equal(1, code)
+    assert.are.equal(1, #lines)
+    assert.truthy(valid_utf8(lines[1]), lines[1])
+    assert.are.equal("bad \239\191\189 message", json.decode(lines[1]).error.message)
   end)
 end)

@@ -5,11 +5,17 @@ local testing = require "sio.testing"
 local H = require "support.helpers"
 local cjson = require "cjson"
 
+local find_binary, sh = H.binary, H.sh
+
 -- runs the binary; returns the decoded stdout lines and the exit code
 local function run_binary(intent, attrs_json, workflows, lua_dir)
-  local lines, code = H.run_binary(intent, attrs_json, workflows, lua_dir)
-  for i, l in ipairs(lines) do lines[i] = cjson.decode(l) end
-  return lines, code
+  local cmd = ("ASAN_OPTIONS=detect_leaks=0 %s run %s --attrs %s --workflows %s --lua %s 2>/dev/null"):format(
+    sh(find_binary()), sh(intent), sh(attrs_json), sh(workflows), sh(lua_dir))
+  local p = assert(io.popen(cmd, "r"))
+  local out = {}
+  for line in p:lines() do out[#out + 1] = cjson.decode(line) end
+  local _, _, code = p:close()
+  return out, code
 end
 
 -- Payloads are JSON text inside JSON, encoded from Lua tables whose key

@@ -25,6 +25,38 @@ end
 
 function M.host(opts) return fakehost.new(opts) end
 
+-- binary() -> path of the sio-orchestrator binary under test
+function M.binary()
+  local cands = {}
+  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
+  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
+  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
+  cands[#cands + 1] = "build/src/sio-orchestrator"
+  for _, p in ipairs(cands) do
+    local f = io.open(p, "rb")
+    if f then f:close() return p end
+  end
+  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
+end
+
+-- sh(s) -> s quoted for the shell
+function M.sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- cli(args, env) -> stdout, stderr, exit code of `sio-orchestrator <args>`
+-- (args already quoted; env a string of VAR=value words, may be nil)
+function M.cli(args, env)
+  local err = os.tmpname()
+  local p = assert(io.popen(("ASAN_OPTIONS=detect_leaks=0 %s %s %s 2>%s"):format(
+    env or "", M.sh(M.binary()), args, M.sh(err)), "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = assert(io.open(err, "rb"))
+  local errout = f:read("a")
+  f:close()
+  os.remove(err)
+  return out, errout, code
+end
+
 -- load(src, file, host, reg) -> wf (asserts it loads)
 function M.load(src, file, h, reg)
   h = h or fakehost.new()
@@ -50,33 +82,14 @@ function M.run(h, wf, attrs, opts)
   return res, err, pubs
 end
 
--- The sio-orchestrator binary: $SIO_BIN, $SIO_BINARY_DIR/src, or a build
--- folder at the top.
-function M.find_binary()
-  local cands = {}
-  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
-  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
-  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
-  cands[#cands + 1] = "build/src/sio-orchestrator"
-  for _, p in ipairs(cands) do
-    local f = io.open(p, "rb")
-    if f then f:close() return p end
-  end
-  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
-end
-
-local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
 -- `sio-orchestrator run intent --attrs attrs_json` -> its stdout lines (as
 -- text) and exit code
 function M.run_binary(intent, attrs_json, workflows, lua_dir)
-  local cmd = ("ASAN_OPTIONS=detect_leaks=0 %s run %s --attrs %s --workflows %s --lua %s 2>/dev/null"):format(
-    sh(M.find_binary()), sh(intent), sh(attrs_json), sh(workflows), sh(lua_dir))
-  local p = assert(io.popen(cmd, "r"))
-  local out = {}
-  for line in p:lines() do out[#out + 1] = line end
-  local _, _, code = p:close()
-  return out, code
+  local out, _, code = M.cli(("run %s --attrs %s --workflows %s --lua %s"):format(
+    M.sh(intent), M.sh(attrs_json), M.sh(workflows), M.sh(lua_dir)))
+  local lines = {}
+  for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines, code
 end
 
 function M.ids(pubs)

@@ -37,7 +37,7 @@ int sio_json_write_string(const sio_json_out *o, const char *s, size_t n) {
     if (put(o, "\"", 1) != 0) return -1;
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t k = c < 0x80 ? 1 : sio_utf8_char(u + i, n - i);
+        size_t k = c < 0x80 ? 1 : sio_utf8_seq(u + i, n - i);
         if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
             i += k; /* written as it is, with its run */
             continue;
@@ -205,19 +205,20 @@ __attribute__((constructor)) static void install_allocator(void) {
 
 /* --- UTF-8 ------------------------------------------------------------------*/
 
-size_t sio_utf8_char(const unsigned char *s, size_t n) {
-    unsigned c = s[0], min, cp;
+size_t sio_utf8_seq(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
     size_t len;
+    unsigned min;
     if (c < 0x80) return 1;
     if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
     else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
     else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
     else return 0;
     if (n < len) return 0;
-    cp = c & (0x3Fu >> (len - 1));
+    unsigned cp = c & (0x3F >> (len - 1));
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
+        cp = (cp << 6) | (s[i] & 0x3F);
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
     return len;
@@ -226,6 +227,31 @@ size_t sio_utf8_char(const unsigned char *s, size_t n) {
 size_t sio_utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
-    while (i < n && (k = sio_utf8_char(u + i, n - i)) != 0) i += k;
+    while (i < n && (k = sio_utf8_seq(u + i, n - i)) != 0) i += k;
     return i;
+}
+
+json_t *sio_json_text(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t bad = 0;
+    for (size_t k, i = 0; i < len; i += k ? k : 1) {
+        k = sio_utf8_seq(u + i, len - i);
+        bad += k == 0;
+    }
+    if (bad == 0) return json_stringn_nocheck(s, len);
+    char *out = malloc(len + 2 * bad), *o = out; /* U+FFFD is 3 bytes for 1 */
+    if (out == NULL) return NULL;
+    for (size_t k, j = 0; j < len; j += k ? k : 1) {
+        k = sio_utf8_seq(u + j, len - j);
+        if (k == 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+        } else {
+            memcpy(o, s + j, k);
+            o += k;
+        }
+    }
+    json_t *v = json_stringn_nocheck(out, (size_t)(o - out));
+    free(out);
+    return v;
 }

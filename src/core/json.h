@@ -83,10 +83,15 @@ const sio_json_meter *sio_json_meter_set(const sio_json_meter *m);
 /* Length of the valid UTF-8 sequence starting at s (n > 0 bytes
  * available), or 0 when the bytes there are not valid UTF-8 (overlong
  * forms, surrogates and code points above U+10FFFF are invalid). */
-size_t sio_utf8_char(const unsigned char *s, size_t n);
+size_t sio_utf8_seq(const unsigned char *s, size_t n);
 
 /* Bytes of s[0..n) before the first invalid UTF-8 sequence (n when all of
  * it is valid). */
 size_t sio_utf8_valid(const char *s, size_t n);
+
+/* A JSON string of the bytes s[0..len), each byte of an invalid UTF-8
+ * sequence replaced by U+FFFD (so what we write is always valid).  Returns
+ * a new reference, or NULL when out of memory. */
+json_t *sio_json_text(const char *s, size_t len);
 
 #endif

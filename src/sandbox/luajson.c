@@ -276,7 +276,7 @@ static void push_scrubbed(lua_State *L, const char *s, size_t n) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < n;) {
-        size_t k = sio_utf8_char((const unsigned char *)s + i, n - i);
+        size_t k = sio_utf8_seq((const unsigned char *)s + i, n - i);
         if (k == 0) luaL_addstring(&b, "\xEF\xBF\xBD");
         else luaL_addlstring(&b, s + i, k);
         i += k ? k : 1;

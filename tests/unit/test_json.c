@@ -157,7 +157,7 @@ static void utf8_checks(void **state) {
     assert_int_equal(sio_utf8_valid("\xED\xA0\x80", 3), 0);     /* a surrogate */
     assert_int_equal(sio_utf8_valid("\xF4\x90\x80\x80", 4), 0); /* above U+10FFFF */
     assert_int_equal(sio_utf8_valid("\xE2\x82", 2), 0);         /* cut short */
-    assert_int_equal(sio_utf8_char((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+    assert_int_equal(sio_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
 }
 
 int main(void) {

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "httpd.h"
+#include "json.h"
+#include "outcome.h"
 #include "worker.h"
 
 typedef struct tally {
@@ -25,19 +28,31 @@ typedef struct tally {
 } tally;
 
 typedef struct tjob {
-    sio_job job;
+    sio_run_job job;
     tally *t;
-    char attrs[256];
+    json_t *attrs;
 } tjob;
 
-static void on_done(sio_job *job, int ok, const char *res, size_t len) {
-    tally *t = ((tjob *)job)->t;
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    tjob *j = ud;
+    tally *t = j->t;
     pthread_mutex_lock(&t->mu);
     t->done++;
-    t->ok += ok;
-    snprintf(t->last, sizeof t->last, "%.*s", (int)len, res);
+    t->ok += result != NULL;
+    outcome_text(result, e, t->last, sizeof t->last);
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    json_decref(result);
+}
+
+/* Submits workflow with attrs (JSON text) as j. */
+static void submit(sio_worker *w, tjob *j, tally *t, const char *workflow, const char *attrs) {
+    j->t = t;
+    j->attrs = sio_json_parse(attrs, strlen(attrs), NULL);
+    assert_non_null(j->attrs);
+    j->job = (sio_run_job){.workflow = workflow, .attrs = j->attrs,
+                           .cbs = {.done = on_done}, .ud = j};
+    sio_worker_submit_run(w, &j->job);
 }
 
 static void wait_for(tally *t, int n) {
@@ -48,19 +63,11 @@ static void wait_for(tally *t, int n) {
 
 static char dir[64];
 
-static void write_file(const char *name, const char *text) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { test_write_file(dir, name, text); }
 
 static int make_dir(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sio-test-worker.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    test_make_dir(dir, sizeof dir, "sio-test-worker");
     write_file("slow.yaml", "intent: slow\nsteps:\n  - id: get\n    tool:\n      name: http\n"
                             "      args:\n        url: \"${A.url}\"\n    publish_result: true\n");
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
@@ -85,9 +92,7 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return test_remove_dir(dir);
 }
 
 static const char *allow[] = {"127.0.0.1", NULL};
@@ -113,13 +118,10 @@ static void two_workers_hold_200_requests_open(void **state) {
     enum { N = 200 };
     tjob *jobs = calloc(N, sizeof *jobs);
     for (int i = 0; i < N; i++) {
-        jobs[i].t = &t;
-        snprintf(jobs[i].attrs, sizeof jobs[i].attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
+        char attrs[128];
+        snprintf(attrs, sizeof attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
                  test_httpd_port(h), i);
-        jobs[i].job = (sio_job){.entry = "run", .payload = jobs[i].attrs,
-                                .payload_len = strlen(jobs[i].attrs), .meta = "slow",
-                                .done = on_done};
-        sio_worker_submit(w[i % 2], &jobs[i].job);
+        submit(w[i % 2], &jobs[i], &t, "slow", attrs);
     }
     wait_for(&t, N);
     assert_int_equal(t.ok, N);
@@ -128,38 +130,42 @@ static void two_workers_hold_200_requests_open(void **state) {
     assert_true(test_httpd_max_open(h) >= 100);
     for (int i = 0; i < 2; i++) sio_worker_destroy(w[i]);
     test_httpd_stop(h);
+    for (int i = 0; i < N; i++) json_decref(jobs[i].attrs);
     free(jobs);
 }
 
-/* Runs intent, which must break a limit, then hello on the same worker:
- * the first ends with a permanent error containing want, the second is
- * served. */
-static void killed_then_served(const char *intent, uint64_t instr_limit, const char *want) {
+/* Runs intent, which must break a limit (in step, when not NULL), then
+ * hello on the same worker: the first ends with a permanent error
+ * containing want, the second is served. */
+static void killed_then_served(const char *intent, uint64_t instr_limit, const char *want,
+                               const char *step) {
     sio_worker *w = new_worker(1, instr_limit);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob bad = {.t = &t}, hello = {.t = &t};
-    bad.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = intent,
-                        .done = on_done};
-    sio_worker_submit(w, &bad.job);
+    submit(w, &bad, &t, intent, "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
-    assert_non_null(strstr(t.last, want));
-    const char *attrs = "{\"query\":\"again\"}";
-    hello.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                          .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &hello.job);
+    if (strstr(t.last, want) == NULL) fail_msg("'%s' does not contain '%s'", t.last, want);
+    if (step != NULL) {
+        char s[64];
+        snprintf(s, sizeof s, "\"step\":\"%s\"", step); /* the step it hit in */
+        assert_non_null(strstr(t.last, s));
+    }
+    submit(w, &hello, &t, "hello", "{\"query\":\"again\"}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
     assert_non_null(strstr(t.last, "{\\\"query\\\":\\\"again\\\"}"));
+    json_decref(bad.attrs);
+    json_decref(hello.attrs);
     sio_worker_destroy(w);
 }
 
 static void a_killed_command_leaves_the_worker_serving(void **state) {
     (void)state;
-    killed_then_served("spin", 2000000, "instruction limit exceeded");
+    killed_then_served("spin", 2000000, "instruction limit exceeded", "loop");
 }
 
 /* Issue 9.3: an xpcall message handler runs inside the count hook, with
@@ -169,7 +175,7 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
 static void a_spinning_message_handler_is_killed(void **state) {
     (void)state;
     alarm(120);
-    killed_then_served("handler", 2000000, "instruction limit exceeded");
+    killed_then_served("handler", 2000000, "instruction limit exceeded", "s1");
     alarm(0);
 }
 
@@ -184,29 +190,34 @@ static void a_spinning_message_handler_is_killed(void **state) {
 static void json_results_are_charged(void **state) {
     (void)state;
     alarm(120);
-    killed_then_served("fanout", 0, "instruction limit exceeded");
-    killed_then_served("bigref", 0, "memory limit exceeded");
+    killed_then_served("fanout", 0, "instruction limit exceeded", NULL);
+    killed_then_served("bigref", 0, "memory limit exceeded", NULL);
     alarm(0);
 }
 
-static void unknown_workflow_and_bad_attrs_are_permanent(void **state) {
+/* An unknown workflow is permanent; the engine works on a Lua copy of the
+ * attrs, so the caller's tree (the command as received) never sees its
+ * changes (utter, step outputs). */
+static void unknown_workflow_is_permanent_and_attrs_stay_as_given(void **state) {
     (void)state;
     sio_worker *w = new_worker(1, 0);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "nope",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "nope", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "\"message\":\"unknown workflow 'nope'\""));
-    b.job = (sio_job){.entry = "run", .payload = "{oops", .payload_len = 5, .meta = "hello",
-                      .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", "{\"query\":\"x\"}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
-    assert_non_null(strstr(t.last, "attrs are not valid JSON"));
+    assert_int_equal(t.ok, 1);
+    assert_non_null(strstr(t.last, "\"steps\":[\"s1\"]"));
+    char *after = sio_json_dump(b.attrs, NULL);
+    assert_string_equal(after, "{\"query\":\"x\"}");
+    free(after);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -220,21 +231,20 @@ static void a_waiting_command_meets_its_deadline(void **state) {
     assert_non_null(w);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "sleepy",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "sleepy", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "deadline exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"nap\"")); /* the step that waited */
     const char *attrs = "{\"query\":\"next\"}";
-    b.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                      .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -244,7 +254,7 @@ int main(void) {
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
         cmocka_unit_test(a_spinning_message_handler_is_killed),
         cmocka_unit_test(json_results_are_charged),
-        cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
+        cmocka_unit_test(unknown_workflow_is_permanent_and_attrs_stay_as_given),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
