@@ -1,9 +1,12 @@
 /*
- * json.h - the one JSON codec of the C host, on jansson.
+ * json.h - the one JSON codec of the host: jansson trees, read by
+ * jansson, written by our own rules.
  *
- * Every JSON text the host reads (command envelopes, CLI arguments) goes
- * through sio_json_parse, and every text it writes (envelopes, log lines,
- * CLI output) through sio_json_dump, so there is one set of rules:
+ * Every JSON text the host reads (command envelopes, CLI arguments, Lua's
+ * sio.json.decode) goes through sio_json_parse, and every text it writes
+ * (envelopes, log lines, CLI output, Lua's sio.json.encode) through
+ * sio_json_dump or the sio_json_write_* functions it is made of, so there
+ * is one set of rules:
  *
  *   reading   the whole buffer is one JSON value (bytes after it are an
  *             error); UTF-8 must be valid; duplicate object keys, NaN,
