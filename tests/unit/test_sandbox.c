@@ -61,7 +61,7 @@ static fx *fx_new(const char *lua_dir) {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     sio_sandbox_cfg cfg = {.lua_dir = lua_dir,
-                           .limits = {.mem_limit_bytes = 8u << 20, .instr_limit = 20000000},
+                           .limits = {.mem_limit_bytes = 8u << 20, .instr_limit = 5000000},
                            .log = log_sink,
                            .log_ud = f};
     sio_err err;
@@ -332,7 +332,7 @@ static void print_goes_to_host_log(void **state) {
 static void infinite_loops_are_killed(void **state) {
     fx *f = *state;
     limited(f, "while true do end", SIO_KILL_INSTR, NULL);
-    assert_true(f->limited_instr >= 20000000 && f->limited_instr < 20100000);
+    assert_true(f->limited_instr >= 5000000 && f->limited_instr < 5100000);
     limited(f, "for i = 1, 10 do pcall(function() while true do end end) end return 'escaped'",
             SIO_KILL_INSTR, NULL);
     limited(f, "while true do pcall(error, 'x') end", SIO_KILL_INSTR, NULL);
@@ -361,31 +361,32 @@ static void infinite_loops_are_killed(void **state) {
  * timeout; a passing run takes a fraction of a second. */
 static void limits_hold_while_unwinding(void **state) {
     fx *f = *state;
+    sio_limits small = {.instr_limit = 2000000}; /* the count is not the point */
     alarm(120);
     limited(f, "xpcall(function() while true do end end, function(m) while true do end end)"
                " return 'escaped'",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "xpcall(error, function(m) while true do end end, 'x') return 'escaped'",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "xpcall(function() while true do end end, function(m)\n"
                "  return xpcall(function() while true do end end, function() while true do end end)\n"
                "end) return 'escaped'",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
                "pcall(function() local x <close> = spin while true do end end) return 'escaped'",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
                "local co = coroutine.wrap(function() local x <close> = spin while true do end end)\n"
                "pcall(co) return 'escaped'",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
                "local co = coroutine.create(function() local x <close> = spin\n"
                "  coroutine.yield() end)\n"
                "coroutine.resume(co) pcall(coroutine.close, co) while true do end",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
                "local x <close> = spin while true do end",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     /* a handler still runs for ordinary errors */
     run(f, "return select(2, xpcall(error, function(m) return 'handled ' .. m end, 'x'))");
     assert_string_equal(f->out, "ok:handled x");
@@ -418,8 +419,11 @@ static void memory_bombs_are_killed(void **state) {
     assert_true(f->peak <= (8u << 20) + (64u << 10));
     /* quadratic copying is work, charged by the bytes it allocates */
     limited(f, "local s = '' for i = 1, 1e9 do s = s .. 'x' end", SIO_KILL_INSTR, NULL);
-    /* garbage alone never kills: 200 MB of churn under an 8 MiB limit */
-    run(f, "local n = 0 for i = 1, 200 do local s = ('x'):rep(1e6) n = n + #s end return n");
+    /* garbage alone never kills: 200 MB of churn under an 8 MiB limit (and
+     * the instructions its copying costs) */
+    sio_limits churn = {.instr_limit = 100000000};
+    run_with(f, "local n = 0 for i = 1, 200 do local s = ('x'):rep(1e6) n = n + #s end return n",
+             NULL, &churn);
     assert_string_equal(f->out, "ok:200000000");
 }
 
@@ -443,9 +447,11 @@ static void json_work_is_charged(void **state) {
     limited_pre(f, FANOUT "return #json.encode(t)", with_json, SIO_KILL_INSTR, NULL);
     limited_pre(f, FANOUT "pcall(json.encode, t) return 'escaped'", with_json, SIO_KILL_INSTR,
                 NULL);
-    sio_limits roomy = {.instr_limit = UINT64_MAX, .deadline_ms = 600000};
+    /* with instructions unlimited, the text meets the memory limit */
+    sio_limits roomy = {.mem_limit_bytes = 2u << 20, .instr_limit = UINT64_MAX,
+                        .deadline_ms = 600000};
     limited_pre(f, FANOUT "return #json.encode(t)", with_json, SIO_KILL_MEMORY, &roomy);
-    assert_true(f->peak <= (8u << 20) + (64u << 10));
+    assert_true(f->peak <= (2u << 20) + (64u << 10));
     /* 100 KB referenced 60 times: a 6 MB text, and the string made of it,
      * do not fit in 8 MB; 20 times does */
     limited_pre(f, "local json = require 'json'\n"
@@ -468,7 +474,7 @@ static void json_work_is_charged(void **state) {
     alarm(0);
 }
 
-/* Runs src with instruction limits, then memory limits, from a twentieth
+/* Runs src with instruction limits, then memory limits, from a twelfth
  * of what it needs up to all of it: the limit strikes in every phase of a
  * conversion (building the tree, writing or parsing the text, building the
  * Lua values).  Each run ends with that limit's error or succeeds, the
@@ -478,14 +484,14 @@ static void sweep_limits(fx *f, const char *src, const char *want) {
     assert_string_equal(f->out, want);
     uint64_t instr = f->instr;
     size_t peak = f->peak;
-    for (int i = 1; i < 20; i++) {
-        sio_limits l = {.instr_limit = instr * (uint64_t)i / 20};
+    for (int i = 1; i < 12; i++) {
+        sio_limits l = {.instr_limit = instr * (uint64_t)i / 12};
         sio_kill k = run_with(f, src, with_json, &l);
         if (k != SIO_KILL_INSTR && strcmp(f->out, want) != 0)
             fail_msg("instr limit %llu: %s", (unsigned long long)l.instr_limit, f->out);
     }
-    for (int i = 1; i < 20; i++) {
-        sio_limits l = {.mem_limit_bytes = peak * (size_t)i / 20};
+    for (int i = 1; i < 12; i++) {
+        sio_limits l = {.mem_limit_bytes = peak * (size_t)i / 12};
         sio_kill k = run_with(f, src, with_json, &l);
         if (k != SIO_KILL_MEMORY && strcmp(f->out, want) != 0)
             fail_msg("memory limit %zu: %s", l.mem_limit_bytes, f->out);
@@ -509,7 +515,7 @@ static void json_limits_leave_nothing_behind(void **state) {
 
 static void deep_recursion_is_an_error(void **state) {
     fx *f = *state;
-    sio_limits big = {.mem_limit_bytes = 256u << 20};
+    sio_limits big = {.mem_limit_bytes = 256u << 20, .instr_limit = 100000000};
     run_with(f, "local function r(n) return 1 + r(n + 1) end return r(1)", NULL, &big);
     assert_contains(f->out, "stack overflow");
     still_fine(f);
@@ -558,12 +564,13 @@ static void c_loops_are_charged(void **state) {
     /* C loops over elements that metamethods written in C produce: each
      * element is charged, sort's n log n up front (the alarm turns the
      * endless loop of a regression into a failure) */
+    sio_limits small = {.instr_limit = 1000000};
     alarm(120);
     limited(f, "table.concat(setmetatable({}, {__index = table.concat}), '', 1, 2^40)",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     limited(f, "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end,\n"
                "  __index = table.concat, __newindex = rawequal}))",
-            SIO_KILL_INSTR, NULL);
+            SIO_KILL_INSTR, &small);
     alarm(0);
     run(f, "local t = {5, 3, 9, 1} table.sort(t) local a = table.concat(t, ',')\n"
            "table.sort(t, function(x, y) return x > y end)\n"
