@@ -87,6 +87,9 @@ static const setting settings[] = {
      "claim on an in-flight command, renewed while it runs"},
     {"DEDUPE_KEY_PREFIX", NULL, "sio:dedupe:", K_STR, OFF(pub.dedupe_key_prefix), 0, 0, NULL,
      "prefix of dedupe keys in Redis"},
+    {"REPLAY_KEY_PREFIX", NULL, "sio:replay:", K_STR, OFF(pub.replay_key_prefix), 0, 0, NULL,
+     "prefix of the marks `replay` leaves in Redis (a namespace of its own: no correlation id "
+     "can collide with a mark)"},
     {"REDIS_USERNAME", NULL, NULL, K_SECRET, OFF(user_set), 0, 0, "none",
      "Redis ACL user (wins over one in the URL)"},
     {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
