@@ -168,6 +168,9 @@ static const struct {
      "exactly_once reads only committed commands"},
     {"enable.auto.commit", "true", SIO_EXACTLY_ONCE,
      "exactly_once commits offsets in its transactions"},
+    {"enable.auto.commit", "false", SIO_AT_LEAST_ONCE,
+     "at_least_once commits the offsets it stores through librdkafka's auto commit; "
+     "without it nothing would ever be committed"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -612,6 +615,7 @@ static bool prop_value_is(const char *val, const char *want) {
     sio_err e;
     if (want == NULL) return true;
     if (strcmp(want, "true") == 0) return sio_parse_bool(val, &b, &e) == 0 && b;
+    if (strcmp(want, "false") == 0) return sio_parse_bool(val, &b, &e) == 0 && !b;
     return strcasecmp(val, want) == 0;
 }
 
