@@ -41,7 +41,8 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
                          "payload", sio_json_text(payload, len), "query", query));
 }
 
-/* {"class", "message"[, "step"]} */
+/* {"class", "message"[, "step"]}; bytes that are not UTF-8 (a script's
+ * message) as U+FFFD, as everywhere we write JSON. */
 static json_t *error_json(const char *cls, const char *message, const char *step) {
     json_t *e = json_pack("{s:s,s:o}", "class", cls, "message",
                           sio_json_text(message, strlen(message)));

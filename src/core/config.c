@@ -87,6 +87,9 @@ static const setting settings[] = {
      "claim on an in-flight command, renewed while it runs"},
     {"DEDUPE_KEY_PREFIX", NULL, "sio:dedupe:", K_STR, OFF(pub.dedupe_key_prefix), 0, 0, NULL,
      "prefix of dedupe keys in Redis"},
+    {"REPLAY_KEY_PREFIX", NULL, "sio:replay:", K_STR, OFF(pub.replay_key_prefix), 0, 0, NULL,
+     "prefix of the marks `replay` leaves in Redis (a namespace of its own: no correlation id "
+     "can collide with a mark)"},
     {"REDIS_USERNAME", NULL, NULL, K_SECRET, OFF(user_set), 0, 0, "none",
      "Redis ACL user (wins over one in the URL)"},
     {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
@@ -165,6 +168,9 @@ static const struct {
      "exactly_once reads only committed commands"},
     {"enable.auto.commit", "true", SIO_EXACTLY_ONCE,
      "exactly_once commits offsets in its transactions"},
+    {"enable.auto.commit", "false", SIO_AT_LEAST_ONCE,
+     "at_least_once commits the offsets it stores through librdkafka's auto commit; "
+     "without it nothing would ever be committed"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -609,6 +615,7 @@ static bool prop_value_is(const char *val, const char *want) {
     sio_err e;
     if (want == NULL) return true;
     if (strcmp(want, "true") == 0) return sio_parse_bool(val, &b, &e) == 0 && b;
+    if (strcmp(want, "false") == 0) return sio_parse_bool(val, &b, &e) == 0 && !b;
     return strcasecmp(val, want) == 0;
 }
 

@@ -99,6 +99,7 @@ typedef struct sio_config {
     int64_t dedupe_ttl_ms;       /* DEDUPE_TTL, default = workflow timeout */
     int64_t dedupe_lease_ms;     /* DEDUPE_LEASE */
     const char *dedupe_key_prefix; /* DEDUPE_KEY_PREFIX, may be "" */
+    const char *replay_key_prefix; /* REPLAY_KEY_PREFIX */
 
     /* Workers and execution */
     int worker_count;            /* WORKER_COUNT, --workers */

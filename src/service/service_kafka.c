@@ -310,6 +310,31 @@ static int command_ctx(sio_service *s, sio_err *err) {
     return 0;
 }
 
+/* Loads the workflow set once before anything waits on Kafka or Redis, so
+ * an invalid set stops serve at once with exit 2 (naming file:line) instead
+ * of after STARTUP_TIMEOUT, or after a broker finally answered.  The same
+ * loader and rules as the workers' own load (and `validate`). */
+static int check_workflows(const sio_config *cfg, sio_err *err) {
+    sio_worker_cfg wc = {
+        .workflows_dir = cfg->workflows_dir,
+        .lua_dir = cfg->lua_dir,
+        .limits = {.mem_limit_bytes = cfg->mem_limit,
+                   .instr_limit = (uint64_t)cfg->instr_limit,
+                   .deadline_ms = (uint64_t)cfg->workflow_timeout_ms},
+        .config = cfg,
+        .no_load = 1,
+    };
+    sio_worker *w = sio_worker_create(&wc, err);
+    if (w == NULL) return -1;
+    char *text = NULL;
+    const char *const paths[] = {cfg->workflows_dir};
+    int ok = sio_worker_validate(w, paths, 1, &text, err);
+    if (ok == 0) sio_err_set(err, SIO_E_CONFIG, "invalid workflows:\n%s", text ? text : "");
+    free(text);
+    sio_worker_destroy(w);
+    return ok == 1 ? 0 : -1;
+}
+
 static int start_workers(sio_service *s, sio_err *err) {
     s->nworkers = s->cfg->worker_count;
     s->slots = calloc((size_t)s->nworkers, sizeof *s->slots);
@@ -364,8 +389,8 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         s->brokers = strdup(cfg->kafka_brokers);
         if (s->brokers == NULL) goto fail;
     }
-    if ((s->offsets = sio_offsets_create(err)) == NULL || make_producer(s, err) != 0 ||
-        sio_startup_wait(cfg, s->producer, s->brokers, !s->embedded, err) != 0 ||
+    if (check_workflows(cfg, err) != 0 || (s->offsets = sio_offsets_create(err)) == NULL ||
+        make_producer(s, err) != 0 || sio_startup_wait(cfg, s->producer, s->brokers, !s->embedded, err) != 0 ||
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
         goto fail;

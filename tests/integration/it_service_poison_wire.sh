@@ -214,15 +214,15 @@ pass "headers with binary values: answered; in the DLQ as value_base64"
 }
 
 # 11. A workflow whose step result and outcome hold bytes that are not
-# UTF-8 and NUL bytes (tests/integration/workflows/bytes.lua): answered,
+# UTF-8 and NUL bytes (tests/integration/workflows/rawbytes.lua): answered,
 # the bytes as U+FFFD (checked strictly below); `run` prints the same.
-out=$(send bytes-$$ bytes '{"query":"b"}') || fail "bytes: not answered: $out"
+out=$(send rawbytes-$$ rawbytes '{"query":"b"}') || fail "rawbytes: not answered: $out"
 echo "$out" | jq -e -s 'length == 2 and .[0].value.status == "step_result" and .[1].value.result.out == "caf\ufffd\u0000"' \
-    >/dev/null || fail "bytes: $out"
-"$BIN" run bytes --attrs '{"query":"b"}' >"$RUN/run.out" || fail "run bytes failed"
+    >/dev/null || fail "rawbytes: $out"
+"$BIN" run rawbytes --attrs '{"query":"b"}' >"$RUN/run.out" || fail "run rawbytes failed"
 python3 -c 'import json, sys; [json.loads(l.decode("utf-8")) for l in open(sys.argv[1], "rb")]' "$RUN/run.out" \
-    || fail "run bytes: not strict UTF-8 JSON"
-[ "$(jq -r .status "$RUN/run.out" | tr '\n' ' ')" = "step_result success " ] || fail "run bytes: $(cat "$RUN/run.out")"
+    || fail "run rawbytes: not strict UTF-8 JSON"
+[ "$(jq -r .status "$RUN/run.out" | tr '\n' ' ')" = "step_result success " ] || fail "run rawbytes: $(cat "$RUN/run.out")"
 pass "a workflow writing bytes that are not UTF-8 and NUL bytes: answered as U+FFFD and \\u0000, by serve and by run"
 
 # 12. Nothing stuck: every offset committed, so every entry above is in

@@ -16,6 +16,7 @@ export KAFKA_COMMANDS_TOPIC="it.$uniq.commands"
 export KAFKA_RESPONSES_TOPIC="it.$uniq.responses"
 export KAFKA_GROUP_ID="it.$uniq"
 export DEDUPE_KEY_PREFIX="it:$uniq:"
+export REPLAY_KEY_PREFIX="it:$uniq:replay:"
 export WORKFLOWS_DIR="$TOP/tests/integration/workflows"
 export LUA_DIR="$TOP/tests/integration/lua"
 export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}

@@ -779,6 +779,12 @@ static void processing_guarantee(void **state) {
     sio_config_destroy(c);
     c = load_ok(uncommitted, NULL); /* at least once may read uncommitted */
     sio_config_destroy(c);
+    /* At least once commits what it stores through the auto commit: turning
+     * it off would leave every offset uncommitted, so it is refused. */
+    char *alos_manual[] = {"serve", "-X", "enable.auto.commit=false", NULL};
+    load_fails(alos_manual, NULL, "~at_least_once commits the offsets it stores");
+    char *alos_manual0[] = {"serve", "-X", "enable.auto.commit=0", NULL};
+    load_fails(alos_manual0, NULL, "~without it nothing would ever be committed");
 }
 
 static void usage_lists_every_variable(void **state) {
@@ -791,7 +797,8 @@ static void usage_lists_every_variable(void **state) {
     static const char *const names[] = {
         "KAFKA_BROKERS", "KAFKA_GROUP_ID", "KAFKA_COMMANDS_TOPIC", "KAFKA_RESPONSES_TOPIC",
         "DEDUPE_REDIS_ADDR", "WORKER_COUNT", "WORKER_INFLIGHT", "DEFAULT_WORKFLOW_TIMEOUT",
-        "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REDIS_USERNAME", "REDIS_PASSWORD",
+        "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REPLAY_KEY_PREFIX", "REDIS_USERNAME",
+        "REDIS_PASSWORD",
         "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
         "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",

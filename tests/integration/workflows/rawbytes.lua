@@ -1,9 +1,9 @@
--- bytes: a workflow whose step result and outcome hold bytes that are not
+-- rawbytes: a workflow whose step result and outcome hold bytes that are not
 -- UTF-8 (a stray byte, a surrogate, an overlong form) and NUL bytes, in
 -- values and keys.  What the service writes of it must still be strict
 -- UTF-8 JSON (it_service_poison_wire.sh).
 return {
-  intent = "bytes",
+  intent = "rawbytes",
   steps = {
     {
       id = "s1",
