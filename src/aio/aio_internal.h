@@ -31,6 +31,13 @@ struct sio_op {
     sio_aio_result deferred;
 };
 
+/* One allow-list entry (sio_http_allow_parse): host "*" = any; port -1 =
+ * any, 0 = the scheme's default only. */
+typedef struct sio_allow {
+    char host[256];
+    int port;
+} sio_allow;
+
 struct sio_aio {
     uv_loop_t *loop;
     sio_aio_cfg cfg;
@@ -40,6 +47,8 @@ struct sio_aio {
     size_t index_cap;
     uint64_t next_id;
     /* HTTP */
+    sio_allow *allow;
+    size_t nallow;
     CURLM *multi;
     uv_timer_t *curl_timer;
     /* Redis */

@@ -109,7 +109,8 @@ static const setting settings[] = {
     {"LUA_DIR", "--lua", "lua", K_NESTR, OFF(pub.lua_dir), 0, 0, NULL,
      "folder of Lua modules and tools"},
     {"SIO_HTTP_ALLOW", NULL, "", K_HOSTS, 0, 0, 0, NULL,
-     "hosts scripts may call over HTTP, comma-separated; empty = none, * = any"},
+     "hosts scripts may call over HTTP, comma-separated host (default port only) or "
+     "host:port; empty = none, * = any"},
     {"HTTP_TIMEOUT", NULL, "10s", K_DUR, OFF(pub.http_timeout_ms), 1, I64MAX, NULL,
      "default HTTP request timeout"},
     {"SIO_MEM_LIMIT", NULL, "64m", K_SIZE, OFF(pub.mem_limit), 64 * 1024, I64MAX, NULL,
