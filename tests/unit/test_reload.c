@@ -86,7 +86,8 @@ static void ver_text(char *buf, size_t size, int v, const char *guard) {
 }
 
 /* In place: truncate, write half, flush, write the rest (a reader may see
- * the partial file; the debounce must hide it). */
+ * the partial file; the debounce hides it unless the writer pauses longer
+ * than SIO_WATCH_QUIET_MS, and then the partial file is rejected). */
 static void write_in_place(const char *dir, const char *name, const char *text) {
     char path[256];
     path_in(path, sizeof path, dir, name);
@@ -368,7 +369,11 @@ static void thousand_commands_through_twenty_rewrites(void **state) {
         sio_worker_reload_stats(ws.w[i], &ok, &rejected);
         assert_true(ok >= REWRITES);
         assert_true(ok <= st.bursts);
-        assert_int_equal(rejected, 0);
+        /* Only a half-written file (an in-place rewrite whose writer paused
+         * longer than the debounce) is ever rejected - it keeps the
+         * previous version, and the finished file goes live after it: at
+         * most its truncated and its half state, for 6 in-place rewrites. */
+        assert_true(rejected <= 2 * (REWRITES / 3));
     }
     sio_watch_destroy(wt);
     for (int i = 0; i < 2; i++) sio_worker_destroy(ws.w[i]);
@@ -416,7 +421,7 @@ static void invalid_rewrites_keep_the_previous_version(void **state) {
     pthread_mutex_unlock(&r.mu);
     assert_int_equal(probe(ws.w[0]), 0);
 
-    write_in_place(wfdir, "ver.yaml", "intent: ver\nsteps:\n  - id: a\n    tool: [echo\n");
+    write_by_rename(wfdir, "ver.yaml", "intent: ver\nsteps:\n  - id: a\n    tool: [echo\n");
     rejected_at_least two = {&r, 2};
     wait_until(has_rejections, &two, "the YAML error to be rejected");
     pthread_mutex_lock(&r.mu);
@@ -451,9 +456,17 @@ static int bursts_reached(void *arg) {
     return st.bursts >= c->bursts && (c->dirs == 0 || st.dirs == c->dirs);
 }
 
+static unsigned long bursts_now(sio_watch *wt) {
+    sio_watch_stats st;
+    sio_watch_get_stats(wt, &st);
+    return st.bursts;
+}
+
 /* mkdir under lua/ after start adds a watch; a file written in the new
  * directory (seen only through that watch) is a change; a removed
- * directory loses its watch. */
+ * directory loses its watch.  Each step waits for a burst after the ones
+ * counted before it (a slow machine may split a step's events into more
+ * bursts; never fewer). */
 static void subdirectories_created_later_are_watched(void **state) {
     (void)state;
     sio_watch *wt = new_watch(ignore_change, NULL);
@@ -467,43 +480,77 @@ static void subdirectories_created_later_are_watched(void **state) {
     assert_int_equal(mkdir(sub, 0700), 0);
     counter c = {wt, 1, 3};
     wait_until(bursts_reached, &c, "the mkdir burst and the new watch");
+    c = (counter){wt, bursts_now(wt) + 1, 3};
     write_in_place(sub, "mark.lua", "return { fn = function(args) return 'x' end }\n");
-    c = (counter){wt, 2, 3};
     wait_until(bursts_reached, &c, "a change inside the new subdirectory");
 
     /* Two levels at once: the inner one is found by walking the new one. */
+    c = (counter){wt, bursts_now(wt) + 1, 5};
     path_in(deep, sizeof deep, sub, "a");
     assert_int_equal(mkdir(deep, 0700), 0);
     path_in(deep, sizeof deep, sub, "a/b");
     assert_int_equal(mkdir(deep, 0700), 0);
-    c = (counter){wt, 3, 5};
     wait_until(bursts_reached, &c, "watches on a/ and a/b/");
+    c = (counter){wt, bursts_now(wt) + 1, 5};
     write_in_place(deep, "m.lua", "return {}\n");
-    c = (counter){wt, 4, 5};
     wait_until(bursts_reached, &c, "a change two levels down");
 
+    c = (counter){wt, bursts_now(wt) + 1, 4};
     path_in(file, sizeof file, deep, "m.lua");
     assert_int_equal(unlink(file), 0);
     assert_int_equal(rmdir(deep), 0);
-    c = (counter){wt, 5, 4};
     wait_until(bursts_reached, &c, "the removed directory's watch to go");
     sio_watch_destroy(wt);
 }
 
-/* Triggers (SIGHUP) share the debounce: several in a row are one burst. */
+/* A watch callback the test can hold: while held, the watcher's thread is
+ * inside on_change and cannot see anything else. */
+typedef struct held_cb {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int hold, inside, calls;
+} held_cb;
+
+static void held_change(void *ud) {
+    held_cb *h = ud;
+    pthread_mutex_lock(&h->mu);
+    h->calls++;
+    h->inside = 1;
+    pthread_cond_broadcast(&h->cv);
+    while (h->hold) pthread_cond_wait(&h->cv, &h->mu);
+    h->inside = 0;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Triggers (SIGHUP) share the debounce: several that arrive while a burst
+ * is being handled are one more burst, not several.  The first burst's
+ * callback is held while the five triggers arrive, so they arrive
+ * together on any machine. */
 static void triggers_are_debounced(void **state) {
     (void)state;
-    sio_watch *wt = new_watch(ignore_change, NULL);
+    held_cb h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .hold = 1};
+    sio_watch *wt = new_watch(held_change, &h);
+    sio_watch_trigger(wt);
+    pthread_mutex_lock(&h.mu);
+    while (!h.inside) pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
     for (int i = 0; i < 5; i++) sio_watch_trigger(wt);
-    counter c = {wt, 1, 0};
-    wait_until(bursts_reached, &c, "the trigger burst");
+    pthread_mutex_lock(&h.mu);
+    h.hold = 0;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    counter c = {wt, 2, 0};
+    wait_until(bursts_reached, &c, "the burst of the five triggers");
     sio_watch_stats st;
     sio_watch_get_stats(wt, &st);
-    assert_int_equal(st.bursts, 1);
-    assert_true(st.events >= 1 && st.events <= 5);
+    assert_int_equal(st.bursts, 2);
+    assert_int_equal(st.events, 2);
     sio_watch_trigger(wt);
-    c = (counter){wt, 2, 0};
-    wait_until(bursts_reached, &c, "a second trigger burst");
+    c = (counter){wt, 3, 0};
+    wait_until(bursts_reached, &c, "a later trigger's own burst");
+    pthread_mutex_lock(&h.mu);
+    assert_int_equal(h.calls, 3);
+    pthread_mutex_unlock(&h.mu);
     sio_watch_destroy(wt);
 }
 

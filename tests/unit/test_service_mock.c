@@ -2,7 +2,10 @@
  * test_service_mock.c - fault injection with librdkafka's mock cluster
  * (`serve --embedded`): produce errors and a broker that goes down while
  * commands run.  The real-broker behaviour is covered by the integration
- * tests; these cases need faults only the mock can inject.
+ * tests; these cases need faults only the mock can inject.  A command is
+ * held inside its workflow at the test server's gate while the fault is
+ * set up, so the fault meets the command's own produce requests whatever
+ * the machine's speed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpd.h"
 #include "service_int.h"
 
 #define PRODUCE_API 0 /* ProduceRequest */
 
 typedef struct fixture {
+    test_httpd *gate;
+    char allow[64], attrs_gate[64];
     const sio_config *cfg;
     sio_service *s;
     uv_thread_t thread;
@@ -47,10 +53,15 @@ static int setup(void **state) {
     static char *argv[] = {"serve", "--workflows", SIO_TEST_WORKFLOWS,
                            "-X", "reconnect.backoff.max.ms=500", "-X", "session.timeout.ms=6000",
                            "-X", "heartbeat.interval.ms=500", NULL};
-    static char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
-                           "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
-                           "DRAIN_TIMEOUT=5s", NULL};
     fixture *f = calloc(1, sizeof *f);
+    f->gate = test_httpd_start(0);
+    assert_non_null(f->gate);
+    test_httpd_hold(f->gate);
+    snprintf(f->allow, sizeof f->allow, "SIO_HTTP_ALLOW=127.0.0.1:%d", test_httpd_port(f->gate));
+    snprintf(f->attrs_gate, sizeof f->attrs_gate, "http://127.0.0.1:%d", test_httpd_port(f->gate));
+    char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
+                    "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
+                    "DRAIN_TIMEOUT=5s", f->allow, NULL};
     sio_err err;
     f->cfg = sio_config_load(9, argv, envp, NULL, &err);
     if (f->cfg == NULL) fail_msg("config: %s", err.msg);
@@ -76,6 +87,7 @@ static int teardown(void **state) {
     uv_thread_join(&f->thread);
     sio_service_destroy(f->s);
     sio_config_destroy(f->cfg);
+    test_httpd_stop(f->gate);
     free(f);
     return 0;
 }
@@ -89,13 +101,13 @@ static void send_command(fixture *f, const char *cid, const char *json) {
     assert_int_equal(rd_kafka_flush(f->producer, 10000), 0);
 }
 
-/* Waits (up to 30 s) for the response keyed cid with the given status;
+/* Waits for the response keyed cid with the given status;
  * returns how many messages keyed cid arrived meanwhile. */
 static int await_status(fixture *f, const char *cid, const char *status) {
     char want[64];
     snprintf(want, sizeof want, "\"status\":\"%s\"", status);
     int seen = 0;
-    time_t end = time(NULL) + 60;
+    time_t end = time(NULL) + 300; /* a bound for a broken test */
     while (time(NULL) < end) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(f->consumer, 100);
         if (m == NULL) continue;
@@ -105,8 +117,20 @@ static int await_status(fixture *f, const char *cid, const char *status) {
         rd_kafka_message_destroy(m);
         if (done) return seen;
     }
-    fail_msg("no %s response for %s within 30 s", status, cid);
+    fail_msg("no %s response for %s within 300 s", status, cid);
     return seen;
+}
+
+/* Sends a `counted` command with id cid that waits at the gate, and
+ * waits until it does. */
+static void send_held(fixture *f, const char *cid) {
+    char json[256];
+    snprintf(json, sizeof json, "{\"correlation_id\":\"%s\",\"workflow\":\"counted\","
+             "\"attrs\":{\"id\":\"%s\",\"gate\":\"%s\"}}", cid, cid, f->attrs_gate);
+    int before = test_httpd_held(f->gate);
+    send_command(f, cid, json);
+    if (test_httpd_wait(f->gate, TEST_HTTPD_HELD, before + 1, 120000) < before + 1)
+        fail_msg("%s did not reach the gate", cid);
 }
 
 /* The first produce requests of the command's step result and final
@@ -114,14 +138,12 @@ static int await_status(fixture *f, const char *cid, const char *status) {
  * step result is published again, followed by the final message again. */
 static void produce_errors_are_retried(void **state) {
     fixture *f = *state;
-    send_command(f, "pe-1", "{\"correlation_id\":\"pe-1\",\"workflow\":\"counted\","
-                            "\"attrs\":{\"id\":\"pe-1\",\"sleep\":500}}");
-    /* The command waits 500 ms inside its step: the errors hit its own
-     * produce requests. */
-    usleep(200 * 1000);
+    /* Held inside its step: nothing of it has been produced yet. */
+    send_held(f, "pe-1");
     rd_kafka_mock_push_request_errors(f->s->mock, PRODUCE_API, 2,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    test_httpd_open(f->gate);
     /* The step result whose delivery failed is published again, then the
      * final message again: a step_result and, after it, a success. */
     await_status(f, "pe-1", "step_result");
@@ -141,11 +163,13 @@ static void produce_errors_are_retried(void **state) {
  * completes, its final message delivered once the broker is up. */
 static void broker_down_then_up(void **state) {
     fixture *f = *state;
-    send_command(f, "bd-1", "{\"correlation_id\":\"bd-1\",\"workflow\":\"counted\","
-                            "\"attrs\":{\"id\":\"bd-1\",\"sleep\":300}}");
-    usleep(100 * 1000);
+    send_held(f, "bd-1");
     rd_kafka_mock_broker_set_down(f->s->mock, 1);
-    sleep(2);
+    test_httpd_open(f->gate);
+    /* Its messages are produced while the broker is down: they wait in the
+     * producer's queue (the bound is for a broken test only). */
+    for (int i = 0; i < 12000 && rd_kafka_outq_len(f->s->producer) == 0; i++) usleep(10 * 1000);
+    assert_true(rd_kafka_outq_len(f->s->producer) > 0);
     rd_kafka_mock_broker_set_up(f->s->mock, 1);
     await_status(f, "bd-1", "success");
 }
