@@ -92,6 +92,10 @@ typedef struct sio_aio_cfg {
     int redis_port;
     const char *redis_password;    /* may be NULL */
     const char *redis_user;        /* ACL user, may be NULL */
+    /* A connect, or a reply while commands wait, that takes longer drops
+     * the connection (its commands fail transiently; it reconnects).
+     * 0: no limit. */
+    int64_t redis_timeout_ms;
     /* An in-memory store answering Redis commands instead (serve
      * --embedded); borrowed, must outlive aio.  Wins over redis_host. */
     struct sio_memkv *memkv;

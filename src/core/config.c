@@ -88,6 +88,8 @@ static const setting settings[] = {
      "Redis ACL user (wins over one in the URL)"},
     {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
      "Redis password (wins over one in the URL)"},
+    {"REDIS_TIMEOUT", NULL, "5s", K_DUR, OFF(pub.redis_timeout_ms), 1, I64MAX, NULL,
+     "a Redis connect, or a reply, taking longer drops the connection (reconnected)"},
     {"RETRY_ATTEMPTS", NULL, "3", K_INT, OFF(pub.retry_attempts), 1, 100, NULL,
      "attempts per command for transient failures, the first included"},
     {"RETRY_BACKOFF_BASE", NULL, "200ms", K_DUR, OFF(pub.retry_backoff_base_ms), 0, I64MAX,

@@ -92,6 +92,7 @@ typedef struct sio_config {
     int64_t dedupe_ttl_ms;       /* DEDUPE_TTL, default = workflow timeout */
     int64_t dedupe_lease_ms;     /* DEDUPE_LEASE */
     const char *dedupe_key_prefix; /* DEDUPE_KEY_PREFIX, may be "" */
+    int64_t redis_timeout_ms;    /* REDIS_TIMEOUT: connect and reply timeout */
 
     /* Workers and execution */
     int worker_count;            /* WORKER_COUNT, --workers */

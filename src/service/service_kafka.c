@@ -246,6 +246,7 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_port = s->cfg->redis_port,
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
+            .redis_timeout_ms = s->cfg->redis_timeout_ms,
             .memkv = s->memkv,
             .produce = produce,
             .produce_data = &s->slots[i],

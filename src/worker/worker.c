@@ -146,6 +146,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_user,
         .redis_password = cfg->redis_password,
+        .redis_timeout_ms = cfg->redis_timeout_ms,
         .memkv = cfg->memkv,
         .produce = cfg->produce,
         .produce_data = cfg->produce_data,

@@ -61,6 +61,7 @@ typedef struct sio_worker_cfg {
     const char *redis_host;      /* NULL: kv unavailable */
     int redis_port;
     const char *redis_user, *redis_password;
+    int64_t redis_timeout_ms;    /* see sio_aio_cfg; 0 = none */
     struct sio_memkv *memkv;     /* answers Redis commands instead (embedded) */
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;

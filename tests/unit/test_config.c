@@ -107,6 +107,7 @@ static void every_default(void **state) {
     assert_int_equal(c->dedupe_ttl_ms, 10 * 60 * 1000);
     assert_int_equal(c->dedupe_lease_ms, 30000);
     assert_string_equal(c->dedupe_key_prefix, "sio:dedupe:");
+    assert_int_equal(c->redis_timeout_ms, 5000);
     assert_int_equal(c->retry_attempts, 3);
     assert_int_equal(c->retry_backoff_base_ms, 200);
     assert_int_equal(c->retry_backoff_max_ms, 10000);
@@ -705,7 +706,7 @@ static void usage_lists_every_variable(void **state) {
         "KAFKA_BROKERS", "KAFKA_GROUP_ID", "KAFKA_COMMANDS_TOPIC", "KAFKA_RESPONSES_TOPIC",
         "DEDUPE_REDIS_ADDR", "WORKER_COUNT", "WORKER_INFLIGHT", "DEFAULT_WORKFLOW_TIMEOUT",
         "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REDIS_USERNAME", "REDIS_PASSWORD",
-        "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
+        "REDIS_TIMEOUT", "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
         "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
