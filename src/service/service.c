@@ -271,6 +271,7 @@ static void drain(sio_service *s) {
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
     }
     drain_completed(s);
+    s->abandoned = s->inflight;
     if (s->inflight > 0)
         sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
                  "\"inflight\":%zu", s->inflight);
@@ -302,7 +303,10 @@ int sio_service_run(sio_service *s, sio_err *err) {
     }
     drain(s);
     sio_service_shutdown(s);
-    return 0;
+    if (s->abandoned == 0 && s->wedged == 0) return 0;
+    return sio_err_set(err, SIO_E_TIMEOUT,
+                       "drain timeout: %zu command(s) abandoned, left uncommitted for redelivery%s",
+                       s->abandoned, s->wedged ? "; a worker did not stop" : "");
 }
 
 void sio_service_stop(sio_service *s) {

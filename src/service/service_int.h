@@ -18,6 +18,11 @@
  * backpressure() in service.c). */
 #define SIO_FULL_PAUSE_MS 2000
 
+/* After the drain, how long a worker gets to leave its loop before it is
+ * taken as wedged (busy in C or in a script that never yields) and left
+ * behind: the process exits without it. */
+#define SIO_STOP_GRACE_MS 5000
+
 /* A command in flight; job is first so a sio_job * is a svc_job *. */
 typedef struct svc_job {
     sio_job job;
@@ -62,6 +67,10 @@ struct sio_service {
     int paused;
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
+    /* Set by the shutdown (service thread): commands abandoned at the
+     * drain deadline, workers that did not stop. */
+    size_t abandoned;
+    int wedged;
 };
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -16,6 +16,7 @@ export LC_ALL=C # sort, join and comm agree on one order
 TOP=${SIO_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BIN=${SIO_BIN:-$TOP/build/src/sio-orchestrator}
 HTTPD=${SIO_TEST_HTTPD:-$TOP/build/tests/sio_test_httpd}
+TOOLS=${SIO_TEST_TOOLS:-$TOP/build/tests/sio_test_tools}
 : "${KAFKA_BROKERS:?run under tests/integration/with-devenv}"
 : "${DEDUPE_REDIS_ADDR:?run under tests/integration/with-devenv}"
 RUN=$(mktemp -d /tmp/sio-it.XXXXXX)
@@ -66,12 +67,13 @@ pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 finish() { echo "$PASSED passed, 0 failed"; }
 
 # start_service NAME [VAR=value...]: serve in the background, wait until it
-# has its partitions.  $SERVE_ARGS are added to the command line.
+# has its partitions.  $SERVE_ARGS are added to the command line; $SERVE_BIN
+# replaces the binary (the test build with native tools: $TOOLS).
 start_service() {
     local name=$1
     shift
     # shellcheck disable=SC2086
-    env "$@" "$BIN" serve ${SERVE_ARGS:-} >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    env "$@" "${SERVE_BIN:-$BIN}" serve ${SERVE_ARGS:-} >"$RUN/$name.out" 2>"$RUN/$name.err" &
     echo $! >"$RUN/$name.pid"
     for _ in $(seq 1 3000); do
         grep -q '"partitions assigned"' "$RUN/$name.err" 2>/dev/null && return 0
