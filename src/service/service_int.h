@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "memkv.h"
@@ -60,9 +61,11 @@ struct sio_service {
     svc_job *completed;
     svc_job *jobs;
     uv_thread_t poller;
-    volatile int poller_stop;
+    atomic_int poller_stop;     /* set by the thread that destroys s */
     int poller_started;
-    volatile sig_atomic_t stop, reload;
+    /* Set by signal handlers and other threads (lock-free atomics are
+     * async-signal-safe; a volatile sig_atomic_t is not thread-safe). */
+    atomic_int stop, reload;
     size_t inflight, max_inflight;
     int paused;
     int64_t full_since; /* when inflight reached the maximum, or 0 */

@@ -172,6 +172,7 @@ static void cmd_start(sio_worker *w, sio_job *job) {
     if (c == NULL) {
         static const char m[] = "{\"class\":\"transient\",\"message\":\"worker: out of memory\"}";
         job->done(job, 0, m, sizeof m - 1);
+        atomic_fetch_sub(&w->load, 1);
         return;
     }
     c->job = job;
@@ -276,6 +277,7 @@ static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_
     else w->active = c->next;
     if (c->next) c->next->prev = c->prev;
     w->running--;
+    atomic_fetch_sub(&w->load, 1);
     if (c->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, c->co_ref);
     sio_exec_destroy(c->exec);
     free(c);
@@ -376,7 +378,6 @@ static void drain_inbox(sio_worker *w) {
     for (sio_job *n; jobs; jobs = n) {
         n = jobs->next;
         jobs->next = NULL;
-        w->queued--;
         cmd_start(w, jobs);
     }
 }
@@ -391,16 +392,13 @@ void sio_worker_submit(sio_worker *w, sio_job *job) {
     if (w->inbox_tail) w->inbox_tail->next = job;
     else w->inbox = job;
     w->inbox_tail = job;
-    w->queued++;
+    atomic_fetch_add(&w->load, 1);
     pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->wake);
 }
 
 size_t sio_worker_inflight(sio_worker *w) {
-    pthread_mutex_lock(&w->mu);
-    size_t n = w->queued;
-    pthread_mutex_unlock(&w->mu);
-    return n + w->running;
+    return atomic_load(&w->load);
 }
 
 void sio_worker_reload(sio_worker *w) {
@@ -535,7 +533,6 @@ void sio_worker_destroy(sio_worker *w) {
     uv_loop_close(&w->loop);
     if (w->L && w->runner_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, w->runner_ref);
     sio_sandbox_destroy(w->sb);
-    for (sio_job *j = w->inbox; j; j = j->next) w->queued--;
     for (sio_produce_done *pd = w->produced, *n; pd; pd = n) {
         n = pd->next;
         free(pd->payload);

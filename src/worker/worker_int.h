@@ -5,6 +5,7 @@
 
 #include <lua.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "worker.h"
@@ -44,9 +45,11 @@ struct sio_worker {
     uv_async_t wake;
     uv_thread_t thread;
     int started;
+    /* Jobs submitted and not finished (done called or abandoned): any
+     * thread, atomic; what the service balances on. */
+    atomic_size_t load;
     pthread_mutex_t mu; /* guards the fields up to `running` */
     sio_job *inbox, *inbox_tail;
-    size_t queued;
     sio_produce_done *produced;
     int reload, stop;
     size_t running;     /* loop thread only from here on */
