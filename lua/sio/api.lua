@@ -28,7 +28,7 @@ local function permanent(msg) error({ class = "permanent", message = msg }, 0) e
 -- (network, timeouts, unavailable services).
 local function op_failed(what, e)
   if errors.is_classified(e) then error(e, 0) end
-  transient(what .. ": " .. tostring(e))
+  transient(what .. ": " .. errors.describe(e))
 end
 
 -- Duration "500ms" | "30s" | "2m" | "1h" | "1m30s" -> ms; a number is ms.
@@ -118,8 +118,8 @@ function M.new(cx)
     local cur = cx.current and cx.wf.steps[cx.current]
     if not cur then permanent("sio.publish called outside a step") end
     if type(payload) == "table" then payload = encode(payload) else payload = tostring(payload) end
-    local cb = cx.opts.on_step_result
-    if cb then cb(cur.id, payload, cx.query) end
+    local err = cx:publish(cur.id, payload)
+    if err then error(err, 0) end
   end
   sio.error = {
     transient = function(msg) error({ class = "transient", message = tostring(msg) }, 0) end,

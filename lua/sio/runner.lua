@@ -1,16 +1,37 @@
 -- sio.runner: the trusted entry points a worker calls (src/worker/worker.c).
 --
---   runner.init(host, cfg_json)         once per worker state
---   ok, errors = runner.load(dir, lua_dir, initial)
---       loads every workflow under dir.  On the initial load the valid ones
---       go live and errors lists the others; on a reload the new set goes
---       live only when all of it is valid (else the previous set stays).
---   ok, text = runner.job(entry, payload, meta)   in a command coroutine
---       entry "run": payload = the attrs (JSON), meta = the workflow; each
---       published step result is emitted as host.emit("step_result", json);
---       text is the final result (ok) or the error {class, message, step}.
+--   runner.init(host, settings)         once per worker state; settings is a
+--       Lua table built in C from the configuration (src/core/config.c is
+--       the one place with defaults): retry_backoff_base_ms,
+--       retry_backoff_max_ms, retry_attempts, publish_limit
+--   Loading, one call per unit of work, so the caller (src/worker/
+--   worker_load.c) gives each its own execution (budget): a file that hits
+--   a limit fails alone and the files after it load normally.
+--   n = runner.load_begin(lua_dir, mode, path, ...)
+--       mode "initial" | "reload" (path = WORKFLOWS_DIR; files are named
+--       relative to it and to lua_dir) or "validate" (paths as given on the
+--       command line, folders or files; names keep them).  Returns the
+--       number of workflow files.
+--   runner.load_step(k)           k = 0: lua/tools and lua/filters.lua;
+--                                 k = 1..n: workflow file k
+--   runner.load_failed(k, msg)    step k raised (a limit breach): recorded
+--                                 against the file it was loading
+--   ok, text = runner.load_end()
+--       "initial" / "reload": the new set goes live only when all of it is
+--       valid (no error, no duplicate intent), else the previous set stays
+--       (none at start: the worker is not created); text = the errors, one
+--       "file:line: message" per line.  "validate": nothing goes live;
+--       text = "ok: intent (file)" per valid workflow, then the errors.
+--   ok, value = runner.run(workflow, attrs)    in a run's coroutine
+--       runs the workflow on the live set with attrs (a Lua table the
+--       engine owns); each published step result goes to
+--       host.step_result(step_id, payload, query).  value is the result
+--       table (ok) or the error {class, message, step}.
 --
--- A running command keeps the workflow set it started with: load() swaps
+-- The service's command life (envelopes, dedupe, retries, DLQ, offsets) is
+-- C (src/service/command.c); nothing here sees Kafka or Redis.
+--
+-- A running command keeps the workflow set it started with: load_end swaps
 -- the `current` reference, never the tables a command already holds.
 local cjson = require "cjson"
 local engine = require "sio.engine"
@@ -21,64 +42,36 @@ local M = {}
 local host
 local current = { workflows = {}, errors = {}, version = 0 }
 local settings = {}
-local encode, decode = cjson.encode, cjson.decode
-local pcall, type, concat = pcall, type, table.concat
+local run_opts = {}
+local encode = cjson.encode
+local type, concat, sub = type, table.concat, string.sub
 
-function M.init(h, cfg_json)
+function M.init(h, s)
   host = h
-  if cfg_json then settings = decode(cfg_json) end
-  if settings.service then
-    local service = require "sio.service"
-    service.init(host, settings.service, M)
-    for name, fn in pairs(service.entries) do M.add_entry(name, fn) end
-  end
+  settings = type(s) == "table" and s or {}
+  run_opts = {
+    on_step_result = host.step_result,
+    retry_base_ms = settings.retry_backoff_base_ms,
+    retry_max_ms = settings.retry_backoff_max_ms,
+    publish_limit = settings.publish_limit,
+  }
+end
+
+-- The settings runner.init received (read-only by convention).
+function M.settings() return settings end
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
 end
 
 local function native_tools()
   return host.native_tools and host.native_tools() or {}
 end
 
-function M.load(dir, lua_dir, initial)
-  settings.lua_dir = lua_dir
-  local set = workflow.load_dir(host, dir, { lua_dir = lua_dir or "lua", native_tools = native_tools() })
-  local errs = set.errors
-  if #errs > 0 and not initial then return false, concat(errs, "\n") end
-  set.version = current.version + 1
-  current = set
-  if #errs > 0 then return true, concat(errs, "\n") end
-  return true, nil
-end
-
--- The intents of the live set, sorted (for `validate` and logs).
-function M.intents()
-  local out = {}
-  for k in pairs(current.workflows) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
-
-local function fail(class, message, step)
-  return false, encode({ class = class, message = message, step = step })
-end
-
-local function run_entry(payload, name)
-  local ok, attrs = pcall(decode, payload)
-  if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs)) end
-  if type(attrs) ~= "table" then return fail("permanent", "attrs must be a JSON object") end
-  if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow") end
-  local wf = current.workflows[name]
-  if not wf then return fail("permanent", "unknown workflow '" .. name .. "'") end
-  local res, err = engine.execute(host, wf, attrs, {
-    on_step_result = function(step_id, p, query)
-      host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))
-    end,
-    retry_base_ms = settings.retry_base_ms,
-  })
-  if not res then
-    return false, encode({ class = err.class, message = err.message, step = err.step })
-  end
-  return true, encode(res)
-end
+local loading -- the load in progress (load_begin .. load_end)
 
 local function is_dir(path)
   local f = io.open(path, "rb")
@@ -88,33 +81,93 @@ local function is_dir(path)
   return err ~= nil and err:find("directory") ~= nil
 end
 
--- entry "validate": payload = paths, one per line.  text = one line per
--- valid workflow ("ok: intent (file)") and one per error ("file:line: ...").
-local function validate_entry(payload)
-  local reg, regerrs = workflow.registry(host, { lua_dir = settings.lua_dir or "lua", native_tools = native_tools() })
-  local errs, loaded = {}, {}
-  for _, e in ipairs(regerrs or {}) do errs[#errs + 1] = e end
-  for path in payload:gmatch("[^\n]+") do
-    if is_dir(path) then
-      local set = workflow.load_dir(host, path, { registry = reg })
-      for _, e in ipairs(set.errors) do errs[#errs + 1] = e end
-      for intent in pairs(set.workflows) do loaded[#loaded + 1] = { intent = intent, file = path } end
-    elseif not io.open(path, "rb") then
-      errs[#errs + 1] = path .. ": no such file"
+function M.load_begin(lua_dir, mode, ...)
+  local validate = mode == "validate"
+  local reg_opts = { lua_dir = lua_dir or "lua", lua_prefix = validate and ((lua_dir or "lua") .. "/") or "",
+                     native_tools = native_tools() }
+  local files, missing = {}, {}
+  for _, path in ipairs({ ... }) do
+    if not validate then
+      for _, f in ipairs(workflow.list(host, path)) do files[#files + 1] = f end
+    elseif is_dir(path) then
+      local prefix = path:gsub("/+$", "") .. "/"
+      for _, f in ipairs(workflow.list(host, path, prefix)) do files[#files + 1] = f end
+    elseif io.open(path, "rb") then
+      files[#files + 1] = { path = path, name = path }
     else
-      local wf, werrs = workflow.load_file(host, path, reg)
-      if wf then loaded[#loaded + 1] = { intent = wf.intent, file = path }
-      else for _, e in ipairs(werrs) do errs[#errs + 1] = tostring(e) end end
+      missing[#missing + 1] = path
     end
   end
-  table.sort(loaded, function(a, b) return a.intent < b.intent end)
-  local lines = {}
-  for _, w in ipairs(loaded) do lines[#lines + 1] = "ok: " .. w.intent .. " (" .. w.file .. ")" end
-  for _, e in ipairs(errs) do lines[#lines + 1] = tostring(e) end
-  return #errs == 0, concat(lines, "\n")
+  loading = { mode = mode, reg_opts = reg_opts, files = files, missing = missing }
+  return #files
 end
 
-local entries = { run = run_entry, validate = validate_entry }
+function M.load_step(k)
+  local l = loading
+  if k == 0 then
+    local reg = workflow.registry_base(host, l.reg_opts)
+    l.set = workflow.new_set(reg)
+    for _, path in ipairs(l.missing) do workflow.add_error(l.set, path, "no such file or directory") end
+    workflow.registry_user(host, reg)
+    for _, e in ipairs(reg.errors) do l.set.errors[#l.set.errors + 1] = e end
+  else
+    workflow.add_file(host, l.set, l.files[k])
+  end
+end
+
+function M.load_failed(k, msg)
+  local l = loading
+  if not l.set then l.set = workflow.new_set(workflow.registry_base(host, l.reg_opts)) end
+  local name = k > 0 and l.files[k].name or l.set.registry.loading or l.reg_opts.lua_dir
+  workflow.add_error(l.set, name, msg)
+end
+
+function M.load_end()
+  local l = loading
+  loading = nil
+  local set = l.set
+  local errs = set.errors
+  if l.mode == "validate" then
+    local lines = {}
+    for _, intent in ipairs(sorted_keys(set.workflows)) do
+      lines[#lines + 1] = "ok: " .. intent .. " (" .. set.seen[intent] .. ")"
+    end
+    for _, e in ipairs(errs) do lines[#lines + 1] = e end
+    return #errs == 0, concat(lines, "\n")
+  end
+  if #errs > 0 then return false, concat(errs, "\n") end
+  set.version = current.version + 1
+  current = set
+  return true, nil
+end
+
+-- The intents of the live set, sorted (for logs and sio_worker_knows).
+function M.intents() return sorted_keys(current.workflows) end
+
+local function fail(class, message, step)
+  return false, encode({ class = class, message = message, step = step })
+end
+
+-- "unknown workflow 'x'", the name quoted safely: at most 200 bytes of it.
+local function unknown(name)
+  if #name > 200 then name = sub(name, 1, 200) .. "..." end
+  return "unknown workflow '" .. name .. "'"
+end
+M.unknown = unknown
+
+function M.run(name, attrs)
+  local wf = current.workflows[name]
+  if not wf then return false, { class = "permanent", message = unknown(name) } end
+  local res, err = engine.execute(host, wf, attrs, run_opts)
+  local killed = host.exec_killed()
+  if killed then return false, killed end
+  if not res then return false, { class = err.class, message = err.message, step = err.step } end
+  return true, res
+end
+
+-- Job entries for the busted harness (src/testing/testing_core.c), which
+-- adds its own ("test", lua/sio/testing_bridge.lua).
+local entries = {}
 
 function M.job(entry, payload, meta)
   local fn = entries[entry]
@@ -122,7 +175,6 @@ function M.job(entry, payload, meta)
   return fn(payload, meta)
 end
 
--- Lets the service add its entries (sio.service) without a cycle.
 function M.add_entry(name, fn) entries[name] = fn end
 M.current = function() return current end
 

@@ -35,7 +35,9 @@
 -- API
 --   testing.new(opts) -> h        opts: root (".") , workflows ("workflows"),
 --       lua ("lua"), timeout ("10m": a command's limit on the virtual clock),
---       memory ("64m" | bytes), instructions (100000000), cpu_deadline (wall
+--       memory ("64m" | bytes), instructions (100000000), publish_limit
+--       (SIO_PUBLISH_LIMIT's default: step results + sio.publish calls per
+--       command), cpu_deadline (wall
 --       clock per command, ms; default none), retry_base_ms, epoch (virtual
 --       unix time at clock 0, 1700000000), intent (default for h:run).
 --   testing.load(intent, opts) -> h   new + checks the intent loads (errors
@@ -316,6 +318,7 @@ function M.new(opts)
     lua_dir = join(root, opts.lua or "lua"),
     timeout_ms = ms_of(opts.timeout or "10m", "timeout"),
     retry_base_ms = opts.retry_base_ms,
+    publish_limit = opts.publish_limit,
     intent = opts.intent,
     stubs = {}, tools = {}, sources = {},
     kv = {}, produced = {},
@@ -330,7 +333,6 @@ function M.new(opts)
     instr_limit = opts.instructions,
     deadline_ms = ms_of(opts.cpu_deadline, "cpu_deadline"),
     epoch_s = h.epoch,
-    runner_cfg = opts.retry_base_ms and cjson.encode({ retry_base_ms = opts.retry_base_ms }) or nil,
   })
   return h
 end
@@ -495,7 +497,7 @@ local function meta_for(h, intent, extra)
   local tools = {}
   for name in pairs(h.tools) do tools[name] = true end
   local m = { intent = intent, workflows = h.workflows_dir, lua_dir = h.lua_dir, tools = tools,
-              sources = h.sources, retry_base_ms = h.retry_base_ms }
+              sources = h.sources, retry_base_ms = h.retry_base_ms, publish_limit = h.publish_limit }
   for k, v in pairs(extra or {}) do m[k] = v end
   return m
 end
@@ -579,9 +581,10 @@ function H:run(intent, attrs)
       if not best or best.at > deadline_at then
         -- the worker's deadline op: the command is abandoned
         self.clock = math.max(self.clock, deadline_at)
+        local waiting = box:stats().step -- as the worker names it (host.exec_step)
         box:abort()
         return { status = "done", ok = false, error_class = "permanent", error_message = "deadline exceeded",
-                 deadline = true, stuck = best == nil }
+                 error_step = waiting, deadline = true, stuck = best == nil }
       end
       table.remove(queue, bi)
       if best.at > self.clock then self.clock = best.at end
@@ -603,7 +606,7 @@ function H:run(intent, attrs)
   if ev.text then
     r.text = ev.text
   else
-    r.text = cjson.encode({ class = ev.error_class, message = tostring(ev.error_message) })
+    r.text = cjson.encode({ class = ev.error_class, message = tostring(ev.error_message), step = ev.error_step })
   end
   local decoded = cjson.decode(r.text)
   r.ok = ev.ok and true or false

@@ -102,6 +102,7 @@ typedef struct sio_config {
     int64_t retry_backoff_base_ms; /* RETRY_BACKOFF_BASE (<= max) */
     int64_t retry_backoff_max_ms;  /* RETRY_BACKOFF_MAX */
     int64_t drain_timeout_ms;    /* DRAIN_TIMEOUT, 0 = do not wait */
+    int64_t startup_timeout_ms;  /* STARTUP_TIMEOUT: serve's wait for Kafka and Redis */
     const char *workflows_dir;   /* WORKFLOWS_DIR, --workflows */
     const char *lua_dir;         /* LUA_DIR, --lua */
 
@@ -112,6 +113,8 @@ typedef struct sio_config {
     int64_t http_timeout_ms;     /* HTTP_TIMEOUT */
     size_t mem_limit;            /* SIO_MEM_LIMIT, bytes per execution */
     int64_t instr_limit;         /* SIO_INSTR_LIMIT, per execution */
+    int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
+                                  * sio.publish calls per command */
 
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */

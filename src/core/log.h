@@ -8,7 +8,11 @@
 #ifndef SIO_LOG_H
 #define SIO_LOG_H
 
+#include <stdint.h>
+
 #include "config.h"
+
+struct json_t;
 
 /* Lines below level are dropped.  Default: info. */
 void sio_log_set_level(sio_log_level level);
@@ -23,6 +27,18 @@ void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...)
 /* The current UTC time as "2026-11-27T01:02:03.456Z" in buf (>= 32 bytes);
  * returns buf.  Every log line's "ts" uses it. */
 char *sio_log_timestamp(char *buf, size_t n);
+
+/* unix_ms (wall clock, ms since the epoch) as "2026-11-27T01:02:03.456Z"
+ * in buf (>= 32 bytes); returns buf. */
+char *sio_iso8601(int64_t unix_ms, char *buf, size_t n);
+
+/* The wall clock in ms since the epoch. */
+int64_t sio_wall_ms(void);
+
+/* Logs {"ts","level","msg", <each member of fields>} built with jansson
+ * (so every value is escaped and valid).  fields is stolen (may be NULL). */
+void sio_log_json(sio_log_level level, const char *msg, struct json_t *fields)
+    __attribute__((nonnull(2)));
 
 /* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
 char *sio_json_escape(const char *s, char *buf, size_t n);

@@ -48,8 +48,16 @@ static int h_exec_killed(lua_State *L) {
     if (ex == NULL || sio_exec_kill_reason(ex) == SIO_KILL_NONE)
         lua_pushboolean(L, 0);
     else
-        sio_push_limit_error(L, sio_exec_kill_reason(ex));
+        sio_push_limit_error(L, ex);
     return 1;
+}
+
+/* host.exec_step(id | nil): see sio_exec_set_step. */
+static int h_exec_step(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    const char *step = luaL_optstring(L, 1, NULL);
+    if (ex != NULL) sio_exec_set_step(ex, step);
+    return 0;
 }
 
 /* --- time and ids ---------------------------------------------------------*/
@@ -287,7 +295,7 @@ int luaopen_sio_host(lua_State *L) {
         {"compile", h_compile}, {"safe_env", h_safe_env},
         {"coroutine_create", h_coroutine_create}, {"now", h_now},
         {"time", h_time}, {"uuid", h_uuid}, {"log", h_log},
-        {"exec_killed", h_exec_killed}, {NULL, NULL}};
+        {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");
     luaL_newlib(L, fns);

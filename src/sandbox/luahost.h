@@ -24,8 +24,11 @@
  *       One JSON line {"ts":<s>,"level":..,"msg":..,<fields>} to the
  *       sandbox's log sink (stderr by default).  Fields are read raw (no
  *       metamethods run); nested tables become JSON up to depth 8.
- *   host.exec_killed() -> false | {class="permanent", message=..., limit=true}
+ *   host.exec_killed() -> false | {class="permanent", message=..., limit=true[, step=...]}
  *       for the running coroutine's execution.
+ *   host.exec_step(id | nil)
+ *       Names the workflow step whose code runs now in the running
+ *       coroutine's execution (see sio_exec_set_step); nil = none.
  */
 #ifndef SIO_LUAHOST_H
 #define SIO_LUAHOST_H

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -19,33 +20,21 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- jobs ------------------------------------------------------------------*/
+/* --- commands ----------------------------------------------------------------*/
 
-static void job_free(svc_job *j) {
-    if (j == NULL) return;
-    free(j->payload);
-    free(j->meta);
-    free(j->topic);
-    free(j->error);
-    free(j);
-}
-
-static void job_unlink(sio_service *s, svc_job *j) {
+static void job_unlink(sio_service *s, sio_command *j) {
     if (j->prev) j->prev->next = j->next;
     else s->jobs = j->next;
     if (j->next) j->next->prev = j->prev;
 }
 
-/* Worker thread: hands the outcome to the consumer thread. */
-static void on_job_done(sio_job *job, int ok, const char *result, size_t len) {
-    svc_job *j = (svc_job *)job;
-    sio_service *s = j->s;
-    j->ok = ok;
-    free(j->error);
-    j->error = ok ? NULL : strndup(result, len);
+/* Worker thread (command.h ctx->finished): the command's outcome is in
+ * Kafka; hands it to the consumer thread, which completes its offset. */
+static void on_finished(sio_command *c, void *data) {
+    sio_service *s = data;
     pthread_mutex_lock(&s->mu);
-    j->done_next = s->completed;
-    s->completed = j;
+    c->done_next = s->completed;
+    s->completed = c;
     pthread_cond_signal(&s->done_cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -61,74 +50,29 @@ static sio_worker *pick_worker(sio_service *s) {
     return best;
 }
 
-/* Builds the job's meta JSON: where the command came from. */
-static char *meta_json(const rd_kafka_message_t *m) {
-    char topic[512];
-    rd_kafka_timestamp_type_t tt;
-    int64_t ts = rd_kafka_message_timestamp(m, &tt);
-    char *out = NULL;
-    if (asprintf(&out, "{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld}",
-                 sio_json_escape(rd_kafka_topic_name(m->rkt), topic, sizeof topic),
-                 (int)m->partition, (long long)m->offset, (long long)ts) < 0)
-        return NULL;
-    return out;
-}
-
-static void submit(sio_service *s, svc_job *j) {
-    j->job.done = on_job_done;
-    sio_worker_submit(pick_worker(s), &j->job);
-}
-
 /* Tracks m's offset and hands the command to a worker. */
 static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    svc_job *j = calloc(1, sizeof *j);
-    if (j == NULL || (j->payload = malloc(m->len + 1)) == NULL ||
-        (j->meta = meta_json(m)) == NULL || (j->topic = strdup(topic)) == NULL) {
-        job_free(j);
+    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished_data = s;
+    sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
+    if (c == NULL) {
         sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
         return;
     }
-    if (sio_offsets_track(s->offsets, topic, m->partition, m->offset, &j->gen, &err) != 0) {
-        sio_logf(SIO_LOG_ERROR, "cannot track offset", "\"error\":\"%s\",\"partition\":%d,\"offset\":%lld",
-                 err.msg, (int)m->partition, (long long)m->offset);
-        job_free(j);
+    if (sio_offsets_track(s->offsets, c->topic, m->partition, m->offset, &c->gen, &err) != 0) {
+        sio_log_json(SIO_LOG_ERROR, "cannot track offset",
+                     json_pack("{s:s,s:i,s:I}", "error", err.msg, "partition", (int)m->partition,
+                               "offset", (json_int_t)m->offset));
+        sio_command_free(c);
         return;
     }
-    if (m->len) memcpy(j->payload, m->payload, m->len);
-    j->payload[m->len] = '\0';
-    j->s = s;
-    j->partition = m->partition;
-    j->offset = m->offset;
-    j->job.entry = "command";
-    j->job.payload = j->payload;
-    j->job.payload_len = m->len;
-    j->job.meta = j->meta;
-    j->next = s->jobs;
-    if (s->jobs) s->jobs->prev = j;
-    s->jobs = j;
+    c->next = s->jobs;
+    if (s->jobs) s->jobs->prev = c;
+    s->jobs = c;
     s->inflight++;
     s->dispatched++;
-    submit(s, j);
-}
-
-/* The runner could not finish a command (a sandbox limit killed its
- * coroutine, or its deadline passed): dead-letter it from a fresh one. */
-static void resubmit_as_dlq(sio_service *s, svc_job *j) {
-    const char *e = j->error && j->error[0] == '{' ? j->error
-                                                   : "{\"class\":\"permanent\",\"message\":\"failed\"}";
-    char *meta = NULL;
-    size_t base = strlen(j->meta) - 1; /* without the closing brace */
-    if (asprintf(&meta, "%.*s,\"error\":%s}", (int)base, j->meta, e) < 0) meta = NULL;
-    if (meta) {
-        free(j->meta);
-        j->meta = meta;
-        j->job.meta = meta;
-    }
-    j->dlq_tries++;
-    j->job.entry = "dlq";
-    submit(s, j);
+    sio_command_post(c, pick_worker(s));
 }
 
 /* Stores the committable position of a partition when it advanced. */
@@ -137,41 +81,31 @@ static void store_offset(sio_service *s, const char *topic, int32_t partition, i
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = to;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(s->consumer, l);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_logf(SIO_LOG_WARN, "offset not stored", "\"topic\":\"%s\",\"partition\":%d,\"error\":\"%s\"",
-                 topic, (int)partition, rd_kafka_err2str(e));
+        sio_log_json(SIO_LOG_WARN, "offset not stored",
+                     json_pack("{s:s,s:i,s:s}", "topic", topic, "partition", (int)partition,
+                               "error", rd_kafka_err2str(e)));
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* One finished job: advance its partition's position, or dead-letter it
- * from a fresh coroutine when the runner could not finish it. */
-static void complete(sio_service *s, svc_job *j) {
-    if (!j->ok) {
-        if (j->dlq_tries < 5) {
-            sio_logf(SIO_LOG_WARN, "command ended abnormally: dead-lettering it",
-                     "\"partition\":%d,\"offset\":%lld,\"error\":%s", (int)j->partition,
-                     (long long)j->offset, j->error && j->error[0] == '{' ? j->error : "null");
-            resubmit_as_dlq(s, j);
-            return;
-        }
-        sio_logf(SIO_LOG_ERROR, "command could not be dead-lettered: its offset stays uncommitted",
-                 "\"partition\":%d,\"offset\":%lld", (int)j->partition, (long long)j->offset);
-    } else {
-        int64_t to;
-        if (sio_offsets_done(s->offsets, j->topic, j->partition, j->offset, j->gen, &to) == 1)
-            store_offset(s, j->topic, j->partition, to);
-        s->completed_ok++;
-    }
+/* One finished command: its outcome is in Kafka, so its partition's
+ * position may advance.  Every command ends here (there is no failed
+ * completion: the command dead-letters its own failures). */
+static void complete(sio_service *s, sio_command *c) {
+    int64_t to;
+    if (sio_offsets_done(s->offsets, c->topic, c->partition, c->offset, c->gen, &to) == 1)
+        store_offset(s, c->topic, c->partition, to);
+    s->completed_ok++;
     s->inflight--;
-    job_unlink(s, j);
-    job_free(j);
+    job_unlink(s, c);
+    sio_command_free(c);
 }
 
 static void drain_completed(sio_service *s) {
     pthread_mutex_lock(&s->mu);
-    svc_job *list = s->completed;
+    sio_command *list = s->completed;
     s->completed = NULL;
     pthread_mutex_unlock(&s->mu);
-    for (svc_job *n; list; list = n) {
+    for (sio_command *n; list; list = n) {
         n = list->done_next;
         complete(s, list);
     }
@@ -319,8 +253,8 @@ void sio_service_reload(sio_service *s) {
 
 void sio_service_free_jobs(sio_service *s) {
     while (s->jobs) {
-        svc_job *j = s->jobs;
-        job_unlink(s, j);
-        job_free(j);
+        sio_command *c = s->jobs;
+        job_unlink(s, c);
+        sio_command_free(c);
     }
 }

@@ -116,9 +116,10 @@ follow() {
     echo $! >"$RUN/follow.pid"
 }
 
-# messages TOPIC: the messages of TOPIC (JSON lines, as tail prints them)
-# seen so far; whole lines only.
+# messages TOPIC: the messages of TOPIC ($RESPONSES or $DLQ; JSON lines,
+# as tail prints them) seen so far; whole lines only.
 messages() {
+    [ "$1" = "$RESPONSES" ] || [ "$1" = "$DLQ" ] || fail "messages: only $RESPONSES and $DLQ are followed, not $1"
     follow
     local n
     n=$(wc -l <"$RUN/seen.jsonl")

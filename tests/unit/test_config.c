@@ -112,6 +112,7 @@ static void every_default(void **state) {
     assert_int_equal(c->retry_backoff_base_ms, 200);
     assert_int_equal(c->retry_backoff_max_ms, 10000);
     assert_int_equal(c->drain_timeout_ms, 30000);
+    assert_int_equal(c->startup_timeout_ms, 60000);
     assert_false(c->log_payloads);
     assert_int_equal(c->log_level, SIO_LOG_INFO);
     assert_int_equal(c->topic_partitions, 6);
@@ -123,6 +124,7 @@ static void every_default(void **state) {
     assert_int_equal(c->http_timeout_ms, 10000);
     assert_int_equal(c->mem_limit, 64u << 20);
     assert_int_equal(c->instr_limit, 100000000);
+    assert_int_equal(c->publish_limit, 1000);
     assert_int_equal(c->n_kafka_props, 0);
     assert_null(c->kafka_props_flat[0]);
     assert_null(c->config_file);
@@ -151,6 +153,7 @@ static char *full_env[] = {
     "RETRY_BACKOFF_BASE=100ms",
     "RETRY_BACKOFF_MAX=1m",
     "DRAIN_TIMEOUT=0",
+    "STARTUP_TIMEOUT=2m30s",
     "LOG_PAYLOADS=yes",
     "LOG_LEVEL=DEBUG",
     "TOPIC_PARTITIONS=12",
@@ -161,6 +164,7 @@ static char *full_env[] = {
     "HTTP_TIMEOUT=2500ms",
     "SIO_MEM_LIMIT=1g",
     "SIO_INSTR_LIMIT=5000",
+    "SIO_PUBLISH_LIMIT=20",
     "NOT_OURS=whatever",
     "JUNK_WITHOUT_EQUALS",
     NULL,
@@ -188,6 +192,7 @@ static void env_overrides_defaults(void **state) {
     assert_int_equal(c->retry_backoff_base_ms, 100);
     assert_int_equal(c->retry_backoff_max_ms, 60000);
     assert_int_equal(c->drain_timeout_ms, 0);
+    assert_int_equal(c->startup_timeout_ms, 150000);
     assert_true(c->log_payloads);
     assert_int_equal(c->log_level, SIO_LOG_DEBUG);
     assert_int_equal(c->topic_partitions, 12);
@@ -200,6 +205,7 @@ static void env_overrides_defaults(void **state) {
     assert_int_equal(c->http_timeout_ms, 2500);
     assert_int_equal(c->mem_limit, 1u << 30);
     assert_int_equal(c->instr_limit, 5000);
+    assert_int_equal(c->publish_limit, 20);
     sio_config_destroy(c);
 }
 
@@ -345,6 +351,8 @@ static void every_variable_checked(void **state) {
         {"RETRY_BACKOFF_BASE=1", "~RETRY_BACKOFF_BASE: \"1\" has no unit"},
         {"RETRY_BACKOFF_MAX=-1s", "RETRY_BACKOFF_MAX: \"-1s\" is negative"},
         {"DRAIN_TIMEOUT=30", "~DRAIN_TIMEOUT: \"30\" has no unit"},
+        {"STARTUP_TIMEOUT=0s", "STARTUP_TIMEOUT: \"0s\" must be more than 0"},
+        {"STARTUP_TIMEOUT=60", "~STARTUP_TIMEOUT: \"60\" has no unit"},
         {"LOG_PAYLOADS=maybe", "~LOG_PAYLOADS: \"maybe\" is not a boolean"},
         {"LOG_LEVEL=verbose", "LOG_LEVEL: \"verbose\" is not a log level (debug, info, warn, error)"},
         {"TOPIC_PARTITIONS=0", "TOPIC_PARTITIONS: \"0\" is not a positive integer"},
@@ -360,6 +368,7 @@ static void every_variable_checked(void **state) {
         {"SIO_MEM_LIMIT=lots", "~SIO_MEM_LIMIT: \"lots\" is not a size"},
         {"SIO_MEM_LIMIT=1k", "SIO_MEM_LIMIT: \"1k\" is below the minimum of 64k"},
         {"SIO_INSTR_LIMIT=1e9", "SIO_INSTR_LIMIT: \"1e9\" is not a positive integer"},
+        {"SIO_PUBLISH_LIMIT=0", "SIO_PUBLISH_LIMIT: \"0\" is not a positive integer"},
     };
     char *argv[] = {"serve", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -707,9 +716,10 @@ static void usage_lists_every_variable(void **state) {
         "DEDUPE_REDIS_ADDR", "WORKER_COUNT", "WORKER_INFLIGHT", "DEFAULT_WORKFLOW_TIMEOUT",
         "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REDIS_USERNAME", "REDIS_PASSWORD",
         "REDIS_TIMEOUT", "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
+        "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
-        "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
+        "SIO_PUBLISH_LIMIT", "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
         "--inflight", "--timeout", "--workflows", "--lua", "--config", "--kafka-prop", "-X",
         "--log-level", "--log-payloads",
         "\"localhost:9092\"", "\"dev.sio.orchestrator.commands\"", "\"10m\"", "\"64m\"",

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "httpd.h"
+#include "json.h"
+#include "outcome.h"
 #include "worker.h"
 
 typedef struct tally {
@@ -26,19 +29,31 @@ typedef struct tally {
 } tally;
 
 typedef struct tjob {
-    sio_job job;
+    sio_run_job job;
     tally *t;
-    char attrs[256];
+    json_t *attrs;
 } tjob;
 
-static void on_done(sio_job *job, int ok, const char *res, size_t len) {
-    tally *t = ((tjob *)job)->t;
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    tjob *j = ud;
+    tally *t = j->t;
     pthread_mutex_lock(&t->mu);
     t->done++;
-    t->ok += ok;
-    snprintf(t->last, sizeof t->last, "%.*s", (int)len, res);
+    t->ok += result != NULL;
+    outcome_text(result, e, t->last, sizeof t->last);
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    json_decref(result);
+}
+
+/* Submits workflow with attrs (JSON text) as j. */
+static void submit(sio_worker *w, tjob *j, tally *t, const char *workflow, const char *attrs) {
+    j->t = t;
+    j->attrs = sio_json_parse(attrs, strlen(attrs), NULL);
+    assert_non_null(j->attrs);
+    j->job = (sio_run_job){.workflow = workflow, .attrs = j->attrs,
+                           .cbs = {.done = on_done}, .ud = j};
+    sio_worker_submit_run(w, &j->job);
 }
 
 static void wait_for(tally *t, int n) {
@@ -49,19 +64,11 @@ static void wait_for(tally *t, int n) {
 
 static char dir[64];
 
-static void write_file(const char *name, const char *text) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { test_write_file(dir, name, text); }
 
 static int make_dir(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sio-test-worker.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    test_make_dir(dir, sizeof dir, "sio-test-worker");
     write_file("slow.yaml", "intent: slow\nsteps:\n  - id: get\n    tool:\n      name: http\n"
                             "      args:\n        url: \"${A.url}\"\n    publish_result: true\n");
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
@@ -74,6 +81,16 @@ static int make_dir(void **state) {
                "  local r = sio.http.request{ method = A.method, url = A.url, headers = A.headers }\n"
                "  return r.body\n"
                "end } } }\n");
+    /* NUL where a script puts it (JSON attrs cannot carry one). */
+    write_file("nul.lua",
+               "return { intent = 'nul', steps = { { id = 'call', run = function(A)\n"
+               "  local r = { url = A.url, method = 'GET', headers = {} }\n"
+               "  if A.part == 'value' then r.headers['X-N'] = 'a\\0b'\n"
+               "  elseif A.part == 'name' then r.headers['X\\0N'] = 'v'\n"
+               "  elseif A.part == 'method' then r.method = 'G\\0ET'\n"
+               "  else r.url = A.url .. '\\0x' end\n"
+               "  return sio.http.request(r).body\n"
+               "end } } }\n");
     /* The case: a header templated from attrs by the http tool. */
     write_file("tmpl.yaml", "intent: tmpl\nsteps:\n  - id: call\n    tool:\n      name: http\n"
                             "      args:\n        url: \"${A.url}\"\n"
@@ -85,9 +102,7 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return test_remove_dir(dir);
 }
 
 /* Workers may call the test's server (set before they are created). */
@@ -119,13 +134,10 @@ static void two_workers_hold_200_requests_open(void **state) {
     enum { N = 200 };
     tjob *jobs = calloc(N, sizeof *jobs);
     for (int i = 0; i < N; i++) {
-        jobs[i].t = &t;
-        snprintf(jobs[i].attrs, sizeof jobs[i].attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
+        char attrs[128];
+        snprintf(attrs, sizeof attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
                  test_httpd_port(h), i);
-        jobs[i].job = (sio_job){.entry = "run", .payload = jobs[i].attrs,
-                                .payload_len = strlen(jobs[i].attrs), .meta = "slow",
-                                .done = on_done};
-        sio_worker_submit(w[i % 2], &jobs[i].job);
+        submit(w[i % 2], &jobs[i], &t, "slow", attrs);
     }
     /* The bound is for a broken test; nothing waits for it normally. */
     assert_int_equal(test_httpd_wait(h, TEST_HTTPD_HELD, N, 120000), N);
@@ -139,6 +151,7 @@ static void two_workers_hold_200_requests_open(void **state) {
     assert_int_equal(test_httpd_max_open(h), N);
     for (int i = 0; i < 2; i++) sio_worker_destroy(w[i]);
     test_httpd_stop(h);
+    for (int i = 0; i < N; i++) json_decref(jobs[i].attrs);
     free(jobs);
 }
 
@@ -147,43 +160,47 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
     sio_worker *w = new_worker(1, 2000000);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob spin = {.t = &t}, hello = {.t = &t};
-    spin.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "spin",
-                         .done = on_done};
-    sio_worker_submit(w, &spin.job);
+    submit(w, &spin, &t, "spin", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "instruction limit exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"loop\"")); /* the step it hit in */
     const char *attrs = "{\"query\":\"again\"}";
-    hello.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                          .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &hello.job);
+    submit(w, &hello, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
     assert_non_null(strstr(t.last, "{\\\"query\\\":\\\"again\\\"}"));
+    json_decref(spin.attrs);
+    json_decref(hello.attrs);
     sio_worker_destroy(w);
 }
 
-static void unknown_workflow_and_bad_attrs_are_permanent(void **state) {
+/* An unknown workflow is permanent; the engine works on a Lua copy of the
+ * attrs, so the caller's tree (the command as received) never sees its
+ * changes (utter, step outputs). */
+static void unknown_workflow_is_permanent_and_attrs_stay_as_given(void **state) {
     (void)state;
     sio_worker *w = new_worker(1, 0);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "nope",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "nope", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "\"message\":\"unknown workflow 'nope'\""));
-    b.job = (sio_job){.entry = "run", .payload = "{oops", .payload_len = 5, .meta = "hello",
-                      .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", "{\"query\":\"x\"}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
-    assert_non_null(strstr(t.last, "attrs are not valid JSON"));
+    assert_int_equal(t.ok, 1);
+    assert_non_null(strstr(t.last, "\"steps\":[\"s1\"]"));
+    char *after = sio_json_dump(b.attrs, NULL);
+    assert_string_equal(after, "{\"query\":\"x\"}");
+    free(after);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -197,21 +214,20 @@ static void a_waiting_command_meets_its_deadline(void **state) {
     assert_non_null(w);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "sleepy",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "sleepy", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "deadline exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"nap\"")); /* the step that waited */
     const char *attrs = "{\"query\":\"next\"}";
-    b.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                      .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -238,12 +254,6 @@ static int stop_srv(void **state) {
     return 0;
 }
 
-static void on_http_done(sio_job *job, int ok, const char *res, size_t len) {
-    (void)job;
-    last_ok = ok;
-    snprintf(last, sizeof last, "%.*s", (int)len, res);
-}
-
 static sio_worker *http_worker(const char *const *allow) {
     sio_worker_cfg cfg = {.id = 1, .workflows_dir = dir, .http_allow = allow,
                           .http_timeout_ms = 60000, .limits = {.deadline_ms = 120000}};
@@ -254,19 +264,22 @@ static sio_worker *http_worker(const char *const *allow) {
     return w;
 }
 
-/* Runs workflow intent with attrs (printf format) on w; the outcome is in
- * last / last_ok. */
+/* Runs workflow intent with attrs (JSON, printf format) on w; the outcome
+ * is in last / last_ok. */
 static void run_http(sio_worker *w, const char *intent, const char *fmt, ...) {
     char attrs[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(attrs, sizeof attrs, fmt, ap);
     va_end(ap);
-    sio_job job = {.entry = "run", .payload = attrs, .payload_len = strlen(attrs), .meta = intent,
-                   .done = on_http_done};
-    last[0] = '\0';
-    sio_worker_submit(w, &job);
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    tjob j = {.t = &t};
+    submit(w, &j, &t, intent, attrs);
     sio_worker_run_until_idle(w);
+    assert_int_equal(t.done, 1);
+    last_ok = t.ok;
+    snprintf(last, sizeof last, "%s", t.last);
+    json_decref(j.attrs);
 }
 
 static const char *allow_port(void) {
@@ -336,8 +349,10 @@ static void line_breaks_are_refused_before_sending(void **state) {
          "header 'X-User' holds CR"},
         {"tmpl", "{\"url\":\"http://127.0.0.1:%d/\",\"user\":\"bob\\nX-Admin: true\"}",
          "header 'X-User' holds LF"},
-        {"tmpl", "{\"url\":\"http://127.0.0.1:%d/\",\"user\":\"bob\\u0000x\"}",
-         "header 'X-User' holds NUL"},
+        {"nul", "{\"url\":\"http://127.0.0.1:%d/\",\"part\":\"value\"}",
+         "header 'X-N' holds NUL"},
+        {"nul", "{\"url\":\"http://127.0.0.1:%d/\",\"part\":\"name\"}",
+         "invalid header name"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"headers\":{\"X-A\\r\\nX-Admin\":\"1\"}}",
          "invalid header name"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"headers\":[\"X-A: 1\\r\\nX-Admin: true\"]}",
@@ -346,9 +361,9 @@ static void line_breaks_are_refused_before_sending(void **state) {
          "invalid header name 'Bad Name'"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"method\":\"GET / HTTP/1.1\\r\\nX: y\\r\\n\\r\\nGET\"}",
          "invalid method"},
-        {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"method\":\"G\\u0000ET\"}", "invalid method"},
+        {"nul", "{\"url\":\"http://127.0.0.1:%d/\",\"part\":\"method\"}", "invalid method"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/a\\r\\nX-Admin: true\"}", "the url holds CR"},
-        {"call", "{\"url\":\"http://127.0.0.1:%d/a\\u0000b\"}", "the url holds NUL"},
+        {"nul", "{\"url\":\"http://127.0.0.1:%d/\",\"part\":\"url\"}", "the url holds NUL"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"headers\":{\"Content-Length\":\"0\"}}",
          "header 'Content-Length' is set by the host"},
         {"call", "{\"url\":\"http://127.0.0.1:%d/\",\"headers\":{\"transfer-encoding\":\"chunked\"}}",
@@ -407,7 +422,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
-        cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
+        cmocka_unit_test(unknown_workflow_is_permanent_and_attrs_stay_as_given),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
         cmocka_unit_test_setup_teardown(headers_go_out_as_given, start_srv, stop_srv),
         cmocka_unit_test_setup_teardown(line_breaks_are_refused_before_sending, start_srv, stop_srv),
