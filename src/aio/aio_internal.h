@@ -67,6 +67,7 @@ struct sio_aio {
     uint64_t redis_backoff_ms;
     size_t redis_pending;     /* commands sent, replies outstanding */
     int redis_counted_down;   /* counted in the process's down connections */
+    int redis_overdue;        /* the timeout passed once: judged after a poll */
     char redis_why[256];      /* why it is DOWN */
     int closing;
 };

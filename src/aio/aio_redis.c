@@ -16,7 +16,9 @@
  * so a Redis outage costs failed attempts, never a stalled worker, and the
  * connection is back within RECONNECT_MAX_MS of Redis answering again.  A
  * connect that does not complete, or replies that stop coming, within the
- * configured timeout count as a lost connection.  Losing Redis and getting
+ * configured timeout count as a lost connection - after one more turn of
+ * the loop, so a worker that was starved of CPU reads what arrived
+ * meanwhile before it judges the connection.  Losing Redis and getting
  * it back are logged once per process, not once per attempt or worker.
  *
  * hiredis 0.14's libuv adapter drops poll errors: a refused connect reaches
@@ -124,6 +126,7 @@ static void timer_start(sio_aio *aio, uint64_t ms) {
 static void lost(sio_aio *aio, const char *why) {
     if (aio->closing || aio->redis_state == SIO_REDIS_DOWN) return;
     aio->redis = NULL;
+    aio->redis_overdue = 0;
     aio->redis_state = SIO_REDIS_DOWN;
     snprintf(aio->redis_why, sizeof aio->redis_why, "%s", why && *why ? why : "disconnected");
     if (!aio->redis_counted_down) {
@@ -157,6 +160,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     }
     aio->redis_state = SIO_REDIS_UP;
     aio->redis_backoff_ms = RECONNECT_MIN_MS;
+    aio->redis_overdue = 0;
     if (aio->redis_counted_down) {
         aio->redis_counted_down = 0;
         if (atomic_fetch_sub(&conns_down, 1) == 1) {
@@ -184,6 +188,13 @@ static void on_timer(uv_timer_t *t) {
     switch (aio->redis_state) {
     case SIO_REDIS_CONNECTING:
     case SIO_REDIS_UP:
+        /* Timers run before the loop polls: give it one poll (1 ms, so it
+         * is not this same timer pass) to read what may be waiting. */
+        if (!aio->redis_overdue) {
+            aio->redis_overdue = 1;
+            timer_start(aio, 1);
+            break;
+        }
         snprintf(why, sizeof why, "%s within %lld ms",
                  aio->redis_state == SIO_REDIS_UP ? "no reply" : "not connected",
                  (long long)aio->cfg.redis_timeout_ms);
@@ -217,6 +228,7 @@ int sio_aio_redis_connect(sio_aio *aio, sio_err *err) {
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     aio->redis = ac;
     aio->redis_state = SIO_REDIS_CONNECTING;
+    aio->redis_overdue = 0;
     if (aio->cfg.redis_timeout_ms > 0) timer_start(aio, (uint64_t)aio->cfg.redis_timeout_ms);
     if (aio->cfg.redis_password) {
         if (aio->cfg.redis_user)
@@ -279,6 +291,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
         goto done;
     }
     if (ac == aio->redis && aio->redis_state == SIO_REDIS_UP && aio->cfg.redis_timeout_ms > 0) {
+        aio->redis_overdue = 0;
         if (aio->redis_pending > 0) timer_start(aio, (uint64_t)aio->cfg.redis_timeout_ms);
         else uv_timer_stop(aio->redis_timer);
     }
@@ -351,8 +364,10 @@ uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
         return 0;
     }
     if (aio->redis_pending++ == 0 && aio->redis_state == SIO_REDIS_UP &&
-        aio->cfg.redis_timeout_ms > 0)
+        aio->cfg.redis_timeout_ms > 0) {
+        aio->redis_overdue = 0;
         timer_start(aio, (uint64_t)aio->cfg.redis_timeout_ms);
+    }
     return op->id;
 }
 
