@@ -70,9 +70,14 @@ static rd_kafka_t *client(const sio_config *cfg, rd_kafka_type_t type, sio_err *
 }
 
 /* Assigns every partition of each topic at its current end (queried now,
- * so nothing published after this call is missed). */
-static int assign_at_end(rd_kafka_t *rk, const char *const *topics, size_t n, sio_err *err) {
+ * so nothing published after this call is missed), or at its beginning.
+ * When ends is given it gets each partition's end offset as queried, -1
+ * for one with nothing to read up to it (empty, all of it gone, or read
+ * from the end); the caller destroys it. */
+static int assign_at_end(rd_kafka_t *rk, const char *const *topics, size_t n, int from_beginning,
+                         rd_kafka_topic_partition_list_t **ends, sio_err *err) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    if (ends) *ends = rd_kafka_topic_partition_list_new(8);
     int rc = 0;
     for (size_t t = 0; t < n && rc == 0; t++) {
         rd_kafka_topic_t *th = rd_kafka_topic_new(rk, topics[t], NULL);
@@ -83,7 +88,11 @@ static int assign_at_end(rd_kafka_t *rk, const char *const *topics, size_t n, si
                 int32_t id = md->topics[0].partitions[p].id;
                 int64_t lo = 0, hi = 0;
                 rd_kafka_query_watermark_offsets(rk, topics[t], id, &lo, &hi, 10000);
-                rd_kafka_topic_partition_list_add(l, topics[t], id)->offset = hi;
+                rd_kafka_topic_partition_list_add(l, topics[t], id)->offset =
+                    from_beginning ? RD_KAFKA_OFFSET_BEGINNING : hi;
+                if (ends)
+                    rd_kafka_topic_partition_list_add(*ends, topics[t], id)->offset =
+                        from_beginning && hi > lo ? hi : -1;
             }
         } else {
             rc = sio_err_set(err, SIO_E_KAFKA, "topic %s: %s", topics[t],
@@ -93,8 +102,12 @@ static int assign_at_end(rd_kafka_t *rk, const char *const *topics, size_t n, si
         if (md) rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(th);
     }
-    if (rc == 0) rd_kafka_assign(rk, l);
+    if (rc == 0) rd_kafka_assign(rk, l); /* once: librdkafka 2.0 asserts on a quick re-assign */
     rd_kafka_topic_partition_list_destroy(l);
+    if (rc != 0 && ends) {
+        rd_kafka_topic_partition_list_destroy(*ends);
+        *ends = NULL;
+    }
     return rc;
 }
 
@@ -292,10 +305,10 @@ int sio_cli_send(int argc, char **argv, char **envp) {
     /* The reply topic and its DLQ are created only when missing. */
     if (p == NULL || sio_kafka_check(p, cfg->kafka_brokers, 10000, &err) != 0 ||
         (c = client(cfg, RD_KAFKA_CONSUMER, &err)) == NULL ||
-        (assign_at_end(c, topics, 2, &err) != 0 &&
+        (assign_at_end(c, topics, 2, 0, NULL, &err) != 0 &&
          (sio_kafka_ensure_topics(p, topics, 2, cfg->topic_partitions, cfg->topic_replication,
                                   10000, NULL, &err) != 0 ||
-          assign_at_end(c, topics, 2, &err) != 0)) ||
+          assign_at_end(c, topics, 2, 0, NULL, &err) != 0)) ||
         produce_one(p, cfg->commands_topic, raw ? NULL : cid, cmd, send_headers(cfg), &err) != 0) {
         fprintf(stderr, "sio-orchestrator send: %s\n", err.msg);
     } else if (raw) {
@@ -313,8 +326,26 @@ int sio_cli_send(int argc, char **argv, char **envp) {
     return rc;
 }
 
+/* --to-end: is m beyond its partition's end when tail started? */
+static int past_end(const rd_kafka_topic_partition_list_t *ends, const rd_kafka_message_t *m) {
+    const rd_kafka_topic_partition_t *e =
+        rd_kafka_topic_partition_list_find(ends, rd_kafka_topic_name(m->rkt), m->partition);
+    return e != NULL && (e->offset < 0 || m->offset >= e->offset);
+}
+
+/* --to-end: 1 once every partition of ends has been read up to its end. */
+static int reached_ends(rd_kafka_t *c, const rd_kafka_topic_partition_list_t *ends) {
+    rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(ends);
+    int all = rd_kafka_position(c, pos) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; all && i < pos->cnt; i++)
+        if (ends->elems[i].offset >= 0 && pos->elems[i].offset < ends->elems[i].offset) all = 0;
+    rd_kafka_topic_partition_list_destroy(pos);
+    return all;
+}
+
 int sio_cli_tail(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--from-beginning", "--max=", "--idle=", NULL};
+    static const char *const flags[] = {"--from-beginning", "--max=", "--idle=", "--to-end",
+                                        NULL};
     sio_config_opts opts = {.extra_flags = flags, .max_positional = 8};
     sio_err err;
     const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
@@ -336,14 +367,10 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
     }
     rd_kafka_t *c = client(cfg, RD_KAFKA_CONSUMER, &err);
     int rc = 1;
-    if (c && assign_at_end(c, topics, n, &err) == 0) {
-        if (sio_config_extra(cfg, "--from-beginning")) {
-            rd_kafka_topic_partition_list_t *l = NULL;
-            rd_kafka_assignment(c, &l);
-            for (int i = 0; i < l->cnt; i++) l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-            rd_kafka_assign(c, l);
-            rd_kafka_topic_partition_list_destroy(l);
-        }
+    int from_beginning = sio_config_extra(cfg, "--from-beginning") != NULL;
+    rd_kafka_topic_partition_list_t *ends = NULL;
+    if (c && assign_at_end(c, topics, n, from_beginning,
+                           sio_config_extra(cfg, "--to-end") ? &ends : NULL, &err) == 0) {
         signal(SIGINT, on_int);
         signal(SIGTERM, on_int);
         long seen = 0;
@@ -351,12 +378,15 @@ int sio_cli_tail(int argc, char **argv, char **envp) {
          * assignment gets a 2 s grace so a slow start is not "idle". */
         int64_t last = now_ms() + (idle_ms ? 2000 : 0);
         while (!interrupted && (max == 0 || seen < max) &&
-               (idle_ms == 0 || now_ms() - last < idle_ms)) {
+               (idle_ms == 0 || now_ms() - last < idle_ms) &&
+               !(ends && reached_ends(c, ends))) {
             rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
             if (m == NULL) continue;
-            if (m->err == 0) print_message(m), seen++, last = now_ms();
+            if (m->err == 0 && !(ends && past_end(ends, m)))
+                print_message(m), seen++, last = now_ms();
             rd_kafka_message_destroy(m);
         }
+        if (ends) rd_kafka_topic_partition_list_destroy(ends);
         rc = 0;
     } else {
         fprintf(stderr, "sio-orchestrator tail: %s\n", err.msg);

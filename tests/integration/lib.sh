@@ -30,6 +30,9 @@ export LUA_DIR="$TOP/tests/integration/lua"
 export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-20s}
+# A loaded test machine can stall a worker or Redis for seconds; that must
+# not read as a dead Redis (REDIS_TIMEOUT) in tests that count executions.
+export REDIS_TIMEOUT=${REDIS_TIMEOUT:-60s}
 RESPONSES=$KAFKA_RESPONSES_TOPIC
 DLQ=$KAFKA_RESPONSES_TOPIC.dlq
 PASSED=0
@@ -107,19 +110,25 @@ send() {
     "$BIN" send "$wf" --correlation-id "$cid" --attrs "$attrs" --wait 60s "$@"
 }
 
+# messages TOPIC: every message in TOPIC now (JSON lines, as tail prints
+# them): tail --to-end reads each partition up to its end offset at the
+# call, however long that takes.
+messages() { "$BIN" tail --from-beginning --to-end "$1"; }
+
 # follow: a background `tail` of $RESPONSES and $DLQ from the beginning
 # into $RUN/seen.jsonl, started once (a service must have created the
-# topics first).
+# topics first), so waiting for messages reads a file instead of the topic.
 follow() {
     [ -e "$RUN/follow.pid" ] && return 0
-    "$BIN" tail --from-beginning "$RESPONSES" "$DLQ" >"$RUN/seen.jsonl" 2>"$RUN/follow.err" &
+    : >"$RUN/seen.jsonl" # exists before the background job opens it
+    "$BIN" tail --from-beginning "$RESPONSES" "$DLQ" >>"$RUN/seen.jsonl" 2>"$RUN/follow.err" &
     echo $! >"$RUN/follow.pid"
 }
 
-# messages TOPIC: the messages of TOPIC ($RESPONSES or $DLQ; JSON lines,
-# as tail prints them) seen so far; whole lines only.
-messages() {
-    [ "$1" = "$RESPONSES" ] || [ "$1" = "$DLQ" ] || fail "messages: only $RESPONSES and $DLQ are followed, not $1"
+# seen TOPIC: the messages of TOPIC ($RESPONSES or $DLQ) the follower has
+# written so far; whole lines only.
+seen() {
+    [ "$1" = "$RESPONSES" ] || [ "$1" = "$DLQ" ] || fail "seen: only $RESPONSES and $DLQ are followed, not $1"
     follow
     local n
     n=$(wc -l <"$RUN/seen.jsonl")
@@ -130,7 +139,7 @@ messages() {
 wait_count() {
     local topic=$1 want=$2 filter=$3 got=0
     for _ in $(seq 1 1500); do
-        got=$(messages "$topic" | jq -c "select($filter)" | wc -l)
+        got=$(seen "$topic" | jq -c "select($filter)" | wc -l)
         [ "$got" -ge "$want" ] && return 0
         sleep 0.2
     done
