@@ -88,15 +88,11 @@ describe("workflows/support_triage.yaml", function()
     assert.is_nil(r.retries.lookup)
   end)
 
-  it("a CRM that never answers times the step out after 5 s per attempt, without waiting", function()
+  it("a CRM that never answers fails each attempt at the request's 2 s timeout, without waiting", function()
     h:stub("http", testing.never())
-    local t0 = os.time()
     local r = h:run({ query = "hello", customer_id = "42" })
-    r:expect_error("transient", "step lookup timed out after 5s", "lookup")
+    r:expect_error("transient", "^http: timed out$", "lookup")
     assert.are.equal(2, r.retries.lookup)
-    assert.are.equal(3 * 5000 + 200 + 400, r.elapsed_ms)
-    -- Really waiting would take the whole 15.6 s of wall time (a bound far
-    -- from any machine's speed; CPU time would not even show a wait).
-    assert.is_true(os.time() - t0 < 15)
+    assert.are.equal(3 * 2000 + 200 + 400, r.elapsed_ms) -- before the step's own 5 s
   end)
 end)
