@@ -11,7 +11,16 @@
 #   3. with Redis staying down a command is dead-lettered as transient
 #      after RETRY_ATTEMPTS attempts.
 source "$(dirname "$0")/lib.sh"
-port=$(( 40000 + RANDOM % 20000 ))
+# A free port below the kernel's ephemeral range (32768-60999 here), so no
+# outgoing connection takes it as its local port while Redis is stopped
+# and the restart on the same port cannot find it in use; and below the
+# 20000-39999 the dev environments pick from.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+for _ in $(seq 1 200); do
+    port=$(( 10000 + RANDOM % 10000 ))
+    [ "$port" -lt "$low" ] && ! port_open "$port" && break
+done
 rdir="$RUN/redis"
 mkdir -p "$rdir"
 redis_start() {
@@ -21,7 +30,7 @@ redis_start() {
         [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
         sleep 0.1
     done
-    fail "own redis did not start"
+    fail "own redis did not start on $port: $(tail -5 "$rdir/log" 2>/dev/null)"
 }
 # shutdown nosave, then until the server is gone (its port answers no more).
 redis_stop() {
