@@ -159,8 +159,9 @@ wait_log() {
 }
 
 # gate_start: the test HTTP server (tests/support/httpd.h) with its gate
-# closed.  Sets GATE (its URL, for a workflow's attrs) and allows services
-# to call it (SIO_HTTP_ALLOW).
+# closed.  Sets GATE (its URL, for a workflow's attrs), allows services to
+# call it (SIO_HTTP_ALLOW) and lets their requests wait there as long as
+# the test needs (HTTP_TIMEOUT: how long that is depends on the machine).
 gate_start() {
     "$HTTPD" --hold >"$RUN/gate.out" 2>"$RUN/gate.err" &
     echo $! >"$RUN/gate.pid"
@@ -172,7 +173,7 @@ gate_start() {
     port=$(head -n 1 "$RUN/gate.out")
     [ -n "$port" ] || fail "the gate server did not start: $(cat "$RUN/gate.err")"
     GATE=http://127.0.0.1:$port
-    export SIO_HTTP_ALLOW=127.0.0.1:$port
+    export SIO_HTTP_ALLOW=127.0.0.1:$port HTTP_TIMEOUT=${HTTP_TIMEOUT:-1h}
 }
 
 # gate REQUEST: one control request (hold, open, release?n=K, stats,

@@ -59,7 +59,7 @@ static int setup(void **state) {
     snprintf(entry, sizeof entry, "127.0.0.1:%d", test_httpd_port(f->httpd));
     const char *allow[] = {entry, "[::1]", "api.example.com:8443", NULL};
     sio_aio_cfg cfg = {.done = on_done, .cb_data = &f->r, .http_allow = allow,
-                       .http_timeout_ms = 60000};
+                       .http_timeout_ms = 3600000}; /* held requests wait for the test */
     sio_err err;
     f->aio = sio_aio_create(&f->loop, &cfg, &err);
     assert_non_null(f->aio);

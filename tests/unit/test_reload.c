@@ -170,8 +170,8 @@ static char allow_entry[32];
 static sio_worker *new_worker(int id, reloads *r) {
     const char *allow[] = {allow_entry, NULL};
     sio_worker_cfg cfg = {.id = id, .workflows_dir = wfdir, .lua_dir = luadir,
-                          .http_allow = allow, .http_timeout_ms = 30000,
-                          .limits = {.deadline_ms = 60000},
+                          .http_allow = allow, .http_timeout_ms = 3600000, /* held */
+                          .limits = {.deadline_ms = 3600000},
                           .on_reload = on_reload, .reload_data = r};
     sio_err err;
     sio_worker *w = sio_worker_create(&cfg, &err);

@@ -110,9 +110,10 @@ static char allow_entry[32];
 static const char *allow[] = {allow_entry, NULL};
 
 static sio_worker *new_worker(int id, uint64_t instr_limit) {
+    /* Requests held at the test server wait as long as the test needs. */
     sio_worker_cfg cfg = {.id = id, .workflows_dir = dir, .http_allow = allow,
-                          .http_timeout_ms = 10000,
-                          .limits = {.instr_limit = instr_limit, .deadline_ms = 60000}};
+                          .http_timeout_ms = 3600000,
+                          .limits = {.instr_limit = instr_limit, .deadline_ms = 3600000}};
     sio_err err;
     sio_worker *w = sio_worker_create(&cfg, &err);
     if (w == NULL) fail_msg("worker: %s", err.msg);
