@@ -29,7 +29,9 @@ export WORKFLOWS_DIR="$TOP/tests/integration/workflows"
 export LUA_DIR="$TOP/tests/integration/lua"
 export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 export LOG_LEVEL=${LOG_LEVEL:-info}
-export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-20s}
+# SIGTERM must find the drain done on a slow machine too (it ends as soon
+# as the work in flight has; it_service_drain sets its own).
+export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-5m}
 # A loaded test machine can stall a worker or Redis for seconds; that must
 # not read as a dead Redis (REDIS_TIMEOUT) in tests that count executions.
 export REDIS_TIMEOUT=${REDIS_TIMEOUT:-60s}
