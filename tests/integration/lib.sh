@@ -113,9 +113,8 @@ send() {
 }
 
 # messages TOPIC: every message in TOPIC now (JSON lines, as tail prints
-# them): tail --to-end reads each partition up to its end offset at the
-# call, however long that takes.
-messages() { "$BIN" tail --from-beginning --to-end "$1"; }
+# them): tail -e reads each partition to its end, however long that takes.
+messages() { "$BIN" tail --from-beginning -e "$1"; }
 
 # follow: a background `tail` of $RESPONSES and $DLQ from the beginning
 # into $RUN/seen.jsonl, started once (a service must have created the
