@@ -53,8 +53,6 @@ static sio_worker *pick_worker(sio_service *s) {
 /* Tracks m's offset and hands the command to a worker. */
 static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
-    s->cmd_ctx.finished = on_finished;
-    s->cmd_ctx.finished_data = s;
     sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
     if (c == NULL) {
         sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
@@ -225,6 +223,10 @@ static void drain(sio_service *s) {
 }
 
 int sio_service_run(sio_service *s, sio_err *err) {
+    /* Set once, before the first command can reach a worker (workers read
+     * cmd_ctx from their threads; writing it per dispatch was a race). */
+    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished_data = s;
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(subs, s->cfg->commands_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, subs);
