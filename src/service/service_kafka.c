@@ -350,6 +350,7 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_port = s->cfg->redis_port,
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
+            .redis_timeout_ms = s->cfg->redis_timeout_ms,
             .memkv = s->memkv,
             /* Exactly once, commands hand their messages over instead
              * (a produce outside the transaction thread would fail). */
@@ -427,7 +428,12 @@ void sio_service_reload_now(sio_service *s) {
 /* After the drain: stop the workers (abandoning what is left), flush what
  * they produced, commit what was stored and leave the group. */
 void sio_service_shutdown(sio_service *s) {
-    for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_logf(SIO_LOG_ERROR, "worker did not stop: exiting without it", "\"worker\":%d,"
+                 "\"waited_ms\":%d", i, SIO_STOP_GRACE_MS);
+    }
     /* The batch in hand finishes; what is still held is not committed
      * (consumed again by the next owner).  The service stays exactly once:
      * a completion drained by the closing revoke must not store an offset. */
@@ -445,8 +451,19 @@ void sio_service_shutdown(sio_service *s) {
              (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
 }
 
+int sio_service_left_running(const sio_service *s) {
+    return s->wedged > 0;
+}
+
+/* A service left running, kept reachable (it is in use until exit). */
+static sio_service *left_running;
+
 void sio_service_destroy(sio_service *s) {
     if (s == NULL) return;
+    if (s->wedged) {
+        left_running = s;
+        return;
+    }
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
     if (s->consumer) {
         rd_kafka_consumer_close(s->consumer);
