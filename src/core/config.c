@@ -94,6 +94,8 @@ static const setting settings[] = {
      "Redis ACL user (wins over one in the URL)"},
     {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
      "Redis password (wins over one in the URL)"},
+    {"REDIS_TIMEOUT", NULL, "5s", K_DUR, OFF(pub.redis_timeout_ms), 1, I64MAX, NULL,
+     "a Redis connect, or a reply, taking longer drops the connection (reconnected)"},
     {"RETRY_ATTEMPTS", NULL, "3", K_INT, OFF(pub.retry_attempts), 1, 100, NULL,
      "attempts per command for transient failures, the first included"},
     {"RETRY_BACKOFF_BASE", NULL, "200ms", K_DUR, OFF(pub.retry_backoff_base_ms), 0, I64MAX,
@@ -117,7 +119,8 @@ static const setting settings[] = {
     {"LUA_DIR", "--lua", "lua", K_NESTR, OFF(pub.lua_dir), 0, 0, NULL,
      "folder of Lua modules and tools"},
     {"SIO_HTTP_ALLOW", NULL, "", K_HOSTS, 0, 0, 0, NULL,
-     "hosts scripts may call over HTTP, comma-separated; empty = none, * = any"},
+     "hosts scripts may call over HTTP, comma-separated host (default port only) or "
+     "host:port; empty = none, * = any"},
     {"HTTP_TIMEOUT", NULL, "10s", K_DUR, OFF(pub.http_timeout_ms), 1, I64MAX, NULL,
      "default HTTP request timeout"},
     {"SIO_MEM_LIMIT", NULL, "64m", K_SIZE, OFF(pub.mem_limit), 64 * 1024, I64MAX, NULL,

@@ -322,17 +322,13 @@ static int check_workflows(const sio_config *cfg, sio_err *err) {
                    .instr_limit = (uint64_t)cfg->instr_limit,
                    .deadline_ms = (uint64_t)cfg->workflow_timeout_ms},
         .config = cfg,
-        .no_load = 1,
     };
+    /* The workers' initial load: the same message (paths relative to
+     * WORKFLOWS_DIR, errors only) as a worker refusing the set. */
     sio_worker *w = sio_worker_create(&wc, err);
     if (w == NULL) return -1;
-    char *text = NULL;
-    const char *const paths[] = {cfg->workflows_dir};
-    int ok = sio_worker_validate(w, paths, 1, &text, err);
-    if (ok == 0) sio_err_set(err, SIO_E_CONFIG, "invalid workflows:\n%s", text ? text : "");
-    free(text);
     sio_worker_destroy(w);
-    return ok == 1 ? 0 : -1;
+    return 0;
 }
 
 static int start_workers(sio_service *s, sio_err *err) {
@@ -354,6 +350,7 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_port = s->cfg->redis_port,
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
+            .redis_timeout_ms = s->cfg->redis_timeout_ms,
             .memkv = s->memkv,
             /* Exactly once, commands hand their messages over instead
              * (a produce outside the transaction thread would fail). */
@@ -431,7 +428,12 @@ void sio_service_reload_now(sio_service *s) {
 /* After the drain: stop the workers (abandoning what is left), flush what
  * they produced, commit what was stored and leave the group. */
 void sio_service_shutdown(sio_service *s) {
-    for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_logf(SIO_LOG_ERROR, "worker did not stop: exiting without it", "\"worker\":%d,"
+                 "\"waited_ms\":%d", i, SIO_STOP_GRACE_MS);
+    }
     /* The batch in hand finishes; what is still held is not committed
      * (consumed again by the next owner).  The service stays exactly once:
      * a completion drained by the closing revoke must not store an offset. */
@@ -449,8 +451,19 @@ void sio_service_shutdown(sio_service *s) {
              (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
 }
 
+int sio_service_left_running(const sio_service *s) {
+    return s->wedged > 0;
+}
+
+/* A service left running, kept reachable (it is in use until exit). */
+static sio_service *left_running;
+
 void sio_service_destroy(sio_service *s) {
     if (s == NULL) return;
+    if (s->wedged) {
+        left_running = s;
+        return;
+    }
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
     if (s->consumer) {
         rd_kafka_consumer_close(s->consumer);

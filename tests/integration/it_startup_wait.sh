@@ -27,7 +27,16 @@ redis_start() {
     redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no --dir "$rdir" \
         --daemonize yes --pidfile "$rdir/pid" --logfile "$rdir/log" "$@" >/dev/null
 }
-redis_stop() { [ -f "$rdir/pid" ] && kill "$(cat "$rdir/pid")" 2>/dev/null; rm -f "$rdir/pid"; }
+# redis_stop: stops the test's Redis and returns once its port is closed, so
+# what follows sees Redis down whatever the machine's speed.
+redis_stop() {
+    [ -f "$rdir/pid" ] || return 0
+    local pid
+    pid=$(cat "$rdir/pid")
+    rm -f "$rdir/pid"
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
 # cleanup (lib.sh) reports and exits with the status it finds in $?.
 trap 'st=$?; redis_stop; (exit $st); cleanup' EXIT
 
