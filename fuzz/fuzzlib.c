@@ -141,12 +141,9 @@ static int h_cancel(lua_State *L) {
 /* host.step_result(step_id, payload, query): what the service would write
  * for it must be strict JSON (src/service/envelope.h). */
 static int h_step_result(lua_State *L) {
-    const char *step = luaL_checkstring(L, 1);
+    const char *step, *payload;
     size_t len;
-    const char *payload = luaL_checklstring(L, 2, &len);
-    sio_err err;
-    json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
-    if (query == NULL) return luaL_error(L, "step %s: query: %s", step, err.msg);
+    json_t *query = sio_worker_step_result_args(L, &step, &payload, &len);
     json_t *env = sio_step_result_envelope("fuzz", step, payload, len, query);
     json_decref(query);
     FZ_CHECK(env != NULL, "step result envelope: out of memory");

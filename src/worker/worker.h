@@ -196,6 +196,16 @@ int sio_worker_validate(sio_worker *w, const char *const *paths, size_t npaths, 
  * err set and nothing pushed.  For the worker and the busted harness. */
 int sio_worker_push_settings(lua_State *L, const struct sio_config *cfg, sio_err *err);
 
+/* Reads the arguments of host.step_result(step_id, payload [, query]) from
+ * L's stack, raising on a wrong type as any Lua call does: *step and
+ * *payload (*len bytes) point into L's values, valid while they stay on
+ * the stack.  Returns the query as JSON, a new reference (the caller's):
+ * json_null() when absent, else converted on L and charged to its
+ * execution; raises when it cannot be JSON.  For the worker's op and the
+ * fuzz harness (fuzz/fuzzlib.c), so both read the op the same way. */
+json_t *sio_worker_step_result_args(lua_State *L, const char **step, const char **payload,
+                                    size_t *len);
+
 /* Asks the thread to reload workflows (thread-safe).  Requests made
  * before the thread gets to them are merged into one reload.  The new set
  * goes live only when all of it is valid; running commands finish on the

@@ -198,16 +198,23 @@ static int l_cancel(lua_State *L) {
     return 0;
 }
 
+json_t *sio_worker_step_result_args(lua_State *L, const char **step, const char **payload,
+                                    size_t *len) {
+    *step = luaL_checkstring(L, 1);
+    *payload = luaL_checklstring(L, 2, len);
+    sio_err err;
+    json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
+    if (query == NULL) luaL_error(L, "step %s: query: %s", *step, err.msg);
+    return query;
+}
+
 /* host.step_result(step_id, payload, query): hands a published step
  * result to the run's owner (query converted to JSON, charged to the run). */
 static int l_step_result(lua_State *L) {
     sio_run *c = cmd_of(L);
-    const char *step = luaL_checkstring(L, 1);
+    const char *step, *payload;
     size_t len;
-    const char *payload = luaL_checklstring(L, 2, &len);
-    sio_err err;
-    json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
-    if (query == NULL) return luaL_error(L, "step %s: query: %s", step, err.msg);
+    json_t *query = sio_worker_step_result_args(L, &step, &payload, &len);
     if (c->cbs.step_result) c->cbs.step_result(c->ud, step, payload, len, query);
     json_decref(query);
     return 0;
