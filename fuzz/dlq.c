@@ -100,7 +100,7 @@ static void check_dlq(const sio_envelope *env, const sio_err *err, const uint8_t
     free(text);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+void fz_target(const uint8_t *data, size_t size) {
     sio_envelope env;
     sio_err err;
     int rc = sio_envelope_parse((const char *)data, size, COMMANDS, &env, &err);
@@ -112,5 +112,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_dlq(&env, rc == 0 ? NULL : &err, data, size, hdrs, max, sel % 4 == 1);
     rd_kafka_headers_destroy(hdrs);
     sio_envelope_clear(&env);
-    return 0;
 }

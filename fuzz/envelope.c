@@ -46,7 +46,7 @@ static void check_parsed(const sio_envelope *env) {
     json_decref(ok);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+void fz_target(const uint8_t *data, size_t size) {
     sio_envelope env;
     sio_err err;
     if (sio_envelope_parse((const char *)data, size, COMMANDS, &env, &err) == 0)
@@ -54,5 +54,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     else
         FZ_CHECK(err.msg[0] != '\0', "an error without a message");
     sio_envelope_clear(&env);
-    return 0;
 }

@@ -1,10 +1,13 @@
 /* fuzzlib.c - see fuzzlib.h. */
 #include "fuzzlib.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -24,6 +27,40 @@ void fz_fail(const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     abort();
+}
+
+/* SIGPROF: the input has used FZ_CPU_SECONDS of CPU.  abort() hands it to
+ * libFuzzer's deadly-signal handler, which keeps the input. */
+static void on_cpu_limit(int sig) {
+    (void)sig;
+#define FZ_STR_(x) #x
+#define FZ_STR(x) FZ_STR_(x)
+    static const char msg[] =
+        "fuzz finding: one input took more than " FZ_STR(FZ_CPU_SECONDS) " s of CPU time\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    abort();
+}
+
+/* Arms (seconds > 0) or disarms (0) the process' CPU-time timer. */
+static void cpu_timer(int seconds) {
+    struct itimerval t = {.it_value = {.tv_sec = seconds}};
+    FZ_CHECK(setitimer(ITIMER_PROF, &t, NULL) == 0, "setitimer failed");
+}
+
+/* The fuzzer's entry point: fz_target under the CPU-time limit. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static int installed;
+    if (!installed) {
+        struct sigaction sa = {.sa_handler = on_cpu_limit};
+        sigemptyset(&sa.sa_mask);
+        FZ_CHECK(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction failed");
+        installed = 1;
+    }
+    cpu_timer(FZ_CPU_SECONDS);
+    fz_target(data, size);
+    cpu_timer(0);
+    return 0;
 }
 
 void fz_check_json_text(const char *what, const char *text, size_t len) {

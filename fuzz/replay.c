@@ -1,7 +1,7 @@
 /*
- * replay.c - main() for a fuzz target in the normal build: runs
- * LLVMFuzzerTestOneInput on every file named on the command line or found
- * in a folder named there (fuzz/corpus/<target>/, regression inputs
+ * replay.c - main() for a fuzz target in the normal build: runs fz_target
+ * (no CPU limit: see fuzzlib.h) on every file named on the command line or
+ * found in a folder named there (fuzz/corpus/<target>/, regression inputs
  * included), so `scripts/test` replays them under gcc's ASan+UBSan.  A
  * finding aborts; the file being run is printed first.
  */
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzzlib.h"
 
 static int run_file(const char *path) {
     FILE *fp = fopen(path, "rb");
@@ -30,7 +30,7 @@ static int run_file(const char *path) {
     fclose(fp);
     if (buf == NULL) return -1;
     fprintf(stderr, "replay %s (%zu bytes)\n", path, len);
-    LLVMFuzzerTestOneInput(buf, len);
+    fz_target(buf, len);
     free(buf);
     return 0;
 }
