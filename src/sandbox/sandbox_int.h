@@ -45,6 +45,8 @@ struct sio_sandbox {
     char *lua_dir;
     sio_limits defaults;
     size_t cap, used;
+    uint64_t nallocs;     /* blocks allocated or grown, ever (stats) */
+    uint64_t alloc_bytes; /* their sizes, summed */
     sio_exec *cur;        /* exec charged for allocations */
     struct {              /* last refused growth, to spot Lua's retry */
         void *ptr;

@@ -587,6 +587,10 @@ size_t sio_worker_inflight(sio_worker *w) {
     return n;
 }
 
+void sio_worker_alloc_stats(const sio_worker *w, uint64_t *allocs, uint64_t *bytes) {
+    sio_sandbox_alloc_stats(w->sb, allocs, bytes);
+}
+
 void sio_worker_reload(sio_worker *w) {
     pthread_mutex_lock(&w->mu);
     w->reload = 1;
