@@ -95,12 +95,15 @@ Cmd.__index = Cmd
 
 -- require "sio" is answered from the env's preload table, so env.require
 -- stays the host's own function: its errors point at the user's line,
--- not at a wrapper in this file.
+-- not at a wrapper in this file.  Module files are compiled once per
+-- workflow-set version (the registry's `modules`, new at every load) and
+-- instantiated per command.
 function Cmd:env()
   local env = self._env
   if env then return env end
   local sio = self:sio()
-  env = self.host.safe_env({ sio = sio })
+  local reg = self.wf.registry
+  env = self.host.safe_env({ sio = sio }, reg and reg.modules)
   rawset(env, "sio", sio)
   self._env = env
   return env

@@ -193,8 +193,10 @@ end
 -- The built-in and native tools (no user code runs).
 function M.registry_base(host, opts)
   opts = opts or {}
+  -- modules: the lua/ modules user code requires, compiled on first use
+  -- and shared by every command of this set (host.safe_env)
   local reg = { host = host, lua_dir = opts.lua_dir or "lua", lua_prefix = opts.lua_prefix or "",
-                tools = {}, filters = {}, errors = {} }
+                tools = {}, filters = {}, errors = {}, modules = {} }
   for name, t in pairs(api.builtin_tools) do
     reg.tools[name] = { kind = "builtin", name = name, fn = t.fn, sync = t.sync }
   end
