@@ -151,6 +151,7 @@ function Cmd:guard_fn(i)
   if g then return g end
   local step = self.wf.steps[i]
   if step.guard_lua then g = self:wf_instance().steps[i].guard
+  elseif step.guard_pure then g = step.guard() -- shared (sio.workflow prepare)
   else g = step.guard(self:env()) end
   gs[i] = g
   return g
@@ -159,7 +160,7 @@ end
 function Cmd:run_fn(i)
   local step = self.wf.steps[i]
   if step.run_lua then return self:wf_instance().steps[i].run end
-  local f = step.run_factory(self:env())
+  local f = step.run_factory(not step.run_pure and self:env() or nil)
   if type(f) ~= "function" then
     error({ class = "permanent", message = "run module for step " .. step.id .. " must return a function" }, 0)
   end

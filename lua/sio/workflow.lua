@@ -180,6 +180,23 @@ local function compile_module(host, path, name)
 end
 M.compile_module = compile_module
 
+-- prepare(factory) -> factory, pure
+-- A guard or inline `run` whose function reads no global (it has no _ENV
+-- upvalue, so it sees only its arguments, literals and operators) is
+-- instantiated once here and shared by every command: it can hold no
+-- state of its own, and the command needs no environment for it.  Its
+-- factory then returns that instance whatever env it is given (pure =
+-- true, so the engine passes none).  Only for factories whose call runs
+-- no user code (the code is inside the returned function).
+local getupvalue = debug.getupvalue
+local function prepare(factory)
+  local fn = factory(nil)
+  if type(fn) == "function" and getupvalue(fn, 1) == nil then
+    return function() return fn end, true
+  end
+  return factory, false
+end
+
 ---------------------------------------------------------------------------
 -- registry: tools (built-in, lua/tools/*.lua, native) and user filters
 
@@ -362,7 +379,7 @@ local function build_step(ctx, wf, raw, i)
       local chunk = ctx.fmt == "lua" and ("=" .. ctx.file .. ":" .. id .. ".guard") or ("@" .. ctx.file)
       local f, err = guard.compile(host, g, chunk, ctx.fmt ~= "lua" and line or 1)
       if not f then add_error(ctx, id, "guard", err)
-      else step.guard = f; step.has_guard = true end
+      else step.guard, step.guard_pure = prepare(f); step.has_guard = true end
     else
       add_error(ctx, id, "guard", "guard must be a string expression")
     end
@@ -419,7 +436,7 @@ local function build_step(ctx, wf, raw, i)
       local src = "local _ENV = ...; return function(A, args, ctx) " .. string.rep("\n", line - 1) .. run .. "\nend"
       local f, err = host.compile(src, chunk)
       if not f then add_error(ctx, id, "run", "run code does not compile: " .. tostring(err))
-      else step.run_factory = f end
+      else step.run_factory, step.run_pure = prepare(f) end
     end
   else
     add_error(ctx, id, nil, "a step needs a tool or run")
