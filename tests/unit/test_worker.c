@@ -85,7 +85,8 @@ static int make_dir(void **state) {
     write_file("bigref.yaml", "intent: bigref\nsteps:\n  - id: s1\n    run: |\n"
                               "      local s, t = ('x'):rep(1e6), {}\n"
                               "      for i = 1, 25 do t[i] = s end\n"
-                              "      return t\n");
+                              "      return t\n"
+                              "  - id: s2\n    run: return A.s1.payload\n");
     write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     /* Everything from attrs: method, url, headers. */
     write_file("call.lua",
@@ -217,10 +218,10 @@ static void a_spinning_message_handler_is_killed(void **state) {
  * command.  10 references nested 9 deep (10^9 values written out) end with
  * the instruction limit instead of growing for ever; 1 MB referenced 25
  * times does not fit in the default 64 MB: its 25 MB text as the step's
- * payload, the text of the result (which holds the payload) being written,
- * and the string made of it (before, the texts being written were not
- * counted, and it passed).  The worker serves the next command either
- * way. */
+ * payload, which a second step returns as its own (the same Lua string),
+ * and the result's tree, which holds the payload twice (before, the texts
+ * being written were not counted, and it passed).  The worker serves the
+ * next command either way. */
 static void json_results_are_charged(void **state) {
     (void)state;
     alarm(120);
