@@ -290,8 +290,9 @@ end
 -- A step is finished (ok, skipped, or failed with continue_on_error):
 -- release its dependants.
 function Cmd:release(i)
-  local dependants = self.wf.steps[i].dependants
   local remaining, state = self.remaining, self.state
+  if not remaining then return end -- run_straight: nothing waits to be released
+  local dependants = self.wf.steps[i].dependants
   for k = 1, #dependants do
     local d = dependants[k]
     local n = remaining[d] - 1
@@ -505,39 +506,15 @@ end
 
 ---------------------------------------------------------------------------
 
-function M.execute(host, wf, attrs, opts)
-  if not isyieldable() then
-    error("sio.engine.execute must run inside the command coroutine", 2)
-  end
-  opts = opts or EMPTY
-  local A = attrs or {}
-  local ids = wf.step_ids
-  for k = 1, #ids do
-    local id = ids[k]
-    if A[id] ~= nil then
-      return nil, { class = "permanent", message = sformat(
-        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
-    end
-  end
-  -- Personalize: utter <- echo <- query when utter is absent; query = utter
-  local utter = A.utter
-  if utter == nil or utter == json.null then
-    utter = A.echo
-    if utter == nil or utter == json.null then utter = A.query end
-    if utter == json.null then utter = nil end
-    A.utter = utter
-  end
-  A.query = utter
-
+-- The scheduler: steps start as they become ready (file order among
+-- them, at most wf.max_concurrency running), and the command waits when
+-- all that run are blocked on host ops.
+local function schedule(cx)
+  local wf, state = cx.wf, cx.state
   local n = wf.n
-  local remaining, indeg, state = {}, wf.indeg, {}
+  local remaining, indeg = {}, wf.indeg
   for i = 1, n do remaining[i] = indeg[i] end
-  local cx = setmetatable({
-    host = host, wf = wf, A = A, opts = opts, query = utter,
-    state = state, remaining = remaining, ready = {}, running = 0,
-    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
-    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
-  }, Cmd)
+  cx.remaining, cx.ready = remaining, {}
   local steps = wf.steps
 
   -- Personalize: drop steps whose guard is false against the attrs
@@ -546,7 +523,7 @@ function M.execute(host, wf, attrs, opts)
       cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
       cx:mark(nil)
-      if cx:killed() then return nil, cx.err end
+      if cx:killed() then return end
       -- A guard that raises here usually reads an output that does not exist
       -- yet (A.s1.json...): keep the step; the evaluation just before it runs
       -- decides, and raising there fails the step permanently.
@@ -579,6 +556,59 @@ function M.execute(host, wf, attrs, opts)
       cx:dispatch(op, ok, val)
     end
   end
+end
+
+-- A workflow whose steps are all sync and unguarded (wf.straight, see
+-- sio.workflow) runs down its plan, wf.order, with nothing to schedule: a
+-- step runs when each of its dependencies succeeded or failed with
+-- continue_on_error, as the scheduler would have released it.
+local function run_straight(cx)
+  local wf, state = cx.wf, cx.state
+  local steps, order = wf.steps, wf.order
+  for k = 1, wf.n do
+    local i = order[k]
+    local deps, go = steps[i].deps, true
+    for j = 1, #deps do
+      local d = deps[j]
+      local st = state[d]
+      if st ~= OK and not (st == FAILED and steps[d].continue_on_error) then go = false; break end
+    end
+    if go then cx:start(i) end
+    if cx.err then return end
+  end
+end
+
+function M.execute(host, wf, attrs, opts)
+  if not isyieldable() then
+    error("sio.engine.execute must run inside the command coroutine", 2)
+  end
+  opts = opts or EMPTY
+  local A = attrs or {}
+  local ids = wf.step_ids
+  for k = 1, #ids do
+    local id = ids[k]
+    if A[id] ~= nil then
+      return nil, { class = "permanent", message = sformat(
+        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
+    end
+  end
+  -- Personalize: utter <- echo <- query when utter is absent; query = utter
+  local utter = A.utter
+  if utter == nil or utter == json.null then
+    utter = A.echo
+    if utter == nil or utter == json.null then utter = A.query end
+    if utter == json.null then utter = nil end
+    A.utter = utter
+  end
+  A.query = utter
+
+  local cx = setmetatable({
+    host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+    remaining = false, ready = false, -- schedule's (slots made here: no rehash later)
+    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
+  }, Cmd)
+  if wf.straight then run_straight(cx) else schedule(cx) end
 
   if cx.err then cx:abandon(); return nil, cx.err end
   if cx.first_err then return nil, cx.first_err end

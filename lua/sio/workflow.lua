@@ -576,6 +576,27 @@ local function build(ctx, raw)
   for i = 1, #steps do steps[i].dependants = dependants[i] end
   wf.steps, wf.n, wf.indeg, wf.dag = steps, #steps, indeg, dag
 
+  -- The plan: the order steps run in when none of them waits (the engine
+  -- starts the ready step first in file order), and whether a command can
+  -- simply run down it (straight): every step sync (a built-in tool run
+  -- inline) and none guarded, so none waits, is skipped or is dropped.
+  local order, left, placed = {}, {}, {}
+  for i = 1, #steps do left[i] = indeg[i] end
+  for k = 1, #steps do
+    for i = 1, #steps do
+      if not placed[i] and left[i] == 0 then
+        placed[i] = true; order[k] = i
+        for _, d in ipairs(dependants[i]) do left[d] = left[d] - 1 end
+        break
+      end
+    end
+  end
+  local straight = #order == #steps
+  for i = 1, #steps do
+    if not steps[i].sync or steps[i].has_guard then straight = false end
+  end
+  wf.order, wf.straight = order, straight
+
   -- declared output
   local out = raw.output
   if out == nil then out = raw.result end
