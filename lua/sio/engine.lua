@@ -604,7 +604,6 @@ function M.execute(host, wf, attrs, opts)
 
   local cx = setmetatable({
     host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
-    remaining = false, ready = false, -- schedule's (slots made here: no rehash later)
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
     npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
   }, Cmd)

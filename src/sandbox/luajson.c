@@ -3,11 +3,14 @@
  * luajson.h).
  *
  * Writing.  Lua values are written straight to text by json.h's writing
- * rules, into a buffer from the state's allocator held by a userdata: the
- * text is charged to the running execution like any Lua allocation
- * (memory, and an instruction per 16 bytes), and a raise anywhere - a
- * limit, an error - leaves nothing behind (the collector frees the
- * buffer).  Each value also costs an instruction, each string one per 16
+ * rules, into a buffer from the state's allocator held by a userdata (one
+ * per state, anchored in the registry and kept between encodes while it
+ * is at most TEXT_KEEP bytes): the text's growth is charged to the running
+ * execution like any Lua allocation (memory, and an instruction per 16
+ * bytes), and a raise anywhere - a limit, an error - leaves nothing behind
+ * (the next encode starts the buffer afresh, and frees it after use when
+ * it has grown past TEXT_KEEP).  Each value also costs an instruction, each
+ * string one per 16
  * bytes.  JSON has no sharing, so a table referenced a billion times costs
  * a billion values: the budget, not the machine, runs out.
  *
@@ -43,6 +46,7 @@
 #define READ_COST 128
 #define TEXT_MT "sio.json.text"    /* metatable of the text buffers */
 #define TREE_MT "sio.json.tree"    /* metatable of the tree holders */
+#define TEXT_KEEP ((size_t)16 << 10) /* text buffer kept between encodes */
 
 /* --- charging ---------------------------------------------------------------*/
 
@@ -169,24 +173,39 @@ static int text_free(lua_State *L) {
     return 0;
 }
 
-/* Pops the text on top of the stack, freeing its buffer now rather than
- * at the next collection. */
-static void text_drop(lua_State *L) {
-    lua_pushcfunction(L, text_free);
-    lua_insert(L, -2);
-    lua_call(L, 1, 0);
+/* The state's one text (l_encode never runs Lua code while it writes, so
+ * it is never written twice at once), anchored in the registry: its
+ * buffer is kept between calls.  Pushes it, emptied. */
+static const char scratch_key = 0;
+static text *text_scratch(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        text *t = lua_newuserdatauv(L, sizeof *t, 0);
+        memset(t, 0, sizeof *t);
+        if (luaL_newmetatable(L, TEXT_MT)) {
+            lua_pushcfunction(L, text_free);
+            lua_setfield(L, -2, "__gc");
+        }
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
+    }
+    text *t = lua_touserdata(L, -1);
+    t->len = 0;
+    return t;
 }
 
-/* Pushes a new, empty text. */
-static text *text_new(lua_State *L) {
-    text *t = lua_newuserdatauv(L, sizeof *t, 0);
-    memset(t, 0, sizeof *t);
-    if (luaL_newmetatable(L, TEXT_MT)) {
+/* Pops the text on top of the stack; a buffer grown past what small
+ * values need is freed now rather than kept. */
+static void text_done(lua_State *L) {
+    text *t = lua_touserdata(L, -1);
+    if (t->cap > TEXT_KEEP) {
         lua_pushcfunction(L, text_free);
-        lua_setfield(L, -2, "__gc");
+        lua_insert(L, -2);
+        lua_call(L, 1, 0);
+    } else {
+        lua_pop(L, 1);
     }
-    lua_setmetatable(L, -2);
-    return t;
 }
 
 /* Makes room for n more bytes, doubling.  Growth the exec's memory limit
@@ -511,7 +530,7 @@ static text *encode(lua_State *L, int idx, sio_err *err) {
     enc e = {.L = L, .ex = sio_exec_of(L), .err = err};
     e.out = (sio_json_out){.write = enc_write, .ud = &e};
     sio_err_clear(err);
-    e.t = text_new(L);
+    e.t = text_scratch(L);
     return enc_value(&e, idx, 0) == 0 ? e.t : NULL;
 }
 
@@ -522,13 +541,19 @@ json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
     sio_err_clear(err);
     idx = lua_absindex(L, idx);
     meter_init(&m, L);
-    json_t **root = lua_newuserdatauv(L, sizeof *root, 0);
-    *root = NULL;
-    if (luaL_newmetatable(L, TREE_MT)) {
-        lua_pushcfunction(L, tree_holder_gc);
-        lua_setfield(L, -2, "__gc");
+    /* A scalar's node is made after the last call that can raise: no
+     * holder needed. */
+    json_t *scalar = NULL, **root = &scalar;
+    int held = lua_type(L, idx) == LUA_TTABLE;
+    if (held) {
+        root = lua_newuserdatauv(L, sizeof *root, 0);
+        *root = NULL;
+        if (luaL_newmetatable(L, TREE_MT)) {
+            lua_pushcfunction(L, tree_holder_gc);
+            lua_setfield(L, -2, "__gc");
+        }
+        lua_setmetatable(L, -2);
     }
-    lua_setmetatable(L, -2);
     enc e = {.L = L, .ex = m.ex, .err = err, .m = &m, .root = root};
     json_t *v = NULL;
     if (enc_value(&e, idx, 0) == 0) {
@@ -539,7 +564,7 @@ json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
         meter_off(&m);
     }
     *root = NULL;
-    lua_pop(L, 1);
+    if (held) lua_pop(L, 1);
     meter_done(&m);
     if (v == NULL) sio_exec_charge(L, 0); /* raises when killed */
     return v;
@@ -556,7 +581,7 @@ static int l_encode(lua_State *L) {
     if (t != NULL) lua_pushlstring(L, t->p, t->len);
     else lua_pushstring(L, err.msg);
     lua_insert(L, 2);
-    text_drop(L);
+    text_done(L);
     return t != NULL ? 1 : lua_error(L);
 }
 
