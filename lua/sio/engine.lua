@@ -46,6 +46,7 @@ local M = {}
 
 local type, pcall, setmetatable, tostring, rawset = type, pcall, setmetatable, tostring, rawset
 local co_resume, co_yield, isyieldable = coroutine.resume, coroutine.yield, coroutine.isyieldable
+local co_status = coroutine.status
 local tinsert, tremove, sformat, mmin = table.insert, table.remove, string.format, math.min
 local encode, decode = json.encode, json.decode
 local AWAIT = api.AWAIT
@@ -271,6 +272,14 @@ local function step_main(cx, i)
   return DONE, payload, extra
 end
 
+-- Body of a step coroutine: runs steps one after another, yielding each
+-- one's DONE, so the command reuses it for the next step it starts
+-- (Cmd.spare_co).  A step that fails, times out or yields anything else
+-- leaves it for good.
+local function step_loop(cx, i)
+  while true do cx, i = co_yield(step_main(cx, i)) end
+end
+
 function Cmd:step_ctx(i, args)
   local step = self.wf.steps[i]
   return { step = step.id, attempt = self.rt[i].attempts, intent = self.wf.intent,
@@ -411,7 +420,10 @@ function Cmd:attempt(i)
   local step = self.wf.steps[i]
   local r = self.rt[i]
   r.attempts = r.attempts + 1
-  r.co = self.host.coroutine_create(step_main)
+  local co = self.spare_co
+  if co and co_status(co) == "suspended" then self.spare_co = nil
+  else co = self.host.coroutine_create(step_loop) end
+  r.co = co
   if step.timeout_ms then
     local t, err = self.host.timer(step.timeout_ms)
     if not t then return self:step_error(i, { class = "transient", message = "timer: " .. tostring(err), step = step.id }) end
@@ -432,6 +444,7 @@ function Cmd:resume(i, ...)
   if self:killed() then return end
   if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
   if a == DONE then
+    self.spare_co = r.co
     r.co = nil
     if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
     return self:complete(i, normalise(b), r.args, r.attempts, c)
