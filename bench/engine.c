@@ -27,7 +27,13 @@
 /* C heap calls, counted by wrapping glibc's allocator (not under the
  * sanitizers, which bring their own). */
 static unsigned long c_mallocs;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && defined(__GLIBC__)
+#if defined(__has_feature) /* clang's spelling of the sanitizer checks */
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SIO_BENCH_SANITIZED 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(SIO_BENCH_SANITIZED) && defined(__GLIBC__)
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
