@@ -122,8 +122,10 @@ static void drain_completed(sio_service *s) {
 
 /* --- backpressure ------------------------------------------------------------*/
 
-/* Pauses or resumes the intake: every assigned partition (a partition
- * assigned later gets the same state, see sio_service_on_rebalance).
+/* Pauses or resumes the intake: every assigned partition.  While paused,
+ * a partition assigned is paused too; one revoked is resumed (see
+ * sio_service_on_rebalance), so exactly the assigned partitions carry our
+ * pause.
  * why: logged at info, or NULL (the drain says so itself). */
 static void set_paused(sio_service *s, int pause, const char *why) {
     rd_kafka_topic_partition_list_t *parts = NULL;
@@ -184,13 +186,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
         rd_kafka_assign(rk, parts);
-        /* The intake's state, set on every partition we get: librdkafka
-         * keeps a partition's pause across an unassign, so a partition
-         * paused before the rebalance and assigned to us again would
-         * otherwise stay paused for good once the intake resumed while we
-         * owned nothing (set_paused() reaches only what is assigned). */
         if (s->paused) rd_kafka_pause_partitions(rk, parts);
-        else rd_kafka_resume_partitions(rk, parts);
         sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
         return;
     }
@@ -203,6 +199,15 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     rd_kafka_assign(rk, NULL);
+    /* Our pause leaves with the partitions.  librdkafka keeps it on a
+     * partition through the unassign, and set_paused() reaches only what
+     * is assigned: a partition paused here, revoked, and assigned to us
+     * again after the intake resumed meanwhile (dropping held commands can
+     * bring it under half while we own nothing) was never fetched again.
+     * Resuming after the unassign restarts no fetch; and only partitions
+     * we paused are resumed (librdkafka 2.0.2 can restart a partition that
+     * was not paused from an old position, #4636). */
+    if (s->paused) rd_kafka_resume_partitions(rk, parts);
     sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
              rd_kafka_assignment_lost(rk) ? "true" : "false");
 }
