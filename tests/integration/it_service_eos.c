@@ -23,7 +23,8 @@
  * partitions.  (Before the fix, those partitions stayed paused for good:
  * "8843 of 10000 outcomes after 600 s".)  A run that stops making
  * progress fails after STALL_S with each commands partition's committed
- * offset and end.
+ * offset and end.  EOS_LOG_LEVEL (default info) is the services' log
+ * level; their logs are kept when the test fails.
  *
  * Mixed in: commands for an unknown workflow (dead-lettered), and commands
  * whose reply topic takes messages of at most 100 bytes, so the broker
