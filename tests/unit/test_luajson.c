@@ -48,6 +48,14 @@ static void lua_to_json(void **state) {
     assert_non_null(back);
     json_decref(back);
     free(s);
+    /* a value keeps its NUL even when it also holds a bad byte (the bad
+     * byte alone becomes U+FFFD) */
+    s = encode_lua("return {v = 'caf\\xe9\\0'}", &err);
+    assert_string_equal(s, "{\"v\":\"caf\xEF\xBF\xBD\\u0000\"}");
+    back = sio_json_parse(s, strlen(s), &err);
+    assert_non_null(back);
+    json_decref(back);
+    free(s);
     assert_null(encode_lua("return {x = 0/0}", &err));
     assert_contains(err.msg, "x: cannot encode NaN as JSON");
     assert_null(encode_lua("local t = {}; t.t = t; return t", &err));
