@@ -299,7 +299,7 @@ int sio_main(int argc, char **argv, char **envp) {
         return 0;
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("sio-orchestrator 0.1.0\n");
+        printf("sio-orchestrator %s\n", SIO_VERSION);
         return 0;
     }
     const command *c = find(cmd);

@@ -11,6 +11,7 @@
  *   core.embedded_source("sio.engine") -> text | nil
  *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
  *   core.settings() -> runner.init's settings: the daemon's defaults
+ *   core.version -> "0.1.0", the version of the build the module belongs to
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -660,7 +661,7 @@ int luaopen_sio_core(lua_State *L) {
     }
     lua_pop(L, 1);
     luaL_newlib(L, fns);
-    lua_pushliteral(L, "sio_core 0.1.0");
+    lua_pushliteral(L, SIO_VERSION); /* the binary's: one version (CMakeLists.txt) */
     lua_setfield(L, -2, "version");
     return 1;
 }
