@@ -1,4 +1,6 @@
-/* aio_internal.h - shared between aio.c, aio_http.c and aio_redis.c. */
+/* aio_internal.h - the parts of aio, bottom up: aio_op.c (the op table),
+ * aio_http.c and aio_redis.c (the clients, on the op table), aio.c (create,
+ * destroy and the simple kinds, over both).  Nothing calls upwards. */
 #ifndef SIO_AIO_INTERNAL_H
 #define SIO_AIO_INTERNAL_H
 
@@ -54,6 +56,7 @@ struct sio_aio {
     int closing;
 };
 
+/* aio_op.c */
 sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err);
 
 /* Starts op's timer: cb fires after ms with the op as handle data.
@@ -69,6 +72,7 @@ void sio_op_drop(sio_op *op);
 /* Reports res for op (unless forgotten), unlinks and frees it. */
 void sio_op_finish(sio_op *op, sio_aio_result *res);
 
+/* aio_http.c, aio_redis.c: called by aio.c's create and destroy */
 int sio_aio_http_init(sio_aio *aio, sio_err *err);
 void sio_aio_http_close(sio_aio *aio);
 void sio_aio_redis_close(sio_aio *aio);
