@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
 
 struct sio_tool_call {
-    struct sio_worker *w;
+    sio_tool_answer_fn answer;
+    void *data;
     uint64_t op_id;
 };
 
@@ -41,14 +41,14 @@ const sio_tool_entry *sio_tools_at(size_t i) {
     return i < ntools ? &tools[i] : NULL;
 }
 
-sio_tool_call *sio_tool_call_new(struct sio_worker *w, uint64_t op_id) {
+sio_tool_call *sio_tool_call_new(sio_tool_answer_fn answer, void *data, uint64_t op_id) {
     sio_tool_call *c = malloc(sizeof *c);
-    if (c) c->w = w, c->op_id = op_id;
+    if (c) c->answer = answer, c->data = data, c->op_id = op_id;
     return c;
 }
 
 void sio_tool_done(sio_tool_call *call, const char *payload, size_t len) {
-    sio_worker_tool_done(call->w, call->op_id, NULL, payload ? payload : "", payload ? len : 0);
+    call->answer(call->data, call->op_id, NULL, payload ? payload : "", payload ? len : 0);
     free(call);
 }
 
@@ -56,6 +56,6 @@ void sio_tool_fail(sio_tool_call *call, int transient, const char *message) {
     sio_err err;
     sio_err_set(&err, transient ? SIO_E_TRANSIENT : SIO_E_SCRIPT, "%s",
                 message ? message : "native tool failed");
-    sio_worker_tool_done(call->w, call->op_id, &err, NULL, 0);
+    call->answer(call->data, call->op_id, &err, NULL, 0);
     free(call);
 }

@@ -182,6 +182,12 @@ static int l_step_result(lua_State *L) {
     return 0;
 }
 
+/* A native tool's answer, from any thread: the worker carries it to its loop. */
+static void answer_tool(void *w, uint64_t op_id, const sio_err *err, const char *payload,
+                        size_t len) {
+    sio_worker_tool_done(w, op_id, err, payload, len);
+}
+
 /* host.tool(name, args) -> op: calls a native tool (sio/tool.h) with the
  * args encoded as JSON by cjson (upvalue 1). */
 static int l_tool(lua_State *L) {
@@ -197,7 +203,7 @@ static int l_tool(lua_State *L) {
     sio_err err;
     uint64_t id = sio_aio_tool(c->w->aio, &c->task, &err);
     if (id == 0) return op_return(L, 0, &err);
-    sio_tool_call *call = sio_tool_call_new(c->w, id);
+    sio_tool_call *call = sio_tool_call_new(answer_tool, c->w, id);
     if (call == NULL) {
         sio_aio_cancel(c->w->aio, id);
         sio_err_set(&err, SIO_E_NOMEM, "native tool %s: out of memory", name);
