@@ -1,8 +1,8 @@
 /*
  * luahost.h - the `sio.host` Lua module: what the trusted engine calls.
  *
- * sio_sandbox_create registers it in package.preload, so the engine does
- * `local host = require "sio.host"`.  Opening it in a state not created by
+ * Its users list it in sio_sandbox_cfg.preload (SIO_HOST_PRELOAD), so the
+ * engine does `local host = require "sio.host"`.  Opening it in a state not created by
  * sio_sandbox_create raises an error.  Functions (all argument-checked):
  *
  *   host.compile(src, chunkname [, env]) -> fn | nil, msg
@@ -36,10 +36,14 @@
 #ifndef SIO_LUAHOST_H
 #define SIO_LUAHOST_H
 
+#include <lauxlib.h>
 #include <lua.h>
 
 /* lua_CFunction: pushes the host table. */
 int luaopen_sio_host(lua_State *L);
+
+/* sio_sandbox_cfg.preload for a state whose engine requires "sio.host". */
+#define SIO_HOST_PRELOAD ((const struct luaL_Reg[]){{"sio.host", luaopen_sio_host}, {NULL, NULL}})
 
 /* lua_CFunction host.suggest(word, names) -> list; also the harness's
  * sio_core.suggest, so both ask the same question the same way. */

@@ -51,6 +51,8 @@
 
 #include "sio_err.h"
 
+struct luaL_Reg;
+
 #define SIO_DEFAULT_MEM_LIMIT ((size_t)64 << 20)       /* 64 MiB per exec */
 #define SIO_DEFAULT_INSTR_LIMIT ((uint64_t)100000000)  /* 100M instructions */
 #define SIO_DEFAULT_STATE_CAP ((size_t)1 << 30)        /* 1 GiB per state */
@@ -79,6 +81,10 @@ typedef struct sio_sandbox_cfg {
     size_t state_mem_cap; /* whole-state cap; 0 = SIO_DEFAULT_STATE_CAP */
     sio_log_fn log;       /* NULL = write to stderr */
     void *log_ud;
+    /* More modules the trusted engine may require besides sio.json, e.g.
+     * {{"sio.host", luaopen_sio_host}, {NULL, NULL}} (luahost.h); NULL =
+     * none.  Read during the call only. */
+    const struct luaL_Reg *preload;
 } sio_sandbox_cfg;
 
 typedef enum sio_kill {
@@ -88,8 +94,8 @@ typedef enum sio_kill {
     SIO_KILL_DEADLINE,
 } sio_kill;
 
-/* Creates the state, the safe globals and package.preload["sio.host"]
- * (luahost.h) and ["sio.json"] (luajson.h), for the trusted engine.
+/* Creates the state, the safe globals and package.preload["sio.json"]
+ * (luajson.h) plus cfg->preload, for the trusted engine.
  * cfg may be NULL (all defaults).  Returns NULL and fills err on failure
  * (INVAL for a bad lua_dir, NOMEM).  The caller owns the result. */
 sio_sandbox *sio_sandbox_create(const sio_sandbox_cfg *cfg, sio_err *err);

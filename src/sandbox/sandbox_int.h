@@ -1,6 +1,10 @@
 /*
- * sandbox_int.h - what the sandbox's own files (sandbox*.c, luahost.c)
- * share.  Not a public header.
+ * sandbox_int.h - what the sandbox's own files (sandbox*.c, luajson.c,
+ * luahost.c) share.  Not a public header.  They call one another
+ * downwards only: sandbox.c (create) and luahost.c (the host module) on
+ * top; then sandbox_lib.c (safe globals) over sandbox_require.c and
+ * sandbox_pattern.c; luajson.c and sandbox_log.c; sandbox_exec.c; and
+ * sandbox_alloc.c with sandbox_pool.c at the bottom.
  */
 #ifndef SIO_SANDBOX_INT_H
 #define SIO_SANDBOX_INT_H
@@ -110,9 +114,15 @@ int sio_env_require(lua_State *L);
 int sio_env_load(lua_State *L);
 
 /* Writes one JSON log line {"ts","level","msg",...fields}; fields_idx 0 =
- * none.  May raise (memory).  (luahost.c) */
-void sio_host_log(lua_State *L, const char *level, const char *msg,
-                  size_t msglen, int fields_idx);
+ * none.  May raise (memory).  (sandbox_log.c) */
+void sio_sandbox_log(lua_State *L, const char *level, const char *msg,
+                     size_t msglen, int fields_idx);
+
+/* The default log sink: stderr, one write(2) per line.  (sandbox_log.c) */
+void sio_sandbox_log_stderr(void *ud, const char *line, size_t len);
+
+/* The lua_Alloc of every sandbox state (ud = the sandbox).  (sandbox_alloc.c) */
+void *sio_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* Budgeted string.find/match/gmatch/gsub (sandbox_pattern.c). */
 int sio_str_find(lua_State *L);

@@ -146,7 +146,7 @@ int sio_env_require(lua_State *L) {
     if (!name_ok(name, len)) return luaL_error(L, "require: invalid module name '%s'", name);
     if (is_internal(name))
         return luaL_error(L, "require: module '%s' is internal to the engine", name);
-    const char *dir = sio_sandbox_lua_dir(sio_sandbox_of(L));
+    const char *dir = sio_sandbox_of(L)->lua_dir;
     char full[PATH_MAX], rel[PATH_MAX];
     if (dir == NULL || !find_module(dir, name, full, rel, sizeof full))
         return luaL_error(L, "require: module '%s' not found in the project's lua/ folder",

@@ -602,7 +602,8 @@ static int l_new(lua_State *L) {
     lua_pop(L, 2);
     sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = b->limits,
                           .state_mem_cap = (size_t)opt_int_field(L, 1, "state_mem_cap"),
-                          .log = log_sink, .log_ud = b};
+                          .log = log_sink, .log_ud = b,
+                          .preload = SIO_HOST_PRELOAD};
     sio_err err;
     b->sb = sio_sandbox_create(&sc, &err);
     if (b->sb == NULL) return luaL_error(L, "sio_core.new: %s", err.msg);

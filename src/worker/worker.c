@@ -24,6 +24,7 @@
 #include "embedded.h"
 #include "json.h"
 #include "log.h"
+#include "luahost.h"
 #include "luajson.h"
 
 static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_error *e);
@@ -164,7 +165,7 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
      * (the default "lua" is relative to where the binary runs). */
     struct stat st;
     const char *lua_dir = cfg->lua_dir && stat(cfg->lua_dir, &st) == 0 ? cfg->lua_dir : NULL;
-    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits};
+    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits, .preload = SIO_HOST_PRELOAD};
     w->sb = sio_sandbox_create(&sc, err);
     if (w->sb == NULL) return -1;
     w->L = sio_sandbox_state(w->sb);

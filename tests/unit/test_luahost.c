@@ -38,7 +38,8 @@ static void log_sink(void *ud, const char *line, size_t len) {
 static int setup(void **state) {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    sio_sandbox_cfg cfg = {.limits = {.instr_limit = 5000000}, .log = log_sink, .log_ud = f};
+    sio_sandbox_cfg cfg = {.limits = {.instr_limit = 5000000}, .log = log_sink, .log_ud = f,
+                           .preload = SIO_HOST_PRELOAD};
     f->sb = sio_sandbox_create(&cfg, NULL);
     assert_non_null(f->sb);
     f->L = sio_sandbox_state(f->sb);
