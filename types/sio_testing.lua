@@ -115,6 +115,21 @@ function Harness:reset() end
 ---Frees the sandbox (also done by the garbage collector).
 function Harness:close() end
 
+---What loading the project (and the inline workflows) reports, each
+---"file:line: message" as `sio-orchestrator validate` prints it; {} when all loads.
+---@return string[]
+function Harness:load_errors() end
+
+---The intents the project (and the inline workflows) define, sorted.
+---@return string[]
+function Harness:intents() end
+
+---The workflow as the loader read it (intent, steps with their ids, deps,
+---timeout_ms, retries...; functions as "<function>"), or nil.
+---@param intent? string the harness's intent when omitted
+---@return table?
+function Harness:workflow(intent) end
+
 ---Runs a workflow (the harness's intent when `intent` is omitted) with the
 ---attrs, to the end, on the virtual clock.
 ---@param intent string|table
@@ -144,6 +159,13 @@ function Harness:run(intent, attrs) end
 ---@field key? string
 ---@field value? string
 ---@field topic? string
+---@field delay_ms? number when the stub's answer came, after `at`
+---@field cancelled_at? number virtual ms when the engine abandoned it (a step timeout, fail_fast)
+
+---@class sio.testing.Timer
+---@field ms number
+---@field at number virtual ms when it started
+---@field cancelled_at? number virtual ms when it was stopped before it fired
 
 ---What a run did.
 ---@class sio.testing.Result
@@ -160,6 +182,7 @@ function Harness:run(intent, attrs) end
 ---@field failed string[]
 ---@field not_run string[]
 ---@field calls sio.testing.Call[] every op, in order
+---@field timers sio.testing.Timer[] step timeouts, retry backoffs and sio.sleep, in order
 ---@field retries table<string, integer> step id -> retries it needed
 ---@field elapsed_ms number virtual time the run took
 ---@field logs table[] the log lines, decoded

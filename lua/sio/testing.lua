@@ -60,6 +60,10 @@
 --   h:add_workflow(src, file)    an inline workflow (format from file's suffix).
 --   h:advance(ms)  h:now() -> ms  h:set_time(unix_s)   the virtual clock
 --   h:reset()                    stubs, tools, kv, produced, clock
+--   h:load_errors() -> {"file:line: message", ...}   what loading reports
+--   h:intents() -> {intent, ...}   what the project defines, sorted
+--   h:workflow([intent]) -> the workflow as the loader read it (steps, deps,
+--       timeout_ms, retries, ...; functions as "<function>"), or nil
 --   h:run([intent,] attrs) -> r
 --     r.ok, r.result (the final result), r.error = {class, message, step},
 --     r.text (raw JSON), r.lines (the JSON lines `sio-orchestrator run` prints),
@@ -68,7 +72,11 @@
 --                   payload, json, attempts, error, guard}, r.order (ids in
 --     file order), r.ran (ids that ran ok, completion order when the run
 --     succeeded), r.skipped / r.failed / r.not_run (file order),
---     r.calls = {{kind, args | op, key, ... , at = ms, step?}, ...} in order,
+--     r.calls = {{kind, args | op, key, ... , at = ms, delay_ms, response |
+--       failed, cancelled_at?}, ...} in order (cancelled_at: the engine
+--       abandoned it, e.g. a step timeout or fail_fast),
+--     r.timers = {{ms, at, cancelled_at?}, ...}: step timeouts, retry
+--       backoffs and sio.sleep, in the order the engine started them,
 --     r.retries = {id -> retries}, r.elapsed_ms (virtual), r.logs (decoded),
 --     r.killed (limit message), r.file, r.intent, r.attrs (normalised).
 --     r:expect_ok(), r:expect_error(class [, pattern [, step]]),
@@ -559,15 +567,40 @@ local function meta_for(h, intent, extra)
   return m
 end
 
+-- A dry load through the engine's loader (attrs are not run): the trace
+-- of the "test" entry with load_only, plus extra meta.
+local function dry_load(h, intent, extra)
+  local m = { load_only = true }
+  for k, v in pairs(extra or {}) do m[k] = v end
+  local ev = h.box:start("test", "{}", meta_for(h, intent, m))
+  if ev.status ~= "done" then h.box:abort() end
+  return ev.trace or {}
+end
+
+-- The errors loading the project (and the inline workflows) reports, each
+-- "file:line: message", as `sio-orchestrator validate` prints them.
+function H:load_errors()
+  return dry_load(self, self.intent).load_errors or {}
+end
+
+-- The intents the project (and the inline workflows) define, sorted.
+function H:intents()
+  return dry_load(self, self.intent).intents or {}
+end
+
+-- The workflow `intent` as the loader read it (steps with ids, deps,
+-- timeouts, retries, guards...; functions as "<function>"), or nil.
+function H:workflow(intent)
+  intent = intent or self.intent
+  return dry_load(self, intent, { inspect = intent }).workflow
+end
+
 function M.load(intent, opts)
   opts = opts or {}
   opts.intent = intent
   local h = M.new(opts)
-  -- a dry load through the engine's loader: the "unknown workflow" path
-  -- reports the load errors; attrs are not run (load_only)
-  local ev = h.box:start("test", "{}", meta_for(h, intent, { load_only = true }))
-  if ev.status ~= "done" then h.box:abort() end
-  local t = ev.trace or {}
+  -- the "unknown workflow" path reports the load errors
+  local t = dry_load(h, intent)
   local found = false
   for _, i in ipairs(t.intents or {}) do if i == intent then found = true end end
   if not found then
@@ -590,8 +623,10 @@ function H:run(intent, attrs)
   local payload = type(attrs) == "string" and attrs or json.encode(attrs)
   if payload == "[]" then payload = "{}" end
   local box = self.box
-  local r = setmetatable({ intent = intent, calls = {}, published = {}, logs = {}, lines = {} }, Result)
+  local r = setmetatable({ intent = intent, calls = {}, timers = {}, published = {}, logs = {}, lines = {} },
+    Result)
   local queue, seq = {}, 0
+  local ops = {} -- op id -> its call or timer record
   local start = self.clock
   local deadline_at = start + self.timeout_ms
   box:set_clock(self.clock, self.epoch)
@@ -609,9 +644,13 @@ function H:run(intent, attrs)
     for _, e in ipairs(ev.events or {}) do
       local k = e.kind
       if k == "timer" then
+        local t = { ms = e.ms, at = self.clock }
+        r.timers[#r.timers + 1] = t
+        ops[e.id] = t
         push(e.id, true, true, e.ms, true)
       elseif k == "cancel" then
         for i, q in ipairs(queue) do if q.id == e.id then table.remove(queue, i); break end end
+        if ops[e.id] then ops[e.id].cancelled_at = self.clock end
       elseif k == "emit" then
         if e.what == "step_result" then
           local ok, v = pcall(json.decode, e.data)
@@ -622,6 +661,7 @@ function H:run(intent, attrs)
         local call = { kind = k, id = e.id, at = self.clock }
         for key, v in pairs(e) do if key ~= "kind" and key ~= "id" then call[key] = v end end
         r.calls[#r.calls + 1] = call
+        ops[e.id] = call
         local ok, v, delay = answer(self, e, call)
         push(e.id, ok, v, delay, false)
       end

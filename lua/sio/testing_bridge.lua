@@ -122,6 +122,23 @@ local function trace_of(wf, A, seen, extra)
   return extra
 end
 
+-- What the loader made of wf, for h:workflow(): its fields without the
+-- registry (tools, filters, the host) and the compiled factories.
+local HIDDEN = { registry = true, filters_factory = true, factory = true }
+local function inspect(wf)
+  if not wf then return nil end
+  local view = {}
+  for k, v in pairs(wf) do if not HIDDEN[k] then view[k] = v end end
+  view.steps = {}
+  for i, s in ipairs(wf.steps) do
+    local st = {}
+    for k, v in pairs(s) do st[k] = v end
+    if type(s.tool) == "table" then st.tool = { kind = s.tool.kind, name = s.tool.name } end
+    view.steps[i] = st
+  end
+  return view
+end
+
 function M.install(host, runner)
   runner.add_entry("test", function(payload, meta)
     if type(meta) ~= "table" then return fail("permanent", "test entry: meta must be a table") end
@@ -129,6 +146,7 @@ function M.install(host, runner)
     local extra = { load_errors = set.errors, intents = {} }
     for k in pairs(set.workflows) do extra.intents[#extra.intents + 1] = k end
     table.sort(extra.intents)
+    if meta.inspect then extra.workflow = inspect(set.workflows[meta.inspect]) end
     if meta.load_only then return true, "{}", extra end
     -- from here on, the same checks and calls as runner's "run" entry
     local ok, attrs = pcall(decode, payload)
