@@ -215,7 +215,7 @@ steps:
     retries: -1
 ]], "workflows/a.yaml")
       assert.are.equal(2, #errs)
-      assert.matches("^workflows/a%.yaml:5: step s1: timeout: bad duration 'soon'", errs[1])
+      assert.matches('^workflows/a%.yaml:5: step s1: timeout: "soon" is not a duration', errs[1])
       assert.matches("^workflows/a%.yaml:8: step s2: retries must be an integer >= 0", errs[2])
     end)
 
@@ -232,7 +232,7 @@ return {
 ]], "workflows/l.lua")
       assert.are.same({
         "workflows/l.lua:5: step s2: unknown tool 'nosuch'",
-        "workflows/l.lua:6: step s3: timeout: bad duration 'later' (use e.g. 500ms, 30s, 2m, 1h)",
+        'workflows/l.lua:6: step s3: timeout: "later" is not a duration (e.g. "500ms", "30s", "10m", "1h30m")',
       }, errs)
     end)
 

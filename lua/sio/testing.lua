@@ -126,7 +126,7 @@ M.core = core
 -- required directly (sio.api below, the engine specs).
 local json = core.json
 package.preload["sio.json"] = package.preload["sio.json"] or function() return json end
-local parse_duration = require("sio.api").parse_duration
+local duration_ms = require("sio.api").duration_ms
 
 -- Warns once when the engine embedded in the module differs from the
 -- sources next to this file (the module needs a rebuild).
@@ -154,17 +154,18 @@ end
 ---------------------------------------------------------------------------
 -- helpers
 
+-- sizes and durations are read by the configuration's parsers (C)
 local function parse_size(v, what)
   if v == nil then return nil end
   if type(v) == "number" then return math.floor(v) end
-  local n, u = tostring(v):lower():match("^%s*(%d+)%s*([kmg]?)b?%s*$")
-  if not n then error("sio.testing: bad " .. what .. " '" .. tostring(v) .. "' (e.g. 64m)", 3) end
-  return math.floor(tonumber(n) * ({ [""] = 1, k = 1024, m = 1048576, g = 1073741824 })[u])
+  local n, err = core.size(tostring(v))
+  if not n then error("sio.testing: " .. what .. ": " .. err, 3) end
+  return n
 end
 
 local function ms_of(v, what)
   if v == nil then return nil end
-  local ms, err = parse_duration(v)
+  local ms, err = duration_ms(core, v)
   if not ms then error("sio.testing: " .. what .. ": " .. err, 3) end
   return ms
 end

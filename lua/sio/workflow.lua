@@ -344,7 +344,7 @@ local function build_step(ctx, wf, raw, i)
 
   -- timeout
   if raw.timeout ~= nil then
-    local ms, err = api.parse_duration(raw.timeout)
+    local ms, err = api.duration_ms(host, raw.timeout)
     if not ms then add_error(ctx, id, "timeout", "timeout: " .. err)
     elseif ms <= 0 then add_error(ctx, id, "timeout", "timeout must be > 0")
     else step.timeout_ms = ms; step.timeout_text = tostring(raw.timeout) end

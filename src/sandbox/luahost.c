@@ -3,6 +3,7 @@
  * environments, coroutines, time, ids, structured logging.
  */
 #include "luahost.h"
+#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "suggest.h"
@@ -122,6 +123,21 @@ static int h_log(lua_State *L) {
     return 0;
 }
 
+/* --- durations ------------------------------------------------------------*/
+
+int sio_host_duration(lua_State *L) {
+    const char *s = luaL_checkstring(L, 1);
+    int64_t ms;
+    sio_err err;
+    if (sio_parse_duration_ms(s, &ms, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)ms);
+    return 1;
+}
+
 /* --- suggestions --------------------------------------------------------------*/
 
 #define SUGGEST_MAX 3
@@ -157,7 +173,7 @@ int luaopen_sio_host(lua_State *L) {
         {"coroutine_create", h_coroutine_create}, {"now", h_now},
         {"time", h_time}, {"uuid", h_uuid}, {"log", h_log},
         {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
-        {"suggest", sio_host_suggest}, {NULL, NULL}};
+        {"suggest", sio_host_suggest}, {"duration_ms", sio_host_duration}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");
     luaL_newlib(L, fns);

@@ -29,6 +29,10 @@
  *   host.exec_step(id | nil)
  *       Names the workflow step whose code runs now in the running
  *       coroutine's execution (see sio_exec_set_step); nil = none.
+ *   host.duration_ms(text) -> ms | nil, msg
+ *       "500ms", "30s", "1h30m" in milliseconds: the configuration's one
+ *       duration parser (sio_parse_duration_ms), for workflow timeouts and
+ *       http timeouts alike.
  *   host.suggest(word, names) -> {name, ...}
  *       Up to 3 of names (a list of strings) close to word, closest first
  *       (sio_suggest: "did you mean").
@@ -44,6 +48,10 @@ int luaopen_sio_host(lua_State *L);
 
 /* sio_sandbox_cfg.preload for a state whose engine requires "sio.host". */
 #define SIO_HOST_PRELOAD ((const struct luaL_Reg[]){{"sio.host", luaopen_sio_host}, {NULL, NULL}})
+
+/* lua_CFunction host.duration_ms(text) -> ms | nil, msg; also the harness's
+ * sio_core.duration_ms. */
+int sio_host_duration(lua_State *L);
 
 /* lua_CFunction host.suggest(word, names) -> list; also the harness's
  * sio_core.suggest, so both ask the same question the same way. */

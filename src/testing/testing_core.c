@@ -11,6 +11,8 @@
  *   core.embedded_source("sio.engine") -> text | nil
  *   core.json = {encode, decode, null}       -- the engine's codec (luajson.h)
  *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
+ *   core.duration_ms(text), core.size(text) -> n | nil, msg: the
+ *       configuration's parsers (config.h), for the harness's options
  *   core.settings() -> runner.init's settings: the daemon's defaults
  *   core.version -> "0.1.0", the version of the build the module belongs to
  *
@@ -44,6 +46,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "config.h"
 #include "embedded.h"
 #include "luajson.h"
 #include "luahost.h"
@@ -640,6 +643,20 @@ static int l_settings(lua_State *L) {
     return 1;
 }
 
+/* core.size(text) -> bytes | nil, msg: the configuration's size parser
+ * (sio_parse_size: "64m", "1g", bytes), for the harness's memory option. */
+static int l_size(lua_State *L) {
+    uint64_t n;
+    sio_err err;
+    if (sio_parse_size(luaL_checkstring(L, 1), &n, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushinteger(L, n > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)n);
+    return 1;
+}
+
 static int l_gc(lua_State *L) {
     box_free(luaL_checkudata(L, 1, BOX_MT));
     return 0;
@@ -652,7 +669,8 @@ int luaopen_sio_core(lua_State *L) {
     };
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"embedded_source", l_embedded_source},
-        {"suggest", sio_host_suggest}, {"settings", l_settings}, {NULL, NULL},
+        {"suggest", sio_host_suggest}, {"settings", l_settings},
+        {"duration_ms", sio_host_duration}, {"size", l_size}, {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);
