@@ -200,7 +200,12 @@ function M.registry_base(host, opts)
   end
   for k, v in pairs(opts.native_tools or {}) do
     local name = type(k) == "string" and k or v
-    reg.tools[name] = { kind = "native", name = name }
+    if reg.tools[name] then -- a built-in: the engine's names win, and say so
+      reg.errors[#reg.errors + 1] = ("native tool '%s' (sio_tool_register) has the name of a built-in tool")
+        :format(name)
+    else
+      reg.tools[name] = { kind = "native", name = name }
+    end
   end
   return reg
 end
