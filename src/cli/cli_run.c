@@ -93,8 +93,16 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
     return w;
 }
 
+static const sio_cli_flag run_flags[] = {
+    {"--attrs", NULL, "JSON", "the command's attrs, a JSON object (default {})"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_run_cmd = {
+    "run", sio_cli_run, "WORKFLOW", 1, "execute a workflow locally, no Kafka",
+     "Prints step results and the outcome as JSON lines; exit 1 on error.", run_flags};
+
 int sio_cli_run(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_run_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     if (cfg->nargs != 1) {
         fprintf(stderr, "usage: sio-orchestrator run WORKFLOW [--attrs JSON] [--workflows DIR] "
@@ -137,8 +145,13 @@ int sio_cli_run(int argc, char **argv, char **envp) {
  * prints "ok: intent (file)" per valid workflow on stdout or, when any is
  * invalid, everything on stderr with one "file:line: message" per error;
  * exit 1 when any error. */
+const sio_cli_command sio_cli_validate_cmd = {
+    "validate", sio_cli_validate, "[PATH...]", -1, "check workflows; file:line errors",
+     "Loads the files or folders given (default WORKFLOWS_DIR); exit 1 on any error.",
+     sio_cli_no_flags};
+
 int sio_cli_validate(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_validate_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     /* The worker loads nothing itself: validate loads the paths and

@@ -32,8 +32,17 @@ static void on_files_changed(void *ud) {
     sio_service_reload(ud);
 }
 
+static const sio_cli_flag serve_flags[] = {
+    {"--embedded", NULL, NULL, "use an in-process broker (librdkafka's mock cluster) and an "
+                               "in-memory dedupe store"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_serve_cmd = {
+    "serve", sio_cli_serve, "", 0, "the daemon: consume commands, run workflows, publish "
+     "responses", "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the workflows.", serve_flags};
+
 int sio_cli_serve(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_serve_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     sio_service_opts so = {.embedded = sio_config_extra(cfg, "--embedded") != NULL};
