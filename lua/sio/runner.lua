@@ -159,14 +159,24 @@ local function unknown(name, intents)
 end
 M.unknown = unknown
 
-function M.run(name, attrs)
-  local wf = current.workflows[name]
-  if not wf then return false, { class = "permanent", message = unknown(name) } end
-  local res, err = engine.execute(host, wf, attrs, run_opts)
+-- execute(wf, name, attrs, opts [, intents]) -> true, result | false,
+-- {class, message, step}: runs workflow wf (nil: unknown workflow `name`,
+-- its suggestions from intents) with attrs and the engine options, and
+-- makes a limit breach the outcome whatever the workflow did.  The one way
+-- a run ends: runner.run (the worker's) and the harness's "test" entry
+-- (testing_bridge.lua) both call it.
+local function execute(wf, name, attrs, opts, intents)
+  if not wf then return false, { class = "permanent", message = unknown(name, intents) } end
+  local res, err = engine.execute(host, wf, attrs, opts)
   local killed = host.exec_killed()
   if killed then return false, killed end
   if not res then return false, { class = err.class, message = err.message, step = err.step } end
   return true, res
+end
+M.execute = execute
+
+function M.run(name, attrs)
+  return execute(current.workflows[name], name, attrs, run_opts)
 end
 
 -- Job entries for the busted harness (src/testing/testing_core.c), which

@@ -148,7 +148,7 @@ function M.install(host, runner)
     table.sort(extra.intents)
     if meta.inspect then extra.workflow = inspect(set.workflows[meta.inspect]) end
     if meta.load_only then return true, "{}", extra end
-    -- from here on, the same checks and calls as runner's "run" entry
+    -- the attrs as `run` reads them, then the run every entry shares
     local ok, attrs = pcall(decode, payload)
     if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs), nil, extra) end
     if type(attrs) ~= "table" or payload:match("^%s*%[") then -- an array is not attrs (as in `run`)
@@ -156,22 +156,18 @@ function M.install(host, runner)
     end
     local name = meta.intent
     if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow", nil, extra) end
-    local wf = set.workflows[name]
-    if not wf then return fail("permanent", runner.unknown(name, extra.intents), nil, extra) end
-    local seen = {}
-    local res, err = engine.execute(host, traced(wf, seen), attrs, {
+    local wf, seen = set.workflows[name], {}
+    local ok_run, out = runner.execute(wf and traced(wf, seen), name, attrs, {
       on_step_result = function(step_id, p, query)
         host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))
       end,
       retry_base_ms = meta.retry_base_ms or runner.settings().retry_backoff_base_ms,
       retry_max_ms = runner.settings().retry_backoff_max_ms,
       publish_limit = meta.publish_limit or runner.settings().publish_limit,
-    })
-    trace_of(wf, attrs, seen, extra)
-    if not res then
-      return false, encode({ class = err.class, message = err.message, step = err.step }), extra
-    end
-    return true, encode(res), extra
+    }, extra.intents)
+    if wf then trace_of(wf, attrs, seen, extra) end
+    if not ok_run then out = { class = out.class, message = out.message, step = out.step } end
+    return ok_run, encode(out), extra
   end)
 end
 
