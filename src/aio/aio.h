@@ -82,7 +82,7 @@ typedef struct sio_aio_cfg {
     struct sio_op **(*owner_ops)(void *owner);
     /* HTTP: hosts allowed ("*" allows any; NULL or empty allows none),
      * default timeout, TLS verification (always on unless tls_insecure). */
-    const char *const *http_allow; /* borrowed, NULL-terminated, must outlive aio */
+    const char *const *http_allow; /* NULL-terminated; read during create only */
     long http_timeout_ms;          /* default 10000 */
     size_t http_max_body;          /* default 8 MiB */
     int tls_insecure;

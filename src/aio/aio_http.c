@@ -131,6 +131,8 @@ static void free_timer(uv_handle_t *h) {
 int sio_aio_http_init(sio_aio *aio, sio_err *err) {
     static uv_once_t once = UV_ONCE_INIT;
     uv_once(&once, global_init);
+    if ((aio->allow = sio_http_allow_new(aio->cfg.http_allow, err)) == NULL) return -1;
+    aio->cfg.http_allow = NULL; /* parsed: not kept */
     aio->multi = curl_multi_init();
     aio->curl_timer = malloc(sizeof *aio->curl_timer);
     if (aio->multi == NULL || aio->curl_timer == NULL)
@@ -145,6 +147,8 @@ int sio_aio_http_init(sio_aio *aio, sio_err *err) {
 }
 
 void sio_aio_http_close(sio_aio *aio) {
+    sio_http_allow_free(aio->allow);
+    aio->allow = NULL;
     if (aio->multi) {
         for (sio_op *op = aio->ops; op; op = op->next) {
             if (op->easy == NULL) continue;
@@ -205,37 +209,11 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp) {
                   HTTP_MAX_HEADERS, &op->hdrs_too_big);
 }
 
-/* Is url http(s) and its host on the allow-list?  Fills err when not. */
-static int url_allowed(const sio_aio *aio, const char *url, sio_err *err) {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    int ok = 0;
-    if (u == NULL) return sio_err_set(err, SIO_E_NOMEM, "http: out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-        sio_err_set(err, SIO_E_INVAL, "http: malformed url '%s'", url);
-    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        sio_err_set(err, SIO_E_SANDBOX, "http: scheme '%s' is not allowed (http, https only)",
-                    scheme);
-    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        sio_err_set(err, SIO_E_INVAL, "http: malformed url '%s'", url);
-    } else {
-        for (const char *const *h = aio->cfg.http_allow; h && *h; h++)
-            if (strcmp(*h, "*") == 0 || strcasecmp(*h, host) == 0) ok = 1;
-        if (!ok)
-            sio_err_set(err, SIO_E_SANDBOX,
-                        "http: host '%s' is not on the allow-list (SIO_HTTP_ALLOW)", host);
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return ok ? 0 : -1;
-}
-
 uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char *url,
                       const char *const *headers, const char *body, size_t body_len,
                       long timeout_ms, sio_err *err) {
-    if (url_allowed(aio, url, err) != 0) return 0;
+    /* the rule every request of a script meets (http_req.h), here too */
+    if (sio_http_check(aio->allow, url, strlen(url), err) != 0) return 0;
     sio_op *op = sio_op_new(aio, owner, SIO_AIO_HTTP, err);
     if (op == NULL) return 0;
     CURL *e = curl_easy_init();
@@ -253,7 +231,7 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char 
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/0.1");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/" SIO_VERSION);
     if (method != NULL) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (body != NULL) {
         op->body = malloc(body_len + 1);

@@ -8,6 +8,7 @@
 #include <hiredis/async.h>
 
 #include "aio.h"
+#include "http_req.h"
 
 typedef struct sio_op sio_op;
 
@@ -47,6 +48,7 @@ struct sio_aio {
     size_t index_cap;
     uint64_t next_id;
     /* HTTP */
+    sio_http_allow *allow; /* cfg.http_allow, parsed */
     CURLM *multi;
     uv_timer_t *curl_timer;
     /* Redis */

@@ -1,6 +1,7 @@
 /*
  * luahost.c - the `sio.host` module (see luahost.h): compile, safe
- * environments, coroutines, time, ids, structured logging.
+ * environments, coroutines, ids, logging, files, durations, suggestions;
+ * the ops over the installed backend are in luahost_ops.c.
  */
 #include "luahost.h"
 #include "config.h"
@@ -12,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <dirent.h>
 
 #include <lauxlib.h>
 
@@ -60,23 +61,7 @@ static int h_exec_step(lua_State *L) {
     return 0;
 }
 
-/* --- time and ids ---------------------------------------------------------*/
-
-static double wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int h_now(lua_State *L) {
-    lua_pushnumber(L, (lua_Number)sio_now_ns() / 1e6);
-    return 1;
-}
-
-static int h_time(lua_State *L) {
-    lua_pushnumber(L, wall_seconds());
-    return 1;
-}
+/* --- ids ------------------------------------------------------------------*/
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -121,6 +106,60 @@ static int h_log(lua_State *L) {
     luaL_argexpected(L, t == LUA_TNONE || t == LUA_TNIL || t == LUA_TTABLE, 3, "table or nil");
     sio_sandbox_log(L, level, msg, len, t == LUA_TTABLE ? 3 : 0);
     return 0;
+}
+
+/* --- files --------------------------------------------------------------------*/
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dir_gc(lua_State *L) {
+    DIR **d = lua_touserdata(L, 1);
+    if (*d) closedir(*d);
+    *d = NULL;
+    return 0;
+}
+
+/* host.list_dir(dir) -> {names...}: sorted, dot files left out; {} when
+ * dir cannot be read.  The DIR lives in a userdata with __gc, so a raise
+ * (memory) while the names are gathered cannot leak it. */
+static int h_list_dir(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    lua_newtable(L);
+    DIR **d = lua_newuserdatauv(L, sizeof *d, 0);
+    *d = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, dir_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    if ((*d = opendir(dir)) == NULL) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(*d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        luaL_addstring(&b, e->d_name);
+        luaL_addchar(&b, '\0');
+        n++;
+    }
+    luaL_pushresult(&b);
+    closedir(*d);
+    *d = NULL;
+    const char *all = lua_tostring(L, -1);
+    const char **names = lua_newuserdatauv(L, sizeof *names * (n ? n : 1), 0);
+    for (size_t i = 0, off = 0; i < n; i++, off += strlen(all + off) + 1) names[i] = all + off;
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -5, (lua_Integer)i + 1);
+    }
+    lua_pop(L, 3);
+    return 1;
 }
 
 /* --- durations ------------------------------------------------------------*/
@@ -170,12 +209,13 @@ int sio_host_suggest(lua_State *L) {
 int luaopen_sio_host(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"compile", h_compile}, {"safe_env", h_safe_env},
-        {"coroutine_create", h_coroutine_create}, {"now", h_now},
-        {"time", h_time}, {"uuid", h_uuid}, {"log", h_log},
+        {"coroutine_create", h_coroutine_create}, {"list_dir", h_list_dir},
+        {"uuid", h_uuid}, {"log", h_log},
         {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
         {"suggest", sio_host_suggest}, {"duration_ms", sio_host_duration}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");
     luaL_newlib(L, fns);
+    sio_host_push_ops(L, -1); /* timer, http, kv, ...: over the installed backend */
     return 1;
 }

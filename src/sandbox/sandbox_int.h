@@ -124,6 +124,11 @@ void sio_sandbox_log_stderr(void *ud, const char *line, size_t len);
 /* The lua_Alloc of every sandbox state (ud = the sandbox).  (sandbox_alloc.c) */
 void *sio_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
+/* Sets the host contract's ops (timer, http, ..., now, time; luahost.h)
+ * into the table at tidx, over the state's installed backend.  May raise.
+ * (luahost_ops.c) */
+void sio_host_push_ops(lua_State *L, int tidx);
+
 /* Budgeted string.find/match/gmatch/gsub (sandbox_pattern.c). */
 int sio_str_find(lua_State *L);
 int sio_str_match(lua_State *L);

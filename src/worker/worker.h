@@ -73,6 +73,9 @@ typedef struct sio_run_cbs {
      * finishes inside it): treat sio_worker_run as the last thing a caller
      * does with its own state. */
     void (*done)(void *ud, json_t *result, const sio_run_error *err);
+    /* Optional, just before done: what the run cost (Lua instructions,
+     * approximately, and its peak Lua memory in bytes). */
+    void (*costs)(void *ud, uint64_t instructions, size_t mem_peak);
     /* Optional: takes the run's sio.kafka.produce messages instead of
      * producing them (the exactly-once service holds them for the
      * command's transaction).  Arguments are valid during the call (key
@@ -112,6 +115,15 @@ typedef struct sio_worker_cfg {
     sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
     void *reload_data;
     int no_load;                 /* 1: no initial load (a worker for sio_worker_validate) */
+    /* Where the host contract's ops go (luahost.h), with its ud (both
+     * borrowed, outliving the worker); NULL: the daemon's (aio).  The
+     * busted harness gives its own and completes ops with
+     * sio_run_completed. */
+    const struct sio_host_backend *backend;
+    void *backend_ud;
+    /* How long a run may wait on ops before its deadline fails it; 0: the
+     * limits' deadline_ms, else 10 minutes. */
+    uint64_t run_timeout_ms;
 } sio_worker_cfg;
 
 /* Creates a worker: its loop, state and engine, and loads the workflows.
@@ -156,6 +168,13 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
 /* Loop thread: abandons a run still going (its ops are forgotten, done is
  * never called). */
 void sio_run_cancel(sio_run *r);
+
+/* Loop thread: op op_id of r completed, with (ok, value) pushed onto r's
+ * thread (sio_run_thread): resumes the run with (op_id, ok, value), or
+ * fails it when op_id is its deadline.  The path of every completion,
+ * whichever backend delivers it; r may be finished when it returns. */
+void sio_run_completed(sio_run *r, uint64_t op_id);
+lua_State *sio_run_thread(sio_run *r);
 
 /* A task that runs one workflow, for callers on other threads (tests,
  * benchmarks): sio_worker_submit_run posts it (thread-safe) and its start
