@@ -66,7 +66,7 @@ describe("the sandbox, through busted and the real C sandbox", function()
   end)
 
   it("a deadline on the virtual clock ends a command that waits forever", function()
-    local h2 = testing.new({ timeout = "2s" })
+    local h2 = testing.new({ timeout = "2s", http_allow = "slow.example" })
     h2:add_workflow([[
 intent: waits
 steps:

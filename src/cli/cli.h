@@ -73,11 +73,6 @@ int sio_cli_fail(const char *cmd, int rc, const char *fmt, ...)
  * flag; 0 with *out set, or -1 after printing why (sio_cli_fail). */
 int sio_cli_count(const char *cmd, const char *flag, const char *s, int64_t *out);
 
-/* The attrs of run and send: text (NULL = {}) parsed strictly into a JSON
- * object (a new reference), or NULL with err saying why ("attrs are not
- * valid JSON: ...", "attrs must be a JSON object"), the rule the service
- * applies to a command's attrs. */
-json_t *sio_cli_attrs(const char *text, sio_err *err);
 
 /* Set by SIGINT and SIGTERM once sio_cli_catch_interrupts() has run, so
  * long runs (tail, send --lines, replay) stop cleanly and report. */

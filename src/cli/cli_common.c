@@ -55,21 +55,6 @@ int sio_cli_count(const char *cmd, const char *flag_name, const char *s, int64_t
     return 0;
 }
 
-json_t *sio_cli_attrs(const char *text, sio_err *err) {
-    sio_err why;
-    json_t *v = text ? sio_json_parse(text, strlen(text), &why) : json_object();
-    if (v == NULL && text) {
-        sio_err_set(err, SIO_E_PARSE, "attrs are not valid JSON: %s", why.msg);
-    } else if (v && !json_is_object(v)) {
-        json_decref(v);
-        v = NULL;
-        sio_err_set(err, SIO_E_INVAL, "attrs must be a JSON object");
-    } else if (v == NULL) {
-        sio_err_set(err, SIO_E_NOMEM, "out of memory");
-    }
-    return v;
-}
-
 const sio_config *sio_cli_config(const sio_cli_command *c, int argc, char **argv, char **envp) {
     /* Room for every flag's long name ("--max=" when it takes a value) and
      * its short pair; the strings live until the load has copied them. */

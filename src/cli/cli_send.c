@@ -28,6 +28,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "progress.h"
+#include "worker.h"
 
 /* Delivery reports of one run (the producer's opaque). */
 typedef struct deliveries {
@@ -225,7 +226,7 @@ static json_t *command_of(const sio_config *cfg) {
     const char *given = sio_config_extra(cfg, "--correlation-id");
     char cid[64];
     sio_err err;
-    json_t *attrs = sio_cli_attrs(text, &err);
+    json_t *attrs = sio_run_attrs(text, text ? strlen(text) : 0, &err);
     if (attrs == NULL) {
         sio_cli_fail("send", 2, "--attrs %s: %s", text, err.msg);
         return NULL;

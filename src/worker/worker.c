@@ -165,7 +165,8 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
      * (the default "lua" is relative to where the binary runs). */
     struct stat st;
     const char *lua_dir = cfg->lua_dir && stat(cfg->lua_dir, &st) == 0 ? cfg->lua_dir : NULL;
-    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits, .preload = SIO_HOST_PRELOAD};
+    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits, .preload = SIO_HOST_PRELOAD,
+                          .log = cfg->log, .log_ud = cfg->log_ud};
     w->sb = sio_sandbox_create(&sc, err);
     if (w->sb == NULL) return -1;
     w->L = sio_sandbox_state(w->sb);
@@ -610,6 +611,10 @@ void sio_worker_task_end(sio_worker *w, sio_task *t) {
     pthread_mutex_lock(&w->mu);
     w->tasks--;
     pthread_mutex_unlock(&w->mu);
+}
+
+lua_State *sio_worker_state(sio_worker *w) {
+    return w->L;
 }
 
 sio_aio *sio_worker_aio(sio_worker *w) {

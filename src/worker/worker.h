@@ -124,6 +124,9 @@ typedef struct sio_worker_cfg {
     /* How long a run may wait on ops before its deadline fails it; 0: the
      * limits' deadline_ms, else 10 minutes. */
     uint64_t run_timeout_ms;
+    /* Where the state's log lines go (sandbox.h); NULL: stderr. */
+    sio_log_fn log;
+    void *log_ud;
 } sio_worker_cfg;
 
 /* Creates a worker: its loop, state and engine, and loads the workflows.
@@ -143,6 +146,10 @@ void sio_worker_post(sio_worker *w, sio_task *t);
  * complete) and it no longer counts as in flight.  The worker does not
  * touch t afterwards. */
 void sio_worker_task_end(sio_worker *w, sio_task *t);
+
+/* The worker's sandboxed state (loop thread only), for the busted harness,
+ * which drives a worker on its own thread. */
+lua_State *sio_worker_state(sio_worker *w);
 
 /* The worker's async I/O, for tasks (loop thread only). */
 sio_aio *sio_worker_aio(sio_worker *w);
@@ -236,6 +243,27 @@ void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
  * copied. */
 void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
                           size_t len);
+
+/* --- a run's text (worker_text.c): `run` and the busted harness ------------*/
+
+/* The attrs of a command given as text (NULL: {}), read strictly into a
+ * JSON object (a new reference), or NULL with err saying why ("attrs are
+ * not valid JSON: ...", "attrs must be a JSON object"): the rule of `run`,
+ * `send` and h:run, as the service applies it to a command's attrs. */
+json_t *sio_run_attrs(const char *text, size_t len, sio_err *err);
+
+/* {"class", "message"[, "step"]} (a new reference; bytes that are not
+ * UTF-8 as U+FFFD), or NULL (memory). */
+json_t *sio_run_error_json(const char *cls, const char *message, const char *step);
+
+/* The lines `run` prints, as malloc'd text without a newline (NULL:
+ * memory): {"status":"step_result","result":{step_id, payload, query}},
+ * and the outcome {"status":"success","result":...} (result borrowed) or,
+ * when result is NULL, {"status":"error","error":{class, message[, step]}}. */
+char *sio_run_step_line(const char *step_id, const char *payload, size_t len,
+                        const json_t *query);
+char *sio_run_done_line(const json_t *result, const char *cls, const char *message,
+                        const char *step);
 
 /* Stops the thread (jobs still running are abandoned: their done is never
  * called) and waits for it.  Accepts a worker never started. */
