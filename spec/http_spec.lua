@@ -213,6 +213,37 @@ steps:
     assert.are.same({ status = 204 }, out)
   end)
 
+  it("matches host and port as serve does: a bare host is the scheme's default port only", function()
+    local out, calls = reach("api.example", "https://api.example:8443/x")
+    assert.matches("api.example:8443 is not on the allow%-list", out.error)
+    assert.are.equal(0, calls)
+    out = reach("api.example:8443", "https://api.example:8443/x")
+    assert.are.same({ status = 204 }, out)
+    out = reach("127.0.0.1", "http://127.0.0.1:8000/")
+    assert.matches("127.0.0.1:8000 is not on the allow%-list", out.error)
+    out = reach("127.0.0.1:8000", "http://127.0.0.1:8000/")
+    assert.are.same({ status = 204 }, out)
+  end)
+
+  it("refuses what serve refuses before it is sent: a header value with CR/LF, a framing header", function()
+    local h = testing.new({ root = "/nonexistent", http_allow = "api.example" })
+    h:add_workflow([[
+intent: hdr
+steps:
+  - id: s
+    run: |
+      local ok, e = pcall(sio.http.request, { url = "https://api.example/", headers = A.headers })
+      return { error = not ok and (type(e) == "table" and e.message or tostring(e)) or nil }
+]], "hdr.yaml")
+    h:stub("http", { status = 204 })
+    local r = h:run("hdr", { headers = { ["X-User"] = "a\r\nX-Admin: true" } })
+    assert.are.equal("http: the value of header 'X-User' holds CR", r:json("s").error)
+    r = h:run("hdr", { headers = { ["Content-Length"] = "0" } })
+    assert.matches("header 'Content%-Length' is set by the host", r:json("s").error)
+    assert.are.equal(0, #r:calls_of("http"))
+    h:close()
+  end)
+
   it("refuses a bad http_allow entry with serve's message", function()
     local ok, msg = pcall(testing.new, { root = "/nonexistent", http_allow = "https://api.example/" })
     assert.is_false(ok)

@@ -5,12 +5,17 @@
  * (timer_cb); uv polls call curl_multi_socket_action, and finished transfers
  * are reaped after each action.  Only http and https, no redirects (a redirect
  * could leave the allow-list), TLS verification on unless configured off.
+ * Everything a script gives (method, URL, header names and values) is
+ * checked before a byte is sent: nothing it passes can end a header line
+ * or start another request.
  */
 #include "aio_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
 
 /* The most header bytes a response may have (curl's own limit is 100 KiB). */
 #define HTTP_MAX_HEADERS (64 * 1024)
@@ -209,13 +214,35 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp) {
                   HTTP_MAX_HEADERS, &op->hdrs_too_big);
 }
 
-uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char *url,
-                      const char *const *headers, const char *body, size_t body_len,
-                      long timeout_ms, sio_err *err) {
-    /* the rule every request of a script meets (http_req.h), here too */
-    if (sio_http_check(aio->allow, url, strlen(url), err) != 0) return 0;
+/* Adds "Name: value" to op's header list ("Name;" for an empty value,
+ * which curl would otherwise take as "remove this header"). */
+static int add_header(sio_op *op, const sio_http_header *h) {
+    size_t n = h->name_len + h->value_len + 3;
+    char *line = malloc(n);
+    if (line == NULL) return -1;
+    if (h->value_len == 0)
+        snprintf(line, n, "%.*s;", (int)h->name_len, h->name);
+    else
+        snprintf(line, n, "%.*s: %.*s", (int)h->name_len, h->name, (int)h->value_len, h->value);
+    struct curl_slist *l = curl_slist_append(op->headers, line);
+    free(line);
+    if (l == NULL) return -1;
+    op->headers = l;
+    return 0;
+}
+
+uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, size_t method_len,
+                      const char *url, size_t url_len, const sio_http_header *headers,
+                      size_t nheaders, const char *body, size_t body_len, long timeout_ms,
+                      sio_err *err) {
+    /* the rules every request of a script meets (http_req.h), here too */
+    if (sio_http_check_request(method, method_len, url, url_len, headers, nheaders, err) != 0 ||
+        sio_http_check(aio->allow, url, url_len, err) != 0)
+        return 0;
     sio_op *op = sio_op_new(aio, owner, SIO_AIO_HTTP, err);
     if (op == NULL) return 0;
+    char verb[40];
+    snprintf(verb, sizeof verb, "%.*s", (int)method_len, method);
     CURL *e = curl_easy_init();
     if (e == NULL) goto nomem;
     op->easy = e;
@@ -232,7 +259,7 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char 
     curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/" SIO_VERSION);
-    if (method != NULL) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, verb);
     if (body != NULL) {
         op->body = malloc(body_len + 1);
         if (op->body == NULL) goto nomem;
@@ -241,11 +268,8 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char 
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, op->body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    for (const char *const *h = headers; h && *h; h++) {
-        struct curl_slist *l = curl_slist_append(op->headers, *h);
-        if (l == NULL) goto nomem;
-        op->headers = l;
-    }
+    for (size_t i = 0; i < nheaders; i++)
+        if (add_header(op, &headers[i]) != 0) goto nomem;
     if (op->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->headers);
     if (curl_multi_add_handle(aio->multi, e) != CURLM_OK) goto nomem;
     return op->id;

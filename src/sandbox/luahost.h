@@ -94,8 +94,9 @@
 /* An HTTP request that passed the rules.  Strings are valid during the
  * backend call only; headers are as the script gave them. */
 typedef struct sio_host_http {
-    const char *method; /* NUL-terminated token */
-    const char *url;    /* NUL-terminated */
+    const char *method; /* checked: an HTTP token */
+    size_t method_len;
+    const char *url; /* NUL-terminated */
     size_t url_len;
     const sio_http_header *headers;
     size_t nheaders;

@@ -136,40 +136,53 @@ static int h_timer(lua_State *L) {
     return op_return(L, b->timer(h->ud, L, ms > 0 ? (uint64_t)ms : 0, &err), &err);
 }
 
-/* Splits "Name: value" (n bytes) into h, the value without the blanks
- * around it. */
+/* Splits "Name: value" (n bytes) into h: the name as given, the value
+ * after the blanks that follow the colon. */
 static void split_line(const char *s, size_t n, sio_http_header *h) {
     const char *colon = memchr(s, ':', n);
     h->name = s;
     h->name_len = colon ? (size_t)(colon - s) : n;
-    const char *v = colon ? colon + 1 : s + n, *e = s + n;
-    while (v < e && (*v == ' ' || *v == '\t')) v++;
-    while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    const char *v = colon ? colon + 1 : s + n;
+    while (v < s + n && (*v == ' ' || *v == '\t')) v++;
     h->value = v;
-    h->value_len = (size_t)(e - v);
+    h->value_len = (size_t)(s + n - v);
 }
 
 /* Reads the headers table at idx ({Name = value} and {"Name: value", ...})
- * into an array (a userdata) whose strings are anchored in a table: both
- * are pushed.  Values that are not strings are given as tostring shows
- * them. */
-static sio_http_header *read_headers(lua_State *L, int idx, size_t *n) {
+ * into *out, an array in a userdata pushed on the stack whose strings are
+ * the table's own or anchored in the userdata's user value, so an error
+ * cannot leak them.  Names and values are taken byte for byte
+ * (sio_http_check_request judges them); a value must be a string or a
+ * number (a whole number without ".0").  -1 with err on a bad entry. */
+static int read_headers(lua_State *L, int idx, sio_http_header **out, size_t *n, sio_err *err) {
     size_t count = 0;
     for (lua_pushnil(L); lua_istable(L, idx) && lua_next(L, idx); lua_pop(L, 1)) count++;
     sio_http_header *hs = lua_newuserdatauv(L, sizeof *hs * (count ? count : 1), 1);
+    int ud = lua_gettop(L);
     lua_newtable(L); /* anchors strings made here */
-    lua_setiuservalue(L, -2, 1);
-    *n = 0;
-    for (lua_pushnil(L); count && lua_next(L, idx); lua_pop(L, 1)) {
-        size_t vl;
-        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &vl) : NULL;
-        if (v == NULL) { /* a number, a boolean, a table with __tostring */
-            v = luaL_tolstring(L, -1, &vl);
-            lua_getiuservalue(L, -4, 1);
-            lua_pushvalue(L, -2);
-            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_setiuservalue(L, ud, 1);
+    *out = hs, *n = 0;
+    for (lua_pushnil(L); *n < count && lua_next(L, idx); lua_pop(L, 1)) {
+        int vt = lua_type(L, -1);
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER) {
             lua_pop(L, 2);
+            return sio_err_set(err, SIO_E_INVAL,
+                               "http: header values must be strings or numbers, got a %s",
+                               lua_typename(L, vt));
         }
+        if (vt == LUA_TNUMBER) { /* as text, anchored */
+            int whole;
+            lua_Integer i = lua_tointegerx(L, -1, &whole);
+            lua_getiuservalue(L, ud, 1);
+            if (whole) lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+            else lua_pushfstring(L, "%f", (LUAI_UACNUMBER)lua_tonumber(L, -2));
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, (lua_Integer)*n + 1);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        }
+        size_t vl;
+        const char *v = lua_tolstring(L, -1, &vl);
         sio_http_header *h = &hs[(*n)++];
         if (lua_type(L, -2) == LUA_TSTRING) {
             h->name = lua_tolstring(L, -2, &h->name_len);
@@ -178,12 +191,8 @@ static sio_http_header *read_headers(lua_State *L, int idx, size_t *n) {
         } else {
             split_line(v, vl, h);
         }
-        if (*n == count) { /* a table that grew while read (a __tostring): stop */
-            lua_pop(L, 2);
-            break;
-        }
     }
-    return hs;
+    return 0;
 }
 
 /* host.http{method, url, headers, body, timeout_ms} -> op */
@@ -197,14 +206,20 @@ static int h_http(lua_State *L) {
     lua_getfield(L, 1, "body");
     lua_getfield(L, 1, "timeout_ms");
     lua_getfield(L, 1, "headers");
-    sio_host_http req = {.method = luaL_optstring(L, 2, "GET")};
+    sio_host_http req = {0};
+    req.method = luaL_optlstring(L, 2, "GET", &req.method_len);
     req.url = luaL_checklstring(L, 3, &req.url_len);
     req.body = luaL_optlstring(L, 4, NULL, &req.body_len);
     lua_Number t = luaL_optnumber(L, 5, 0);
     req.timeout_ms = t >= 1 && t < 1e12 ? (long)t : h->http_timeout_ms;
-    req.headers = read_headers(L, 6, &req.nheaders);
+    sio_http_header *hs;
     sio_err err;
-    if (sio_http_check(h->allow, req.url, req.url_len, &err) != 0) return op_return(L, 0, &err);
+    if (read_headers(L, 6, &hs, &req.nheaders, &err) != 0 ||
+        sio_http_check_request(req.method, req.method_len, req.url, req.url_len, hs,
+                               req.nheaders, &err) != 0 ||
+        sio_http_check(h->allow, req.url, req.url_len, &err) != 0)
+        return op_return(L, 0, &err);
+    req.headers = hs;
     return op_return(L, b->http(h->ud, L, &req, &err), &err);
 }
 

@@ -28,42 +28,12 @@ static uint64_t b_timer(void *ud, lua_State *L, uint64_t ms, sio_err *err) {
     return sio_aio_timer(c->w->aio, &c->task, ms, err);
 }
 
-/* The request's headers as the "Name: value" lines curl takes, in one
- * malloc'd block (the caller frees it): NULL-terminated. */
-static char **header_lines(const sio_host_http *req, sio_err *err) {
-    size_t size = (req->nheaders + 1) * sizeof(char *);
-    for (size_t i = 0; i < req->nheaders; i++)
-        size += req->headers[i].name_len + 2 + req->headers[i].value_len + 1;
-    char **lines = malloc(size);
-    if (lines == NULL) {
-        sio_err_set(err, SIO_E_NOMEM, "http: out of memory");
-        return NULL;
-    }
-    char *p = (char *)(lines + req->nheaders + 1);
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const sio_http_header *h = &req->headers[i];
-        lines[i] = p;
-        memcpy(p, h->name, h->name_len);
-        p += h->name_len;
-        memcpy(p, ": ", 2);
-        memcpy(p + 2, h->value, h->value_len);
-        p += 2 + h->value_len;
-        *p++ = '\0';
-    }
-    lines[req->nheaders] = NULL;
-    return lines;
-}
-
 static uint64_t b_http(void *ud, lua_State *L, const sio_host_http *req, sio_err *err) {
     (void)ud;
     sio_run *c = cmd_of(L);
-    char **lines = header_lines(req, err);
-    if (lines == NULL) return 0;
-    uint64_t id = sio_aio_http(c->w->aio, &c->task, req->method, req->url,
-                               (const char *const *)lines, req->body, req->body_len,
-                               req->timeout_ms, err);
-    free(lines);
-    return id;
+    return sio_aio_http(c->w->aio, &c->task, req->method, req->method_len, req->url,
+                        req->url_len, req->headers, req->nheaders, req->body, req->body_len,
+                        req->timeout_ms, err);
 }
 
 /* A kv op as the Redis command that does it (SET with PX for a ttl). */
