@@ -16,6 +16,7 @@ local testing = {}
 ---@field cpu_deadline? string|number a wall-clock limit per command (default none)
 ---@field retry_base_ms? number step retry backoff base (RETRY_BACKOFF_BASE)
 ---@field http_timeout? string|number an http request's limit when it sets none (HTTP_TIMEOUT)
+---@field http_allow? string|string[] the spec's SIO_HTTP_ALLOW ("host", "host:port", "*"); default none, as serve's
 ---@field epoch? number the virtual unix time at clock 0 (1700000000)
 ---@field intent? string the workflow h:run runs by default
 
@@ -50,7 +51,7 @@ function testing.never() end
 
 ---@class sio.testing.Answer
 
----@alias sio.testing.Cap "http"|"kv"|"kafka"|"redis"|"time"
+---@alias sio.testing.Cap "http"|"kv"|"kafka"|"time"
 
 ---@class sio.testing.HttpCall
 ---@field method string
@@ -66,7 +67,7 @@ local Harness = {}
 
 ---Answers a capability's calls: a function receives the call (http: the
 ---request, sio.testing.HttpCall; kv: op, key, value, ttl; kafka: topic, key,
----value; redis: args) and returns the answer; any other value is the answer
+---value) and returns the answer; any other value is the answer
 ---to every call.  An http answer is {status = 200, headers = {...}, body =
 ---"..." | json = {...}} (a string is a 200 body).  "time" sets the clock:
 ---unix seconds or {unix = s, now = ms}.
@@ -151,7 +152,7 @@ function Harness:run(intent, attrs) end
 ---@field tool? string
 
 ---@class sio.testing.Call
----@field kind "http"|"kv"|"produce"|"redis"|"tool"
+---@field kind "http"|"kv"|"produce"|"tool"
 ---@field at number virtual ms when it started
 ---@field args? table http: the request (sio.testing.HttpCall); tool: the rendered args
 ---@field name? string tool name
@@ -239,7 +240,7 @@ function Result:output(id) end
 ---@return any
 function Result:json(id) end
 
----The calls of one kind ("http", "tool", "kv", "produce", "redis"),
+---The calls of one kind ("http", "tool", "kv", "produce"),
 ---optionally of one tool, in order.
 ---@param kind string
 ---@param name? string
