@@ -30,8 +30,8 @@ static void on_hup(int sig) {
     if (running) sio_service_reload(running);
 }
 
-static void on_files_changed(void *ud) {
-    sio_service_reload(ud);
+static void on_files_changed(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    sio_service_reload_files(ud, paths, npaths, more);
 }
 
 static const sio_cli_flag serve_flags[] = {

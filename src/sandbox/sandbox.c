@@ -47,7 +47,7 @@ static int apply_cfg(sio_sandbox *sb, const sio_sandbox_cfg *cfg, sio_err *err) 
     if (sb->defaults.mem_limit_bytes == 0) sb->defaults.mem_limit_bytes = SIO_DEFAULT_MEM_LIMIT;
     if (sb->defaults.instr_limit == 0) sb->defaults.instr_limit = SIO_DEFAULT_INSTR_LIMIT;
     sb->cap = cfg->state_mem_cap ? cfg->state_mem_cap : SIO_DEFAULT_STATE_CAP;
-    sb->log = cfg->log ? cfg->log : sio_sandbox_log_stderr;
+    sb->log = cfg->log ? cfg->log : sio_log_stderr;
     sb->log_ud = cfg->log ? cfg->log_ud : NULL;
     if (cfg->lua_dir != NULL) {
         sb->lua_dir = realpath(cfg->lua_dir, NULL);

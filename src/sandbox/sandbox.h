@@ -49,6 +49,7 @@
 
 #include <lua.h>
 
+#include "log.h"
 #include "sio_err.h"
 
 struct luaL_Reg;
@@ -71,15 +72,14 @@ typedef struct sio_limits {
     uint64_t deadline_ms; /* relative to sio_exec_create */
 } sio_limits;
 
-/* Receives one complete log line (JSON, '\n'-terminated).  Called on the
- * worker thread; must not call back into the state. */
-typedef void (*sio_log_fn)(void *ud, const char *line, size_t len);
 
 typedef struct sio_sandbox_cfg {
     const char *lua_dir;  /* project's lua/ folder or NULL; copied */
     sio_limits limits;    /* defaults for sio_exec_create */
     size_t state_mem_cap; /* whole-state cap; 0 = SIO_DEFAULT_STATE_CAP */
-    sio_log_fn log;       /* NULL = write to stderr */
+    /* Where host.log and print lines go (log.h), called on the state's
+     * thread; must not call back into the state.  NULL = stderr. */
+    sio_log_fn log;
     void *log_ud;
     /* More modules the trusted engine may require besides sio.json, e.g.
      * {{"sio.host", luaopen_sio_host}, {NULL, NULL}} (luahost.h); NULL =
@@ -117,10 +117,6 @@ size_t sio_sandbox_mem_used(const sio_sandbox *sb);
 /* The configured lua_dir (resolved to an absolute path) or NULL; owned by
  * sb. */
 const char *sio_sandbox_lua_dir(const sio_sandbox *sb);
-
-/* Writes one log line through the configured sink (internal use by the
- * host module and print). line need not be NUL-terminated. */
-void sio_sandbox_log_line(sio_sandbox *sb, const char *line, size_t len);
 
 /* --- executions ----------------------------------------------------------*/
 

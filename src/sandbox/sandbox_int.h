@@ -113,13 +113,11 @@ int sio_sandbox_cocreate(lua_State *L);
 int sio_env_require(lua_State *L);
 int sio_env_load(lua_State *L);
 
-/* Writes one JSON log line {"ts","level","msg",...fields}; fields_idx 0 =
- * none.  May raise (memory).  (sandbox_log.c) */
+/* Writes one JSON log line {"ts","level","msg",...fields} through the
+ * sandbox's sink (log.h's route); fields_idx 0 = none.  Never raises: a
+ * line that cannot be built is dropped.  (sandbox_log.c) */
 void sio_sandbox_log(lua_State *L, const char *level, const char *msg,
                      size_t msglen, int fields_idx);
-
-/* The default log sink: stderr, one write(2) per line.  (sandbox_log.c) */
-void sio_sandbox_log_stderr(void *ud, const char *line, size_t len);
 
 /* The lua_Alloc of every sandbox state (ud = the sandbox).  (sandbox_alloc.c) */
 void *sio_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);

@@ -511,36 +511,11 @@ static long live_version(sio_worker *w) {
     return v;
 }
 
-/* Logs a reload outcome as one JSON line through the sandbox's log sink:
- * {"ts","level","msg","worker","version"[,"errors"]}. */
-static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
-    size_t ecap = errors ? 6 * strlen(errors) + 8 : 1;
-    size_t cap = 256 + ecap;
-    char *line = malloc(cap), *esc = malloc(ecap);
-    if (line == NULL || esc == NULL) { /* the outcome is still counted */
-        free(line);
-        free(esc);
-        return;
-    }
-    char when[40];
-    size_t n = (size_t)snprintf(line, cap,
-                                "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
-                                "\"version\":%ld",
-                                sio_log_timestamp(when, sizeof when), ok ? "info" : "error",
-                                ok ? "workflows reloaded" : "reload rejected", w->id, version);
-    if (errors)
-        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"%s\"",
-                              sio_json_escape(errors, esc, ecap));
-    memcpy(line + n, "}\n", 2);
-    sio_sandbox_log_line(w->sb, line, n + 2);
-    free(line);
-    free(esc);
-}
-
 /* One reload on the loop thread (worker_load.c, mode "reload") swaps the
  * new set in only when all of it is valid.  Commands in flight keep the set
  * they started with (runner.run reads `current` once).  The outcome is
- * counted, logged and handed to cfg.on_reload. */
+ * counted and handed to cfg.on_reload (the service logs it, once for all
+ * workers). */
 static void reload_workflows(sio_worker *w) {
     sio_err err;
     sio_err_clear(&err);
@@ -552,7 +527,6 @@ static void reload_workflows(sio_worker *w) {
     if (ok) w->reloads_ok++;
     else w->reloads_rejected++;
     pthread_mutex_unlock(&w->mu);
-    log_reload(w, ok, version, errors);
     if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
 }
 

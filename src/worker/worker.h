@@ -113,7 +113,7 @@ typedef struct sio_worker_cfg {
      * SIO_PUBLISH_LIMIT), handed to runner.init as a Lua table; borrowed.
      * NULL: the defaults. */
     const struct sio_config *config;
-    sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
+    sio_reload_fn on_reload;     /* NULL: none (the outcome is only counted) */
     void *reload_data;
     int no_load;                 /* 1: no initial load (a worker for sio_worker_validate) */
     /* Where the host contract's ops go (luahost.h), with its ud (both

@@ -21,7 +21,7 @@
 typedef struct fx {
     sio_sandbox *sb;
     lua_State *L;
-    char log[8192];
+    char log[128 * 1024]; /* room for the longest line (64 KiB of fields) */
     size_t loglen;
     char out[4096];
 } fx;
@@ -216,6 +216,15 @@ static void log_writes_json_lines(void **state) {
     trusted(f, "host.log('info', 'bad \\255 caf\\195\\169', {['k\\192'] = 'v\\237\\160\\128'})");
     assert_contains(f->log, "\"msg\":\"bad \xEF\xBF\xBD caf\xC3\xA9\"");
     assert_contains(f->log, "\"k\xEF\xBF\xBD\":\"v\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    /* a line stays whole and valid when its fields are too big for it */
+    f->loglen = 0;
+    trusted(f, "host.log('info', 'big', {a = string.rep('x', 40000), b = string.rep('y', 40000)})");
+    assert_true(f->loglen < 64 * 1024 + 256);
+    lua_pushlstring(L, f->log, f->loglen - 1);
+    lua_setglobal(L, "line");
+    assert_string_equal(trusted(f, "local v = require('sio.json').decode(line)\n"
+                                   "return tostring(v.truncated) .. #(v.a or v.b)"),
+                        "true40000");
     /* cycles and depth are bounded */
     f->loglen = 0;
     trusted(f, "local t = {} t.t = t host.log('info', 'cycle', {t = t})");
