@@ -153,14 +153,12 @@ local function unknown(name, intents)
 end
 M.unknown = unknown
 
--- execute(wf, name, attrs, opts [, intents]) -> true, result | false,
--- {class, message, step}: runs workflow wf (nil: unknown workflow `name`,
--- its suggestions from intents) with attrs and the engine options, and
--- makes a limit breach the outcome whatever the workflow did.  The one way
--- a run ends: runner.run (the worker's) and the harness's "test" entry
--- (testing_bridge.lua) both call it.
-local function execute(wf, name, attrs, opts, intents)
-  if not wf then return false, { class = "permanent", message = unknown(name, intents) } end
+-- execute(wf, name, attrs, opts) -> true, result | false, {class, message,
+-- step}: runs workflow wf (nil: unknown workflow `name`) with attrs and the
+-- engine options, tells the live set's observer (the harness's) that the
+-- run ended, and makes a limit breach the outcome whatever the workflow did.
+local function execute(wf, name, attrs, opts)
+  if not wf then return false, { class = "permanent", message = unknown(name) } end
   local res, err = engine.execute(host, wf, attrs, opts)
   local observe = current.observe
   if observe then observe(name, attrs) end
@@ -169,7 +167,6 @@ local function execute(wf, name, attrs, opts, intents)
   if not res then return false, { class = err.class, message = err.message, step = err.step } end
   return true, res
 end
-M.execute = execute
 
 function M.run(name, attrs)
   return execute(current.workflows[name], name, attrs, current.run_opts or run_opts)

@@ -555,8 +555,8 @@ local function meta_for(h, intent, extra)
   return m
 end
 
--- A dry load through the engine's loader (attrs are not run): the trace
--- of the "test" entry with load_only, plus extra meta.
+-- A dry load through the engine's loader (nothing runs, the live set is
+-- kept): the bridge's load with load_only, plus extra meta.
 local function dry_load(h, intent, extra)
   local m = { load_only = true }
   for k, v in pairs(extra or {}) do m[k] = v end

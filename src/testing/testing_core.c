@@ -1,12 +1,15 @@
 /*
- * testing_core.c - the `sio_core` Lua C module: the daemon's sandbox and
- * engine, driven from another Lua state (busted's) for workflow specs.
+ * testing_core.c - the `sio_core` Lua C module: the daemon's worker, host
+ * contract and engine, driven from another Lua state (busted's) for
+ * workflow specs.
  *
  *   local core = require "sio_core"
  *   local box = core.new{lua_dir = "lua", mem_limit = n, instr_limit = n,
- *                        deadline_ms = n}
- *   ev = box:start(entry, payload, meta)     -- meta: string or table
- *   ev = box:resume(op_id, ok, value)        -- one op completion
+ *                        deadline_ms = n, timeout_ms = n,
+ *                        env = {"SIO_HTTP_ALLOW=api.example", "HTTP_TIMEOUT=10s"}}
+ *   extra = box:load(meta)                    -- load errors, intents, inspect
+ *   ev = box:run(intent, attrs_json, meta)    -- loads meta's set, runs intent
+ *   ev = box:resume(op_id, ok, value)         -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
  *   core.json = {encode, decode, null}       -- the engine's codec (luajson.h)
@@ -14,31 +17,34 @@
  *   core.duration_ms(text), core.size(text) -> n | nil, msg: the
  *       configuration's parsers (config.h), for the harness's options
  *   core.settings() -> runner.init's settings: the daemon's defaults
- *   core.version -> "0.1.0", the version of the build the module belongs to
+ *   core.version -> the version of the build the module belongs to
  *
- * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
- * globals, limits), with the embedded engine installed exactly as a worker
- * does (sio_embedded_install, require "sio.runner", runner.init(host, cfg)),
- * plus sio.testing_bridge's "test" entry.  A command runs as a coroutine of
- * runner.job bound to a fresh sio_exec, resumed with sio_exec_resume, like
- * src/worker/worker.c.  The difference is the host ops: instead of libuv, curl,
- * hiredis and librdkafka, each op (timer, http, kv, redis, produce, tool,
- * cancel, emit) is appended to a list that the caller receives, deep-copied,
- * in the `ev` returned when the command waits or ends:
+ * A box is a sio_worker without a thread (no initial load), its settings
+ * read by the configuration's parser from env as serve reads its
+ * environment, given the harness's backend of the host contract
+ * (luahost.h): every op that passed the contract's checks - the same
+ * checks serve's ops pass, the HTTP allow-list among them - becomes an
+ * event {kind, id, ...} that the caller receives, deep-copied, in the `ev`
+ * returned when the command waits or ends; sio.testing answers them from
+ * the spec's stubs on its virtual clock, through box:resume
+ * (sio_run_completed, the path aio's completions take in serve).  A
+ * command runs as a worker runs one (sio_worker_run -> runner.run); the
+ * set it runs on is the one sio.testing_bridge made live (bridge.load):
  *
  *   ev = {status = "wait"|"done", events = {{kind=, id=, ...}, ...},
- *         logs = {json_line, ...},
+ *         logs = {json_line, ...}, published = {step_result line, ...},
  *         -- done only:
- *         ok = bool, text = result JSON | nil, trace = table | nil,
- *         error_class = s, error_message = s,   -- an error escaped the runner
- *         error_step = s | nil,                 -- the step a limit hit in
- *         killed = "instruction limit exceeded" | ... | nil}
+ *         ok = bool, text = result or error JSON, line = what `run` prints,
+ *         trace = table, error_class = s, error_message = s,
+ *         error_step = s | nil, killed = "instruction limit exceeded" | nil,
+ *         instructions = n, mem_peak = bytes}
  *
- * host.now()/host.time() read the box's virtual clock (set_clock).  Values
- * cross states only by deep copy (nil, booleans, numbers keeping integer or
- * float, strings, tables with sharing and cycles kept, json null; anything
- * else becomes a "<type>" string).  Every call into the sandbox state is
- * protected; its main thread's stack is emptied on entry to each method.
+ * host.now()/host.time() read the box's virtual clock (set_clock), and so
+ * does the worker's run deadline.  Values cross states only by deep copy
+ * (nil, booleans, numbers keeping integer or float, strings, tables with
+ * sharing and cycles kept, json null; anything else becomes a "<type>"
+ * string).  Every call into the worker's state is protected; its main
+ * thread's stack is emptied on entry to each method.
  */
 #include <stdlib.h>
 #include <string.h>
