@@ -222,9 +222,12 @@ static void log_writes_json_lines(void **state) {
     assert_true(f->loglen < 64 * 1024 + 256);
     lua_pushlstring(L, f->log, f->loglen - 1);
     lua_setglobal(L, "line");
-    assert_string_equal(trusted(f, "local v = require('sio.json').decode(line)\n"
-                                   "return tostring(v.truncated) .. #(v.a or v.b)"),
-                        "true40000");
+    /* which field keeps its text follows the table's order, not fixed */
+    assert_string_equal(trusted(f, "local v, whole = require('sio.json').decode(line), 0\n"
+                                   "for _, k in ipairs{'a', 'b'} do\n"
+                                   "  if type(v[k]) == 'string' and #v[k] == 40000 then whole = whole + 1 end\n"
+                                   "end return tostring(v.truncated) .. whole"),
+                        "true1");
     /* cycles and depth are bounded */
     f->loglen = 0;
     trusted(f, "local t = {} t.t = t host.log('info', 'cycle', {t = t})");
