@@ -116,4 +116,9 @@ lua_State *sio_sandbox_state(sio_sandbox *sb) { return sb->L; }
 
 size_t sio_sandbox_mem_used(const sio_sandbox *sb) { return sb->used; }
 
+void sio_sandbox_alloc_stats(const sio_sandbox *sb, uint64_t *allocs, uint64_t *bytes) {
+    *allocs = sb->nallocs;
+    *bytes = sb->alloc_bytes;
+}
+
 const char *sio_sandbox_lua_dir(const sio_sandbox *sb) { return sb->lua_dir; }

@@ -88,7 +88,11 @@ void *sio_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize > old && !admit(sb, ptr, osize, nsize, nsize - old)) return NULL;
     void *p = pool_realloc(sb, ptr, old, nsize);
     if (p == NULL) return NULL;
-    if (nsize > old) sb->refused.set = 0;
+    if (nsize > old) {
+        sb->refused.set = 0;
+        sb->nallocs++;
+        sb->alloc_bytes += nsize;
+    }
     account(sb, old, nsize);
     return p;
 }
