@@ -15,6 +15,7 @@
 #include "embedded.h"
 #include "envelope.h"
 #include "json.h"
+#include "luahost.h"
 #include "luajson.h"
 #include "sandbox.h"
 #include "worker.h"
@@ -99,120 +100,85 @@ struct fz_lua {
     lua_Integer next_op; /* restarts at 0 for every input: runs replay exactly */
 };
 
-static fz_lua *up(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
+/* --- the host backend: ops recorded, completed in order by fz_lua_run ---*/
 
-/* Starts a stub op of `kind`: returns its id to Lua. */
-static int start_op(lua_State *L, char kind) {
-    fz_lua *f = up(L);
+static uint64_t start_op(fz_lua *f, char kind, sio_err *err) {
     if (f->nops == FZ_MAX_OPS) {
-        lua_pushnil(L);
-        lua_createtable(L, 0, 2);
-        lua_pushliteral(L, "transient");
-        lua_setfield(L, -2, "class");
-        lua_pushliteral(L, "fuzz: too many pending ops");
-        lua_setfield(L, -2, "message");
-        return 2;
+        sio_err_set(err, SIO_E_TRANSIENT, "fuzz: too many pending ops");
+        return 0;
     }
     fz_op *op = &f->ops[f->nops++];
     op->id = ++f->next_op;
     op->kind = kind;
-    lua_pushinteger(L, op->id);
-    return 1;
+    return (uint64_t)op->id;
 }
 
-/* The argument checks are the worker's (src/worker/worker_host.c). */
-static int h_timer(lua_State *L) {
-    luaL_checknumber(L, 1);
-    return start_op(L, 't');
+static uint64_t b_timer(void *ud, lua_State *L, uint64_t ms, sio_err *err) {
+    (void)L, (void)ms;
+    return start_op(ud, 't', err);
 }
 
-static int h_http(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_getfield(L, 1, "url");
-    luaL_checkstring(L, -1);
-    return start_op(L, 'h');
+static uint64_t b_http(void *ud, lua_State *L, const sio_host_http *req, sio_err *err) {
+    (void)L, (void)req;
+    return start_op(ud, 'h', err);
 }
 
-static int h_kv(lua_State *L) {
-    const char *op = luaL_checkstring(L, 1);
-    luaL_checkstring(L, 2);
-    if (strcmp(op, "set") == 0) {
-        luaL_tolstring(L, 3, NULL);
-        luaL_optnumber(L, 4, 0);
-    } else if (strcmp(op, "get") != 0 && strcmp(op, "del") != 0 && strcmp(op, "incr") != 0) {
-        return luaL_error(L, "kv: unknown operation '%s' (get, set, del, incr)", op);
-    }
-    return start_op(L, 'k');
+static uint64_t b_kv(void *ud, lua_State *L, const sio_host_kv *req, sio_err *err) {
+    (void)L, (void)req;
+    return start_op(ud, 'k', err);
 }
 
-static int h_redis(lua_State *L) {
-    luaL_argcheck(L, lua_gettop(L) >= 1, 1, "redis: a command");
-    return start_op(L, 'r');
+static uint64_t b_produce(void *ud, lua_State *L, const char *topic, const char *key,
+                          size_t key_len, const char *value, size_t value_len, sio_err *err) {
+    (void)L, (void)topic, (void)key, (void)key_len, (void)value, (void)value_len;
+    return start_op(ud, 'p', err);
 }
 
-static int h_produce(lua_State *L) {
-    luaL_checkstring(L, 1);
-    luaL_optstring(L, 2, NULL);
-    luaL_optstring(L, 3, NULL);
-    return start_op(L, 'p');
+static uint64_t b_tool(void *ud, lua_State *L, const char *name, const char *args, size_t len,
+                       sio_err *err) {
+    (void)L, (void)name;
+    fz_check_json_text("tool args", args, len);
+    return start_op(ud, 'T', err);
 }
 
-static int h_tool(lua_State *L) {
-    luaL_checkstring(L, 1);
-    return start_op(L, 'T');
-}
-
-static int h_cancel(lua_State *L) {
-    fz_lua *f = up(L);
-    lua_Integer id = luaL_checkinteger(L, 1);
+static void b_cancel(void *ud, lua_State *L, uint64_t op_id) {
+    (void)L;
+    fz_lua *f = ud;
     for (int i = 0; i < f->nops; i++) {
-        if (f->ops[i].id == id) {
+        if ((uint64_t)f->ops[i].id == op_id) {
             memmove(&f->ops[i], &f->ops[i + 1], sizeof f->ops[0] * (size_t)(f->nops - i - 1));
             f->nops--;
             break;
         }
     }
-    return 0;
 }
 
-/* host.step_result(step_id, payload, query): what the service would write
- * for it must be strict JSON (src/service/envelope.h). */
-static int h_step_result(lua_State *L) {
-    const char *step, *payload;
-    size_t len;
-    json_t *query = sio_worker_step_result_args(L, &step, &payload, &len);
+/* host.step_result: what the service would write for it must be strict
+ * JSON (src/service/envelope.h). */
+static void b_step_result(void *ud, lua_State *L, const char *step, const char *payload,
+                          size_t len, const json_t *query) {
+    (void)ud, (void)L;
     json_t *env = sio_step_result_envelope("fuzz", step, payload, len, query);
-    json_decref(query);
     FZ_CHECK(env != NULL, "step result envelope: out of memory");
     fz_check_json("step result", env);
     json_decref(env);
-    return 0;
 }
 
-static int h_native_tools(lua_State *L) {
-    lua_newtable(L);
-    return 1;
-}
-
-static int h_list_dir(lua_State *L) {
-    luaL_checkstring(L, 1);
-    lua_newtable(L);
-    return 1;
-}
+static const sio_host_backend backend = {
+    .timer = b_timer,
+    .http = b_http,
+    .kv = b_kv,
+    .produce = b_produce,
+    .tool = b_tool,
+    .cancel = b_cancel,
+    .deadline = b_timer,
+    .step_result = b_step_result,
+};
 
 /* pcall'd on the main thread: [1] the harness, [2] the driver's source,
  * [3] its name.  Installs the engine as init_state does and leaves the
  * driver's function. */
 static int setup_cf(lua_State *L) {
-    fz_lua *f = lua_touserdata(L, 1);
-    static const luaL_Reg ops[] = {
-        {"timer", h_timer},     {"http", h_http},
-        {"kv", h_kv},           {"redis", h_redis},
-        {"produce", h_produce}, {"tool", h_tool},
-        {"cancel", h_cancel},   {"step_result", h_step_result},
-        {"native_tools", h_native_tools}, {"list_dir", h_list_dir},
-        {NULL, NULL},
-    };
     sio_embedded_install(L);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "sio.runner");
@@ -222,8 +188,6 @@ static int setup_cf(lua_State *L) {
     lua_pushliteral(L, "sio.host");
     lua_call(L, 1, 1);
     int host = lua_gettop(L);
-    lua_pushlightuserdata(L, f);
-    luaL_setfuncs(L, ops, 1);
     lua_getfield(L, runner, "init");
     lua_pushvalue(L, host);
     sio_err err;
@@ -252,12 +216,15 @@ fz_lua *fz_lua_open(const char *name, const char *driver) {
         .limits = {.mem_limit_bytes = FZ_MEM_LIMIT, .instr_limit = FZ_INSTR_LIMIT},
         .state_mem_cap = (size_t)512 << 20,
         .log = log_sink,
+        .preload = SIO_HOST_PRELOAD,
     };
     sio_err err;
     f->sb = sio_sandbox_create(&sc, &err);
     FZ_CHECK(f->sb != NULL, "sio_sandbox_create: %s", err.msg);
     f->L = sio_sandbox_state(f->sb);
     lua_gc(f->L, LUA_GCGEN, 0, 0); /* as a worker */
+    FZ_CHECK(sio_host_install(f->L, &backend, f, &(sio_host_cfg){0}, &err) == 0,
+             "sio_host_install: %s", err.msg);
     lua_pushcfunction(f->L, setup_cf);
     lua_pushlightuserdata(f->L, f);
     lua_pushstring(f->L, driver);
@@ -356,6 +323,7 @@ void fz_lua_run(fz_lua *f, const uint8_t *data, size_t size) {
     sio_err err;
     sio_exec *ex = sio_exec_create(f->sb, NULL, &err);
     FZ_CHECK(ex != NULL, "sio_exec_create: %s", err.msg);
+    sio_exec_set_data(ex, f); /* the host contract's "a command runs" */
     lua_State *co = lua_newthread(L);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     FZ_CHECK(sio_exec_bind(ex, co, &err) == 0, "sio_exec_bind: %s", err.msg);
