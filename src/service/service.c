@@ -1,7 +1,8 @@
 /*
  * service.c - the consumer loop: dispatch, completions, offsets,
- * backpressure, rebalances, drain.  Kafka clients, the producer thread and
- * start-up checks live in service_kafka.c.
+ * backpressure, drain.  Kafka clients, the producer thread and start-up
+ * checks live in service_kafka.c; rebalances, pausing and the consumer's
+ * close in service_rebalance.c.
  */
 #include "service_int.h"
 
@@ -100,7 +101,7 @@ static void complete(sio_service *s, sio_command *c) {
     sio_command_free(c);
 }
 
-static void drain_completed(sio_service *s) {
+void sio_service_drain_completed(sio_service *s) {
     pthread_mutex_lock(&s->mu);
     sio_command *list = s->completed;
     s->completed = NULL;
@@ -112,15 +113,6 @@ static void drain_completed(sio_service *s) {
 }
 
 /* --- backpressure ------------------------------------------------------------*/
-
-static void set_paused(sio_service *s, int pause) {
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (pause) rd_kafka_pause_partitions(s->consumer, parts);
-    else rd_kafka_resume_partitions(s->consumer, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    s->paused = pause;
-}
 
 /* Waits up to ms for a job to complete (the workers are full). */
 static void wait_for_completion(sio_service *s, int ms) {
@@ -145,43 +137,18 @@ static void wait_for_completion(sio_service *s, int ms) {
 static int backpressure(sio_service *s) {
     if (s->inflight < s->max_inflight) {
         s->full_since = 0;
-        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) sio_service_set_paused(s, 0);
         return 1;
     }
     if (s->paused) return 1; /* polling returns no messages */
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
-        set_paused(s, 1);
+        sio_service_set_paused(s, 1);
         return 1;
     }
     wait_for_completion(s, 20);
     return 0;
-}
-
-/* --- rebalances ----------------------------------------------------------------*/
-
-void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                              rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    sio_service *s = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; i++)
-            sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
-        rd_kafka_assign(rk, parts);
-        if (s->paused) rd_kafka_pause_partitions(rk, parts);
-        sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
-        return;
-    }
-    /* Revoked (or lost): first let everything stored so far be committed,
-     * then forget the partitions, so work still running for them can never
-     * store an offset of a partition another member now owns. */
-    drain_completed(s);
-    if (!rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, NULL, 0);
-    for (int i = 0; i < parts->cnt; i++)
-        sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
-    rd_kafka_assign(rk, NULL);
-    sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
-             rd_kafka_assignment_lost(rk) ? "true" : "false");
 }
 
 /* --- the loop ---------------------------------------------------------------------*/
@@ -196,15 +163,15 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 
 /* After stop: no new work; in-flight work gets until the drain deadline. */
 static void drain(sio_service *s) {
-    set_paused(s, 1);
+    sio_service_set_paused(s, 1);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
     while (s->inflight > 0 && now_ms() < deadline) {
-        drain_completed(s);
+        sio_service_drain_completed(s);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
     }
-    drain_completed(s);
+    sio_service_drain_completed(s);
     if (s->inflight > 0)
         sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
                  "\"inflight\":%zu", s->inflight);
@@ -218,6 +185,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
+    s->subscribed = 1;
     sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
              "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
              s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
@@ -226,7 +194,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
             s->reload = 0;
             sio_service_reload_now(s);
         }
-        drain_completed(s);
+        sio_service_drain_completed(s);
         if (!backpressure(s)) continue;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, s->inflight ? 5 : 100);
         if (m) {

@@ -209,7 +209,14 @@ static int make_consumer(sio_service *s, sio_err *err) {
     }
     rd_kafka_conf_set_rebalance_cb(conf, sio_service_on_rebalance);
     rd_kafka_conf_set_opaque(conf, s);
-    char errstr[512];
+    char strategy[256], errstr[512];
+    size_t n = sizeof strategy;
+    s->cooperative = rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &n) ==
+                         RD_KAFKA_CONF_OK && strstr(strategy, "cooperative") != NULL;
+    if ((s->app_paused = rd_kafka_topic_partition_list_new(16)) == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return sio_err_set(err, SIO_E_NOMEM, "out of memory");
+    }
     s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (s->consumer == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -371,11 +378,7 @@ void sio_service_shutdown(sio_service *s) {
     if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         sio_logf(SIO_LOG_WARN, "producer flush timed out", "\"queued\":%d",
                  rd_kafka_outq_len(s->producer));
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-        s->consumer = NULL;
-    }
+    sio_service_close_consumer(s);
     sio_logf(SIO_LOG_INFO, "stopped", "\"dispatched\":%llu,\"completed\":%llu",
              (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
 }
@@ -383,10 +386,7 @@ void sio_service_shutdown(sio_service *s) {
 void sio_service_destroy(sio_service *s) {
     if (s == NULL) return;
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-    }
+    sio_service_close_consumer(s);
     if (s->poller_started) {
         s->poller_stop = 1;
         uv_thread_join(&s->poller);
