@@ -170,9 +170,37 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
     return conf;
 }
 
+/* The memory librdkafka may hold, set explicitly: the service's peak RSS
+ * is bounded by these plus WORKER_COUNT x WORKER_INFLIGHT x SIO_MEM_LIMIT
+ * (README "Memory").  Overridable with -X like any other property.
+ *
+ * Producer: queue.buffering.max.kbytes holds what the commands produced
+ * and Kafka has not acknowledged; librdkafka's default (1 GiB) would be
+ * the largest thing in the process while a broker is slow.  At 64 MiB a
+ * full queue answers QUEUE_FULL and the message waits in the service's
+ * ordered backlog instead - and the backlog only holds messages of
+ * commands in flight (a command ends after its delivery reports), which
+ * backpressure bounds.  100,000 messages is librdkafka's count limit,
+ * written down so the two limits read together. */
+#define SIO_PRODUCER_QUEUE_KB "65536"
+#define SIO_PRODUCER_QUEUE_MESSAGES "100000"
+
+/* Consumer: queued.max.messages.kbytes bounds the commands fetched ahead
+ * while the workers are busy (16 MiB: thousands of commands, enough to
+ * keep the workers fed between fetches); one fetch response may overshoot
+ * it by up to fetch.max.bytes, lowered from 50 MiB to 8 MiB (still eight
+ * times a maximum-size command); max.partition.fetch.bytes (1 MiB) is
+ * librdkafka's default, written down because the three bound together. */
+#define SIO_CONSUMER_QUEUE_KB "16384"
+#define SIO_FETCH_MAX_BYTES "8388608"
+#define SIO_PARTITION_FETCH_BYTES "1048576"
+
 static int make_producer(sio_service *s, sio_err *err) {
     static const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
-                                       "linger.ms", "5", "client.id", "sio-orchestrator", NULL};
+                                       "linger.ms", "5", "client.id", "sio-orchestrator",
+                                       "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
+                                       "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
+                                       NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
     /* Properties the contract depends on win over pass-through ones. */
@@ -198,8 +226,9 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "auto.commit.interval.ms", "1000",
                           "auto.offset.reset", "earliest",
                           "enable.partition.eof", "false",
-                          /* bounds what waits in librdkafka while workers are full */
-                          "queued.max.messages.kbytes", "16384",
+                          "queued.max.messages.kbytes", SIO_CONSUMER_QUEUE_KB,
+                          "fetch.max.bytes", SIO_FETCH_MAX_BYTES,
+                          "max.partition.fetch.bytes", SIO_PARTITION_FETCH_BYTES,
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
@@ -295,6 +324,29 @@ static int command_ctx(sio_service *s, sio_err *err) {
     return 0;
 }
 
+/* A librdkafka size property of rk in bytes (kbytes x 1024 when kb). */
+static json_int_t conf_bytes(rd_kafka_t *rk, const char *name, int kb) {
+    char v[64];
+    size_t n = sizeof v;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, v, &n) != RD_KAFKA_CONF_OK) return 0;
+    return (json_int_t)strtoll(v, NULL, 10) * (kb ? 1024 : 1);
+}
+
+/* Logs the most the service may hold besides the process at rest (README
+ * "Memory"), from the settings and the clients' effective properties. */
+static void log_memory_ceiling(sio_service *s) {
+    json_int_t lua = (json_int_t)s->cfg->worker_count * s->cfg->worker_inflight *
+                     (json_int_t)s->cfg->mem_limit;
+    json_int_t prefetch = conf_bytes(s->consumer, "queued.max.messages.kbytes", 1);
+    json_int_t fetch = conf_bytes(s->consumer, "fetch.max.bytes", 0);
+    json_int_t produce = conf_bytes(s->producer, "queue.buffering.max.kbytes", 1);
+    sio_log_json(SIO_LOG_INFO, "memory ceiling",
+                 json_pack("{s:I,s:I,s:I,s:I,s:I}", "commands_lua_bytes", lua,
+                           "consumer_queue_bytes", prefetch, "fetch_max_bytes", fetch,
+                           "producer_queue_bytes", produce, "total_bytes",
+                           lua + prefetch + fetch + produce));
+}
+
 static int start_workers(sio_service *s, sio_err *err) {
     s->nworkers = s->cfg->worker_count;
     s->slots = calloc((size_t)s->nworkers, sizeof *s->slots);
@@ -351,6 +403,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
         goto fail;
+    log_memory_ceiling(s);
     if (uv_thread_create(&s->poller, poller_main, s) != 0) {
         sio_err_set(err, SIO_E_NOMEM, "cannot start the producer thread");
         goto fail;
