@@ -34,7 +34,8 @@
  * --workers, --inflight, --timeout, --workflows, --lua, --log-level (each
  * "--flag VALUE" or "--flag=VALUE"), --log-payloads (a switch; or
  * "--log-payloads=false"), --config FILE, and -X key=value, -Xkey=value,
- * --kafka-prop key=value (repeatable).  A pass-through property given again
+ * --kafka-prop key=value (repeatable), and the subcommand's own flags
+ * (sio_config_opts).  A pass-through property given again
  * replaces the earlier value.  Properties the service must own are refused:
  * bootstrap.servers / metadata.broker.list / group.id (use the settings),
  * enable.auto.offset.store, enable.idempotence, acks / request.required.acks
@@ -56,6 +57,12 @@ typedef enum sio_log_level {
     SIO_LOG_WARN = 2,
     SIO_LOG_ERROR = 3,
 } sio_log_level;
+
+/* PROCESSING_GUARANTEE. */
+typedef enum sio_guarantee {
+    SIO_AT_LEAST_ONCE = 0, /* idempotent producer, offsets stored after delivery */
+    SIO_EXACTLY_ONCE = 1,  /* outputs and offsets in one Kafka transaction */
+} sio_guarantee;
 
 /* A key and a value, both owned by the config. */
 typedef struct sio_config_kv {
@@ -114,6 +121,14 @@ typedef struct sio_config {
     int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
                                   * sio.publish calls per command */
 
+    /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
+     * pass-through transactional.id or transaction.timeout.ms is refused
+     * with at_least_once, isolation.level=read_uncommitted and
+     * enable.auto.commit=true with exactly_once. */
+    sio_guarantee processing_guarantee;
+    int64_t txn_commit_interval_ms; /* TXN_COMMIT_INTERVAL */
+    int txn_commit_commands;        /* TXN_COMMIT_COMMANDS, default half the in-flight limit */
+
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */
     bool log_payloads;           /* LOG_PAYLOADS, --log-payloads */
@@ -136,6 +151,12 @@ typedef struct sio_config_opts {
     /* Most positional arguments accepted; -1 = any number.  Everything after
      * "--" is positional. */
     int max_positional;
+    /* Single-letter forms of extra flags, as pairs ending in NULL (may be
+     * NULL): {"-c", "--max", "-e", "--exit", NULL}.  "-c 5" and "-c5" are
+     * taken as "--max 5" (a switch's short form takes no value; letters do
+     * not bundle); the occurrence lands in cfg->extra under the long name,
+     * and errors quote the short form as written. */
+    const char *const *short_flags;
 } sio_config_opts;
 
 /* Loads the configuration.  argv holds the subcommand's own arguments with
@@ -166,6 +187,9 @@ void sio_config_dump(const sio_config *cfg, FILE *out);
 
 /* Prints every variable with its flag, default and meaning (for --help). */
 void sio_config_usage(FILE *out);
+
+/* "at_least_once" or "exactly_once". */
+const char *sio_guarantee_name(sio_guarantee g);
 
 /* Name of a level: "debug", "info", "warn", "error". */
 const char *sio_log_level_name(sio_log_level level);

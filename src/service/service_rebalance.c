@@ -176,13 +176,15 @@ static void commit_revoked(sio_service *s, rd_kafka_t *rk, const rd_kafka_topic_
 }
 
 /* Partitions leaving us: completions reported so far are stored and
- * committed (unless the assignment was lost), then their tracking is
+ * committed (unless the assignment was lost; exactly once, the finished
+ * commands' transaction commits them, service_txn.c), then their tracking is
  * dropped, so work still running for them cannot store an offset of a
  * partition another member now owns. */
 static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
     int lost = rd_kafka_assignment_lost(rk);
     sio_service_drain_completed(s);
-    if (!lost) commit_revoked(s, rk, parts);
+    if (s->eos) sio_service_txn_revoke(s, parts, lost); /* offsets go in a transaction */
+    else if (!lost) commit_revoked(s, rk, parts);
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     if (incremental(rk))
