@@ -33,7 +33,12 @@ round() {
     local name=$1 proto=$2
     export KAFKA_COMMANDS_TOPIC="it.$uniq.$name.commands" KAFKA_RESPONSES_TOPIC="it.$uniq.$name.responses"
     export KAFKA_GROUP_ID="it.$uniq.$name"
-    RESPONSES=$KAFKA_RESPONSES_TOPIC
+    RESPONSES=$KAFKA_RESPONSES_TOPIC DLQ=$KAFKA_RESPONSES_TOPIC.dlq
+    # The follower (lib.sh) reads the topics of one round: a new one each.
+    if [ -e "$RUN/follow.pid" ]; then
+        kill "$(cat "$RUN/follow.pid")" 2>/dev/null || true
+        rm -f "$RUN/follow.pid"
+    fi
     SERVE_ARGS="-X partition.assignment.strategy=$proto -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000"
     local gate="p$$-$name"
     for i in $(seq 1 40); do
