@@ -127,6 +127,16 @@ class Redis:
         self.sock.sendall(b"".join(out))
         return self._reply()
 
+    def command_or_none(self, *args):
+        """command(), or None while Redis cannot answer (restarting)."""
+        try:
+            return self.command(*args)
+        except (OSError, ConnectionError):
+            if self.sock is not None:
+                self.sock.close()
+            self.sock = None
+            return None
+
     def mget(self, keys):
         values = []
         for i in range(0, len(keys), 1000):
@@ -213,6 +223,7 @@ class Run:
         self.started = {}    # incarnation -> when it was started (ms)
         self.kafka_up = threading.Event()
         self.kafka_up.set()
+        self.sent_all = threading.Event()
 
     def event(self, what, detail=""):
         with self.lock:
@@ -340,7 +351,8 @@ def make_commands(run):
 def sender(run, lines, batches, every_s, t0):
     """Sends the commands in batches, batch i at t0 + i * every_s, each by
     a `send` process of its own: one that waits out the broker's restart
-    does not hold the next ones back."""
+    does not hold the next ones back.  run.sent_all is set once every batch
+    has been handed to its process."""
     size = (len(lines) + batches - 1) // batches
     procs = []
     for b in range(batches):
@@ -358,6 +370,7 @@ def sender(run, lines, batches, every_s, t0):
         procs.append((b, err, subprocess.Popen([BIN, "send", "--lines", path, "-X", "message.timeout.ms=900000"],
                                                env=run.env, stdout=subprocess.DEVNULL, stderr=err)))
         run.event("sending", "batch %d (%d commands)" % (b, len(part)))
+    run.sent_all.set()
     # A send that gave up (its flush outlasted by the broker's restart) is
     # sent again, as a client would: duplicates of what did arrive are
     # answered from the dedupe store.
@@ -397,13 +410,23 @@ def recovered(run, outcomes, instance, since):
     return run.started[instance.incarnation] >= since or outcomes.latest.get(instance.incarnation, 0) >= since
 
 
-def churn(run, instances, outcomes):
+def busy(run, instance):
+    """The executions the instance's current process has in flight (its
+    "busy" keys in Redis; 0 while Redis restarts)."""
+    keys = run.redis.command_or_none("KEYS", "wf:churn:busy:%s:%s-*" % (instance.incarnation, run.tag))
+    return len(keys or [])
+
+
+def churn(run, instances, outcomes, ids):
     """The schedule: a kill every kill_every seconds for churn_seconds,
     Redis restarted at 30 % of it and the broker at 60 % (a broker restart
     takes a while: the kills go on meanwhile).  After a restart, only
     processes that have shown they work again are killed: a process that
     never recovers is then never replaced by a fresh one, and the final
-    checks find it stuck."""
+    checks find it stuck.  The victim is a process seen in Redis with
+    executions in flight, so a kill cuts work short (its claims stay until
+    their lease expires); only once every command is sent and answered is
+    an idle one taken."""
     a = run.args
     t0 = time.time()
     kills = int(a.churn_seconds // a.kill_every)
@@ -425,8 +448,15 @@ def churn(run, instances, outcomes):
 
         def eligible():
             since = max(run.restarted.values(), default=0)
-            return [i for i in instances if recovered(run, outcomes, i, since)]
-        victim = run.rng.choice(wait_for("a process that works after the last restart", a.bound, eligible))
+            ok = [i for i in instances if recovered(run, outcomes, i, since)]
+            working = [i for i in ok if busy(run, i) > 0]
+            if working:
+                return working
+            if run.sent_all.is_set() and outcomes.settled(ids) == len(ids):
+                return ok
+            return None
+        victim = run.rng.choice(wait_for("a process that works after the last restart", a.bound, eligible,
+                                         every=0.05))
         victim.kill()
         victim.start()
     for _, t in side:
@@ -516,6 +546,9 @@ def main():
     p.add_argument("--full", action="store_true", help="20,000 commands, 2 minutes of churn")
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, records)")
     a = p.parse_args()
+    # SIGTERM (ctest's timeout, an impatient operator) ends the run through
+    # the cleanup below, which kills the instances it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("churn: terminated"))
     if a.full:
         a.commands, a.churn_seconds = 20000, 120
     if a.seed is None:
@@ -536,10 +569,13 @@ def main():
         wait_for("3 members sharing 12 partitions", 600, lambda: (lambda g: g and g[0] == "Stable" and len(g[1]) == 3 and sum(len(v) for v in g[1].values()) == 12)(group_members(run)), every=2)
         outcomes = Outcomes(run)
         t0 = time.time()
-        batches = max(1, int(a.churn_seconds / 2.5))
-        send = threading.Thread(target=sender, args=(run, lines, batches, a.churn_seconds / batches, t0))
+        # Batches every 2.5 s, the last one at the end of the churn, so that
+        # every kill finds work in flight.
+        batches = max(2, int(a.churn_seconds / 2.5) + 1)
+        send = threading.Thread(target=sender, args=(run, lines, batches, a.churn_seconds / (batches - 1), t0),
+                                daemon=True)
         send.start()
-        churn(run, instances, outcomes)
+        churn(run, instances, outcomes, ids)
         run.event("churn over")
         send.join()
         if run.send_failures:
@@ -608,11 +644,17 @@ def main():
                 failures.append("member %s holds %d partitions with lag %d" % (client, n, l))
 
         kills = sum(1 for _, w, _ in run.events if w == "kill -9")
+        # Executions a kill cut short: started by a process before its kill,
+        # never ended.
+        cut_short = 0
+        for cid, execs in records.items():
+            cut_short += sum(1 for e in execs if e and e[2] is None and run.kills.get(e[0], -1) >= e[1])
         rows = [
             ("protocol", "%s (%s)" % (a.protocol, run.strategy)),
             ("commands sent", len(ids)),
             ("instances / partitions", "3 / 12"),
             ("kill -9 + restart (every %gs for %gs)" % (a.kill_every, a.churn_seconds), kills),
+            ("  executions cut short by a kill (no end record)", cut_short),
             ("Kafka broker restarts / Redis restarts", "1 / 1"),
             ("batches sent again (a send outlasted by the broker restart)", run.resent),
             ("final outcome: success", sum(1 for c in ids if c in outcomes.success)),

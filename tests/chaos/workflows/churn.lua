@@ -3,11 +3,13 @@
 -- records which service process ran it and when ("run:<id>:<n>" =
 -- "<instance>.<start> <ms>", the process named by the module churn_whoami
 -- the test writes into each process's LUA_DIR), works for attrs.ms
--- milliseconds (0-500, never blocking its worker), and records its end
--- ("end:<id>:<n>"), and returns who ran it and when.  From these records
--- and the kill times the test tells an execution taken over after its
--- process was killed (its lease expired) from a double execution, and from
--- the successes which process has worked since a restart of Kafka or Redis.
+-- milliseconds (0-500, never blocking its worker), records its end
+-- ("end:<id>:<n>"), and returns who ran it and when.  While it works it
+-- holds "busy:<process>:<id>:<n>", so that the test kills a process that
+-- has executions in flight.  From these records and the kill times the
+-- test tells an execution taken over after its process was killed (its
+-- lease expired) from a double execution, and from the successes which
+-- process has worked since a restart of Kafka or Redis.
 return {
   intent = "churn",
   steps = {
@@ -20,8 +22,11 @@ return {
         local n = sio.kv.incr("runs:" .. id)
         local start = math.floor(sio.time.unix() * 1000)
         sio.kv.set("run:" .. id .. ":" .. n, me .. " " .. start)
+        local busy = "busy:" .. me .. ":" .. id .. ":" .. n
+        sio.kv.set(busy, start)
         sio.sleep(A.ms or 0)
         sio.kv.set("end:" .. id .. ":" .. n, tostring(math.floor(sio.time.unix() * 1000)))
+        sio.kv.del(busy)
         return { id = A.id, execution = n, by = me, start = start }
       end,
     },
