@@ -128,9 +128,14 @@ class Redis:
         return self._reply()
 
     def command_or_none(self, *args):
-        """command(), or None while Redis cannot answer (restarting)."""
+        """command(), or None while Redis cannot answer (restarting, or
+        loading its data after the restart)."""
         try:
             return self.command(*args)
+        except RuntimeError as e:
+            if "LOADING" not in str(e):
+                raise
+            return None
         except (OSError, ConnectionError):
             if self.sock is not None:
                 self.sock.close()
