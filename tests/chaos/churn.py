@@ -225,6 +225,7 @@ class Run:
         self.send_failures = []
         self.resent = 0
         self.restarted = {}  # "kafka" | "redis" -> when its restart completed (ms)
+        self.restart_error = None
         self.started = {}    # incarnation -> when it was started (ms)
         self.kafka_up = threading.Event()
         self.kafka_up.set()
@@ -395,15 +396,23 @@ def sender(run, lines, batches, every_s, t0):
 
 
 def restart(run, what):
+    """Stops and starts Kafka or Redis in place (a thread of its own); a
+    failure is kept in run.restart_error for the main thread to raise."""
     run.event("stop " + what)
     if what == "kafka":
         run.kafka_up.clear()
-    subprocess.run([DEVENV, "stop", what], check=True, capture_output=True)
-    run.event("stopped " + what)
-    subprocess.run([DEVENV, "start", what], check=True, capture_output=True)
-    run.restarted[what] = now_ms()
-    run.event("started " + what)
-    run.kafka_up.set()
+    try:
+        for step in ("stop", "start"):
+            r = subprocess.run([DEVENV, step, what], capture_output=True, text=True)
+            if r.returncode != 0:
+                run.restart_error = "scripts/devenv %s %s: exit %d: %s" % (step, what, r.returncode,
+                                                                         r.stderr.strip()[-400:])
+                run.event("failed: " + step, what)
+                return
+            run.event({"stop": "stopped ", "start": "started "}[step] + what)
+        run.restarted[what] = now_ms()
+    finally:
+        run.kafka_up.set()
 
 
 def recovered(run, outcomes, instance, since):
@@ -452,6 +461,8 @@ def churn(run, instances, outcomes, ids):
             time.sleep(delay)
 
         def eligible():
+            if run.restart_error:
+                raise Failure(run.restart_error)
             since = max(run.restarted.values(), default=0)
             ok = [i for i in instances if recovered(run, outcomes, i, since)]
             working = [i for i in ok if busy(run, i) > 0]
@@ -466,6 +477,8 @@ def churn(run, instances, outcomes, ids):
         victim.start()
     for _, t in side:
         t.join()
+    if run.restart_error:
+        raise Failure(run.restart_error)
 
 
 def execution_records(run, ids, runs):
