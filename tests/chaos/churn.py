@@ -185,9 +185,11 @@ class Instance:
         self.run.kills[self.incarnation] = now_ms()
         self.run.event("kill -9", self.incarnation)
 
-    def stop(self):
-        """SIGTERM; returns the exit code."""
+    def terminate(self):
         self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self):
+        """The exit code after terminate() ("hung" past 180 s)."""
         try:
             return self.proc.wait(timeout=180)
         except subprocess.TimeoutExpired:
@@ -619,8 +621,11 @@ def main():
             return g[1]
         members = wait_for("3 stable members", 600, members_settled, every=2)
         final_offsets = offsets(run)
+        # All three at once, as a rollout or a scale-down to zero would.
         for i in instances:
-            rc = i.stop()
+            i.terminate()
+        for i in instances:
+            rc = i.wait()
             if rc != 0:
                 failures.append("instance %s exited %s on SIGTERM" % (i.incarnation, rc))
         outcomes.close()
