@@ -146,14 +146,15 @@ static void wait_for_completion(sio_service *s, int ms) {
 static int backpressure(sio_service *s) {
     if (s->inflight < s->max_inflight) {
         s->full_since = 0;
-        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) sio_service_set_paused(s, 0);
+        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2)
+            sio_service_set_paused(s, 0, "intake resumed");
         return 1;
     }
     if (s->paused) return 1; /* polling returns no messages */
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
-        sio_service_set_paused(s, 1);
+        sio_service_set_paused(s, 1, "intake paused: the workers stayed full");
         return 1;
     }
     wait_for_completion(s, 20);
@@ -172,7 +173,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 
 /* After stop: no new work; in-flight work gets until the drain deadline. */
 static void drain(sio_service *s) {
-    sio_service_set_paused(s, 1);
+    sio_service_set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {

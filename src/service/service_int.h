@@ -80,17 +80,13 @@ struct sio_service {
      * async-signal-safe; a volatile sig_atomic_t is not thread-safe). */
     atomic_int stop, reload;
     size_t inflight, max_inflight;
-    int paused;
+    atomic_int paused; /* intake paused (set by the consumer thread; read by tests) */
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
     /* Group membership (service_rebalance.c), the consumer thread's. */
     int cooperative;   /* partition.assignment.strategy is cooperative-sticky */
     int subscribed;    /* subscribe() succeeded: we may be in the group */
     int assigned_once; /* the first assignment arrived */
-    /* Partitions we paused and have not resumed: librdkafka keeps that
-     * flag on a partition through an unassign (owned, never NULL while the
-     * consumer exists). */
-    rd_kafka_topic_partition_list_t *app_paused;
     /* Exactly once (service_txn.c); the consumer thread's unless said.
      * Finished commands wait in held (still counted in inflight) until a
      * transaction commits them. */
@@ -114,11 +110,11 @@ struct sio_service {
 
 /* Rebalances, pausing and closing (service_rebalance.c), consumer thread:
  * the consumer's rebalance callback (opaque: the service); pausing or
- * resuming the assignment (only partitions we paused are ever resumed);
- * leaving the group and destroying the consumer. */
+ * resuming the intake, every assigned partition (why: logged at info, or
+ * NULL); leaving the group and destroying the consumer. */
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *parts, void *opaque);
-void sio_service_set_paused(sio_service *s, int pause);
+void sio_service_set_paused(sio_service *s, int pause, const char *why);
 void sio_service_close_consumer(sio_service *s);
 
 /* Consumer thread: completes the commands the workers finished. */

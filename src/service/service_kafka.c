@@ -275,10 +275,6 @@ static int make_consumer(sio_service *s, sio_err *err) {
     size_t n = sizeof strategy;
     s->cooperative = rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &n) ==
                          RD_KAFKA_CONF_OK && strstr(strategy, "cooperative") != NULL;
-    if ((s->app_paused = rd_kafka_topic_partition_list_new(16)) == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return sio_err_set(err, SIO_E_NOMEM, "out of memory");
-    }
     s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (s->consumer == NULL) {
         rd_kafka_conf_destroy(conf);

@@ -24,11 +24,10 @@
  * - An application pause outlives an unassign: a partition paused, revoked
  *   and later assigned again stays paused (verified on 2.0.2), so a member
  *   that paused under backpressure could never fetch a partition it got
- *   back.  We keep the list of partitions we paused and resume one when it
- *   is assigned again while we are not paused.
+ *   back.  A partition revoked while the intake is paused is resumed.
  * - Resuming a partition that is not paused can restart its fetch from a
- *   stale position (librdkafka #4637/#4686, fixed in 2.4.0): we resume only
- *   partitions on that list, never "the assignment".
+ *   stale position (librdkafka #4637/#4686, fixed in 2.4.0): only
+ *   partitions that carry our pause are ever resumed.
  * - Closing a cooperative-sticky consumer after it joined the group but
  *   before its first assignment aborts the process in the sticky
  *   assignor's state destructor (#4312, fixed in 2.3.0; reproduced on
@@ -73,39 +72,21 @@ static void log_error(rd_kafka_error_t *e, const char *what) {
     rd_kafka_error_destroy(e);
 }
 
-/* --- what we paused ------------------------------------------------------*/
+/* --- the intake's pause ---------------------------------------------------*/
 
-/* Pauses parts and remembers them (the flag stays on a partition, even
- * through an unassign, until we resume it). */
-static void pause_parts(sio_service *s, const rd_kafka_topic_partition_list_t *parts) {
-    if (parts->cnt == 0) return;
-    rd_kafka_pause_partitions(s->consumer, (rd_kafka_topic_partition_list_t *)parts);
-    for (int i = 0; i < parts->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (!rd_kafka_topic_partition_list_find(s->app_paused, p->topic, p->partition))
-            rd_kafka_topic_partition_list_add(s->app_paused, p->topic, p->partition);
-    }
-}
-
-/* Resumes the partitions of parts that we paused, and only those. */
-static void resume_parts(sio_service *s, const rd_kafka_topic_partition_list_t *parts) {
-    rd_kafka_topic_partition_list_t *ours = rd_kafka_topic_partition_list_new(parts->cnt);
-    for (int i = 0; i < parts->cnt; i++) {
-        const rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (rd_kafka_topic_partition_list_del(s->app_paused, p->topic, p->partition))
-            rd_kafka_topic_partition_list_add(ours, p->topic, p->partition);
-    }
-    if (ours->cnt > 0) rd_kafka_resume_partitions(s->consumer, ours);
-    rd_kafka_topic_partition_list_destroy(ours);
-}
-
-void sio_service_set_paused(sio_service *s, int pause) {
+/* Pauses or resumes the intake: every assigned partition.  While paused,
+ * a partition assigned is paused too and one revoked is resumed (on_assign,
+ * on_revoke), so exactly the assigned partitions carry our pause and only
+ * partitions we paused are ever resumed.
+ * why: logged at info, or NULL (the drain says so itself). */
+void sio_service_set_paused(sio_service *s, int pause, const char *why) {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (pause) pause_parts(s, parts);
-    else resume_parts(s, parts);
-    sio_logf(SIO_LOG_INFO, pause ? "partitions paused" : "partitions resumed",
-             "\"count\":%d,\"inflight\":%zu", parts->cnt, s->inflight);
+    if (pause) rd_kafka_pause_partitions(s->consumer, parts);
+    else rd_kafka_resume_partitions(s->consumer, parts);
+    if (why)
+        sio_logf(SIO_LOG_INFO, why, "\"inflight\":%zu,\"limit\":%zu,\"partitions\":%d",
+                 s->inflight, s->max_inflight, parts->cnt);
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
 }
@@ -133,8 +114,7 @@ static void log_change(rd_kafka_t *rk, const char *msg, const rd_kafka_topic_par
 }
 
 /* New partitions: a fresh generation each, fetching from the committed
- * offset; paused at once when the workers are full, resumed when an
- * earlier pause of ours is still on them. */
+ * offset; paused at once while the intake is. */
 static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
     sio_err err;
     for (int i = 0; i < parts->cnt; i++)
@@ -150,8 +130,7 @@ static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
             sio_logf(SIO_LOG_ERROR, "assign failed", "\"error\":\"%s\"", rd_kafka_err2name(e));
     }
     s->assigned_once = 1;
-    if (s->paused) pause_parts(s, parts);
-    else resume_parts(s, parts);
+    if (s->paused) rd_kafka_pause_partitions(rk, parts);
     log_change(rk, "partitions assigned", parts, -1);
 }
 
@@ -191,6 +170,14 @@ static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
         log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
     else
         rd_kafka_assign(rk, NULL);
+    /* Our pause leaves with the partitions.  librdkafka keeps it on a
+     * partition through the unassign, and sio_service_set_paused() reaches
+     * only what is assigned: a partition paused here, revoked, and assigned
+     * to us again after the intake resumed meanwhile was never fetched
+     * again.  Resuming after the unassign restarts no fetch; and only
+     * partitions we paused are resumed (librdkafka 2.0.2 can restart a
+     * partition that was not paused from an old position, #4637). */
+    if (s->paused) rd_kafka_resume_partitions(rk, parts);
     log_change(rk, "partitions revoked", parts, lost);
 }
 
@@ -246,7 +233,7 @@ static int64_t close_wait_ms(const sio_service *s) {
 static rd_kafka_t *left_in_group;
 
 void sio_service_close_consumer(sio_service *s) {
-    if (s->consumer == NULL) goto out;
+    if (s->consumer == NULL) return;
     if (s->cooperative && s->subscribed) {
         int64_t deadline = mono_ms() + close_wait_ms(s);
         if (!s->assigned_once) {
@@ -260,7 +247,7 @@ void sio_service_close_consumer(sio_service *s) {
                     NULL);
             left_in_group = s->consumer;
             s->consumer = NULL;
-            goto out;
+            return;
         }
         rd_kafka_unsubscribe(s->consumer); /* revokes through the callback: commits */
         poll_until(s, assignment_empty, deadline);
@@ -268,7 +255,4 @@ void sio_service_close_consumer(sio_service *s) {
     rd_kafka_consumer_close(s->consumer);
     rd_kafka_destroy(s->consumer);
     s->consumer = NULL;
-out:
-    if (s->app_paused) rd_kafka_topic_partition_list_destroy(s->app_paused);
-    s->app_paused = NULL;
 }

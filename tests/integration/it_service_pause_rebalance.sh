@@ -2,9 +2,9 @@
 # A partition the service paused (its workers full) and then lost in a
 # rebalance is fetched again when it comes back, under both rebalance
 # protocols.  librdkafka keeps an application's pause on a partition
-# through an unassign, so without the service's own record of what it
-# paused, a member would get the partition back still paused and never
-# read it again.  The state is made, not hoped for: member a (one worker,
+# through an unassign, so unless the revoke resumes what it takes away, a
+# member would get the partition back still paused and never read it
+# again.  The state is made, not hoped for: member a (one worker,
 # one command in flight) holds gated commands until it pauses; b joins and
 # takes one partition; the gate opens, a resumes what it still owns; b
 # stops, a gets the partition back, and commands sent to it must finish.
@@ -50,12 +50,12 @@ round() {
     start_service "a-$name"
     assigned_now "a-$name" 2
     "$BIN" send --lines "$RUN/$name.first.jsonl" >/dev/null
-    logged "a-$name" "partitions paused"
+    logged "a-$name" "intake paused: the workers stayed full"
     start_service "b-$name"
     assigned_now "b-$name" 1
     assigned_now "a-$name" 1
     redis SET "wf:gated:gate:$gate" 1 >/dev/null
-    logged "a-$name" "partitions resumed"
+    logged "a-$name" "intake resumed"
     wait_count "$RESPONSES" 20 '.value.status == "success"'
     stop_service "b-$name"
     assigned_now "a-$name" 2
