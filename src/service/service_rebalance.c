@@ -195,6 +195,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
         else
             rd_kafka_assign(rk, NULL);
+        if (s->paused) rd_kafka_resume_partitions(rk, parts); /* as in on_revoke */
     }
 }
 
