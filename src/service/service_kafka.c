@@ -239,18 +239,8 @@ static int make_producer(sio_service *s, sio_err *err) {
     return 0;
 }
 
-/* The group protocol: cooperative-sticky (KIP-429) unless -X says
- * otherwise.  A rebalance then moves only the partitions that change
- * owner, so a member joining, leaving or crashing does not stop the
- * commands of the partitions the others keep (eager revokes everything,
- * every time); service_rebalance.c handles both, and README "Rebalancing"
- * says what it costs (a group switching protocol needs every member
- * stopped first). */
-#define SIO_ASSIGNMENT_STRATEGY "cooperative-sticky"
-
 static int make_consumer(sio_service *s, sio_err *err) {
     const char *ours[] = {"group.id", s->cfg->kafka_group_id,
-                          "partition.assignment.strategy", SIO_ASSIGNMENT_STRATEGY,
                           "enable.auto.offset.store", "false",
                           "enable.auto.commit", "true",
                           "auto.commit.interval.ms", "1000",
