@@ -1,8 +1,9 @@
 /*
- * service.c - the consumer loop: dispatch, completions, offsets,
- * backpressure, drain.  Kafka clients, the producer thread and start-up
- * checks live in service_kafka.c; rebalances, pausing and the consumer's
- * close in service_rebalance.c.
+ * service.c - the consumer loop: dispatch, backpressure, drain and
+ * shutdown.  Kafka clients, the producer thread and start-up checks live
+ * in service_kafka.c (above); below it, rebalances, pausing and the
+ * consumer's close in service_rebalance.c, and the completions of what the
+ * workers finished (offsets stored) in service_complete.c.
  */
 #include "service_int.h"
 
@@ -23,23 +24,6 @@ static int64_t now_ms(void) {
 
 /* --- commands ----------------------------------------------------------------*/
 
-static void job_unlink(sio_service *s, sio_command *j) {
-    if (j->prev) j->prev->next = j->next;
-    else s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-}
-
-/* Worker thread (command.h ctx->finished): the command's outcome is in
- * Kafka; hands it to the consumer thread, which completes its offset. */
-static void on_finished(sio_command *c, void *data) {
-    sio_service *s = data;
-    pthread_mutex_lock(&s->mu);
-    c->done_next = s->completed;
-    s->completed = c;
-    pthread_cond_signal(&s->done_cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
 /* The worker with the fewest commands in flight. */
 static sio_worker *pick_worker(sio_service *s) {
     sio_worker *best = s->slots[0].w;
@@ -56,7 +40,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
     sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
     if (c == NULL) {
-        sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
+        sio_log_json(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
         return;
     }
     if (sio_offsets_track(s->offsets, c->topic, m->partition, m->offset, &c->gen, &err) != 0) {
@@ -73,52 +57,6 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     s->inflight++;
     s->dispatched++;
     sio_command_post(c, pick_worker(s));
-}
-
-/* Stores the committable position of a partition when it advanced. */
-static void store_offset(sio_service *s, const char *topic, int32_t partition, int64_t to) {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = to;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(s->consumer, l);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_log_json(SIO_LOG_WARN, "offset not stored",
-                     json_pack("{s:s,s:i,s:s}", "topic", topic, "partition", (int)partition,
-                               "error", rd_kafka_err2str(e)));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* One finished command: its outcome is in Kafka, so its partition's
- * position may advance.  Every command ends here (there is no failed
- * completion: the command dead-letters its own failures). */
-static void complete(sio_service *s, sio_command *c) {
-    if (s->eos) { /* exactly once: held until a transaction commits it */
-        sio_service_txn_finished(s, c);
-        return;
-    }
-    int64_t to;
-    if (sio_offsets_done(s->offsets, c->topic, c->partition, c->offset, c->gen, &to) == 1)
-        store_offset(s, c->topic, c->partition, to);
-    s->completed_ok++;
-    s->inflight--;
-    job_unlink(s, c);
-    sio_command_free(c);
-}
-
-void sio_service_drop(sio_service *s, sio_command *c) {
-    s->inflight--;
-    job_unlink(s, c);
-    sio_command_free(c);
-}
-
-void sio_service_drain_completed(sio_service *s) {
-    pthread_mutex_lock(&s->mu);
-    sio_command *list = s->completed;
-    s->completed = NULL;
-    pthread_mutex_unlock(&s->mu);
-    for (sio_command *n; list; list = n) {
-        n = list->done_next;
-        complete(s, list);
-    }
 }
 
 /* --- backpressure ------------------------------------------------------------*/
@@ -167,7 +105,8 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         dispatch(s, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        sio_logf(SIO_LOG_WARN, "consumer error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
+        sio_log_json(SIO_LOG_WARN, "consumer error",
+                     json_pack("{s:s}", "error", rd_kafka_err2str(m->err)));
     }
 }
 
@@ -175,7 +114,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 static void drain(sio_service *s) {
     sio_service_set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
-    sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
+    sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
         sio_service_drain_completed(s);
         if (s->eos) sio_service_txn_tick(s, 1);
@@ -185,14 +124,37 @@ static void drain(sio_service *s) {
     sio_service_drain_completed(s);
     s->abandoned = s->inflight;
     if (s->inflight > 0)
-        sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
-                 "\"inflight\":%zu", s->inflight);
+        sio_log_json(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
+                     json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
+}
+
+/* After the drain: stop the workers (abandoning what is left), flush what
+ * they produced, commit what was stored and leave the group. */
+static void shutdown_service(sio_service *s) {
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_log_json(SIO_LOG_ERROR, "worker did not stop: exiting without it",
+                     json_pack("{s:i,s:i}", "worker", i, "waited_ms", SIO_STOP_GRACE_MS));
+    }
+    /* The batch in hand finishes; what is still held is not committed
+     * (consumed again by the next owner).  The service stays exactly once:
+     * a completion drained by the closing revoke must not store an offset. */
+    sio_txn_stop(s->txn);
+    s->txn = NULL;
+    if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sio_log_json(SIO_LOG_WARN, "producer flush timed out",
+                     json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
+    sio_service_close_consumer(s);
+    sio_log_json(SIO_LOG_INFO, "stopped",
+                 json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
+                           (json_int_t)s->completed_ok));
 }
 
 int sio_service_run(sio_service *s, sio_err *err) {
     /* Set once, before the first command can reach a worker (workers read
      * cmd_ctx from their threads; writing it per dispatch was a race). */
-    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished = sio_service_on_finished;
     s->cmd_ctx.finished_data = s;
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(subs, s->cfg->commands_topic, RD_KAFKA_PARTITION_UA);
@@ -202,9 +164,11 @@ int sio_service_run(sio_service *s, sio_err *err) {
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
     s->subscribed = 1;
-    sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
-             "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
-             s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
+    sio_log_json(SIO_LOG_INFO, "serving",
+                 json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_text(s->brokers, strlen(s->brokers)),
+                           "topic", sio_json_text(s->cfg->commands_topic, strlen(s->cfg->commands_topic)),
+                           "group", sio_json_text(s->cfg->kafka_group_id, strlen(s->cfg->kafka_group_id)),
+                           "workers", s->nworkers, "inflight_per_worker", s->cfg->worker_inflight));
     while (!s->stop) {
         if (s->reload) {
             s->reload = 0;
@@ -220,7 +184,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
         }
     }
     drain(s);
-    sio_service_shutdown(s);
+    shutdown_service(s);
     if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
     if (s->abandoned == 0 && s->wedged == 0) return 0;
     return sio_err_set(err, SIO_E_TIMEOUT,
@@ -230,16 +194,4 @@ int sio_service_run(sio_service *s, sio_err *err) {
 
 void sio_service_stop(sio_service *s) {
     s->stop = 1;
-}
-
-void sio_service_reload(sio_service *s) {
-    s->reload = 1;
-}
-
-void sio_service_free_jobs(sio_service *s) {
-    while (s->jobs) {
-        sio_command *c = s->jobs;
-        job_unlink(s, c);
-        sio_command_free(c);
-    }
 }

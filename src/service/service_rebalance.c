@@ -68,7 +68,7 @@ static int incremental(rd_kafka_t *rk) {
 /* Logs and frees the error of an incremental (un)assign (e may be NULL). */
 static void log_error(rd_kafka_error_t *e, const char *what) {
     if (e == NULL) return;
-    sio_logf(SIO_LOG_ERROR, what, "\"error\":\"%s\"", rd_kafka_error_name(e));
+    sio_log_json(SIO_LOG_ERROR, what, json_pack("{s:s}", "error", rd_kafka_error_name(e)));
     rd_kafka_error_destroy(e);
 }
 
@@ -85,8 +85,9 @@ void sio_service_set_paused(sio_service *s, int pause, const char *why) {
     if (pause) rd_kafka_pause_partitions(s->consumer, parts);
     else rd_kafka_resume_partitions(s->consumer, parts);
     if (why)
-        sio_logf(SIO_LOG_INFO, why, "\"inflight\":%zu,\"limit\":%zu,\"partitions\":%d",
-                 s->inflight, s->max_inflight, parts->cnt);
+        sio_log_json(SIO_LOG_INFO, why,
+                     json_pack("{s:I,s:I,s:i}", "inflight", (json_int_t)s->inflight, "limit",
+                               (json_int_t)s->max_inflight, "partitions", parts->cnt));
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
 }
@@ -127,7 +128,8 @@ static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
     } else {
         rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            sio_logf(SIO_LOG_ERROR, "assign failed", "\"error\":\"%s\"", rd_kafka_err2name(e));
+            sio_log_json(SIO_LOG_ERROR, "assign failed",
+                         json_pack("{s:s}", "error", rd_kafka_err2name(e)));
     }
     s->assigned_once = 1;
     if (s->paused) rd_kafka_pause_partitions(rk, parts);
@@ -148,8 +150,10 @@ static void commit_revoked(sio_service *s, rd_kafka_t *rk, const rd_kafka_topic_
     if (to->cnt > 0) {
         rd_kafka_resp_err_t e = rd_kafka_commit(rk, to, 0);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-            sio_logf(SIO_LOG_WARN, "commit before revoking failed: the next owner redoes what we finished",
-                     "\"error\":\"%s\",\"partitions\":%d", rd_kafka_err2name(e), to->cnt);
+            sio_log_json(SIO_LOG_WARN,
+                         "commit before revoking failed: the next owner redoes what we finished",
+                         json_pack("{s:s,s:i}", "error", rd_kafka_err2name(e), "partitions",
+                                   to->cnt));
     }
     rd_kafka_topic_partition_list_destroy(to);
 }
@@ -189,7 +193,8 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         on_revoke(s, rk, parts);
     } else { /* an assignor error: drop everything, as librdkafka asks */
-        sio_logf(SIO_LOG_ERROR, "rebalance failed", "\"error\":\"%s\"", rd_kafka_err2str(err));
+        sio_log_json(SIO_LOG_ERROR, "rebalance failed",
+                     json_pack("{s:s}", "error", rd_kafka_err2str(err)));
         sio_offsets_revoke_all(s->offsets);
         if (incremental(rk))
             log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
@@ -238,14 +243,16 @@ void sio_service_close_consumer(sio_service *s) {
     if (s->cooperative && s->subscribed) {
         int64_t deadline = mono_ms() + close_wait_ms(s);
         if (!s->assigned_once) {
-            sio_log(SIO_LOG_INFO, "closing: waiting for the first assignment (librdkafka #4312)", NULL);
+            sio_log_json(SIO_LOG_INFO,
+                         "closing: waiting for the first assignment (librdkafka #4312)", NULL);
             poll_until(s, first_assignment_seen, deadline);
         }
         if (!s->assigned_once && incremental(s->consumer)) {
             /* Joined, never assigned: destroying it would abort. */
-            sio_log(SIO_LOG_ERROR, "closing: no first assignment in time; leaving the consumer "
-                                   "to the process exit (the group drops it at its session timeout)",
-                    NULL);
+            sio_log_json(SIO_LOG_ERROR,
+                         "closing: no first assignment in time; leaving the consumer to the "
+                         "process exit (the group drops it at its session timeout)",
+                         NULL);
             left_in_group = s->consumer;
             s->consumer = NULL;
             return;
