@@ -1,7 +1,9 @@
 /*
- * service.c - the consumer loop: dispatch, completions, offsets,
- * backpressure, rebalances, drain.  Kafka clients, the producer thread and
- * start-up checks live in service_kafka.c.
+ * service.c - the consumer loop: dispatch, backpressure, drain and
+ * shutdown.  Kafka clients, the producer thread and start-up checks live
+ * in service_kafka.c (above); below it, rebalances, pausing and the
+ * consumer's close in service_rebalance.c, and the completions of what the
+ * workers finished (offsets stored) in service_complete.c.
  */
 #include "service_int.h"
 
@@ -21,17 +23,6 @@ static int64_t now_ms(void) {
 }
 
 /* --- commands ----------------------------------------------------------------*/
-
-/* Worker thread (command.h ctx->finished): the command's outcome is in
- * Kafka; hands it to the consumer thread, which completes its offset. */
-static void on_finished(sio_command *c, void *data) {
-    sio_service *s = data;
-    pthread_mutex_lock(&s->mu);
-    c->done_next = s->completed;
-    s->completed = c;
-    pthread_cond_signal(&s->done_cv);
-    pthread_mutex_unlock(&s->mu);
-}
 
 /* The worker with the fewest commands in flight. */
 static sio_worker *pick_worker(sio_service *s) {
@@ -68,65 +59,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_command_post(c, pick_worker(s));
 }
 
-/* Stores the committable position of a partition when it advanced. */
-static void store_offset(sio_service *s, const char *topic, int32_t partition, int64_t to) {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = to;
-    rd_kafka_resp_err_t e = rd_kafka_offsets_store(s->consumer, l);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_log_json(SIO_LOG_WARN, "offset not stored",
-                     json_pack("{s:s,s:i,s:s}", "topic", topic, "partition", (int)partition,
-                               "error", rd_kafka_err2str(e)));
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-/* One finished command: its outcome is in Kafka, so its partition's
- * position may advance.  Every command ends here (there is no failed
- * completion: the command dead-letters its own failures). */
-static void complete(sio_service *s, sio_command *c) {
-    if (s->eos) { /* exactly once: held until a transaction commits it */
-        sio_service_txn_finished(s, c);
-        return;
-    }
-    int64_t to;
-    if (sio_offsets_done(s->offsets, c->topic, c->partition, c->offset, c->gen, &to) == 1)
-        store_offset(s, c->topic, c->partition, to);
-    s->completed_ok++;
-    s->inflight--;
-    sio_service_job_unlink(s, c);
-    sio_command_free(c);
-}
-
-static void drain_completed(sio_service *s) {
-    pthread_mutex_lock(&s->mu);
-    sio_command *list = s->completed;
-    s->completed = NULL;
-    pthread_mutex_unlock(&s->mu);
-    for (sio_command *n; list; list = n) {
-        n = list->done_next;
-        complete(s, list);
-    }
-}
-
 /* --- backpressure ------------------------------------------------------------*/
-
-/* Pauses or resumes the intake: every assigned partition.  While paused,
- * a partition assigned is paused too; one revoked is resumed (see
- * sio_service_on_rebalance), so exactly the assigned partitions carry our
- * pause.
- * why: logged at info, or NULL (the drain says so itself). */
-static void set_paused(sio_service *s, int pause, const char *why) {
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (pause) rd_kafka_pause_partitions(s->consumer, parts);
-    else rd_kafka_resume_partitions(s->consumer, parts);
-    if (why)
-        sio_log_json(SIO_LOG_INFO, why,
-                     json_pack("{s:I,s:I,s:i}", "inflight", (json_int_t)s->inflight, "limit",
-                               (json_int_t)s->max_inflight, "partitions", parts->cnt));
-    rd_kafka_topic_partition_list_destroy(parts);
-    s->paused = pause;
-}
 
 /* Waits up to ms for a job to complete (the workers are full). */
 static void wait_for_completion(sio_service *s, int ms) {
@@ -152,53 +85,18 @@ static int backpressure(sio_service *s) {
     if (s->inflight < s->max_inflight) {
         s->full_since = 0;
         if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2)
-            set_paused(s, 0, "intake resumed");
+            sio_service_set_paused(s, 0, "intake resumed");
         return 1;
     }
     if (s->paused) return 1; /* polling returns no messages */
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
-        set_paused(s, 1, "intake paused: the workers stayed full");
+        sio_service_set_paused(s, 1, "intake paused: the workers stayed full");
         return 1;
     }
     wait_for_completion(s, 20);
     return 0;
-}
-
-/* --- rebalances ----------------------------------------------------------------*/
-
-void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                              rd_kafka_topic_partition_list_t *parts, void *opaque) {
-    sio_service *s = opaque;
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        for (int i = 0; i < parts->cnt; i++)
-            sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
-        rd_kafka_assign(rk, parts);
-        if (s->paused) rd_kafka_pause_partitions(rk, parts);
-        sio_log_json(SIO_LOG_INFO, "partitions assigned", json_pack("{s:i}", "count", parts->cnt));
-        return;
-    }
-    /* Revoked (or lost): first let everything stored so far be committed,
-     * then forget the partitions, so work still running for them can never
-     * store an offset of a partition another member now owns. */
-    drain_completed(s);
-    if (s->eos) sio_service_txn_revoke(s, parts, rd_kafka_assignment_lost(rk));
-    else if (!rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, NULL, 0);
-    for (int i = 0; i < parts->cnt; i++)
-        sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
-    rd_kafka_assign(rk, NULL);
-    /* Our pause leaves with the partitions.  librdkafka keeps it on a
-     * partition through the unassign, and set_paused() reaches only what
-     * is assigned: a partition paused here, revoked, and assigned to us
-     * again after the intake resumed meanwhile (dropping held commands can
-     * bring it under half while we own nothing) was never fetched again.
-     * Resuming after the unassign restarts no fetch; and only partitions
-     * we paused are resumed (librdkafka 2.0.2 can restart a partition that
-     * was not paused from an old position, #4636). */
-    if (s->paused) rd_kafka_resume_partitions(rk, parts);
-    sio_log_json(SIO_LOG_INFO, "partitions revoked",
-                 json_pack("{s:i,s:b}", "count", parts->cnt, "lost", rd_kafka_assignment_lost(rk)));
 }
 
 /* --- the loop ---------------------------------------------------------------------*/
@@ -214,16 +112,16 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 
 /* After stop: no new work; in-flight work gets until the drain deadline. */
 static void drain(sio_service *s) {
-    set_paused(s, 1, NULL);
+    sio_service_set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
-        drain_completed(s);
+        sio_service_drain_completed(s);
         if (s->eos) sio_service_txn_tick(s, 1);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
     }
-    drain_completed(s);
+    sio_service_drain_completed(s);
     s->abandoned = s->inflight;
     if (s->inflight > 0)
         sio_log_json(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
@@ -247,11 +145,7 @@ static void shutdown_service(sio_service *s) {
     if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         sio_log_json(SIO_LOG_WARN, "producer flush timed out",
                      json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-        s->consumer = NULL;
-    }
+    sio_service_close_consumer(s);
     sio_log_json(SIO_LOG_INFO, "stopped",
                  json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
                            (json_int_t)s->completed_ok));
@@ -260,7 +154,7 @@ static void shutdown_service(sio_service *s) {
 int sio_service_run(sio_service *s, sio_err *err) {
     /* Set once, before the first command can reach a worker (workers read
      * cmd_ctx from their threads; writing it per dispatch was a race). */
-    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished = sio_service_on_finished;
     s->cmd_ctx.finished_data = s;
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(subs, s->cfg->commands_topic, RD_KAFKA_PARTITION_UA);
@@ -269,6 +163,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
+    s->subscribed = 1;
     sio_log_json(SIO_LOG_INFO, "serving",
                  json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_text(s->brokers, strlen(s->brokers)),
                            "topic", sio_json_text(s->cfg->commands_topic, strlen(s->cfg->commands_topic)),
@@ -279,7 +174,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
             s->reload = 0;
             sio_service_reload_now(s);
         }
-        drain_completed(s);
+        sio_service_drain_completed(s);
         if (s->eos) sio_service_txn_tick(s, 0);
         if (!backpressure(s)) continue;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, s->inflight ? 5 : 100);

@@ -1,5 +1,6 @@
-/* service_int.h - shared by service.c (the loop) and service_kafka.c
- * (clients, producer thread, start-up). */
+/* service_int.h - shared by the service's files: service.c (the loop),
+ * service_kafka.c (clients, producer thread, start-up), service_rebalance.c,
+ * service_complete.c, service_txn.c, service_jobs.c and service_reload.c. */
 #ifndef SIO_SERVICE_INT_H
 #define SIO_SERVICE_INT_H
 
@@ -100,6 +101,10 @@ struct sio_service {
     atomic_int paused; /* intake paused (set by the consumer thread; read by tests) */
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
+    /* Group membership (service_rebalance.c), the consumer thread's. */
+    int cooperative;   /* partition.assignment.strategy is cooperative-sticky */
+    int subscribed;    /* subscribe() succeeded: we may be in the group */
+    int assigned_once; /* the first assignment arrived */
     /* Exactly once (service_txn.c); the consumer thread's unless said.
      * Finished commands wait in held (still counted in inflight) until a
      * transaction commits them. */
@@ -121,8 +126,21 @@ struct sio_service {
     int wedged;
 };
 
+/* Rebalances, pausing and closing (service_rebalance.c), consumer thread:
+ * the consumer's rebalance callback (opaque: the service); pausing or
+ * resuming the intake, every assigned partition (why: logged at info, or
+ * NULL); leaving the group and destroying the consumer. */
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *parts, void *opaque);
+void sio_service_set_paused(sio_service *s, int pause, const char *why);
+void sio_service_close_consumer(sio_service *s);
+
+/* Completions (service_complete.c).  on_finished: a worker hands over a
+ * command whose outcome is in Kafka (command.h ctx->finished, worker
+ * thread; data = the service).  drain_completed: the consumer thread
+ * completes every command handed over so far. */
+void sio_service_on_finished(sio_command *c, void *data);
+void sio_service_drain_completed(sio_service *s);
 
 /* The job list (service_jobs.c), consumer thread. */
 void sio_service_job_unlink(sio_service *s, sio_command *c);

@@ -164,6 +164,31 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
     return conf;
 }
 
+/* The memory librdkafka may hold, set explicitly: the service's peak RSS
+ * is bounded by these plus WORKER_COUNT x WORKER_INFLIGHT x SIO_MEM_LIMIT
+ * (README "Memory").  Overridable with -X like any other property.
+ *
+ * Producer: queue.buffering.max.kbytes holds what the commands produced
+ * and Kafka has not acknowledged; librdkafka's default (1 GiB) would be
+ * the largest thing in the process while a broker is slow.  At 64 MiB a
+ * full queue answers QUEUE_FULL and the message waits in the service's
+ * ordered backlog instead - and the backlog only holds messages of
+ * commands in flight (a command ends after its delivery reports), which
+ * backpressure bounds.  100,000 messages is librdkafka's count limit,
+ * written down so the two limits read together. */
+#define SIO_PRODUCER_QUEUE_KB "65536"
+#define SIO_PRODUCER_QUEUE_MESSAGES "100000"
+
+/* Consumer: queued.max.messages.kbytes bounds the commands fetched ahead
+ * while the workers are busy (16 MiB: thousands of commands, enough to
+ * keep the workers fed between fetches); one fetch response may overshoot
+ * it by up to fetch.max.bytes, lowered from 50 MiB to 8 MiB (still eight
+ * times a maximum-size command); max.partition.fetch.bytes (1 MiB) is
+ * librdkafka's default, written down because the three bound together. */
+#define SIO_CONSUMER_QUEUE_KB "16384"
+#define SIO_FETCH_MAX_BYTES "8388608"
+#define SIO_PARTITION_FETCH_BYTES "1048576"
+
 /* Exactly once without -X transactional.id: one unique to this process
  * (a restarted process does not fence its predecessor; that one's open
  * transaction ends at transaction.timeout.ms - set a stable, unique id per
@@ -186,9 +211,14 @@ static int make_producer(sio_service *s, sio_err *err) {
      * so a short timeout is safe, and it bounds how long a crashed
      * process's open transaction holds read_committed readers back. */
     const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
-                                "linger.ms", "5", "client.id", "sio-orchestrator", NULL};
+                                "linger.ms", "5", "client.id", "sio-orchestrator",
+                                "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
+                                "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
+                                NULL};
     const char *const ours_eos[] = {"enable.idempotence", "true", "acks", "all",
                                     "linger.ms", "5", "client.id", "sio-orchestrator",
+                                    "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
+                                    "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
                                     "transactional.id", txn_id,
                                     "transaction.timeout.ms", "10000", NULL};
     rd_kafka_conf_t *conf = base_conf(s, eos ? ours_eos : ours, err);
@@ -216,8 +246,9 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "auto.commit.interval.ms", "1000",
                           "auto.offset.reset", "earliest",
                           "enable.partition.eof", "false",
-                          /* bounds what waits in librdkafka while workers are full */
-                          "queued.max.messages.kbytes", "16384",
+                          "queued.max.messages.kbytes", SIO_CONSUMER_QUEUE_KB,
+                          "fetch.max.bytes", SIO_FETCH_MAX_BYTES,
+                          "max.partition.fetch.bytes", SIO_PARTITION_FETCH_BYTES,
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
@@ -230,7 +261,10 @@ static int make_consumer(sio_service *s, sio_err *err) {
     }
     rd_kafka_conf_set_rebalance_cb(conf, sio_service_on_rebalance);
     rd_kafka_conf_set_opaque(conf, s);
-    char errstr[512];
+    char strategy[256], errstr[512];
+    size_t n = sizeof strategy;
+    s->cooperative = rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy, &n) ==
+                         RD_KAFKA_CONF_OK && strstr(strategy, "cooperative") != NULL;
     s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (s->consumer == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -308,6 +342,29 @@ static int command_ctx(sio_service *s, sio_err *err) {
     snprintf(x->owner, sizeof x->owner, "%d:%llx", (int)getpid(), (unsigned long long)sio_wall_ms());
     message_limits(s);
     return 0;
+}
+
+/* A librdkafka size property of rk in bytes (kbytes x 1024 when kb). */
+static json_int_t conf_bytes(rd_kafka_t *rk, const char *name, int kb) {
+    char v[64];
+    size_t n = sizeof v;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, v, &n) != RD_KAFKA_CONF_OK) return 0;
+    return (json_int_t)strtoll(v, NULL, 10) * (kb ? 1024 : 1);
+}
+
+/* Logs the most the service may hold besides the process at rest (README
+ * "Memory"), from the settings and the clients' effective properties. */
+static void log_memory_ceiling(sio_service *s) {
+    json_int_t lua = (json_int_t)s->cfg->worker_count * s->cfg->worker_inflight *
+                     (json_int_t)s->cfg->mem_limit;
+    json_int_t prefetch = conf_bytes(s->consumer, "queued.max.messages.kbytes", 1);
+    json_int_t fetch = conf_bytes(s->consumer, "fetch.max.bytes", 0);
+    json_int_t produce = conf_bytes(s->producer, "queue.buffering.max.kbytes", 1);
+    sio_log_json(SIO_LOG_INFO, "memory ceiling",
+                 json_pack("{s:I,s:I,s:I,s:I,s:I}", "commands_lua_bytes", lua,
+                           "consumer_queue_bytes", prefetch, "fetch_max_bytes", fetch,
+                           "producer_queue_bytes", produce, "total_bytes",
+                           lua + prefetch + fetch + produce));
 }
 
 /* Loads the workflow set once before anything waits on Kafka or Redis, so
@@ -394,6 +451,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
         goto fail;
+    log_memory_ceiling(s);
     if (cfg->processing_guarantee == SIO_EXACTLY_ONCE) {
         /* The transaction thread is the producer's thread (txn.h). */
         s->txn = sio_txn_start(s->producer, cfg->startup_timeout_ms, sio_service_txn_batch_done, s,
@@ -437,10 +495,7 @@ void sio_service_destroy(sio_service *s) {
         return;
     }
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-    }
+    sio_service_close_consumer(s);
     sio_txn_stop(s->txn);
     s->txn = NULL;
     if (s->poller_started) {

@@ -482,9 +482,15 @@ static void eos_partition_kept_through_a_rebalance_while_paused_is_consumed(void
     while (!atomic_load(&f->s->paused) && time(NULL) < end) usleep(10 * 1000);
     assert_true(atomic_load(&f->s->paused));
 
-    /* A second member joins; each ends with one partition. */
-    char errstr[256];
+    /* A second member joins, with the service's protocol (a group cannot
+     * mix eager and cooperative); each ends with one partition. */
+    char errstr[256], strategy[128];
+    size_t n_strategy = sizeof strategy;
+    assert_int_equal(rd_kafka_conf_get(rd_kafka_conf(f->s->consumer), "partition.assignment.strategy",
+                                       strategy, &n_strategy),
+                     RD_KAFKA_CONF_OK);
     rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "partition.assignment.strategy", strategy, errstr, sizeof errstr);
     rd_kafka_conf_set(c, "bootstrap.servers", sio_service_brokers(f->s), errstr, sizeof errstr);
     rd_kafka_conf_set(c, "group.id", f->cfg->kafka_group_id, errstr, sizeof errstr);
     rd_kafka_conf_set(c, "enable.auto.commit", "false", errstr, sizeof errstr);
