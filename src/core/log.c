@@ -43,13 +43,36 @@ char *sio_log_timestamp(char *buf, size_t n) {
     return buf;
 }
 
+/* The thread's trace fields (see sio_log_set_trace); only hex digits go
+ * in, so the text is valid JSON as it is. */
+static _Thread_local char trace_fields[96];
+
+static size_t hex_prefix(const char *s, size_t max) {
+    size_t n = 0;
+    while (n < max && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) n++;
+    return n;
+}
+
+void sio_log_set_trace(const char *trace_id, const char *span_id) {
+    if (trace_id == NULL || span_id == NULL) {
+        trace_fields[0] = '\0';
+        return;
+    }
+    snprintf(trace_fields, sizeof trace_fields, ",\"trace_id\":\"%.*s\",\"span_id\":\"%.*s\"",
+             (int)hex_prefix(trace_id, 32), trace_id, (int)hex_prefix(span_id, 16), span_id);
+}
+
+const char *sio_log_trace_fields(void) {
+    return trace_fields;
+}
+
 void sio_log(sio_log_level level, const char *msg, const char *fields) {
     if ((int)level < min_level) return;
     char when[40], emsg[1024], line[4096];
-    int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n",
+    int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s%s}\n",
                      sio_log_timestamp(when, sizeof when), sio_log_level_name(level),
                      sio_json_escape(msg, emsg, sizeof emsg), fields && *fields ? "," : "",
-                     fields ? fields : "");
+                     fields ? fields : "", trace_fields);
     if (n >= (int)sizeof line) {
         n = (int)sizeof line - 1;
         line[n - 2] = '}'; /* truncated fields: keep the line one line */

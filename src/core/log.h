@@ -24,6 +24,16 @@ void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...)
  * returns buf.  Every log line's "ts" uses it. */
 char *sio_log_timestamp(char *buf, size_t n);
 
+/* The trace the calling thread works for (hex trace id and span id, as
+ * telemetry's spans give them): every line logged from this thread until
+ * it is cleared carries "trace_id" and "span_id".  NULL clears.  Copied
+ * (ids longer than 32 / 16 characters are cut). */
+void sio_log_set_trace(const char *trace_id, const char *span_id);
+
+/* The calling thread's ",\"trace_id\":\"...\",\"span_id\":\"...\"" (with
+ * the leading comma), or "" when none is set.  Thread-local storage. */
+const char *sio_log_trace_fields(void);
+
 /* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
 char *sio_json_escape(const char *s, char *buf, size_t n);
 

@@ -263,6 +263,7 @@ void sio_host_log(lua_State *L, const char *level, const char *msg, size_t msgle
     jlit(&j, ",\"msg\":");
     jstr(&j, msg, msglen);
     if (fields_idx != 0) jfields(&j, L, lua_absindex(L, fields_idx));
+    jlit(&j, sio_log_trace_fields()); /* telemetry: the command's trace, when set */
     if (j.p == NULL) return; /* out of memory: the line is dropped */
     /* the closing brace always fits: jput keeps 2 bytes spare */
     memcpy(j.p + j.len, "}\n", 2);
