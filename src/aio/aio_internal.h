@@ -26,6 +26,7 @@ struct sio_op {
     char *resp;
     size_t resp_len, resp_cap;
     int too_big;
+    uint64_t started_ns; /* telemetry: a Redis command's send time */
     /* A reply computed at start (memkv), reported from a 0 ms timer so the
      * completion never runs inside the starting call. */
     sio_aio_result deferred;

@@ -11,6 +11,7 @@
 #include <hiredis/adapters/libuv.h>
 
 #include "memkv.h"
+#include "metrics.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     memset(&res, 0, sizeof res);
     const char **elems = NULL;
     size_t *lens = NULL;
+    /* telemetry: the round trip, and failures */
+    sio_metric_observe_ns(SIO_M_REDIS_DURATION, 0, sio_mono_ns() - op->started_ns);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) sio_metric_inc(SIO_M_REDIS_ERRORS, 0);
     if (r == NULL) {
         sio_err_set(&res.err, SIO_E_REDIS, "redis: connection lost (%s)",
                     ac->errstr[0] ? ac->errstr : "disconnected");
@@ -151,10 +155,15 @@ uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
                     "redis is not configured here: the kv store needs DEDUPE_REDIS_ADDR");
         return 0;
     }
-    if (aio->redis == NULL && connect_redis(aio, err) != 0) return 0;
+    if (aio->redis == NULL && connect_redis(aio, err) != 0) {
+        sio_metric_inc(SIO_M_REDIS_ERRORS, 0); /* telemetry */
+        return 0;
+    }
     sio_op *op = sio_op_new(aio, owner, SIO_AIO_REDIS, err);
     if (op == NULL) return 0;
+    op->started_ns = sio_mono_ns(); /* telemetry */
     if (redisAsyncCommandArgv(aio->redis, on_reply, op, argc, argv, argvlen) != REDIS_OK) {
+        sio_metric_inc(SIO_M_REDIS_ERRORS, 0); /* telemetry */
         sio_op_drop(op);
         sio_err_set(err, SIO_E_REDIS, "redis: cannot send the command (%s)",
                     aio->redis ? aio->redis->errstr : "disconnected");

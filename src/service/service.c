@@ -10,8 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -110,6 +112,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     s->jobs = j;
     s->inflight++;
     s->dispatched++;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     submit(s, j);
 }
 
@@ -162,6 +165,7 @@ static void complete(sio_service *s, svc_job *j) {
         s->completed_ok++;
     }
     s->inflight--;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     job_unlink(s, j);
     job_free(j);
 }
@@ -186,6 +190,7 @@ static void set_paused(sio_service *s, int pause) {
     else rd_kafka_resume_partitions(s->consumer, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
+    sio_metric_set(SIO_M_CONSUMER_PAUSED, 0, pause); /* telemetry */
 }
 
 /* Waits up to ms for a job to complete (the workers are full). */
@@ -218,6 +223,7 @@ static int backpressure(sio_service *s) {
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
+        sio_metric_inc(SIO_M_BACKPRESSURE_PAUSES, 0); /* telemetry */
         set_paused(s, 1);
         return 1;
     }
@@ -235,6 +241,8 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
         rd_kafka_assign(rk, parts);
         if (s->paused) rd_kafka_pause_partitions(rk, parts);
+        sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, parts->cnt); /* telemetry: joined */
+        sio_health_set_ready(SIO_READY_KAFKA, 1, NULL);
         sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
         return;
     }
@@ -246,6 +254,9 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     rd_kafka_assign(rk, NULL);
+    sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, 0); /* telemetry: rejoining */
+    sio_metrics_clear_lag();
+    sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
     sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
              rd_kafka_assignment_lost(rk) ? "true" : "false");
 }
@@ -266,6 +277,7 @@ static void drain(sio_service *s) {
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
     while (s->inflight > 0 && now_ms() < deadline) {
+        sio_health_beat(s->hb_consumer);
         drain_completed(s);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
@@ -287,7 +299,9 @@ int sio_service_run(sio_service *s, sio_err *err) {
     sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
              "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
              s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
+    s->hb_consumer = sio_health_register("consumer");
     while (!s->stop) {
+        sio_health_beat(s->hb_consumer);
         if (s->reload) {
             s->reload = 0;
             sio_service_reload_now(s);
@@ -301,6 +315,9 @@ int sio_service_run(sio_service *s, sio_err *err) {
         }
     }
     drain(s);
+    sio_health_unregister(s->hb_consumer);
+    s->hb_consumer = -1;
+    sio_health_set_ready(SIO_READY_KAFKA, 0, "stopping");
     sio_service_shutdown(s);
     return 0;
 }

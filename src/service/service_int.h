@@ -12,6 +12,7 @@
 #include "memkv.h"
 #include "offsets.h"
 #include "service.h"
+#include "telemetry.h"
 #include "worker.h"
 
 /* Workers full for this long: pause the partitions and poll (see
@@ -62,6 +63,8 @@ struct sio_service {
     int paused;
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
+    sio_telemetry *telemetry; /* the ops listener and span exporter */
+    int hb_consumer, hb_producer; /* heartbeat slots (health.h) */
 };
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

@@ -9,8 +9,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 #include "service_int.h"
 
 /* --- producing ----------------------------------------------------------*/
@@ -29,9 +31,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (d == NULL) return;
     sio_err err;
     sio_err_clear(&err);
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sio_metric_inc(SIO_M_DELIVERY_FAILURES, 0); /* telemetry */
         sio_err_set(&err, SIO_E_KAFKA, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
                     rd_kafka_err2str(m->err));
+    }
     sio_worker_produce_done(d->w, d->op_id, m->err ? &err : NULL, m->partition, m->offset);
     free(d);
 }
@@ -62,7 +66,20 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
 
 static void poller_main(void *arg) {
     sio_service *s = arg;
-    while (!s->poller_stop) rd_kafka_poll(s->producer, 50);
+    int hb = sio_health_register("producer");
+    while (!s->poller_stop) {
+        sio_health_beat(hb);
+        rd_kafka_poll(s->producer, 50);
+    }
+    sio_health_unregister(hb);
+}
+
+/* telemetry: librdkafka's statistics (statistics.interval.ms) feed the lag
+ * and producer queue gauges.  Returns 0: librdkafka frees json. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk, (void)opaque;
+    sio_metrics_kafka_stats(json, len);
+    return 0;
 }
 
 /* --- clients ------------------------------------------------------------*/
@@ -86,12 +103,14 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
         }
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     return conf;
 }
 
 static int make_producer(sio_service *s, sio_err *err) {
     static const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
-                                       "linger.ms", "5", "client.id", "sio-orchestrator", NULL};
+                                       "linger.ms", "5", "client.id", "sio-orchestrator",
+                                       "statistics.interval.ms", "5000", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
     /* Properties the contract depends on win over pass-through ones. */
@@ -119,6 +138,7 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "enable.partition.eof", "false",
                           /* bounds what waits in librdkafka while workers are full */
                           "queued.max.messages.kbytes", "16384",
+                          "statistics.interval.ms", "5000", /* telemetry: lag */
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
@@ -154,9 +174,10 @@ static int start_mock(sio_service *s, sio_err *err) {
     return s->brokers ? 0 : sio_err_set(err, SIO_E_NOMEM, "out of memory");
 }
 
-/* Redis must answer PING (with AUTH when configured) before we start. */
-static int check_redis(const sio_config *cfg, sio_err *err) {
-    struct timeval tv = {3, 0};
+/* Redis must answer PING (with AUTH when configured) before we start; the
+ * readiness probe asks the same, with a shorter timeout. */
+static int check_redis_within(const sio_config *cfg, int secs, sio_err *err) {
+    struct timeval tv = {secs, 0};
     redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
     int rc = -1;
     if (c == NULL || c->err) {
@@ -187,6 +208,18 @@ static int check_redis(const sio_config *cfg, sio_err *err) {
 out:
     if (c) redisFree(c);
     return rc;
+}
+
+static int check_redis(const sio_config *cfg, sio_err *err) {
+    return check_redis_within(cfg, 3, err);
+}
+
+/* telemetry: /readyz's Redis check (runs on the ops thread). */
+static int redis_probe(void *data, char *why, size_t n) {
+    sio_err err;
+    if (check_redis_within(data, 1, &err) == 0) return 1;
+    snprintf(why, n, "%s", err.msg);
+    return 0;
 }
 
 static int ensure_topics(sio_service *s, sio_err *err) {
@@ -277,6 +310,10 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
+    s->hb_consumer = -1;
+    /* telemetry first, so /healthz and /readyz answer during start-up */
+    if ((s->telemetry = sio_telemetry_start(cfg, err)) == NULL) goto fail;
+    if (!opts || !opts->embedded) sio_health_set_probe(SIO_READY_REDIS, redis_probe, (void *)cfg);
     if (s->embedded) {
         if (start_mock(s, err) != 0 || (s->memkv = sio_memkv_create(err)) == NULL) goto fail;
     } else {
@@ -349,6 +386,9 @@ void sio_service_destroy(sio_service *s) {
     sio_service_free_jobs(s);
     sio_offsets_destroy(s->offsets);
     sio_memkv_destroy(s->memkv);
+    sio_health_set_probe(SIO_READY_REDIS, NULL, NULL);
+    sio_health_unregister(s->hb_consumer);
+    sio_telemetry_stop(s->telemetry);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->done_cv);
     free(s->slots);

@@ -62,6 +62,9 @@ struct sio_worker {
     void *reload_data;
     /* Written by the loop thread under mu, read by sio_worker_reload_stats. */
     unsigned long reloads_ok, reloads_rejected;
+    /* telemetry (loop thread): the heartbeat timer and its health slot */
+    uv_timer_t hb_timer;
+    int hb_started, hb_slot;
 };
 
 void sio_worker_on_wake(uv_async_t *a);
