@@ -118,6 +118,17 @@ query 'sio_redis_request_duration_seconds_count{job="sio"} >= bool 10' 1
 query 'sio_redis_errors_total{job="sio"}' 0
 pass "prometheus scrapes /metrics and its API returns what the service did"
 
+# The Grafana dashboard's queries are valid PromQL over metrics we expose.
+jq -r '.panels[].targets[].expr' "$TOP/docs/grafana-dashboard.json" | sed 's/\$job/sio/g' |
+while IFS= read -r expr; do
+    st=$(curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$expr" | jq -r .status)
+    [ "$st" = success ] || fail "dashboard query rejected by prometheus: $expr"
+    for m in $(echo "$expr" | grep -o 'sio_[a-z_]*' | sed 's/_bucket$//'); do
+        grep -q "^# TYPE $m " "$RUN/metrics.txt" || fail "dashboard uses $m, which /metrics does not have"
+    done
+done
+pass "every dashboard query is valid PromQL over exposed metrics"
+
 # --- readiness while Redis is down ---------------------------------------------
 kill "$(cat "$RUN/redis.pid")"
 wait "$(cat "$RUN/redis.pid")" 2>/dev/null || true
