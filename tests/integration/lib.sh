@@ -21,6 +21,9 @@ export LUA_DIR="$TOP/tests/integration/lua"
 export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-20s}
+# Each service's operations listener on a free port: tests (and other
+# checkouts on this machine) run several services at once.
+export OPS_ADDR=${OPS_ADDR:-127.0.0.1:0}
 RESPONSES=$KAFKA_RESPONSES_TOPIC
 DLQ=$KAFKA_RESPONSES_TOPIC.dlq
 PASSED=0

@@ -49,7 +49,7 @@ static int setup(void **state) {
                            "-X", "heartbeat.interval.ms=500", NULL};
     static char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
                            "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
-                           "DRAIN_TIMEOUT=5s", NULL};
+                           "DRAIN_TIMEOUT=5s", "OPS_ADDR=127.0.0.1:0", NULL};
     fixture *f = calloc(1, sizeof *f);
     sio_err err;
     f->cfg = sio_config_load(9, argv, envp, NULL, &err);
