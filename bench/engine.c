@@ -5,8 +5,8 @@
  *
  * Creates one worker (sio_worker_create, never started: its loop runs on
  * this thread through sio_worker_run_until_idle) with the daemon's default
- * limits (64 MiB, 1e8 instructions, 10 min), warms up, then submits jobs
- * (entry "run", payload = ATTRS_JSON, meta = WORKFLOW) in batches of 100
+ * limits (64 MiB, 1e8 instructions, 10 min), warms up, then submits runs
+ * (sio_worker_submit_run: WORKFLOW with ATTRS_JSON as Lua values) in batches of 100
  * until SECONDS of CPU time have been used.  Since it is single-threaded,
  * executions per CPU second is executions per core.  Prints one JSON line.
  */
@@ -15,20 +15,23 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "worker.h"
 
 static long done, ok;
 static char last_err[512];
 
-static void on_emit(sio_job *job, const char *kind, const char *data, size_t len) {
-    (void)job, (void)kind, (void)data, (void)len;
+static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
+                           const json_t *query) {
+    (void)ud, (void)step_id, (void)payload, (void)len, (void)query;
 }
 
-static void on_done(sio_job *job, int k, const char *res, size_t len) {
-    (void)job;
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    (void)ud;
     done++;
-    ok += k;
-    if (!k) snprintf(last_err, sizeof last_err, "%.*s", (int)len, res);
+    ok += result != NULL;
+    if (!result) snprintf(last_err, sizeof last_err, "%s", e->message);
+    json_decref(result);
 }
 
 static double clock_s(clockid_t id) {
@@ -39,9 +42,9 @@ static double clock_s(clockid_t id) {
 
 enum { BATCH = 100 };
 
-static void run_batches(sio_worker *w, sio_job *jobs, long batches) {
+static void run_batches(sio_worker *w, sio_run_job *jobs, long batches) {
     for (long b = 0; b < batches; b++) {
-        for (int i = 0; i < BATCH; i++) sio_worker_submit(w, &jobs[i]);
+        for (int i = 0; i < BATCH; i++) sio_worker_submit_run(w, &jobs[i]);
         sio_worker_run_until_idle(w);
     }
 }
@@ -63,10 +66,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "worker: %s\n", err.msg);
         return 1;
     }
-    static sio_job jobs[BATCH];
+    json_t *attrs_v = sio_json_parse(attrs, strlen(attrs), &err);
+    if (attrs_v == NULL) {
+        fprintf(stderr, "attrs: %s\n", err.msg);
+        return 2;
+    }
+    static sio_run_job jobs[BATCH];
     for (int i = 0; i < BATCH; i++)
-        jobs[i] = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                            .meta = wf, .emit = on_emit, .done = on_done};
+        jobs[i] = (sio_run_job){.workflow = wf, .attrs = attrs_v,
+                                .cbs = {.step_result = on_step_result, .done = on_done}};
     run_batches(w, jobs, 20); /* warm-up: 2,000 executions */
     if (ok != done) {
         fprintf(stderr, "%s failed: %s\n", wf, last_err);
@@ -83,5 +91,6 @@ int main(int argc, char **argv) {
            "\"per_sec_per_core\":%.0f,\"us_per_exec\":%.2f}\n",
            wf, done, ok, cpu, wall, (double)done / cpu, cpu * 1e6 / (double)done);
     sio_worker_destroy(w);
+    json_decref(attrs_v);
     return ok == done ? 0 : 1;
 }

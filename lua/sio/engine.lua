@@ -12,7 +12,9 @@
 -- (step outputs are stored in it under their step ids).
 -- opts = {
 --   on_step_result = function(step_id, payload, query)  -- publish_result / sio.publish
---   retry_base_ms  = 200,  -- step retry backoff: base * 2^(attempt-1), capped at 10 s
+--   retry_base_ms, retry_max_ms  -- step retry backoff: base * 2^(attempt-1),
+--                                -- capped at max (RETRY_BACKOFF_BASE / _MAX,
+--                                -- given by the runner from the settings)
 -- }
 -- result = {summary = "workflow X: N steps ok, M skipped", steps = {ids in
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
@@ -375,8 +377,8 @@ function Cmd:step_error(i, err)
   if r.op then self.ops[r.op] = nil; self:cancel(r.op); r.op = nil end
   r.co = nil
   if err.class == "transient" and r.attempts <= step.retries then
-    local base = self.opts.retry_base_ms or 200
-    local delay = mmin(base * 2 ^ (r.attempts - 1), 10000)
+    local opts = self.opts
+    local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
     local t = self.host.timer(delay)
     if t then
       self.backoffs[t] = i

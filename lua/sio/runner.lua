@@ -1,14 +1,22 @@
 -- sio.runner: the trusted entry points a worker calls (src/worker/worker.c).
 --
---   runner.init(host, cfg_json)         once per worker state
+--   runner.init(host, settings)         once per worker state; settings is a
+--       Lua table built in C from the configuration (src/core/config.c is
+--       the one place with defaults): retry_backoff_base_ms,
+--       retry_backoff_max_ms, retry_attempts
 --   ok, errors = runner.load(dir, lua_dir, initial)
 --       loads every workflow under dir.  On the initial load the valid ones
 --       go live and errors lists the others; on a reload the new set goes
 --       live only when all of it is valid (else the previous set stays).
---   ok, text = runner.job(entry, payload, meta)   in a command coroutine
---       entry "run": payload = the attrs (JSON), meta = the workflow; each
---       published step result is emitted as host.emit("step_result", json);
---       text is the final result (ok) or the error {class, message, step}.
+--   ok, value = runner.run(workflow, attrs)    in a run's coroutine
+--       runs the workflow on the live set with attrs (a Lua table the
+--       engine owns); each published step result goes to
+--       host.step_result(step_id, payload, query).  value is the result
+--       table (ok) or the error {class, message, step}.
+--   ok, text = runner.validate(paths)   paths: one file or folder a line
+--
+-- The service's command life (envelopes, dedupe, retries, DLQ, offsets) is
+-- C (src/service/command.c); nothing here sees Kafka or Redis.
 --
 -- A running command keeps the workflow set it started with: load() swaps
 -- the `current` reference, never the tables a command already holds.
@@ -21,18 +29,22 @@ local M = {}
 local host
 local current = { workflows = {}, errors = {}, version = 0 }
 local settings = {}
-local encode, decode = cjson.encode, cjson.decode
-local pcall, type, concat = pcall, type, table.concat
+local run_opts = {}
+local encode = cjson.encode
+local type, concat, sub = type, table.concat, string.sub
 
-function M.init(h, cfg_json)
+function M.init(h, s)
   host = h
-  if cfg_json then settings = decode(cfg_json) end
-  if settings.service then
-    local service = require "sio.service"
-    service.init(host, settings.service, M)
-    for name, fn in pairs(service.entries) do M.add_entry(name, fn) end
-  end
+  settings = type(s) == "table" and s or {}
+  run_opts = {
+    on_step_result = host.step_result,
+    retry_base_ms = settings.retry_backoff_base_ms,
+    retry_max_ms = settings.retry_backoff_max_ms,
+  }
 end
+
+-- The settings runner.init received (read-only by convention).
+function M.settings() return settings end
 
 local function native_tools()
   return host.native_tools and host.native_tools() or {}
@@ -61,23 +73,21 @@ local function fail(class, message, step)
   return false, encode({ class = class, message = message, step = step })
 end
 
-local function run_entry(payload, name)
-  local ok, attrs = pcall(decode, payload)
-  if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs)) end
-  if type(attrs) ~= "table" then return fail("permanent", "attrs must be a JSON object") end
-  if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow") end
+-- "unknown workflow 'x'", the name quoted safely: at most 200 bytes of it.
+local function unknown(name)
+  if #name > 200 then name = sub(name, 1, 200) .. "..." end
+  return "unknown workflow '" .. name .. "'"
+end
+M.unknown = unknown
+
+function M.run(name, attrs)
   local wf = current.workflows[name]
-  if not wf then return fail("permanent", "unknown workflow '" .. name .. "'") end
-  local res, err = engine.execute(host, wf, attrs, {
-    on_step_result = function(step_id, p, query)
-      host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))
-    end,
-    retry_base_ms = settings.retry_base_ms,
-  })
-  if not res then
-    return false, encode({ class = err.class, message = err.message, step = err.step })
-  end
-  return true, encode(res)
+  if not wf then return false, { class = "permanent", message = unknown(name) } end
+  local res, err = engine.execute(host, wf, attrs, run_opts)
+  local killed = host.exec_killed()
+  if killed then return false, killed end
+  if not res then return false, { class = err.class, message = err.message, step = err.step } end
+  return true, res
 end
 
 local function is_dir(path)
@@ -88,9 +98,9 @@ local function is_dir(path)
   return err ~= nil and err:find("directory") ~= nil
 end
 
--- entry "validate": payload = paths, one per line.  text = one line per
--- valid workflow ("ok: intent (file)") and one per error ("file:line: ...").
-local function validate_entry(payload)
+-- paths, one per line.  text = one line per valid workflow
+-- ("ok: intent (file)") and one per error ("file:line: ...").
+function M.validate(payload)
   local reg, regerrs = workflow.registry(host, { lua_dir = settings.lua_dir or "lua", native_tools = native_tools() })
   local errs, loaded = {}, {}
   for _, e in ipairs(regerrs or {}) do errs[#errs + 1] = e end
@@ -114,7 +124,9 @@ local function validate_entry(payload)
   return #errs == 0, concat(lines, "\n")
 end
 
-local entries = { run = run_entry, validate = validate_entry }
+-- Job entries for the busted harness (src/testing/testing_core.c), which
+-- adds its own ("test", lua/sio/testing_bridge.lua).
+local entries = { validate = M.validate }
 
 function M.job(entry, payload, meta)
   local fn = entries[entry]
@@ -122,7 +134,6 @@ function M.job(entry, payload, meta)
   return fn(payload, meta)
 end
 
--- Lets the service add its entries (sio.service) without a cycle.
 function M.add_entry(name, fn) entries[name] = fn end
 M.current = function() return current end
 

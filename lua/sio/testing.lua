@@ -330,7 +330,6 @@ function M.new(opts)
     instr_limit = opts.instructions,
     deadline_ms = ms_of(opts.cpu_deadline, "cpu_deadline"),
     epoch_s = h.epoch,
-    runner_cfg = opts.retry_base_ms and cjson.encode({ retry_base_ms = opts.retry_base_ms }) or nil,
   })
   return h
 end

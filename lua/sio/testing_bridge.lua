@@ -132,7 +132,9 @@ function M.install(host, runner)
     -- from here on, the same checks and calls as runner's "run" entry
     local ok, attrs = pcall(decode, payload)
     if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs), nil, extra) end
-    if type(attrs) ~= "table" then return fail("permanent", "attrs must be a JSON object", nil, extra) end
+    if type(attrs) ~= "table" or payload:match("^%s*%[") then -- an array is not attrs (as in `run`)
+      return fail("permanent", "attrs must be a JSON object", nil, extra)
+    end
     local name = meta.intent
     if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow", nil, extra) end
     local wf = set.workflows[name]
@@ -142,7 +144,8 @@ function M.install(host, runner)
       on_step_result = function(step_id, p, query)
         host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))
       end,
-      retry_base_ms = meta.retry_base_ms,
+      retry_base_ms = meta.retry_base_ms or runner.settings().retry_backoff_base_ms,
+      retry_max_ms = runner.settings().retry_backoff_max_ms,
     })
     trace_of(wf, attrs, seen, extra)
     if not res then

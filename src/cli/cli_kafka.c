@@ -149,12 +149,26 @@ static char *command_json(const char *cid, const char *wf, const char *reply, co
     return out;
 }
 
+/* The --header KEY=VALUE flags as Kafka headers (NULL when none); the
+ * producer takes them over when a produce succeeds. */
+static rd_kafka_headers_t *send_headers(const sio_config *cfg) {
+    rd_kafka_headers_t *h = NULL;
+    for (size_t i = 0; i < cfg->nextra; i++) {
+        if (strcmp(cfg->extra[i].key, "--header") != 0) continue;
+        const char *kv = cfg->extra[i].val, *eq = strchr(kv, '=');
+        if (h == NULL) h = rd_kafka_headers_new(4);
+        rd_kafka_header_add(h, kv, eq ? (ssize_t)(eq - kv) : -1, eq ? eq + 1 : NULL, -1);
+    }
+    return h;
+}
+
 static int produce_one(rd_kafka_t *p, const char *topic, const char *key, const char *val,
-                       sio_err *err) {
+                       rd_kafka_headers_t *hdrs, sio_err *err) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)val, strlen(val)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) rd_kafka_headers_destroy(hdrs);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) e = rd_kafka_flush(p, 15000);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR && delivery_failures) e = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -213,13 +227,18 @@ static int send_lines(const sio_config *cfg) {
                 klen = e ? (size_t)(e - k) : 0;
             }
             rd_kafka_resp_err_t e;
+            rd_kafka_headers_t *hdrs = send_headers(cfg);
             while ((e = rd_kafka_producev(p, RD_KAFKA_V_TOPIC(cfg->commands_topic),
                                           RD_KAFKA_V_KEY(klen ? k : NULL, klen),
                                           RD_KAFKA_V_VALUE(line, (size_t)len),
                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                          RD_KAFKA_V_HEADERS(hdrs),
                                           RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(p, 50);
-            if (e != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (hdrs) rd_kafka_headers_destroy(hdrs);
+                break;
+            }
             rd_kafka_poll(p, 0);
             n++;
         }
@@ -237,7 +256,7 @@ static int send_lines(const sio_config *cfg) {
 
 int sio_cli_send(int argc, char **argv, char **envp) {
     static const char *const flags[] = {"--attrs=", "--correlation-id=", "--reply-topic=",
-                                        "--wait=", "--raw=", "--lines=", NULL};
+                                        "--wait=", "--raw=", "--lines=", "--header=", NULL};
     sio_config_opts opts = {.extra_flags = flags, .max_positional = 1};
     sio_err err;
     const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
@@ -245,7 +264,7 @@ int sio_cli_send(int argc, char **argv, char **envp) {
     if (cfg == NULL || (cfg->nargs != 1 && sio_config_extra(cfg, "--raw") == NULL)) {
         fprintf(stderr, "sio-orchestrator send: %s\nusage: sio-orchestrator send WORKFLOW "
                         "[--attrs JSON] [--correlation-id ID] [--reply-topic T] [--wait 30s] "
-                        "[--raw BYTES] [--brokers B]\n", cfg ? "a workflow is required" : err.msg);
+                        "[--raw BYTES] [--header K=V] [--brokers B]\n", cfg ? "a workflow is required" : err.msg);
         sio_config_destroy(cfg);
         return 2;
     }
@@ -277,7 +296,7 @@ int sio_cli_send(int argc, char **argv, char **envp) {
          (sio_kafka_ensure_topics(p, topics, 2, cfg->topic_partitions, cfg->topic_replication,
                                   10000, NULL, &err) != 0 ||
           assign_at_end(c, topics, 2, &err) != 0)) ||
-        produce_one(p, cfg->commands_topic, raw ? NULL : cid, cmd, &err) != 0) {
+        produce_one(p, cfg->commands_topic, raw ? NULL : cid, cmd, send_headers(cfg), &err) != 0) {
         fprintf(stderr, "sio-orchestrator send: %s\n", err.msg);
     } else if (raw) {
         printf("sent %zu raw bytes to %s (no correlation id to wait for)\n", strlen(raw),

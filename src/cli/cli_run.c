@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "json.h"
 #include "worker.h"
 
 typedef struct run_state {
@@ -19,21 +20,38 @@ typedef struct run_state {
     int finished;
 } run_state;
 
-static void print_line(const char *status, const char *key, const char *data, size_t len) {
-    printf("{\"status\":\"%s\",\"%s\":%.*s}\n", status, key, (int)len, data);
+/* Prints {"status": status, key: value} as one line; steals value. */
+static void print_line(const char *status, const char *key, json_t *value) {
+    json_t *line = json_pack("{s:s,s:o}", "status", status, key, value);
+    char *text = line ? sio_json_dump(line, NULL) : NULL;
+    if (text) printf("%s\n", text);
+    else fprintf(stderr, "sio-orchestrator run: out of memory\n");
     fflush(stdout);
+    free(text);
+    json_decref(line);
 }
 
-static void on_emit(sio_job *job, const char *kind, const char *data, size_t len) {
-    (void)job;
-    print_line(kind, "result", data, len);
+static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
+                           const json_t *query) {
+    (void)ud;
+    print_line("step_result", "result",
+               json_pack("{s:s,s:s%,s:O}", "step_id", step_id, "payload", payload, len, "query",
+                         query));
 }
 
-static void on_done(sio_job *job, int ok, const char *result, size_t len) {
-    run_state *st = job->data;
-    st->ok = ok;
+/* {"class", "message"[, "step"]} */
+static json_t *error_json(const char *cls, const char *message, const char *step) {
+    json_t *e = json_pack("{s:s,s:s}", "class", cls, "message", message);
+    if (e && step) json_object_set_new(e, "step", json_string(step));
+    return e;
+}
+
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    run_state *st = ud;
     st->finished = 1;
-    print_line(ok ? "success" : "error", ok ? "result" : "error", result, len);
+    st->ok = result != NULL;
+    if (result) print_line("success", "result", result);
+    else print_line("error", "error", error_json(sio_class_name(e->cls), e->message, e->step));
 }
 
 /* Was the Redis address given explicitly (env or flag), not defaulted? */
@@ -60,6 +78,7 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_username,
         .redis_password = cfg->redis_password,
+        .config = cfg,
     };
     sio_err err;
     sio_worker *w = sio_worker_create(&wc, &err);
@@ -89,13 +108,27 @@ int sio_cli_run(int argc, char **argv, char **envp) {
     }
     const char *load_errors = sio_worker_load_errors(w);
     if (load_errors) fprintf(stderr, "%s\n", load_errors);
-    const char *attrs = sio_config_extra(cfg, "--attrs");
-    if (attrs == NULL) attrs = "{}";
+    const char *text = sio_config_extra(cfg, "--attrs");
     run_state st = {0, 0};
-    sio_job job = {.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                   .meta = cfg->args[0], .emit = on_emit, .done = on_done, .data = &st};
-    sio_worker_submit(w, &job);
-    sio_worker_run_until_idle(w);
+    json_t *attrs = text ? sio_json_parse(text, strlen(text), &err) : json_object();
+    if (attrs == NULL) {
+        char m[600];
+        snprintf(m, sizeof m, "attrs are not valid JSON: %s", err.msg);
+        print_line("error", "error", error_json("permanent", m, NULL));
+        st.finished = 1;
+    } else if (!json_is_object(attrs)) {
+        print_line("error", "error", error_json("permanent", "attrs must be a JSON object", NULL));
+        st.finished = 1;
+    } else {
+        sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
+        if (sio_worker_run(w, cfg->args[0], attrs, &cbs, &st, &err) == NULL) {
+            print_line("error", "error",
+                       error_json(sio_class_name(sio_code_class(err.code)), err.msg, NULL));
+            st.finished = 1;
+        }
+        sio_worker_run_until_idle(w);
+    }
+    json_decref(attrs);
     if (!st.finished) fprintf(stderr, "sio-orchestrator run: the workflow did not finish\n");
     int rc = st.finished && st.ok ? 0 : 1;
     sio_worker_destroy(w);
@@ -105,13 +138,6 @@ int sio_cli_run(int argc, char **argv, char **envp) {
 
 /* validate: prints each error (file:line: message) on stderr and the valid
  * workflows on stdout; exit 1 when any error. */
-static void on_validated(sio_job *job, int ok, const char *result, size_t len) {
-    run_state *st = job->data;
-    st->ok = ok;
-    st->finished = 1;
-    fprintf(ok ? stdout : stderr, "%.*s\n", (int)len, result);
-}
-
 int sio_cli_validate(int argc, char **argv, char **envp) {
     sio_config_opts opts = {.extra_flags = NULL, .max_positional = -1};
     sio_err err;
@@ -134,12 +160,11 @@ int sio_cli_validate(int argc, char **argv, char **envp) {
             strcat(paths, cfg->args[i]);
             strcat(paths, "\n");
         }
-        run_state st = {0, 0};
-        sio_job job = {.entry = "validate", .payload = paths, .payload_len = strlen(paths),
-                       .done = on_validated, .data = &st};
-        sio_worker_submit(w, &job);
-        sio_worker_run_until_idle(w);
-        rc = st.finished && st.ok ? 0 : 1;
+        char *report = NULL;
+        int ok = sio_worker_validate(w, paths, &report);
+        if (report) fprintf(ok ? stdout : stderr, "%s\n", report);
+        free(report);
+        rc = ok ? 0 : 1;
     }
     free(paths);
     sio_worker_destroy(w);

@@ -102,6 +102,8 @@ static const setting settings[] = {
      "longest backoff"},
     {"DRAIN_TIMEOUT", NULL, "30s", K_DUR, OFF(pub.drain_timeout_ms), 0, I64MAX, NULL,
      "on shutdown, how long in-flight commands may finish"},
+    {"STARTUP_TIMEOUT", NULL, "60s", K_DUR, OFF(pub.startup_timeout_ms), 1, I64MAX, NULL,
+     "at start, how long serve waits for Kafka and Redis to answer"},
     {"LOG_PAYLOADS", "--log-payloads", "false", K_BOOL, OFF(pub.log_payloads), 0, 0, NULL,
      "log command and response payloads"},
     {"LOG_LEVEL", "--log-level", "info", K_LEVEL, OFF(pub.log_level), 0, 0, NULL,

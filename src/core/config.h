@@ -111,6 +111,7 @@ typedef struct sio_config {
     int64_t retry_backoff_base_ms; /* RETRY_BACKOFF_BASE (<= max) */
     int64_t retry_backoff_max_ms;  /* RETRY_BACKOFF_MAX */
     int64_t drain_timeout_ms;    /* DRAIN_TIMEOUT, 0 = do not wait */
+    int64_t startup_timeout_ms;  /* STARTUP_TIMEOUT: serve's wait for Kafka and Redis */
     const char *workflows_dir;   /* WORKFLOWS_DIR, --workflows */
     const char *lua_dir;         /* LUA_DIR, --lua */
 

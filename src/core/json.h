@@ -33,4 +33,16 @@ json_t *sio_json_parse(const char *text, size_t len, sio_err *err);
  * NULL when out of memory. */
 char *sio_json_dump(const json_t *v, size_t *len);
 
+/* A JSON string of the bytes s[0..len), each byte of an invalid UTF-8
+ * sequence replaced by U+FFFD (so what we write is always valid).  Returns
+ * a new reference, or NULL when out of memory. */
+json_t *sio_json_text(const char *s, size_t len);
+
+/* sio_json_text of a NUL-terminated s; JSON null when s is NULL.  A new
+ * reference, or NULL when out of memory. */
+json_t *sio_json_cstr(const char *s);
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
+size_t sio_utf8_seq(const unsigned char *s, size_t n);
+
 #endif

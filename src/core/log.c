@@ -1,8 +1,10 @@
 /* log.c - see log.h. */
 #include "log.h"
 
-#include <stdarg.h>
+#include "json.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,62 +34,118 @@ char *sio_json_escape(const char *s, char *buf, size_t n) {
     return buf;
 }
 
-char *sio_log_timestamp(char *buf, size_t n) {
+int64_t sio_wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000L;
+}
+
+char *sio_iso8601(int64_t unix_ms, char *buf, size_t n) {
+    time_t secs = (time_t)(unix_ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     char when[24];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, n, "%s.%03ldZ", when, ts.tv_nsec / 1000000L);
+    snprintf(buf, n, "%s.%03dZ", when, (int)(unix_ms % 1000));
     return buf;
 }
 
-/* The thread's trace fields (see sio_log_set_trace); only hex digits go
- * in, so the text is valid JSON as it is. */
-static _Thread_local char trace_fields[96];
-
-static size_t hex_prefix(const char *s, size_t max) {
-    size_t n = 0;
-    while (n < max && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) n++;
-    return n;
+char *sio_log_timestamp(char *buf, size_t n) {
+    return sio_iso8601(sio_wall_ms(), buf, n);
 }
 
-void sio_log_set_trace(const char *trace_id, const char *span_id) {
-    if (trace_id == NULL || span_id == NULL) {
-        trace_fields[0] = '\0';
+/* --- the thread's trace ------------------------------------------------------*/
+
+/* The ids (hex only) and their fragment for host.log; thread-local. */
+static _Thread_local char trace_id[33], span_id[17];
+static _Thread_local char trace_fields[96];
+
+static void copy_hex(char *dst, const char *s, size_t max) {
+    size_t n = 0;
+    while (n < max && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) {
+        dst[n] = s[n];
+        n++;
+    }
+    dst[n] = '\0';
+}
+
+void sio_log_set_trace(const char *tid, const char *sid) {
+    if (tid == NULL || sid == NULL) {
+        trace_id[0] = span_id[0] = trace_fields[0] = '\0';
         return;
     }
-    snprintf(trace_fields, sizeof trace_fields, ",\"trace_id\":\"%.*s\",\"span_id\":\"%.*s\"",
-             (int)hex_prefix(trace_id, 32), trace_id, (int)hex_prefix(span_id, 16), span_id);
+    copy_hex(trace_id, tid, 32);
+    copy_hex(span_id, sid, 16);
+    snprintf(trace_fields, sizeof trace_fields, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
+             trace_id, span_id);
 }
 
 const char *sio_log_trace_fields(void) {
     return trace_fields;
 }
 
-void sio_log(sio_log_level level, const char *msg, const char *fields) {
-    if ((int)level < min_level) return;
-    char when[40], emsg[1024], line[4096];
-    int n = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s%s}\n",
-                     sio_log_timestamp(when, sizeof when), sio_log_level_name(level),
-                     sio_json_escape(msg, emsg, sizeof emsg), fields && *fields ? "," : "",
-                     fields ? fields : "", trace_fields);
-    if (n >= (int)sizeof line) {
-        n = (int)sizeof line - 1;
-        line[n - 2] = '}'; /* truncated fields: keep the line one line */
-        line[n - 1] = '\n';
+/* --- lines ---------------------------------------------------------------------*/
+
+char *sio_log_line(sio_log_level level, const char *msg, json_t *fields, size_t *len) {
+    char when[40];
+    json_t *line = json_pack("{s:s,s:s,s:o}", "ts", sio_log_timestamp(when, sizeof when), "level",
+                             sio_log_level_name(level), "msg", sio_json_text(msg, strlen(msg)));
+    if (line && fields) json_object_update(line, fields);
+    json_decref(fields);
+    if (line && trace_id[0]) {
+        json_object_set_new(line, "trace_id", json_string(trace_id));
+        json_object_set_new(line, "span_id", json_string(span_id));
     }
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-    (void)w;
+    char *text = line ? sio_json_dump(line, len) : NULL;
+    json_decref(line);
+    if (text) text[(*len)++] = '\n'; /* replaces the NUL: one write, one line */
+    return text;
 }
 
-void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...) {
-    if ((int)level < min_level) return;
-    char fields[2048];
-    va_list ap;
-    va_start(ap, fields_fmt);
-    vsnprintf(fields, sizeof fields, fields_fmt, ap);
-    va_end(ap);
-    sio_log(level, msg, fields);
+void sio_log_json(sio_log_level level, const char *msg, json_t *fields) {
+    if ((int)level < min_level) {
+        json_decref(fields);
+        return;
+    }
+    size_t len = 0;
+    char *text = sio_log_line(level, msg, fields, &len);
+    if (text == NULL) { /* out of memory: say so without building anything */
+        static const char oom[] = "{\"level\":\"error\",\"msg\":\"out of memory: a log line was lost\"}\n";
+        ssize_t w = write(STDERR_FILENO, oom, sizeof oom - 1);
+        (void)w;
+        return;
+    }
+    ssize_t w = write(STDERR_FILENO, text, len);
+    (void)w;
+    free(text);
+}
+
+static int64_t mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+int sio_log_limited(sio_log_limit *lim, sio_log_level level, const char *msg, json_t *fields) {
+    if ((int)level < min_level) {
+        json_decref(fields);
+        return 1;
+    }
+    int64_t now = mono_s(), was = atomic_load_explicit(&lim->second, memory_order_relaxed);
+    /* the first thread to see a new second opens its window (a line counted
+     * in the old one meanwhile is forgiven: the limit is approximate) */
+    if (was != now && atomic_compare_exchange_strong(&lim->second, &was, now))
+        atomic_store_explicit(&lim->in_second, 0, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&lim->in_second, 1, memory_order_relaxed) >= lim->per_second) {
+        atomic_fetch_add_explicit(&lim->suppressed, 1, memory_order_relaxed);
+        json_decref(fields);
+        return 0;
+    }
+    uint64_t gone = atomic_exchange_explicit(&lim->suppressed, 0, memory_order_relaxed);
+    if (gone) {
+        if (fields == NULL) fields = json_object();
+        json_object_set_new(fields, "suppressed", json_integer((json_int_t)gone));
+    }
+    sio_log_json(level, msg, fields);
+    return 1;
 }

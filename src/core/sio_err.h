@@ -25,6 +25,7 @@
     X(SCRIPT, P, "script error")                                           \
     X(SANDBOX, P, "sandbox violation")                                     \
     X(LIMIT, P, "resource limit exceeded")                                 \
+    X(KAFKA_REJECTED, P, "kafka can never accept the message")            \
     X(TRANSIENT, T, "transient error")                                     \
     X(TIMEOUT, T, "timed out")                                             \
     X(KAFKA, T, "kafka unavailable")                                       \

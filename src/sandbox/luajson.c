@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json.h"
 #include "sandbox_int.h"
 
 /* One value plus its string bytes, as instructions of work. */
@@ -67,55 +68,11 @@ void sio_lua_push_json(lua_State *L, const json_t *v) {
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, min = 0x10000;
-    else return 0;
-    if (n < len) return 0;
-    unsigned cp = c & (0x3F >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
 /* A JSON string of s, each byte of an invalid UTF-8 sequence replaced by
- * U+FFFD. */
+ * U+FFFD; raises a memory error when out of memory. */
 static json_t *utf8_string(lua_State *L, const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(u + i, len - i);
-        if (k == 0) break;
-        i += k;
-    }
-    if (i == len) return json_stringn_nocheck(s, len);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addlstring(&b, s, i);
-    while (i < len) {
-        size_t k = utf8_seq(u + i, len - i);
-        if (k == 0) {
-            luaL_addstring(&b, "\xEF\xBF\xBD");
-            i++;
-        } else {
-            luaL_addlstring(&b, s + i, k);
-            i += k;
-        }
-    }
-    luaL_pushresult(&b);
-    size_t olen;
-    const char *o = lua_tolstring(L, -1, &olen);
-    json_t *j = json_stringn_nocheck(o, olen);
-    lua_pop(L, 1);
+    json_t *j = sio_json_text(s, len);
+    if (j == NULL) luaL_error(L, "not enough memory");
     return j;
 }
 

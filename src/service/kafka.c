@@ -1,6 +1,7 @@
 /* kafka.c - see kafka.h. */
 #include "kafka.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,4 +109,57 @@ char *sio_dlq_topic(const char *reply_topic, char *buf, size_t n) {
     else
         snprintf(buf, n, "%s.dlq", reply_topic);
     return buf;
+}
+
+int sio_kafka_err_permanent(rd_kafka_resp_err_t e) {
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:       /* local (message.max.bytes) or broker */
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:          /* invalid topic */
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:           /* after topic.metadata.propagation.max.ms */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+sio_code sio_kafka_produce_code(rd_kafka_resp_err_t e) {
+    return sio_kafka_err_permanent(e) ? SIO_E_KAFKA_REJECTED : SIO_E_KAFKA;
+}
+
+int sio_kafka_topic_max_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, size_t *out,
+                              sio_err *err) {
+    char errstr[256];
+    int rc = sio_err_set(err, SIO_E_KAFKA, "describing topic %s: no answer", topic);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
+    rd_kafka_DescribeConfigs(rk, &res, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
+    size_t n = 0;
+    const rd_kafka_ConfigResource_t **rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
+    for (size_t i = 0; i < n && rd_kafka_ConfigResource_error(rs[i]) == 0; i++) {
+        size_t nc;
+        const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[i], &nc);
+        for (size_t k = 0; k < nc; k++) {
+            const char *v = rd_kafka_ConfigEntry_value(ce[k]);
+            if (strcmp(rd_kafka_ConfigEntry_name(ce[k]), "max.message.bytes") == 0 && v &&
+                atol(v) > 0) {
+                *out = (size_t)atol(v);
+                rc = 0;
+            }
+        }
+    }
+    if (ev) rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    if (rc == 0) sio_err_clear(err);
+    return rc;
 }

@@ -31,6 +31,21 @@ int sio_kafka_check(rd_kafka_t *rk, const char *brokers, int timeout_ms, sio_err
 int sio_kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int partitions,
                             int replication, int timeout_ms, int *created, sio_err *err);
 
+/* Can a produce that failed with e never succeed as it is?  Invalid or
+ * unauthorized topic, message too large (locally or from the broker),
+ * invalid record, unknown topic after the metadata wait: permanent.
+ * Everything else is transient. */
+int sio_kafka_err_permanent(rd_kafka_resp_err_t e);
+
+/* The error code for a produce that failed with e: SIO_E_KAFKA_REJECTED
+ * (permanent) or SIO_E_KAFKA (transient). */
+sio_code sio_kafka_produce_code(rd_kafka_resp_err_t e);
+
+/* The topic's max.message.bytes (DescribeConfigs) in *out, within
+ * timeout_ms.  Returns 0, or -1 with err set (the broker did not say). */
+int sio_kafka_topic_max_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, size_t *out,
+                              sio_err *err);
+
 /* The DLQ topic of reply_topic: "<reply_topic>.dlq", or reply_topic itself
  * when it already ends in ".dlq".  Writes into buf (size n); returns buf. */
 char *sio_dlq_topic(const char *reply_topic, char *buf, size_t n);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "health.h"
+#include "json.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,33 +22,21 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- jobs ------------------------------------------------------------------*/
+/* --- commands ----------------------------------------------------------------*/
 
-static void job_free(svc_job *j) {
-    if (j == NULL) return;
-    free(j->payload);
-    free(j->meta);
-    free(j->topic);
-    free(j->error);
-    free(j);
-}
-
-static void job_unlink(sio_service *s, svc_job *j) {
+static void job_unlink(sio_service *s, sio_command *j) {
     if (j->prev) j->prev->next = j->next;
     else s->jobs = j->next;
     if (j->next) j->next->prev = j->prev;
 }
 
-/* Worker thread: hands the outcome to the consumer thread. */
-static void on_job_done(sio_job *job, int ok, const char *result, size_t len) {
-    svc_job *j = (svc_job *)job;
-    sio_service *s = j->s;
-    j->ok = ok;
-    free(j->error);
-    j->error = ok ? NULL : strndup(result, len);
+/* Worker thread (command.h ctx->finished): the command's outcome is in
+ * Kafka; hands it to the consumer thread, which completes its offset. */
+static void on_finished(sio_command *c, void *data) {
+    sio_service *s = data;
     pthread_mutex_lock(&s->mu);
-    j->done_next = s->completed;
-    s->completed = j;
+    c->done_next = s->completed;
+    s->completed = c;
     pthread_cond_signal(&s->done_cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -63,75 +52,31 @@ static sio_worker *pick_worker(sio_service *s) {
     return best;
 }
 
-/* Builds the job's meta JSON: where the command came from. */
-static char *meta_json(const rd_kafka_message_t *m) {
-    char topic[512];
-    rd_kafka_timestamp_type_t tt;
-    int64_t ts = rd_kafka_message_timestamp(m, &tt);
-    char *out = NULL;
-    if (asprintf(&out, "{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld}",
-                 sio_json_escape(rd_kafka_topic_name(m->rkt), topic, sizeof topic),
-                 (int)m->partition, (long long)m->offset, (long long)ts) < 0)
-        return NULL;
-    return out;
-}
-
-static void submit(sio_service *s, svc_job *j) {
-    j->job.done = on_job_done;
-    sio_worker_submit(pick_worker(s), &j->job);
-}
-
 /* Tracks m's offset and hands the command to a worker. */
 static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    svc_job *j = calloc(1, sizeof *j);
-    if (j == NULL || (j->payload = malloc(m->len + 1)) == NULL ||
-        (j->meta = meta_json(m)) == NULL || (j->topic = strdup(topic)) == NULL) {
-        job_free(j);
-        sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
+    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished_data = s;
+    sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
+    if (c == NULL) {
+        sio_log_json(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed",
+                     NULL);
         return;
     }
-    if (sio_offsets_track(s->offsets, topic, m->partition, m->offset, &j->gen, &err) != 0) {
-        sio_logf(SIO_LOG_ERROR, "cannot track offset", "\"error\":\"%s\",\"partition\":%d,\"offset\":%lld",
-                 err.msg, (int)m->partition, (long long)m->offset);
-        job_free(j);
+    if (sio_offsets_track(s->offsets, c->topic, m->partition, m->offset, &c->gen, &err) != 0) {
+        sio_log_json(SIO_LOG_ERROR, "cannot track offset",
+                     json_pack("{s:s,s:i,s:I}", "error", err.msg, "partition", (int)m->partition,
+                               "offset", (json_int_t)m->offset));
+        sio_command_free(c);
         return;
     }
-    if (m->len) memcpy(j->payload, m->payload, m->len);
-    j->payload[m->len] = '\0';
-    j->s = s;
-    j->partition = m->partition;
-    j->offset = m->offset;
-    j->job.entry = "command";
-    j->job.payload = j->payload;
-    j->job.payload_len = m->len;
-    j->job.meta = j->meta;
-    j->next = s->jobs;
-    if (s->jobs) s->jobs->prev = j;
-    s->jobs = j;
+    c->next = s->jobs;
+    if (s->jobs) s->jobs->prev = c;
+    s->jobs = c;
     s->inflight++;
     s->dispatched++;
     sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
-    submit(s, j);
-}
-
-/* The runner could not finish a command (a sandbox limit killed its
- * coroutine, or its deadline passed): dead-letter it from a fresh one. */
-static void resubmit_as_dlq(sio_service *s, svc_job *j) {
-    const char *e = j->error && j->error[0] == '{' ? j->error
-                                                   : "{\"class\":\"permanent\",\"message\":\"failed\"}";
-    char *meta = NULL;
-    size_t base = strlen(j->meta) - 1; /* without the closing brace */
-    if (asprintf(&meta, "%.*s,\"error\":%s}", (int)base, j->meta, e) < 0) meta = NULL;
-    if (meta) {
-        free(j->meta);
-        j->meta = meta;
-        j->job.meta = meta;
-    }
-    j->dlq_tries++;
-    j->job.entry = "dlq";
-    submit(s, j);
+    sio_command_post(c, pick_worker(s));
 }
 
 /* Stores the committable position of a partition when it advanced. */
@@ -140,42 +85,32 @@ static void store_offset(sio_service *s, const char *topic, int32_t partition, i
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = to;
     rd_kafka_resp_err_t e = rd_kafka_offsets_store(s->consumer, l);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_logf(SIO_LOG_WARN, "offset not stored", "\"topic\":\"%s\",\"partition\":%d,\"error\":\"%s\"",
-                 topic, (int)partition, rd_kafka_err2str(e));
+        sio_log_json(SIO_LOG_WARN, "offset not stored",
+                     json_pack("{s:s,s:i,s:s}", "topic", topic, "partition", (int)partition,
+                               "error", rd_kafka_err2str(e)));
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* One finished job: advance its partition's position, or dead-letter it
- * from a fresh coroutine when the runner could not finish it. */
-static void complete(sio_service *s, svc_job *j) {
-    if (!j->ok) {
-        if (j->dlq_tries < 5) {
-            sio_logf(SIO_LOG_WARN, "command ended abnormally: dead-lettering it",
-                     "\"partition\":%d,\"offset\":%lld,\"error\":%s", (int)j->partition,
-                     (long long)j->offset, j->error && j->error[0] == '{' ? j->error : "null");
-            resubmit_as_dlq(s, j);
-            return;
-        }
-        sio_logf(SIO_LOG_ERROR, "command could not be dead-lettered: its offset stays uncommitted",
-                 "\"partition\":%d,\"offset\":%lld", (int)j->partition, (long long)j->offset);
-    } else {
-        int64_t to;
-        if (sio_offsets_done(s->offsets, j->topic, j->partition, j->offset, j->gen, &to) == 1)
-            store_offset(s, j->topic, j->partition, to);
-        s->completed_ok++;
-    }
+/* One finished command: its outcome is in Kafka, so its partition's
+ * position may advance.  Every command ends here (there is no failed
+ * completion: the command dead-letters its own failures). */
+static void complete(sio_service *s, sio_command *c) {
+    int64_t to;
+    if (sio_offsets_done(s->offsets, c->topic, c->partition, c->offset, c->gen, &to) == 1)
+        store_offset(s, c->topic, c->partition, to);
+    s->completed_ok++;
     s->inflight--;
     sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
-    job_unlink(s, j);
-    job_free(j);
+    job_unlink(s, c);
+    sio_command_free(c);
 }
 
 static void drain_completed(sio_service *s) {
     pthread_mutex_lock(&s->mu);
-    svc_job *list = s->completed;
+    sio_command *list = s->completed;
     s->completed = NULL;
     pthread_mutex_unlock(&s->mu);
-    for (svc_job *n; list; list = n) {
+    for (sio_command *n; list; list = n) {
         n = list->done_next;
         complete(s, list);
     }
@@ -243,7 +178,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (s->paused) rd_kafka_pause_partitions(rk, parts);
         sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, parts->cnt); /* telemetry: joined */
         sio_health_set_ready(SIO_READY_KAFKA, 1, NULL);
-        sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
+        sio_log_json(SIO_LOG_INFO, "partitions assigned", json_pack("{s:i}", "count", parts->cnt));
         return;
     }
     /* Revoked (or lost): first let everything stored so far be committed,
@@ -257,8 +192,9 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, 0); /* telemetry: rejoining */
     sio_metrics_clear_lag();
     sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
-    sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
-             rd_kafka_assignment_lost(rk) ? "true" : "false");
+    sio_log_json(SIO_LOG_INFO, "partitions revoked",
+                 json_pack("{s:i,s:b}", "count", parts->cnt, "lost",
+                           rd_kafka_assignment_lost(rk) ? 1 : 0));
 }
 
 /* --- the loop ---------------------------------------------------------------------*/
@@ -267,7 +203,8 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         dispatch(s, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        sio_logf(SIO_LOG_WARN, "consumer error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
+        sio_log_json(SIO_LOG_WARN, "consumer error",
+                     json_pack("{s:o}", "error", sio_json_cstr(rd_kafka_err2str(m->err))));
     }
 }
 
@@ -275,7 +212,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 static void drain(sio_service *s) {
     set_paused(s, 1);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
-    sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
+    sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline) {
         sio_health_beat(s->hb_consumer);
         drain_completed(s);
@@ -284,8 +221,8 @@ static void drain(sio_service *s) {
     }
     drain_completed(s);
     if (s->inflight > 0)
-        sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
-                 "\"inflight\":%zu", s->inflight);
+        sio_log_json(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
+                     json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
 }
 
 int sio_service_run(sio_service *s, sio_err *err) {
@@ -296,9 +233,11 @@ int sio_service_run(sio_service *s, sio_err *err) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
-    sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
-             "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
-             s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
+    sio_log_json(SIO_LOG_INFO, "serving",
+                 json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_cstr(s->brokers), "topic",
+                           sio_json_cstr(s->cfg->commands_topic), "group",
+                           sio_json_cstr(s->cfg->kafka_group_id), "workers", s->nworkers,
+                           "inflight_per_worker", s->cfg->worker_inflight));
     s->hb_consumer = sio_health_register("consumer");
     while (!s->stop) {
         sio_health_beat(s->hb_consumer);
@@ -332,8 +271,8 @@ void sio_service_reload(sio_service *s) {
 
 void sio_service_free_jobs(sio_service *s) {
     while (s->jobs) {
-        svc_job *j = s->jobs;
-        job_unlink(s, j);
-        job_free(j);
+        sio_command *c = s->jobs;
+        job_unlink(s, c);
+        sio_command_free(c);
     }
 }

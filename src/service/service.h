@@ -21,8 +21,9 @@ typedef struct sio_service_opts {
     int embedded; /* librdkafka's mock cluster + in-memory dedupe store */
 } sio_service_opts;
 
-/* Checks the brokers and Redis, creates missing topics, starts the workers
- * and the producer.  cfg is borrowed and must outlive the service.  Returns
+/* Waits for the brokers and Redis (up to STARTUP_TIMEOUT, see startup.h),
+ * creates missing topics, starts the workers and the producer.  cfg is
+ * borrowed and must outlive the service.  Returns
  * NULL with err set: SIO_E_KAFKA / SIO_E_REDIS name what did not answer. */
 sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *opts,
                                 sio_err *err);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <uv.h>
 
+#include "command.h"
 #include "memkv.h"
 #include "offsets.h"
 #include "service.h"
@@ -19,19 +20,16 @@
  * backpressure() in service.c). */
 #define SIO_FULL_PAUSE_MS 2000
 
-/* A command in flight; job is first so a sio_job * is a svc_job *. */
-typedef struct svc_job {
-    sio_job job;
-    sio_service *s;
-    struct svc_job *prev, *next; /* all jobs, for the final free */
-    struct svc_job *done_next;   /* completions, worker -> consumer thread */
-    char *payload, *meta, *topic;
-    int32_t partition;
-    int64_t offset;
-    uint64_t gen;
-    int ok, dlq_tries;
-    char *error;
-} svc_job;
+/* A produce the producer's queue could not take yet (QUEUE_FULL): kept in
+ * order and handed to librdkafka by the producer thread after its polls
+ * free room, so no worker ever waits for room. */
+typedef struct svc_backlog {
+    struct svc_backlog *next;
+    sio_worker *w;
+    uint64_t op_id;
+    char *topic, *key, *value;
+    size_t key_len, value_len;
+} svc_backlog;
 
 /* One worker and what its produce hand-off needs. */
 typedef struct svc_slot {
@@ -47,14 +45,17 @@ struct sio_service {
     rd_kafka_mock_cluster_t *mock;
     rd_kafka_t *producer, *consumer;
     sio_memkv *memkv;
-    char *runner_cfg;
+    sio_command_ctx cmd_ctx; /* read-only once the workers start */
+    char *default_dlq;
     int nworkers;
     svc_slot *slots;
     sio_offsets *offsets;
     pthread_mutex_t mu; /* guards completed */
-    pthread_cond_t done_cv; /* signalled when a job completes */
-    svc_job *completed;
-    svc_job *jobs;
+    pthread_cond_t done_cv; /* signalled when a command completes */
+    sio_command *completed;
+    sio_command *jobs;  /* every command not freed (consumer thread) */
+    pthread_mutex_t backlog_mu; /* guards backlog, backlog_tail */
+    svc_backlog *backlog, *backlog_tail;
     uv_thread_t poller;
     volatile int poller_stop;
     int poller_started;

@@ -2,7 +2,6 @@
  * service_kafka.c - the service's Kafka clients, its producer thread, the
  * produce hand-off from workers, start-up checks and shutdown.
  */
-#include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +9,12 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "json.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "service_int.h"
+#include "startup.h"
 
 /* --- producing ----------------------------------------------------------*/
 
@@ -23,7 +24,8 @@ typedef struct dr_ctx {
     uint64_t op_id;
 } dr_ctx;
 
-/* Producer thread: a delivery report completes the worker's produce op. */
+/* Producer thread: a delivery report completes the worker's produce op,
+ * with SIO_E_KAFKA_REJECTED when the message can never be delivered. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     (void)opaque;
@@ -33,35 +35,111 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     sio_err_clear(&err);
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         sio_metric_inc(SIO_M_DELIVERY_FAILURES, 0); /* telemetry */
-        sio_err_set(&err, SIO_E_KAFKA, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
-                    rd_kafka_err2str(m->err));
+        sio_err_set(&err, sio_kafka_produce_code(m->err), "delivery to %s failed: %s",
+                    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     }
     sio_worker_produce_done(d->w, d->op_id, m->err ? &err : NULL, m->partition, m->offset);
     free(d);
 }
 
-/* Worker thread: the aio produce hand-off (see aio.h). */
+/* One producev; the value and key are copied by librdkafka. */
+static rd_kafka_resp_err_t producev(sio_service *s, dr_ctx *d, const char *topic,
+                                    const char *key, size_t key_len, const char *value,
+                                    size_t value_len) {
+    return rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                             RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                             RD_KAFKA_V_VALUE((void *)value, value_len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                             RD_KAFKA_V_END);
+}
+
+static char *dup_bytes(const char *p, size_t n) {
+    char *o = malloc(n + 1);
+    if (o) {
+        if (n) memcpy(o, p, n);
+        o[n] = '\0';
+    }
+    return o;
+}
+
+static void backlog_free(svc_backlog *b) {
+    free(b->topic);
+    free(b->key);
+    free(b->value);
+    free(b);
+}
+
+/* Worker thread: the aio produce hand-off (see aio.h).  Never waits: when
+ * librdkafka's queue is full (or earlier produces still wait for room, so
+ * order is kept) the message joins the backlog the producer thread hands
+ * over as room frees up. */
 static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, const char *key,
                    size_t key_len, const char *value, size_t value_len, sio_err *err) {
     (void)aio;
     svc_slot *slot = data;
+    sio_service *s = slot->s;
     dr_ctx *d = malloc(sizeof *d);
     if (d == NULL) return sio_err_set(err, SIO_E_NOMEM, "produce: out of memory");
     d->w = slot->w;
     d->op_id = op_id;
-    rd_kafka_resp_err_t e;
-    for (int tries = 0;; tries++) {
-        e = rd_kafka_producev(slot->s->producer, RD_KAFKA_V_TOPIC(topic),
-                              RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                              RD_KAFKA_V_VALUE((void *)value, value_len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
-                              RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries >= 20) break;
-        usleep(500); /* the producer thread drains the queue meanwhile */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    pthread_mutex_lock(&s->backlog_mu);
+    if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        svc_backlog *b = calloc(1, sizeof *b);
+        if (b && (b->topic = strdup(topic)) && (!key || (b->key = dup_bytes(key, key_len))) &&
+            (b->value = dup_bytes(value, value_len))) {
+            b->w = slot->w;
+            b->op_id = op_id;
+            b->key_len = key_len;
+            b->value_len = value_len;
+            if (s->backlog_tail) s->backlog_tail->next = b;
+            else s->backlog = b;
+            s->backlog_tail = b;
+            e = RD_KAFKA_RESP_ERR_NO_ERROR;
+        } else {
+            if (b) backlog_free(b);
+            e = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+        }
+        free(d); /* the backlog makes its own when it is handed over */
+        d = NULL;
     }
+    pthread_mutex_unlock(&s->backlog_mu);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
     free(d);
-    return sio_err_set(err, SIO_E_KAFKA, "produce to %s: %s", topic, rd_kafka_err2str(e));
+    return sio_err_set(err, sio_kafka_produce_code(e), "produce to %s: %s", topic,
+                       rd_kafka_err2str(e));
+}
+
+/* Producer thread, after each poll: hands the backlog over in order until
+ * librdkafka's queue is full again.  A message it refuses for another
+ * reason completes its op with that error. */
+static void flush_backlog(sio_service *s) {
+    pthread_mutex_lock(&s->backlog_mu);
+    while (s->backlog) {
+        svc_backlog *b = s->backlog;
+        dr_ctx *d = malloc(sizeof *d);
+        if (d == NULL) break;
+        d->w = b->w;
+        d->op_id = b->op_id;
+        rd_kafka_resp_err_t e = producev(s, d, b->topic, b->key, b->key_len, b->value,
+                                         b->value_len);
+        if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            free(d);
+            break;
+        }
+        s->backlog = b->next;
+        if (s->backlog == NULL) s->backlog_tail = NULL;
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            free(d);
+            sio_err err;
+            sio_err_set(&err, sio_kafka_produce_code(e), "produce to %s: %s", b->topic,
+                        rd_kafka_err2str(e));
+            sio_worker_produce_done(b->w, b->op_id, &err, -1, -1);
+        }
+        backlog_free(b);
+    }
+    pthread_mutex_unlock(&s->backlog_mu);
 }
 
 static void poller_main(void *arg) {
@@ -69,7 +147,8 @@ static void poller_main(void *arg) {
     int hb = sio_health_register("producer");
     while (!s->poller_stop) {
         sio_health_beat(hb);
-        rd_kafka_poll(s->producer, 50);
+        rd_kafka_poll(s->producer, 50); /* returns early when it served a report */
+        flush_backlog(s);
     }
     sio_health_unregister(hb);
 }
@@ -86,10 +165,9 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    char msg[1024], f[64];
-    sio_logf(level <= 3 ? SIO_LOG_ERROR : level <= 4 ? SIO_LOG_WARN : SIO_LOG_DEBUG,
-             "librdkafka", "\"facility\":\"%s\",\"detail\":\"%s\"",
-             sio_json_escape(fac, f, sizeof f), sio_json_escape(buf, msg, sizeof msg));
+    sio_log_json(level <= 3 ? SIO_LOG_ERROR : level <= 4 ? SIO_LOG_WARN : SIO_LOG_DEBUG,
+                 "librdkafka",
+                 json_pack("{s:o,s:o}", "facility", sio_json_cstr(fac), "detail", sio_json_cstr(buf)));
 }
 
 /* Common configuration: brokers, our defaults, then pass-through props. */
@@ -174,50 +252,10 @@ static int start_mock(sio_service *s, sio_err *err) {
     return s->brokers ? 0 : sio_err_set(err, SIO_E_NOMEM, "out of memory");
 }
 
-/* Redis must answer PING (with AUTH when configured) before we start; the
- * readiness probe asks the same, with a shorter timeout. */
-static int check_redis_within(const sio_config *cfg, int secs, sio_err *err) {
-    struct timeval tv = {secs, 0};
-    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    int rc = -1;
-    if (c == NULL || c->err) {
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer: %s", cfg->redis_addr,
-                    c ? c->errstr : "out of memory");
-        goto out;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r;
-    if (cfg->redis_password) {
-        r = cfg->redis_username
-                ? redisCommand(c, "AUTH %s %s", cfg->redis_username, cfg->redis_password)
-                : redisCommand(c, "AUTH %s", cfg->redis_password);
-        int bad = r == NULL || r->type == REDIS_REPLY_ERROR;
-        if (bad)
-            sio_err_set(err, SIO_E_REDIS, "redis at %s refused AUTH: %s", cfg->redis_addr,
-                        r ? r->str : c->errstr);
-        if (r) freeReplyObject(r);
-        if (bad) goto out;
-    }
-    r = redisCommand(c, "PING");
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer PING: %s", cfg->redis_addr,
-                    r ? r->str : c->errstr);
-    else
-        rc = 0;
-    if (r) freeReplyObject(r);
-out:
-    if (c) redisFree(c);
-    return rc;
-}
-
-static int check_redis(const sio_config *cfg, sio_err *err) {
-    return check_redis_within(cfg, 3, err);
-}
-
 /* telemetry: /readyz's Redis check (runs on the ops thread). */
-static int redis_probe(void *data, char *why, size_t n) {
+static int ready_redis(void *data, char *why, size_t n) {
     sio_err err;
-    if (check_redis_within(data, 1, &err) == 0) return 1;
+    if (sio_startup_redis_ping(data, 1000, &err) == 0) return 1;
     snprintf(why, n, "%s", err.msg);
     return 0;
 }
@@ -234,36 +272,52 @@ static int ensure_topics(sio_service *s, sio_err *err) {
     int created = 0;
     if (sio_kafka_ensure_topics(s->producer, topics, 3, parts, repl, 15000, &created, err) != 0)
         return -1;
-    if (created) sio_logf(SIO_LOG_INFO, "topics created", "\"count\":%d", created);
+    if (created)
+        sio_log_json(SIO_LOG_INFO, "topics created", json_pack("{s:i}", "count", created));
     return 0;
 }
 
-/* The runner's settings (sio.service), as JSON. */
-static char *runner_settings(const sio_service *s) {
-    const sio_config *c = s->cfg;
-    char rt[1024], pre[512];
-    char *out = NULL;
-    if (asprintf(&out,
-                 "{\"retry_base_ms\":%lld,\"service\":{\"responses_topic\":\"%s\","
-                 "\"dedupe_prefix\":\"%s\",\"dedupe_ttl_ms\":%lld,\"lease_ms\":%lld,"
-                 "\"retry_attempts\":%d,\"backoff_base_ms\":%lld,\"backoff_max_ms\":%lld,"
-                 "\"workflow_timeout_ms\":%lld,\"log_payloads\":%s}}",
-                 (long long)c->retry_backoff_base_ms,
-                 sio_json_escape(c->responses_topic, rt, sizeof rt),
-                 sio_json_escape(c->dedupe_key_prefix, pre, sizeof pre),
-                 (long long)c->dedupe_ttl_ms, (long long)c->dedupe_lease_ms, c->retry_attempts,
-                 (long long)c->retry_backoff_base_ms, (long long)c->retry_backoff_max_ms,
-                 (long long)c->workflow_timeout_ms, c->log_payloads ? "true" : "false") < 0)
-        return NULL;
-    return out;
+/* The limits a command's messages must fit in: the producer's
+ * message.max.bytes, and the default topics' max.message.bytes when the
+ * brokers say (DescribeConfigs; the mock cluster does not). */
+static void message_limits(sio_service *s) {
+    sio_command_ctx *x = &s->cmd_ctx;
+    char v[32];
+    size_t n = sizeof v;
+    x->max_message = 1000000; /* librdkafka's own default */
+    if (rd_kafka_conf_get(rd_kafka_conf(s->producer), "message.max.bytes", v, &n) ==
+            RD_KAFKA_CONF_OK && atol(v) > 0)
+        x->max_message = (size_t)atol(v);
+    x->responses_max = x->default_dlq_max = x->max_message;
+    if (s->embedded) return;
+    sio_err err;
+    size_t t;
+    if (sio_kafka_topic_max_bytes(s->producer, s->cfg->responses_topic, 5000, &t, &err) == 0)
+        x->responses_max = t;
+    if (sio_kafka_topic_max_bytes(s->producer, s->default_dlq, 5000, &t, &err) == 0)
+        x->default_dlq_max = t;
+    else
+        sio_log_json(SIO_LOG_WARN, "the default DLQ's max.message.bytes is unknown",
+                     json_pack("{s:s,s:s}", "topic", s->default_dlq, "error", err.msg));
+}
+
+/* The context every command shares (command.h). */
+static int command_ctx(sio_service *s, sio_err *err) {
+    char dlq[512];
+    s->default_dlq = strdup(sio_dlq_topic(s->cfg->responses_topic, dlq, sizeof dlq));
+    if (s->default_dlq == NULL) return sio_err_set(err, SIO_E_NOMEM, "out of memory");
+    sio_command_ctx *x = &s->cmd_ctx;
+    x->cfg = s->cfg;
+    x->default_dlq = s->default_dlq;
+    snprintf(x->owner, sizeof x->owner, "%d:%llx", (int)getpid(), (unsigned long long)sio_wall_ms());
+    message_limits(s);
+    return 0;
 }
 
 static int start_workers(sio_service *s, sio_err *err) {
     s->nworkers = s->cfg->worker_count;
     s->slots = calloc((size_t)s->nworkers, sizeof *s->slots);
-    s->runner_cfg = runner_settings(s);
-    if (s->slots == NULL || s->runner_cfg == NULL)
-        return sio_err_set(err, SIO_E_NOMEM, "out of memory");
+    if (s->slots == NULL) return sio_err_set(err, SIO_E_NOMEM, "out of memory");
     for (int i = 0; i < s->nworkers; i++) {
         s->slots[i].s = s;
         sio_worker_cfg wc = {
@@ -282,16 +336,14 @@ static int start_workers(sio_service *s, sio_err *err) {
             .memkv = s->memkv,
             .produce = produce,
             .produce_data = &s->slots[i],
-            .runner_cfg = s->runner_cfg,
+            .config = s->cfg,
         };
         s->slots[i].w = sio_worker_create(&wc, err);
         if (s->slots[i].w == NULL) return -1;
         const char *load_errors = sio_worker_load_errors(s->slots[i].w);
-        if (i == 0 && load_errors) {
-            char e[2048];
-            sio_logf(SIO_LOG_ERROR, "some workflows were not loaded", "\"errors\":\"%s\"",
-                     sio_json_escape(load_errors, e, sizeof e));
-        }
+        if (i == 0 && load_errors)
+            sio_log_json(SIO_LOG_ERROR, "some workflows were not loaded",
+                         json_pack("{s:o}", "errors", sio_json_cstr(load_errors)));
         if (sio_worker_start(s->slots[i].w, err) != 0) return -1;
     }
     return 0;
@@ -308,12 +360,13 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     s->embedded = opts && opts->embedded;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->backlog_mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
     s->hb_consumer = -1;
     /* telemetry first, so /healthz and /readyz answer during start-up */
     if ((s->telemetry = sio_telemetry_start(cfg, err)) == NULL) goto fail;
-    if (!opts || !opts->embedded) sio_health_set_probe(SIO_READY_REDIS, redis_probe, (void *)cfg);
+    if (!opts || !opts->embedded) sio_health_set_probe(SIO_READY_REDIS, ready_redis, (void *)cfg);
     if (s->embedded) {
         if (start_mock(s, err) != 0 || (s->memkv = sio_memkv_create(err)) == NULL) goto fail;
     } else {
@@ -321,9 +374,9 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         if (s->brokers == NULL) goto fail;
     }
     if ((s->offsets = sio_offsets_create(err)) == NULL || make_producer(s, err) != 0 ||
-        sio_kafka_check(s->producer, s->brokers, 10000, err) != 0 ||
-        (!s->embedded && check_redis(cfg, err) != 0) || ensure_topics(s, err) != 0 ||
-        start_workers(s, err) != 0 || make_consumer(s, err) != 0)
+        sio_startup_wait(cfg, s->producer, s->brokers, !s->embedded, err) != 0 ||
+        ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
+        make_consumer(s, err) != 0)
         goto fail;
     if (uv_thread_create(&s->poller, poller_main, s) != 0) {
         sio_err_set(err, SIO_E_NOMEM, "cannot start the producer thread");
@@ -341,7 +394,7 @@ const char *sio_service_brokers(const sio_service *s) {
 }
 
 void sio_service_reload_now(sio_service *s) {
-    sio_log(SIO_LOG_INFO, "reloading workflows", NULL);
+    sio_log_json(SIO_LOG_INFO, "reloading workflows", NULL);
     for (int i = 0; i < s->nworkers; i++) sio_worker_reload(s->slots[i].w);
 }
 
@@ -350,15 +403,16 @@ void sio_service_reload_now(sio_service *s) {
 void sio_service_shutdown(sio_service *s) {
     for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
     if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_logf(SIO_LOG_WARN, "producer flush timed out", "\"queued\":%d",
-                 rd_kafka_outq_len(s->producer));
+        sio_log_json(SIO_LOG_WARN, "producer flush timed out",
+                     json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
     if (s->consumer) {
         rd_kafka_consumer_close(s->consumer);
         rd_kafka_destroy(s->consumer);
         s->consumer = NULL;
     }
-    sio_logf(SIO_LOG_INFO, "stopped", "\"dispatched\":%llu,\"completed\":%llu",
-             (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
+    sio_log_json(SIO_LOG_INFO, "stopped",
+                 json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
+                           (json_int_t)s->completed_ok));
 }
 
 void sio_service_destroy(sio_service *s) {
@@ -386,13 +440,18 @@ void sio_service_destroy(sio_service *s) {
     sio_service_free_jobs(s);
     sio_offsets_destroy(s->offsets);
     sio_memkv_destroy(s->memkv);
+    for (svc_backlog *b = s->backlog, *n; b; b = n) {
+        n = b->next;
+        backlog_free(b);
+    }
+    pthread_mutex_destroy(&s->backlog_mu);
     sio_health_set_probe(SIO_READY_REDIS, NULL, NULL);
     sio_health_unregister(s->hb_consumer);
     sio_telemetry_stop(s->telemetry);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->done_cv);
     free(s->slots);
-    free(s->runner_cfg);
+    free(s->default_dlq);
     free(s->brokers);
     free(s);
 }

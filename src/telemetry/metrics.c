@@ -177,9 +177,10 @@ void sio_metrics_set_catalog(const sio_metrics_wf *wfs, size_t n) {
     if (full) cat_full_logged = 1;
     pthread_mutex_unlock(&cat_mu);
     if (log_it)
-        sio_logf(SIO_LOG_WARN, "metrics: too many workflows or steps; the rest are labelled unknown",
-                 "\"max_workflows\":%d,\"max_steps\":%d", SIO_METRICS_MAX_WORKFLOWS,
-                 SIO_METRICS_MAX_STEPS);
+        sio_log_json(SIO_LOG_WARN,
+                     "metrics: too many workflows or steps; the rest are labelled unknown",
+                     json_pack("{s:i,s:i}", "max_workflows", SIO_METRICS_MAX_WORKFLOWS, "max_steps",
+                               SIO_METRICS_MAX_STEPS));
 }
 
 void sio_metrics_set_workers(int n) {

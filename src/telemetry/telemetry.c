@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "health.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
@@ -33,11 +34,10 @@ sio_telemetry *sio_telemetry_start(const sio_config *cfg, sio_err *err) {
         return NULL;
     }
     t->tracing = cfg->otlp_traces_url != NULL;
-    char host[300], url[1024];
-    sio_logf(SIO_LOG_INFO, "telemetry", "\"ops_addr\":%s%s%s,\"ops_port\":%d,\"traces_url\":%s%s%s",
-             t->ops ? "\"" : "", t->ops ? sio_json_escape(cfg->ops_host, host, sizeof host) : "null",
-             t->ops ? "\"" : "", sio_ops_port(t->ops), t->tracing ? "\"" : "",
-             t->tracing ? sio_json_escape(cfg->otlp_traces_url, url, sizeof url) : "null", t->tracing ? "\"" : "");
+    sio_log_json(SIO_LOG_INFO, "telemetry",
+                 json_pack("{s:o,s:i,s:o}", "ops_addr", sio_json_cstr(t->ops ? cfg->ops_host : NULL),
+                           "ops_port", sio_ops_port(t->ops), "traces_url",
+                           sio_json_cstr(t->tracing ? cfg->otlp_traces_url : NULL)));
     return t;
 }
 

@@ -261,9 +261,10 @@ static void post(CURL *curl, struct curl_slist *hdrs, sio_span *list, size_t n) 
         uint64_t now = sio_mono_ns();
         if ((int64_t)now - atomic_load(&last_log_ns) > 10000000000LL) {
             atomic_store(&last_log_ns, (int64_t)now);
-            sio_logf(SIO_LOG_WARN, "span export failed: spans dropped",
-                     "\"status\":%ld,\"error\":\"%s\",\"dropped\":%zu", status,
-                     curl_easy_strerror(rc), n);
+            sio_log_json(SIO_LOG_WARN, "span export failed: spans dropped",
+                         json_pack("{s:I,s:o,s:I}", "status", (json_int_t)status, "error",
+                                   sio_json_cstr(curl_easy_strerror(rc)), "dropped",
+                                   (json_int_t)n));
         }
     }
     for (sio_span *s = list, *nx; s; s = nx) nx = s->next, span_free(s);

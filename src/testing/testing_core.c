@@ -4,7 +4,7 @@
  *
  *   local core = require "sio_core"
  *   local box = core.new{lua_dir = "lua", mem_limit = n, instr_limit = n,
- *                        deadline_ms = n, runner_cfg = "{...}"}
+ *                        deadline_ms = n}
  *   ev = box:start(entry, payload, meta)     -- meta: string or table
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
@@ -41,6 +41,7 @@
 
 #include "embedded.h"
 #include "sandbox.h"
+#include "worker.h"
 
 #define BOX_MT "sio_core.box"
 #define COPY_MAX_DEPTH 64
@@ -299,7 +300,7 @@ static int require_on(lua_State *L, const char *name) {
     return lua_gettop(L);
 }
 
-/* pcall'd: [1] box, [2] runner cfg JSON or nil. */
+/* pcall'd: [1] box, [2] runner.init's settings table. */
 static int setup_cf(lua_State *L) {
     box *b = lua_touserdata(L, 1);
     static const luaL_Reg ops[] = {
@@ -566,15 +567,13 @@ static lua_Integer opt_int_field(lua_State *L, int t, const char *k) {
 }
 
 /* core.new{lua_dir=, mem_limit=, instr_limit=, deadline_ms=, state_mem_cap=,
- *          runner_cfg=, clock_ms=, epoch_s=} -> box */
+ *          clock_ms=, epoch_s=} -> box */
 static int l_new(lua_State *L) {
     if (lua_isnoneornil(L, 1)) lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_getfield(L, 1, "lua_dir");
     const char *lua_dir = luaL_optstring(L, -1, NULL);
-    lua_getfield(L, 1, "runner_cfg");
-    const char *runner_cfg = luaL_optstring(L, -1, NULL);
     box *b = lua_newuserdatauv(L, sizeof *b, 0);
     memset(b, 0, sizeof *b);
     b->runner_ref = b->host_ref = b->events_ref = b->co_ref = LUA_NOREF;
@@ -596,8 +595,11 @@ static int l_new(lua_State *L) {
     b->L = sio_sandbox_state(b->sb);
     lua_pushcfunction(b->L, setup_cf);
     lua_pushlightuserdata(b->L, b);
-    if (runner_cfg) lua_pushstring(b->L, runner_cfg);
-    else lua_pushnil(b->L);
+    /* runner.init's settings: the daemon's defaults (src/core/config.c) */
+    if (sio_worker_push_settings(b->L, NULL, &err) != 0) {
+        box_free(b);
+        return luaL_error(L, "sio_core.new: %s", err.msg);
+    }
     if (lua_pcall(b->L, 2, 0, 0) != LUA_OK) {
         lua_pushfstring(L, "sio_core.new: loading the engine: %s",
                         lua_tostring(b->L, -1) ? lua_tostring(b->L, -1) : "?");

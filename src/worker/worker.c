@@ -1,11 +1,13 @@
 /*
- * worker.c - a worker thread: loop, state, commands as coroutines.
+ * worker.c - a worker thread: loop, state, tasks and Lua runs.
  *
- * Life of a job: sio_worker_submit puts it in the inbox (any thread) and
- * wakes the loop; the loop starts a coroutine of runner.job bound to a fresh
- * sio_exec (the command's limits); every completed op resumes the coroutine
- * that started it; when the coroutine returns or fails the job's done
- * callback runs and everything the command held is released.
+ * Tasks: sio_worker_post puts one in the inbox (any thread) and wakes the
+ * loop, which calls its start; it lives on the loop until it calls
+ * sio_worker_task_end.  Runs: sio_worker_run starts a coroutine of
+ * runner.run(workflow, attrs) bound to a fresh sio_exec (the run's
+ * limits); every completed op resumes the coroutine that started it; when
+ * the coroutine returns or fails the run's done callback gets the outcome
+ * as a JSON tree or an error, and everything the run held is released.
  */
 #include "worker_int.h"
 
@@ -18,18 +20,20 @@
 #include <time.h>
 
 #include "catalog.h"
+#include "config.h"
 #include "embedded.h"
 #include "health.h"
+#include "json.h"
 #include "log.h"
+#include "luajson.h"
 #include "metrics.h"
 
-static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_t len);
+static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_error *e);
 
-/* Ends c with err as its JSON error. */
-static void cmd_fail(sio_worker *w, sio_cmd *c, const sio_err *err) {
-    char buf[1024];
-    size_t n = sio_json_error(buf, sizeof buf, sio_class_name(sio_code_class(err->code)), err->msg);
-    cmd_finish(w, c, 0, buf, n);
+/* Ends r with err (a C-side failure) as its error. */
+static void run_fail(sio_worker *w, sio_run *r, const sio_err *err) {
+    sio_run_error e = {.cls = sio_code_class(err->code), .message = err->msg};
+    run_finish(w, r, NULL, &e);
 }
 
 /* Calls runner[fn](args...) on the main thread in protected mode.  On error
@@ -46,6 +50,52 @@ static int call_runner(sio_worker *w, const char *fn, int nargs, int nres, sio_e
         return -1;
     }
     return 0;
+}
+
+/* runner.intents() as a protected C function: [1] the runner's ref. */
+static int intents_k(lua_State *L) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua_tointeger(L, 1));
+    lua_getfield(L, -1, "intents");
+    lua_call(L, 0, 1);
+    return 1;
+}
+
+static void free_intents(sio_worker *w) {
+    for (size_t i = 0; i < w->nintents; i++) free(w->intents[i]);
+    free(w->intents);
+    w->intents = NULL;
+    w->nintents = 0;
+}
+
+/* Copies the live set's intents (sorted by the runner) for
+ * sio_worker_knows, so a command's workflow is checked without Lua. */
+static void refresh_intents(sio_worker *w) {
+    lua_State *L = w->L;
+    free_intents(w);
+    lua_pushcfunction(L, intents_k);
+    lua_pushinteger(L, w->runner_ref);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    size_t n = (size_t)lua_rawlen(L, -1);
+    w->intents = calloc(n ? n : 1, sizeof *w->intents);
+    for (size_t i = 0; w->intents && i < n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        const char *name = lua_tostring(L, -1);
+        if (name && (w->intents[w->nintents] = strdup(name)) != NULL) w->nintents++;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static int cmp_name(const void *key, const void *elem) {
+    return strcmp(key, *(char *const *)elem);
+}
+
+int sio_worker_knows(const sio_worker *w, const char *workflow) {
+    return w->nintents &&
+           bsearch(workflow, w->intents, w->nintents, sizeof *w->intents, cmp_name) != NULL;
 }
 
 /* Loads (or reloads) the workflows through runner.load, in a coroutine
@@ -82,6 +132,7 @@ static int load_workflows(sio_worker *w, int initial, sio_err *err) {
     if (msg) w->load_errors = strdup(msg);
     if (!ok) sio_err_set(err, SIO_E_SCRIPT, "%s", msg ? msg : "invalid workflows");
     rc = ok ? 0 : -1;
+    if (ok) refresh_intents(w);
 out:
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
     sio_exec_destroy(ex);
@@ -165,7 +216,7 @@ static void publish_catalog(sio_worker *w) {
 }
 
 /* Creates the state, installs the engine and the host ops, and calls
- * runner.init(host, cfg_json). */
+ * runner.init(host, settings). */
 static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
     /* A lua folder that does not exist means no user modules, not an error
      * (the default "lua" is relative to where the binary runs). */
@@ -189,8 +240,10 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
     }
     w->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (sio_worker_host_push(w, err) != 0) return -1; /* the host table */
-    if (cfg->runner_cfg) lua_pushstring(L, cfg->runner_cfg);
-    else lua_pushnil(L);
+    if (sio_worker_push_settings(L, cfg->config, err) != 0) {
+        lua_pop(L, 1);
+        return -1;
+    }
     return call_runner(w, "init", 2, 0, err);
 }
 
@@ -213,7 +266,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     w->lua_dir = cfg->lua_dir ? strdup(cfg->lua_dir) : NULL;
     sio_aio_cfg ac = {
         .done = sio_worker_on_op,
-        .owner_ops = sio_worker_cmd_ops,
+        .owner_ops = sio_worker_task_ops,
         .cb_data = w,
         .http_allow = cfg->http_allow,
         .http_timeout_ms = cfg->http_timeout_ms,
@@ -239,123 +292,246 @@ fail:
     return NULL;
 }
 
-/* Starts job as a new coroutine of runner.job(entry, payload, meta). */
-static void cmd_start(sio_worker *w, sio_job *job) {
-    lua_State *L = w->L;
+/* --- runs -------------------------------------------------------------------*/
+
+/* The coroutine's continuation after runner.run returned (ok, value): a
+ * result is converted to JSON here, inside the run, so the conversion is
+ * charged to its limits and an unencodable result (a function, NaN) is the
+ * run's permanent error.  Leaves (ok, value) for run_after. */
+static int run_body_k(lua_State *co, int status, lua_KContext ctx) {
+    (void)status;
+    sio_run *r = (sio_run *)ctx;
+    if (lua_gettop(co) < 2) lua_settop(co, 2);
+    if (!lua_toboolean(co, -2)) return 2;
     sio_err err;
-    sio_cmd *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        static const char m[] = "{\"class\":\"transient\",\"message\":\"worker: out of memory\"}";
-        job->done(job, 0, m, sizeof m - 1);
-        return;
+    r->result = sio_lua_to_json(co, -1, &err);
+    if (r->result == NULL) {
+        lua_pushboolean(co, 0);
+        lua_createtable(co, 0, 2);
+        lua_pushliteral(co, "permanent");
+        lua_setfield(co, -2, "class");
+        lua_pushfstring(co, "the workflow's result cannot be sent as JSON: %s", err.msg);
+        lua_setfield(co, -2, "message");
     }
-    c->job = job;
-    c->w = w;
-    c->co_ref = LUA_NOREF;
-    c->next = w->active;
-    if (w->active) w->active->prev = c;
-    w->active = c;
-    w->running++;
-    c->exec = sio_exec_create(w->sb, &w->limits, &err);
-    if (c->exec == NULL) {
-        cmd_fail(w, c, &err);
-        return;
-    }
-    sio_exec_set_data(c->exec, c);
-    c->co = lua_newthread(L);
-    c->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
-    if (sio_exec_bind(c->exec, c->co, &err) != 0) {
-        cmd_fail(w, c, &err);
-        return;
-    }
-    lua_State *co = c->co;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
-    lua_getfield(co, -1, "job");
+    return 2;
+}
+
+/* The coroutine's body: [1] the run (light userdata).  Pushes the
+ * workflow name and the attrs as Lua values (charged to the run) and calls
+ * runner.run, which may yield. */
+static int run_body(lua_State *co) {
+    sio_run *r = lua_touserdata(co, 1);
+    lua_settop(co, 0);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, r->w->runner_ref);
+    lua_getfield(co, -1, "run");
     lua_remove(co, -2);
-    lua_pushstring(co, job->entry);
-    lua_pushlstring(co, job->payload ? job->payload : "", job->payload_len);
-    if (job->meta) lua_pushstring(co, job->meta);
-    else lua_pushnil(co);
-    sio_worker_resume(w, c, 3);
+    lua_pushstring(co, r->workflow);
+    if (r->attrs) sio_lua_push_json(co, r->attrs);
+    else lua_newtable(co);
+    r->workflow = NULL;
+    r->attrs = NULL;
+    lua_callk(co, 2, 2, (lua_KContext)r, run_body_k);
+    return run_body_k(co, LUA_OK, (lua_KContext)r);
+}
+
+sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs,
+                        const sio_run_cbs *cbs, void *ud, sio_err *err) {
+    lua_State *L = w->L;
+    sio_run *r = calloc(1, sizeof *r);
+    if (r == NULL || !lua_checkstack(L, 4)) {
+        free(r);
+        sio_err_set(err, SIO_E_NOMEM, "worker: out of memory");
+        return NULL;
+    }
+    r->task.on_op = sio_worker_run_on_op;
+    r->w = w;
+    r->cbs = *cbs;
+    r->ud = ud;
+    r->workflow = workflow;
+    r->attrs = attrs;
+    r->exec = sio_exec_create(w->sb, &w->limits, err);
+    if (r->exec == NULL) {
+        free(r);
+        return NULL;
+    }
+    sio_exec_set_data(r->exec, r);
+    r->co = lua_newthread(L);
+    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
+    if (sio_exec_bind(r->exec, r->co, err) != 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
+        sio_exec_destroy(r->exec);
+        free(r);
+        return NULL;
+    }
+    r->next = w->active;
+    if (w->active) w->active->prev = r;
+    w->active = r;
+    w->runs++;
+    lua_pushcfunction(r->co, run_body);
+    lua_pushlightuserdata(r->co, r);
+    sio_worker_resume(w, r, 1);
+    return r;
+}
+
+/* Reads the error value at the top of co (a table {class, message, step}
+ * or anything else) and ends r with it. */
+static void run_fail_with(sio_worker *w, sio_run *r, lua_State *co) {
+    sio_run_error e = {.cls = SIO_PERMANENT, .message = NULL, .step = NULL};
+    e.killed = sio_exec_kill_reason(r->exec) != SIO_KILL_NONE;
+    if (lua_istable(co, -1) && lua_checkstack(co, 4)) {
+        lua_getfield(co, -1, "class");
+        if (lua_isstring(co, -1) && strcmp(lua_tostring(co, -1), "transient") == 0 && !e.killed)
+            e.cls = SIO_TRANSIENT;
+        lua_getfield(co, -2, "message");
+        e.message = lua_tostring(co, -1);
+        lua_getfield(co, -3, "step");
+        e.step = lua_tostring(co, -1);
+    } else if (lua_type(co, -1) == LUA_TSTRING) {
+        e.message = lua_tostring(co, -1);
+    }
+    if (e.killed) e.message = sio_kill_message(sio_exec_kill_reason(r->exec));
+    if (e.message == NULL) e.message = "the workflow failed (its error is not a string)";
+    run_finish(w, r, NULL, &e);
 }
 
 /* After a resume: a yield waits for ops; a return or an error ends it. */
-static void cmd_after(sio_worker *w, sio_cmd *c, int status, int nres) {
-    lua_State *co = c->co;
+static void run_after(sio_worker *w, sio_run *r, int status, int nres) {
+    lua_State *co = r->co;
     if (status == LUA_YIELD) {
         lua_pop(co, nres);
-        /* A waiting command always has a pending op: its deadline. */
-        if (c->deadline_op == 0) {
+        /* A waiting run always has a pending op: its deadline. */
+        if (r->deadline_op == 0) {
             sio_err err;
             uint64_t ms = w->limits.deadline_ms ? w->limits.deadline_ms : 600000;
-            c->deadline_op = sio_aio_timer(w->aio, c, ms, &err);
-            if (c->deadline_op == 0) cmd_fail(w, c, &err);
+            r->deadline_op = sio_aio_timer(w->aio, &r->task, ms, &err);
+            if (r->deadline_op == 0) run_fail(w, r, &err);
         }
         return;
     }
-    size_t len = 0;
-    const char *res;
-    if (status == LUA_OK) {
-        int ok = nres >= 1 && lua_toboolean(co, -nres);
-        res = nres >= 2 ? lua_tolstring(co, -nres + 1, &len) : NULL;
-        if (res == NULL) res = "";
-        cmd_finish(w, c, ok, res, len);
+    if (status == LUA_OK && r->result != NULL) {
+        json_t *res = r->result;
+        r->result = NULL;
+        run_finish(w, r, res, NULL);
         return;
     }
-    /* An error escaped the runner: a limit breach (sio_exec_resume made it
-     * the limit table) or a bug in trusted code.  Reported as JSON. */
-    const char *cls = "permanent";
-    if (lua_istable(co, -1)) {
-        lua_getfield(co, -1, "class");
-        if (lua_isstring(co, -1)) cls = lua_tostring(co, -1);
-        lua_getfield(co, -2, "message");
-        res = lua_tolstring(co, -1, &len);
-    } else {
-        res = lua_tolstring(co, -1, &len);
-    }
-    if (res == NULL) res = "(error object is not a string)";
-    char buf[1024];
-    size_t n = sio_json_error(buf, sizeof buf, cls, res);
-    cmd_finish(w, c, 0, buf, n);
+    /* (false, error) from the runner, or an error that escaped it: a limit
+     * breach (sio_exec_resume made it the limit table) or a bug in trusted
+     * code. */
+    run_fail_with(w, r, co);
 }
 
-/* Writes {"class":cls,"message":msg} with msg escaped, truncated to fit. */
-size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg) {
-    char esc[900];
-    int n = snprintf(buf, size, "{\"class\":\"%s\",\"message\":\"%s\"}", cls,
-                     sio_json_escape(msg, esc, sizeof esc));
-    return (size_t)n < size ? (size_t)n : size - 1;
+/* The run's deadline passed while it waited: a permanent limit error, as
+ * when the hook sees the deadline pass while code runs. */
+void sio_worker_deadline(sio_worker *w, sio_run *r) {
+    sio_run_error e = {.cls = SIO_PERMANENT, .message = sio_kill_message(SIO_KILL_DEADLINE),
+                       .killed = 1};
+    run_finish(w, r, NULL, &e);
 }
 
-/* The command's deadline passed while it waited: a permanent limit error,
- * as when the hook sees the deadline pass while code runs. */
-void sio_worker_deadline(sio_worker *w, sio_cmd *c) {
-    static const char msg[] = "{\"class\":\"permanent\",\"message\":\"deadline exceeded\"}";
-    cmd_finish(w, c, 0, msg, sizeof msg - 1);
-}
-
-void sio_worker_resume(sio_worker *w, sio_cmd *c, int nargs) {
+void sio_worker_resume(sio_worker *w, sio_run *r, int nargs) {
     int nres = 0;
-    int status = sio_exec_resume(c->exec, c->co, w->L, nargs, &nres);
-    cmd_after(w, c, status, nres);
+    int status = sio_exec_resume(r->exec, r->co, w->L, nargs, &nres);
+    run_after(w, r, status, nres);
 }
 
-/* Calls the job's done, then releases the command: its ops are forgotten,
- * its coroutine unanchored, its exec freed. */
-static void cmd_finish(sio_worker *w, sio_cmd *c, int ok, const char *res, size_t len) {
-    sio_job *job = c->job;
-    c->job = NULL;
-    if (job) job->done(job, ok, res, len);
-    sio_aio_forget(w->aio, c);
-    if (c->prev) c->prev->next = c->next;
-    else w->active = c->next;
-    if (c->next) c->next->prev = c->prev;
-    w->running--;
-    sio_kill kill = c->exec ? sio_exec_kill_reason(c->exec) : SIO_KILL_NONE;
+/* Releases r: its ops are forgotten, its coroutine unanchored, its exec
+ * freed. */
+static void run_release(sio_worker *w, sio_run *r) {
+    if (w->aio) sio_aio_forget(w->aio, &r->task);
+    if (r->prev) r->prev->next = r->next;
+    else w->active = r->next;
+    if (r->next) r->next->prev = r->prev;
+    w->runs--;
+    sio_kill kill = r->exec ? sio_exec_kill_reason(r->exec) : SIO_KILL_NONE;
     if (kill != SIO_KILL_NONE) sio_metric_inc(SIO_M_LIMIT_KILLS, sio_metrics_kill_kind(kill));
-    if (c->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, c->co_ref);
-    sio_exec_destroy(c->exec);
-    free(c);
+    if (r->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, r->co_ref);
+    sio_exec_destroy(r->exec);
+    json_decref(r->result);
+    free(r);
+}
+
+/* Calls the run's done, then releases it (the strings of e live on the
+ * coroutine's stack, so they are still valid during the call). */
+static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_error *e) {
+    sio_run_cbs cbs = r->cbs;
+    void *ud = r->ud;
+    r->cbs.done = NULL;
+    sio_aio_forget(w->aio, &r->task); /* nothing of r completes from here on */
+    if (cbs.done) cbs.done(ud, result, e);
+    else json_decref(result);
+    run_release(w, r);
+}
+
+void sio_run_cancel(sio_run *r) {
+    if (r != NULL) run_release(r->w, r);
+}
+
+/* --- run jobs (sio_worker_submit_run) ------------------------------------------*/
+
+static void job_step_result(void *ud, const char *step_id, const char *payload, size_t len,
+                            const json_t *query) {
+    sio_run_job *j = ud;
+    if (j->cbs.step_result) j->cbs.step_result(j->ud, step_id, payload, len, query);
+}
+
+static void job_done(void *ud, json_t *result, const sio_run_error *e) {
+    sio_run_job *j = ud;
+    sio_worker_task_end(j->task.w, &j->task);
+    j->cbs.done(j->ud, result, e);
+}
+
+static void job_start(sio_task *t, sio_worker *w) {
+    sio_run_job *j = (sio_run_job *)t;
+    sio_err err;
+    sio_run_cbs cbs = {.step_result = job_step_result, .done = job_done};
+    if (sio_worker_run(w, j->workflow, j->attrs, &cbs, j, &err) == NULL) {
+        sio_run_error e = {.cls = sio_code_class(err.code), .message = err.msg};
+        job_done(j, NULL, &e);
+    }
+}
+
+void sio_worker_submit_run(sio_worker *w, sio_run_job *j) {
+    j->task.start = job_start;
+    j->task.on_op = NULL; /* its ops belong to its run */
+    sio_worker_post(w, &j->task);
+}
+
+/* --- validate ---------------------------------------------------------------*/
+
+int sio_worker_validate(sio_worker *w, const char *paths, char **report) {
+    lua_State *L = w->L;
+    sio_err err;
+    *report = NULL;
+    sio_exec *ex = sio_exec_create(w->sb, &w->limits, &err);
+    if (ex == NULL) {
+        *report = strdup(err.msg);
+        return 0;
+    }
+    lua_State *co = lua_newthread(L);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int ok = 0, nres = 0;
+    if (sio_exec_bind(ex, co, &err) != 0) {
+        *report = strdup(err.msg);
+        goto out;
+    }
+    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
+    lua_getfield(co, -1, "validate");
+    lua_remove(co, -2);
+    lua_pushstring(co, paths);
+    int status = sio_exec_resume(ex, co, L, 1, &nres);
+    if (status != LUA_OK) {
+        const char *m = status == LUA_YIELD ? "validating must not wait on I/O"
+                                            : luaL_tolstring(co, -1, NULL);
+        *report = strdup(m ? m : "validation failed");
+        goto out;
+    }
+    ok = nres >= 1 && lua_toboolean(co, -nres);
+    const char *text = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
+    *report = strdup(text ? text : "");
+out:
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    sio_exec_destroy(ex);
+    return ok;
 }
 
 /* runner.current().version, as a protected C function (reading allocates). */
@@ -382,27 +558,14 @@ static long live_version(sio_worker *w) {
 /* Logs a reload outcome as one JSON line through the sandbox's log sink:
  * {"ts","level","msg","worker","version"[,"errors"]}. */
 static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
-    size_t ecap = errors ? 6 * strlen(errors) + 8 : 1;
-    size_t cap = 256 + ecap;
-    char *line = malloc(cap), *esc = malloc(ecap);
-    if (line == NULL || esc == NULL) { /* the outcome is still counted */
-        free(line);
-        free(esc);
-        return;
-    }
-    char when[40];
-    size_t n = (size_t)snprintf(line, cap,
-                                "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
-                                "\"version\":%ld",
-                                sio_log_timestamp(when, sizeof when), ok ? "info" : "error",
-                                ok ? "workflows reloaded" : "reload rejected", w->id, version);
-    if (errors)
-        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"%s\"",
-                              sio_json_escape(errors, esc, ecap));
-    memcpy(line + n, "}\n", 2);
-    sio_sandbox_log_line(w->sb, line, n + 2);
+    json_t *f = json_pack("{s:i,s:I}", "worker", w->id, "version", (json_int_t)version);
+    if (f && errors) json_object_set_new(f, "errors", sio_json_cstr(errors));
+    size_t len = 0;
+    char *line = sio_log_line(ok ? SIO_LOG_INFO : SIO_LOG_ERROR,
+                              ok ? "workflows reloaded" : "reload rejected", f, &len);
+    if (line == NULL) return; /* out of memory: the outcome is still counted */
+    sio_sandbox_log_line(w->sb, line, len);
     free(line);
-    free(esc);
 }
 
 /* One reload on the loop thread: runner.load(initial=false) swaps the new
@@ -426,10 +589,10 @@ static void reload_workflows(sio_worker *w) {
     if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
 }
 
-/* Moves the inbox out under the lock, then starts each job. */
+/* Moves the inbox out under the lock, then starts each task. */
 static void drain_inbox(sio_worker *w) {
     pthread_mutex_lock(&w->mu);
-    sio_job *jobs = w->inbox;
+    sio_task *tasks = w->inbox;
     w->inbox = w->inbox_tail = NULL;
     sio_produce_done *pd = w->produced;
     w->produced = NULL;
@@ -449,14 +612,23 @@ static void drain_inbox(sio_worker *w) {
     }
     if (reload) reload_workflows(w);
     if (stop) {
+        /* Tasks not started stay the submitter's (they never start). */
         sio_worker_shutdown_loop(w);
         return;
     }
-    for (sio_job *n; jobs; jobs = n) {
-        n = jobs->next;
-        jobs->next = NULL;
+    for (sio_task *n; tasks; tasks = n) {
+        n = tasks->next;
+        tasks->next = w->live;
+        tasks->prev = NULL;
+        if (w->live) w->live->prev = tasks;
+        w->live = tasks;
+        pthread_mutex_lock(&w->mu);
         w->queued--;
-        cmd_start(w, jobs);
+        w->tasks++;
+        pthread_mutex_unlock(&w->mu);
+        tasks->queued = 0;
+        tasks->w = w;
+        tasks->start(tasks, w);
     }
 }
 
@@ -464,22 +636,39 @@ void sio_worker_on_wake(uv_async_t *a) {
     drain_inbox(a->data);
 }
 
-void sio_worker_submit(sio_worker *w, sio_job *job) {
-    job->next = NULL;
+void sio_worker_post(sio_worker *w, sio_task *t) {
+    t->next = t->prev = NULL;
+    t->ops = NULL;
+    t->queued = 1;
     pthread_mutex_lock(&w->mu);
-    if (w->inbox_tail) w->inbox_tail->next = job;
-    else w->inbox = job;
-    w->inbox_tail = job;
+    if (w->inbox_tail) w->inbox_tail->next = t;
+    else w->inbox = t;
+    w->inbox_tail = t;
     w->queued++;
     pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->wake);
 }
 
+void sio_worker_task_end(sio_worker *w, sio_task *t) {
+    if (w->aio) sio_aio_forget(w->aio, t);
+    if (t->prev) t->prev->next = t->next;
+    else w->live = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    pthread_mutex_lock(&w->mu);
+    w->tasks--;
+    pthread_mutex_unlock(&w->mu);
+}
+
+sio_aio *sio_worker_aio(sio_worker *w) {
+    return w->aio;
+}
+
 size_t sio_worker_inflight(sio_worker *w) {
     pthread_mutex_lock(&w->mu);
-    size_t n = w->queued;
+    size_t n = w->queued + w->tasks;
     pthread_mutex_unlock(&w->mu);
-    return n + w->running;
+    return n;
 }
 
 void sio_worker_reload(sio_worker *w) {
@@ -546,20 +735,22 @@ void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
 
 void sio_worker_run_until_idle(sio_worker *w) {
     drain_inbox(w);
-    while (w->running > 0) {
-        if (sio_aio_pending(w->aio) == 0) break; /* nothing can wake a command */
+    while (w->runs > 0 || w->live != NULL) {
+        if (sio_aio_pending(w->aio) == 0) break; /* nothing can wake one */
         uv_run(&w->loop, UV_RUN_ONCE);
         drain_inbox(w);
     }
 }
 
-/* Abandons every command (their done is not called), closes the aio and
- * the wake handle; the loop then ends by itself. */
+/* Abandons every run (their done is not called) and every live task (its
+ * abandon is), closes the aio and the wake handle; the loop then ends by
+ * itself. */
 void sio_worker_shutdown_loop(sio_worker *w) {
-    while (w->active) {
-        sio_cmd *c = w->active;
-        c->job = NULL;
-        cmd_finish(w, c, 0, "", 0);
+    while (w->active) run_release(w, w->active);
+    while (w->live) {
+        sio_task *t = w->live;
+        sio_worker_task_end(w, t);
+        if (t->abandon) t->abandon(t);
     }
     sio_aio_destroy(w->aio);
     w->aio = NULL;
@@ -615,7 +806,6 @@ void sio_worker_destroy(sio_worker *w) {
     uv_loop_close(&w->loop);
     if (w->L && w->runner_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, w->runner_ref);
     sio_sandbox_destroy(w->sb);
-    for (sio_job *j = w->inbox; j; j = j->next) w->queued--;
     for (sio_produce_done *pd = w->produced, *n; pd; pd = n) {
         n = pd->next;
         free(pd->payload);
@@ -625,5 +815,6 @@ void sio_worker_destroy(sio_worker *w) {
     free(w->workflows_dir);
     free(w->lua_dir);
     free(w->load_errors);
+    free_intents(w);
     free(w);
 }

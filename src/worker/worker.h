@@ -2,10 +2,13 @@
  * worker.h - a worker: one thread, one libuv loop, one sandboxed lua_State,
  * many commands in flight as coroutines.
  *
- * Jobs are submitted from any thread; the worker runs each as a coroutine of
- * the trusted runner (lua/sio/runner.lua) and calls the job's callbacks on
- * its own thread.  A job waiting on I/O (HTTP, Redis, Kafka, timers) yields,
- * so other jobs and other steps of the same job go on meanwhile.
+ * Tasks (sio_task) are posted from any thread and live on the worker's
+ * loop; a task runs workflows through sio_worker_run, each in a coroutine
+ * of the trusted engine (lua/sio/runner.lua run) that takes the workflow
+ * name and attrs as Lua values and hands back the outcome and each step
+ * result through C callbacks.  A run waiting on I/O (HTTP, Redis, Kafka,
+ * timers) yields, so other runs and other steps of the same run go on
+ * meanwhile.  No JSON text crosses the C/Lua seam.
  */
 #ifndef SIO_WORKER_H
 #define SIO_WORKER_H
@@ -13,35 +16,64 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+#include <lua.h>
+
 #include "aio.h"
 #include "sandbox.h"
 #include "sio_err.h"
 
 typedef struct sio_worker sio_worker;
-typedef struct sio_job sio_job;
+typedef struct sio_task sio_task;
+typedef struct sio_run sio_run;
 
-/* Called on the worker thread.  kind is "step_result", "log", ... ; data is
- * a JSON text owned by the worker, valid during the call. */
-typedef void (*sio_job_emit_fn)(sio_job *job, const char *kind, const char *data, size_t len);
-
-/* Called once, on the worker thread, when the job's coroutine ends.  ok is 1
- * when the runner returned normally; result is its JSON text (or the error
- * message when ok is 0), valid during the call.  The job belongs to the
- * submitter again from this call on. */
-typedef void (*sio_job_done_fn)(sio_job *job, int ok, const char *result, size_t len);
-
-struct sio_job {
-    /* Set by the submitter; the worker reads them and never frees them. */
-    const char *entry;   /* runner function: "run" or "command" */
-    const char *payload; /* bytes handed to the runner (attrs JSON, a Kafka value) */
-    size_t payload_len;
-    const char *meta;    /* a JSON object of metadata, NUL-terminated, or NULL */
-    sio_job_emit_fn emit;
-    sio_job_done_fn done;
-    void *data;          /* the submitter's */
+/* A task: a piece of work that lives on a worker's loop, e.g. one Kafka
+ * command of the service (service/command.c).  The submitter allocates it,
+ * fills the two callbacks and posts it; from start on it runs on the
+ * worker's thread, starts aio ops with itself as the owner
+ * (sio_worker_aio(w), owner = the task) and Lua runs (sio_worker_run), and
+ * calls sio_worker_task_end when it is finished.  Between post and end the
+ * worker counts it in sio_worker_inflight. */
+struct sio_task {
+    /* Set by the submitter. */
+    void (*start)(sio_task *t, sio_worker *w);
+    /* The completion of an aio op the task started (res valid during the
+     * call only).  Never called after sio_worker_task_end. */
+    void (*on_op)(sio_task *t, uint64_t op_id, const sio_aio_result *res);
+    /* The worker is stopping with t still alive (sio_worker_stop): t must
+     * not touch the worker again; its ops are forgotten.  May be NULL. */
+    void (*abandon)(sio_task *t);
     /* The worker's. */
-    sio_job *next;
+    sio_worker *w;      /* set before start */
+    struct sio_op *ops; /* aio's list of the task's pending ops */
+    sio_task *next, *prev;
+    int queued;
 };
+
+/* How a Lua run ended.  message and step are owned by the worker and valid
+ * during the done call only; step is NULL when no step is to blame. */
+typedef struct sio_run_error {
+    sio_errclass cls;
+    const char *message;
+    const char *step;
+    int killed; /* a sandbox limit (memory, instructions, deadline) ended it */
+} sio_run_error;
+
+/* The callbacks of a Lua run, on the worker thread. */
+typedef struct sio_run_cbs {
+    /* A step result (publish_result, sio.publish) as the step completes:
+     * step_id and payload (len bytes) are valid during the call, query is
+     * the command's normalised query as JSON (borrowed; null when none).
+     * Must not call back into the worker's Lua. */
+    void (*step_result)(void *ud, const char *step_id, const char *payload, size_t len,
+                        const json_t *query);
+    /* Once, when the run ends: result (a new reference the callee owns) on
+     * success, else NULL and err.  The run is gone from this call on.  May
+     * be called before sio_worker_run returns (a workflow that never waits
+     * finishes inside it): treat sio_worker_run as the last thing a caller
+     * does with its own state. */
+    void (*done)(void *ud, json_t *result, const sio_run_error *err);
+} sio_run_cbs;
 
 /* Called on the worker thread after each reload (not the initial load):
  * ok is 1 when the new set went live, 0 when it was rejected and the
@@ -64,7 +96,9 @@ typedef struct sio_worker_cfg {
     struct sio_memkv *memkv;     /* answers Redis commands instead (embedded) */
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;
-    const char *runner_cfg;      /* JSON object handed to runner.init, or NULL */
+    /* The settings the engine reads (RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX),
+     * handed to runner.init as a Lua table; borrowed.  NULL: the defaults. */
+    const struct sio_config *config;
     sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
     void *reload_data;
 } sio_worker_cfg;
@@ -77,15 +111,67 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err);
 /* Starts the worker's thread, which runs the loop until sio_worker_stop. */
 int sio_worker_start(sio_worker *w, sio_err *err);
 
-/* Queues job (thread-safe).  The job must stay valid until its done call. */
-void sio_worker_submit(sio_worker *w, sio_job *job);
+/* Posts t to the worker (thread-safe): t->start runs on the worker's loop.
+ * t must stay valid until it calls sio_worker_task_end. */
+void sio_worker_post(sio_worker *w, sio_task *t);
 
-/* Runs the loop on the calling thread until no job is in flight or queued
- * and no op is pending.  For the CLI, without sio_worker_start. */
+/* Loop thread: t is finished.  Its pending ops are forgotten (they never
+ * complete) and it no longer counts as in flight.  The worker does not
+ * touch t afterwards. */
+void sio_worker_task_end(sio_worker *w, sio_task *t);
+
+/* The worker's async I/O, for tasks (loop thread only). */
+sio_aio *sio_worker_aio(sio_worker *w);
+
+/* Loop thread: is `workflow` in the live set? */
+int sio_worker_knows(const sio_worker *w, const char *workflow);
+
+/* Loop thread: runs the workflow named `workflow` with attrs (an object or
+ * NULL, borrowed: the engine gets a Lua copy, so the caller's tree never
+ * sees the engine's changes) in a coroutine bound to a fresh sandbox
+ * execution (the worker's limits), on the live set.  Returns the run, or
+ * NULL with err set (cbs->done is then never called).  See sio_run_cbs for
+ * when done comes. */
+sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs,
+                        const sio_run_cbs *cbs, void *ud, sio_err *err);
+
+/* Loop thread: abandons a run still going (its ops are forgotten, done is
+ * never called). */
+void sio_run_cancel(sio_run *r);
+
+/* A task that runs one workflow, for callers on other threads (tests,
+ * benchmarks): sio_worker_submit_run posts it (thread-safe) and its start
+ * calls sio_worker_run; cbs are called on the worker's thread, done
+ * exactly once (also when the run could not start), after which the job
+ * belongs to the submitter again. */
+typedef struct sio_run_job {
+    sio_task task;
+    const char *workflow; /* borrowed until done */
+    const json_t *attrs;  /* borrowed until done; NULL = {} */
+    sio_run_cbs cbs;
+    void *ud;
+} sio_run_job;
+
+void sio_worker_submit_run(sio_worker *w, sio_run_job *j);
+
+/* Runs the loop on the calling thread until no task or run is in flight or
+ * queued, or nothing can wake one.  For the CLI, without sio_worker_start. */
 void sio_worker_run_until_idle(sio_worker *w);
 
-/* Jobs queued or running. */
+/* Tasks queued or alive (thread-safe). */
 size_t sio_worker_inflight(sio_worker *w);
+
+/* Validates the workflow files and folders in paths (one per line) on the
+ * calling thread (CLI, without sio_worker_start).  Returns 1 when all are
+ * valid; *report (malloc'd, the caller frees) gets one line per valid
+ * workflow ("ok: intent (file)") and one per error ("file:line: msg"). */
+int sio_worker_validate(sio_worker *w, const char *paths, char **report);
+
+/* Pushes the table of settings runner.init takes (Lua values: retry_attempts,
+ * retry_backoff_base_ms, retry_backoff_max_ms) from cfg, or from the
+ * defaults of src/core/config.c when cfg is NULL.  Returns 0, or -1 with
+ * err set and nothing pushed.  For the worker and the busted harness. */
+int sio_worker_push_settings(lua_State *L, const struct sio_config *cfg, sio_err *err);
 
 /* Asks the thread to reload workflows (thread-safe).  Requests made
  * before the thread gets to them are merged into one reload.  The new set
@@ -121,9 +207,6 @@ void sio_worker_destroy(sio_worker *w);
  * valid until the next load. */
 const char *sio_worker_load_errors(const sio_worker *w);
 
-/* Writes {"class":cls,"message":msg} (msg JSON-escaped, truncated to
- * fit) into buf; returns its length. */
-size_t sio_json_error(char *buf, size_t size, const char *cls, const char *msg);
 
 
 #endif

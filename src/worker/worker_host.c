@@ -1,12 +1,12 @@
 /*
  * worker_host.c - the host ops a worker adds to the trusted `host` table:
- * timer, http, kv, redis, produce, cancel, emit.
+ * timer, http, kv, produce, cancel, tool, step_result.
  *
- * Each op function finds the command it serves from the calling thread's
- * exec (step coroutines inherit their command's exec), starts an aio op owned
- * by that command and returns its id; the completion resumes the command's
- * coroutine with (op_id, ok, value).  A failed start returns nil plus an
- * error table {class, message, code}.
+ * Each op function finds the run it serves from the calling thread's exec
+ * (step coroutines inherit their run's exec), starts an aio op owned by
+ * that run and returns its id; the completion resumes the run's coroutine
+ * with (op_id, ok, value).  A failed start returns nil plus an error table
+ * {class, message, code}.
  */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -15,16 +15,15 @@
 
 #include <dirent.h>
 
+#include "luajson.h"
 #include "tools.h"
 #include "worker_int.h"
 
-#define MAX_REDIS_ARGS 64
-
-/* The command running on L; raises when there is none (an op started
- * outside any command, e.g. at load time). */
-static sio_cmd *cmd_of(lua_State *L) {
+/* The run on L; raises when there is none (an op started outside any
+ * command, e.g. at load time). */
+static sio_run *cmd_of(lua_State *L) {
     sio_exec *ex = sio_exec_of(L);
-    sio_cmd *c = ex ? sio_exec_data(ex) : NULL;
+    sio_run *c = ex ? sio_exec_data(ex) : NULL;
     if (c == NULL) luaL_error(L, "this operation is only available while a command runs");
     return c;
 }
@@ -52,10 +51,10 @@ static int op_return(lua_State *L, uint64_t id, const sio_err *err) {
 }
 
 static int l_timer(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     lua_Number ms = luaL_checknumber(L, 1);
     sio_err err;
-    uint64_t id = sio_aio_timer(c->w->aio, c, ms > 0 ? (uint64_t)ms : 0, &err);
+    uint64_t id = sio_aio_timer(c->w->aio, &c->task, ms > 0 ? (uint64_t)ms : 0, &err);
     return op_return(L, id, &err);
 }
 
@@ -91,7 +90,7 @@ static const char **collect_headers(lua_State *L, int tidx, int *anchor) {
 
 /* host.http{method, url, headers, body, timeout_ms} -> op */
 static int l_http(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_getfield(L, 1, "method");
     lua_getfield(L, 1, "url");
@@ -106,34 +105,14 @@ static int l_http(lua_State *L) {
     int anchor;
     const char **hdrs = collect_headers(L, 6, &anchor);
     sio_err err;
-    uint64_t id = sio_aio_http(c->w->aio, c, method, url, hdrs, body, blen, timeout, &err);
+    uint64_t id = sio_aio_http(c->w->aio, &c->task, method, url, hdrs, body, blen, timeout, &err);
     return op_return(L, id, &err);
-}
-
-/* Starts a Redis command from argv strings on the Lua stack [first, top]. */
-static int redis_argv(lua_State *L, sio_cmd *c, int first) {
-    int argc = lua_gettop(L) - first + 1;
-    if (argc < 1 || argc > MAX_REDIS_ARGS) return luaL_error(L, "redis: 1 to %d arguments", MAX_REDIS_ARGS);
-    const char *argv[MAX_REDIS_ARGS];
-    size_t lens[MAX_REDIS_ARGS];
-    for (int i = 0; i < argc; i++) {
-        argv[i] = luaL_tolstring(L, first + i, &lens[i]);
-        lua_replace(L, first + i); /* keep the string anchored in place */
-    }
-    sio_err err;
-    uint64_t id = sio_aio_redis(c->w->aio, c, argc, argv, lens, &err);
-    return op_return(L, id, &err);
-}
-
-/* host.redis(cmd, args...) -> op: any Redis command (trusted code only). */
-static int l_redis(lua_State *L) {
-    return redis_argv(L, cmd_of(L), 1);
 }
 
 /* host.kv(op, key, value, ttl_seconds) -> op, for sio.kv: op is get, set,
  * del or incr. */
 static int l_kv(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     const char *op = luaL_checkstring(L, 1);
     const char *argv[5];
     size_t lens[5];
@@ -160,43 +139,48 @@ static int l_kv(lua_State *L) {
     lens[0] = strlen(argv[0]);
     for (int i = 3; i < argc; i++) lens[i] = strlen(argv[i]);
     sio_err err;
-    uint64_t id = sio_aio_redis(c->w->aio, c, argc, argv, lens, &err);
+    uint64_t id = sio_aio_redis(c->w->aio, &c->task, argc, argv, lens, &err);
     return op_return(L, id, &err);
 }
 
 /* host.produce(topic, key, value) -> op */
 static int l_produce(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     size_t klen = 0, vlen = 0;
     const char *topic = luaL_checkstring(L, 1);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
     const char *val = luaL_optlstring(L, 3, "", &vlen);
     sio_err err;
-    uint64_t id = sio_aio_produce(c->w->aio, c, topic, key, klen, val, vlen, &err);
+    uint64_t id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &err);
     return op_return(L, id, &err);
 }
 
 /* host.cancel(op): its completion will not be delivered. */
 static int l_cancel(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     sio_aio_cancel(c->w->aio, (uint64_t)luaL_checkinteger(L, 1));
     return 0;
 }
 
-/* host.emit(kind, text): hands a message to the job's submitter. */
-static int l_emit(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
-    const char *kind = luaL_checkstring(L, 1);
+/* host.step_result(step_id, payload, query): hands a published step
+ * result to the run's owner (query converted to JSON, charged to the run). */
+static int l_step_result(lua_State *L) {
+    sio_run *c = cmd_of(L);
+    const char *step = luaL_checkstring(L, 1);
     size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
-    if (c->job && c->job->emit) c->job->emit(c->job, kind, data, len);
+    const char *payload = luaL_checklstring(L, 2, &len);
+    sio_err err;
+    json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
+    if (query == NULL) return luaL_error(L, "step %s: query: %s", step, err.msg);
+    if (c->cbs.step_result) c->cbs.step_result(c->ud, step, payload, len, query);
+    json_decref(query);
     return 0;
 }
 
 /* host.tool(name, args) -> op: calls a native tool (sio/tool.h) with the
  * args encoded as JSON by cjson (upvalue 1). */
 static int l_tool(lua_State *L) {
-    sio_cmd *c = cmd_of(L);
+    sio_run *c = cmd_of(L);
     const char *name = luaL_checkstring(L, 1);
     const sio_tool_entry *t = sio_tools_find(name);
     if (t == NULL) return luaL_error(L, "no native tool '%s'", name);
@@ -206,7 +190,7 @@ static int l_tool(lua_State *L) {
     size_t len;
     const char *json = lua_tolstring(L, -1, &len);
     sio_err err;
-    uint64_t id = sio_aio_tool(c->w->aio, c, &err);
+    uint64_t id = sio_aio_tool(c->w->aio, &c->task, &err);
     if (id == 0) return op_return(L, 0, &err);
     sio_tool_call *call = sio_tool_call_new(c->w, id);
     if (call == NULL) {
@@ -296,15 +280,22 @@ static void push_result(lua_State *co, const sio_aio_result *r) {
     }
 }
 
-/* aio's owner_ops: a command keeps the list of its own ops. */
-struct sio_op **sio_worker_cmd_ops(void *owner) {
-    return &((sio_cmd *)owner)->ops;
+/* aio's owner_ops: every owner is a task, which keeps the list of its ops. */
+struct sio_op **sio_worker_task_ops(void *owner) {
+    return &((sio_task *)owner)->ops;
 }
 
-/* aio completion: resumes the owning command with (op_id, ok, value). */
+/* aio completion: the owning task's on_op. */
 void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data) {
-    sio_worker *w = data;
-    sio_cmd *c = owner;
+    (void)data;
+    sio_task *t = owner;
+    t->on_op(t, op_id, res);
+}
+
+/* A run's completion: resumes its coroutine with (op_id, ok, value). */
+void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res) {
+    sio_run *c = (sio_run *)t;
+    sio_worker *w = c->w;
     lua_State *co = c->co;
     if (op_id == c->deadline_op) {
         sio_worker_deadline(w, c);
@@ -324,8 +315,9 @@ void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, vo
 
 int sio_worker_host_push(sio_worker *w, sio_err *err) {
     static const luaL_Reg ops[] = {
-        {"timer", l_timer}, {"http", l_http},     {"kv", l_kv},     {"redis", l_redis},
-        {"produce", l_produce}, {"cancel", l_cancel}, {"emit", l_emit}, {NULL, NULL},
+        {"timer", l_timer},     {"http", l_http},     {"kv", l_kv},
+        {"produce", l_produce}, {"cancel", l_cancel}, {"step_result", l_step_result},
+        {NULL, NULL},
     };
     lua_State *L = w->L;
     lua_getglobal(L, "require");

@@ -1,4 +1,4 @@
-/* worker_int.h - the worker's internals, shared by worker.c (jobs, loop)
+/* worker_int.h - the worker's internals, shared by worker.c (tasks, runs, loop)
  * and worker_host.c (the host ops Lua calls). */
 #ifndef SIO_WORKER_INT_H
 #define SIO_WORKER_INT_H
@@ -9,19 +9,24 @@
 
 #include "worker.h"
 
-typedef struct sio_cmd sio_cmd;
-
-/* One job in flight: its coroutine, anchored in the registry, and its exec
- * (limits).  Op completions find it as the op's owner. */
-struct sio_cmd {
-    sio_cmd *prev, *next;
+/* One Lua run in flight: its coroutine, anchored in the registry, and its
+ * exec (limits).  It is an aio owner through its task header (on_op
+ * resumes the coroutine); it is not posted, and does not count as a task. */
+struct sio_run {
+    sio_task task; /* first: aio's owner pointer is the task */
+    sio_run *prev, *next;
     sio_worker *w;
-    sio_job *job;
+    sio_run_cbs cbs;
+    void *ud;
+    const char *workflow; /* borrowed for the first resume only */
+    const json_t *attrs;  /* likewise */
     lua_State *co;
     int co_ref;
     sio_exec *exec;
     uint64_t deadline_op; /* started at the first wait */
-    struct sio_op *ops;   /* its pending ops (aio's owner list) */
+    /* the outcome, set by the coroutine's last C continuation */
+    json_t *result;
+    int has_error;
 };
 
 /* A produce completion carried from the delivery-report thread, or a
@@ -45,12 +50,14 @@ struct sio_worker {
     uv_thread_t thread;
     int started;
     pthread_mutex_t mu; /* guards the fields up to `running` */
-    sio_job *inbox, *inbox_tail;
-    size_t queued;
+    sio_task *inbox, *inbox_tail;
+    size_t queued;   /* posted, not started */
     sio_produce_done *produced;
     int reload, stop;
-    size_t running;     /* loop thread only from here on */
-    sio_cmd *active;
+    size_t tasks;       /* started, not ended; written by the loop thread under mu */
+    size_t runs;        /* loop thread only from here on */
+    sio_run *active;    /* runs in flight */
+    sio_task *live;     /* tasks started and not ended */
     sio_sandbox *sb;
     lua_State *L;
     int runner_ref;
@@ -58,6 +65,8 @@ struct sio_worker {
     sio_limits limits;
     char *workflows_dir, *lua_dir;
     char *load_errors;   /* of the last load, or NULL */
+    char **intents;      /* the live set's intents, sorted (sio_worker_knows) */
+    size_t nintents;
     sio_reload_fn on_reload;
     void *reload_data;
     /* Written by the loop thread under mu, read by sio_worker_reload_stats. */
@@ -68,14 +77,16 @@ struct sio_worker {
 };
 
 void sio_worker_on_wake(uv_async_t *a);
-struct sio_op **sio_worker_cmd_ops(void *owner);
+struct sio_op **sio_worker_task_ops(void *owner);
 void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data);
-void sio_worker_resume(sio_worker *w, sio_cmd *c, int nargs);
+/* A run's task.on_op: resumes its coroutine with (op_id, ok, value). */
+void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res);
+void sio_worker_resume(sio_worker *w, sio_run *r, int nargs);
 void sio_worker_shutdown_loop(sio_worker *w);
-void sio_worker_deadline(sio_worker *w, sio_cmd *c);
+void sio_worker_deadline(sio_worker *w, sio_run *r);
 
 /* Pushes the host table (require "sio.host") with the worker's ops added:
- * timer, http, kv, produce, cancel, emit. */
+ * timer, http, kv, produce, cancel, tool, step_result. */
 int sio_worker_host_push(sio_worker *w, sio_err *err);
 
 #endif

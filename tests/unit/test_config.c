@@ -111,6 +111,7 @@ static void every_default(void **state) {
     assert_int_equal(c->retry_backoff_base_ms, 200);
     assert_int_equal(c->retry_backoff_max_ms, 10000);
     assert_int_equal(c->drain_timeout_ms, 30000);
+    assert_int_equal(c->startup_timeout_ms, 60000);
     assert_false(c->log_payloads);
     assert_int_equal(c->log_level, SIO_LOG_INFO);
     assert_int_equal(c->topic_partitions, 6);
@@ -150,6 +151,7 @@ static char *full_env[] = {
     "RETRY_BACKOFF_BASE=100ms",
     "RETRY_BACKOFF_MAX=1m",
     "DRAIN_TIMEOUT=0",
+    "STARTUP_TIMEOUT=2m30s",
     "LOG_PAYLOADS=yes",
     "LOG_LEVEL=DEBUG",
     "TOPIC_PARTITIONS=12",
@@ -187,6 +189,7 @@ static void env_overrides_defaults(void **state) {
     assert_int_equal(c->retry_backoff_base_ms, 100);
     assert_int_equal(c->retry_backoff_max_ms, 60000);
     assert_int_equal(c->drain_timeout_ms, 0);
+    assert_int_equal(c->startup_timeout_ms, 150000);
     assert_true(c->log_payloads);
     assert_int_equal(c->log_level, SIO_LOG_DEBUG);
     assert_int_equal(c->topic_partitions, 12);
@@ -344,6 +347,8 @@ static void every_variable_checked(void **state) {
         {"RETRY_BACKOFF_BASE=1", "~RETRY_BACKOFF_BASE: \"1\" has no unit"},
         {"RETRY_BACKOFF_MAX=-1s", "RETRY_BACKOFF_MAX: \"-1s\" is negative"},
         {"DRAIN_TIMEOUT=30", "~DRAIN_TIMEOUT: \"30\" has no unit"},
+        {"STARTUP_TIMEOUT=0s", "STARTUP_TIMEOUT: \"0s\" must be more than 0"},
+        {"STARTUP_TIMEOUT=60", "~STARTUP_TIMEOUT: \"60\" has no unit"},
         {"LOG_PAYLOADS=maybe", "~LOG_PAYLOADS: \"maybe\" is not a boolean"},
         {"LOG_LEVEL=verbose", "LOG_LEVEL: \"verbose\" is not a log level (debug, info, warn, error)"},
         {"TOPIC_PARTITIONS=0", "TOPIC_PARTITIONS: \"0\" is not a positive integer"},
@@ -684,6 +689,7 @@ static void usage_lists_every_variable(void **state) {
         "DEDUPE_REDIS_ADDR", "WORKER_COUNT", "WORKER_INFLIGHT", "DEFAULT_WORKFLOW_TIMEOUT",
         "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REDIS_USERNAME", "REDIS_PASSWORD",
         "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
+        "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
         "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",

@@ -24,6 +24,8 @@
 
 #include "httpd.h"
 #include "watch.h"
+#include "json.h"
+#include "outcome.h"
 #include "worker.h"
 
 #define TIMEOUT_MS 60000
@@ -203,10 +205,10 @@ typedef struct tally {
 } tally;
 
 typedef struct rjob {
-    sio_job job;
+    sio_run_job job;
     tally *t;
     int wi;                 /* worker index, for `confirmed` */
-    char attrs[128];
+    json_t *attrs;
     int done, ok, a, b;     /* markers, -1 when absent */
     int confirmed_at_done;  /* confirmed[wi] when it finished */
 } rjob;
@@ -231,9 +233,16 @@ static int marker(const char *res, size_t len, const char *tag) {
     return v;
 }
 
-static void on_done(sio_job *job, int ok, const char *res, size_t len) {
-    rjob *j = (rjob *)job;
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    rjob *j = ud;
     tally *t = j->t;
+    char res[4096];
+    outcome_text(result, e, res, sizeof res);
+    size_t len = strlen(res);
+    int ok = result != NULL;
+    json_decref(result);
+    json_decref(j->attrs);
+    j->attrs = NULL;
     j->ok = ok;
     j->a = marker(res, len, "mkA-");
     j->b = marker(res, len, "mkB-");
@@ -268,10 +277,11 @@ static void wait_done(tally *t, int n) {
 static void submit(sio_worker *w, int wi, rjob *j, tally *t, const char *attrs) {
     j->t = t;
     j->wi = wi;
-    snprintf(j->attrs, sizeof j->attrs, "%s", attrs);
-    j->job = (sio_job){.entry = "run", .payload = j->attrs, .payload_len = strlen(j->attrs),
-                       .meta = "ver", .done = on_done};
-    sio_worker_submit(w, &j->job);
+    j->attrs = sio_json_parse(attrs, strlen(attrs), NULL);
+    assert_non_null(j->attrs);
+    j->job = (sio_run_job){.workflow = "ver", .attrs = j->attrs, .cbs = {.done = on_done},
+                           .ud = j};
+    sio_worker_submit_run(w, &j->job);
 }
 
 /* A quick command (no url: the wait step is dropped); returns its marker

@@ -44,15 +44,18 @@ static rd_kafka_t *client(fixture *f, rd_kafka_type_t type) {
 }
 
 static int setup(void **state) {
+    /* A produce that keeps failing times out after 1 s (a transient
+     * delivery error the service must retry itself). */
     static char *argv[] = {"serve", "--workflows", SIO_TEST_WORKFLOWS,
                            "-X", "reconnect.backoff.max.ms=500", "-X", "session.timeout.ms=6000",
-                           "-X", "heartbeat.interval.ms=500", NULL};
+                           "-X", "heartbeat.interval.ms=500", "-X", "message.timeout.ms=1000",
+                           "-X", "retry.backoff.ms=100", NULL};
     static char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
                            "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
                            "DRAIN_TIMEOUT=5s", "OPS_ADDR=127.0.0.1:0", NULL};
     fixture *f = calloc(1, sizeof *f);
     sio_err err;
-    f->cfg = sio_config_load(9, argv, envp, NULL, &err);
+    f->cfg = sio_config_load(13, argv, envp, NULL, &err);
     if (f->cfg == NULL) fail_msg("config: %s", err.msg);
     sio_service_opts so = {.embedded = 1};
     f->s = sio_service_create(f->cfg, &so, &err);
@@ -109,25 +112,69 @@ static int await_status(fixture *f, const char *cid, const char *status) {
     return seen;
 }
 
-/* The first produce requests of the command's step result and final
- * message fail: the final message is retried until delivered, and the lost
- * step result is published again, followed by the final message again. */
+/* memkv GET wf:gated:<key>: 1 when set. */
+static int gated_key_set(fixture *f, const char *key) {
+    char k[128];
+    snprintf(k, sizeof k, "wf:gated:%s", key);
+    const char *argv[] = {"GET", k};
+    size_t lens[] = {3, strlen(k)};
+    sio_memkv_reply r = {0};
+    sio_err err;
+    assert_int_equal(sio_memkv_command(f->s->memkv, 2, argv, lens, &r, &err), 0);
+    int set = r.type == SIO_REDIS_STR;
+    free(r.str);
+    return set;
+}
+
+static void gated_set(fixture *f, const char *key) {
+    char k[128];
+    snprintf(k, sizeof k, "wf:gated:%s", key);
+    const char *argv[] = {"SET", k, "1"};
+    size_t lens[] = {3, strlen(k), 1};
+    sio_memkv_reply r = {0};
+    sio_err err;
+    assert_int_equal(sio_memkv_command(f->s->memkv, 3, argv, lens, &r, &err), 0);
+    free(r.str);
+}
+
+/* The next n produce requests fail with a retriable broker error, which
+ * librdkafka retries until message.timeout.ms (1 s here): 40 outlast it,
+ * so the service sees failed deliveries and must retry itself. */
+static void fail_produce_requests(fixture *f, size_t n) {
+    rd_kafka_resp_err_t errs[64];
+    for (size_t i = 0; i < n && i < 64; i++) errs[i] = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
+    rd_kafka_mock_push_request_errors_array(f->s->mock, PRODUCE_API, n < 64 ? n : 64, errs);
+}
+
+/* Sends a gated command and waits until its step is known to wait. */
+static void send_gated(fixture *f, const char *id, int fail) {
+    char json[256], waiting[64];
+    snprintf(json, sizeof json,
+             "{\"correlation_id\":\"%s\",\"workflow\":\"gated\",\"attrs\":{\"id\":\"%s\","
+             "\"fail\":%s}}",
+             id, id, fail ? "true" : "false");
+    send_command(f, id, json);
+    snprintf(waiting, sizeof waiting, "waiting:%s", id);
+    time_t end = time(NULL) + 60;
+    while (!gated_key_set(f, waiting)) {
+        if (time(NULL) > end) fail_msg("%s never started waiting", id);
+        usleep(10 * 1000);
+    }
+}
+
+/* Produce requests fail (a retriable broker error, 40 times: longer than
+ * one message's 1 s timeout) just as the command publishes its step result
+ * and final message: both are retried until delivered, the workflow ran
+ * once. */
 static void produce_errors_are_retried(void **state) {
     fixture *f = *state;
-    send_command(f, "pe-1", "{\"correlation_id\":\"pe-1\",\"workflow\":\"counted\","
-                            "\"attrs\":{\"id\":\"pe-1\",\"sleep\":500}}");
-    /* The command waits 500 ms inside its step: the errors hit its own
-     * produce requests. */
-    usleep(200 * 1000);
-    rd_kafka_mock_push_request_errors(f->s->mock, PRODUCE_API, 2,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    /* The step result whose delivery failed is published again, then the
-     * final message again: a step_result and, after it, a success. */
+    send_gated(f, "pe-1", 0);
+    fail_produce_requests(f, 40);
+    gated_set(f, "gate:pe-1");
     await_status(f, "pe-1", "step_result");
     await_status(f, "pe-1", "success");
     /* Only the publication was retried: the workflow ran once. */
-    const char *argv[] = {"GET", "wf:counted:runs:pe-1"};
+    const char *argv[] = {"GET", "wf:gated:runs:pe-1"};
     size_t lens[] = {3, strlen(argv[1])};
     sio_memkv_reply r;
     sio_err err;
@@ -135,6 +182,35 @@ static void produce_errors_are_retried(void **state) {
     assert_int_equal(r.type, SIO_REDIS_STR);
     assert_int_equal(atoi(r.str), 1);
     free(r.str);
+}
+
+/* The DLQ write of a failed command meets the same transient errors: it
+ * is retried with backoff until the entry is in the DLQ (never dropped),
+ * and then the command's offset is committed. */
+static void a_transiently_failing_dlq_write_is_retried(void **state) {
+    fixture *f = *state;
+    char dlq[256];
+    snprintf(dlq, sizeof dlq, "%s.dlq", f->cfg->responses_topic);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, dlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(f->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    send_gated(f, "dl-1", 1);
+    fail_produce_requests(f, 40);
+    gated_set(f, "gate:dl-1");
+    assert_int_equal(await_status(f, "dl-1", "error"), 1);
+    /* The offset completes: the service's committed position passes it. */
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(c, f->cfg->commands_topic, 0);
+    time_t end = time(NULL) + 60;
+    int64_t committed = -1;
+    while (committed < 1 && time(NULL) < end) {
+        rd_kafka_committed(f->s->consumer, c, 5000);
+        committed = c->elems[0].offset;
+        if (committed < 1) usleep(100 * 1000);
+    }
+    rd_kafka_topic_partition_list_destroy(c);
+    assert_int_equal(committed, 1);
 }
 
 /* The broker goes down while a command runs, and comes back: the command
@@ -153,6 +229,7 @@ static void broker_down_then_up(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(produce_errors_are_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_transiently_failing_dlq_write_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(broker_down_then_up, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

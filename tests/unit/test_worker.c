@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "json.h"
+#include "outcome.h"
 #include "worker.h"
 
 typedef struct tally {
@@ -25,19 +27,31 @@ typedef struct tally {
 } tally;
 
 typedef struct tjob {
-    sio_job job;
+    sio_run_job job;
     tally *t;
-    char attrs[256];
+    json_t *attrs;
 } tjob;
 
-static void on_done(sio_job *job, int ok, const char *res, size_t len) {
-    tally *t = ((tjob *)job)->t;
+static void on_done(void *ud, json_t *result, const sio_run_error *e) {
+    tjob *j = ud;
+    tally *t = j->t;
     pthread_mutex_lock(&t->mu);
     t->done++;
-    t->ok += ok;
-    snprintf(t->last, sizeof t->last, "%.*s", (int)len, res);
+    t->ok += result != NULL;
+    outcome_text(result, e, t->last, sizeof t->last);
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
+    json_decref(result);
+}
+
+/* Submits workflow with attrs (JSON text) as j. */
+static void submit(sio_worker *w, tjob *j, tally *t, const char *workflow, const char *attrs) {
+    j->t = t;
+    j->attrs = sio_json_parse(attrs, strlen(attrs), NULL);
+    assert_non_null(j->attrs);
+    j->job = (sio_run_job){.workflow = workflow, .attrs = j->attrs,
+                           .cbs = {.done = on_done}, .ud = j};
+    sio_worker_submit_run(w, &j->job);
 }
 
 static void wait_for(tally *t, int n) {
@@ -102,13 +116,10 @@ static void two_workers_hold_200_requests_open(void **state) {
     enum { N = 200 };
     tjob *jobs = calloc(N, sizeof *jobs);
     for (int i = 0; i < N; i++) {
-        jobs[i].t = &t;
-        snprintf(jobs[i].attrs, sizeof jobs[i].attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
+        char attrs[128];
+        snprintf(attrs, sizeof attrs, "{\"url\":\"http://127.0.0.1:%d/c%d\"}",
                  test_httpd_port(h), i);
-        jobs[i].job = (sio_job){.entry = "run", .payload = jobs[i].attrs,
-                                .payload_len = strlen(jobs[i].attrs), .meta = "slow",
-                                .done = on_done};
-        sio_worker_submit(w[i % 2], &jobs[i].job);
+        submit(w[i % 2], &jobs[i], &t, "slow", attrs);
     }
     wait_for(&t, N);
     assert_int_equal(t.ok, N);
@@ -117,6 +128,7 @@ static void two_workers_hold_200_requests_open(void **state) {
     assert_true(test_httpd_max_open(h) >= 100);
     for (int i = 0; i < 2; i++) sio_worker_destroy(w[i]);
     test_httpd_stop(h);
+    for (int i = 0; i < N; i++) json_decref(jobs[i].attrs);
     free(jobs);
 }
 
@@ -125,43 +137,46 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
     sio_worker *w = new_worker(1, 2000000);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob spin = {.t = &t}, hello = {.t = &t};
-    spin.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "spin",
-                         .done = on_done};
-    sio_worker_submit(w, &spin.job);
+    submit(w, &spin, &t, "spin", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "instruction limit exceeded"));
     const char *attrs = "{\"query\":\"again\"}";
-    hello.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                          .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &hello.job);
+    submit(w, &hello, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
     assert_non_null(strstr(t.last, "{\\\"query\\\":\\\"again\\\"}"));
+    json_decref(spin.attrs);
+    json_decref(hello.attrs);
     sio_worker_destroy(w);
 }
 
-static void unknown_workflow_and_bad_attrs_are_permanent(void **state) {
+/* An unknown workflow is permanent; the engine works on a Lua copy of the
+ * attrs, so the caller's tree (the command as received) never sees its
+ * changes (utter, step outputs). */
+static void unknown_workflow_is_permanent_and_attrs_stay_as_given(void **state) {
     (void)state;
     sio_worker *w = new_worker(1, 0);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "nope",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "nope", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "\"message\":\"unknown workflow 'nope'\""));
-    b.job = (sio_job){.entry = "run", .payload = "{oops", .payload_len = 5, .meta = "hello",
-                      .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", "{\"query\":\"x\"}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
-    assert_non_null(strstr(t.last, "attrs are not valid JSON"));
+    assert_int_equal(t.ok, 1);
+    assert_non_null(strstr(t.last, "\"steps\":[\"s1\"]"));
+    char *after = sio_json_dump(b.attrs, NULL);
+    assert_string_equal(after, "{\"query\":\"x\"}");
+    free(after);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -175,21 +190,19 @@ static void a_waiting_command_meets_its_deadline(void **state) {
     assert_non_null(w);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     tjob a = {.t = &t}, b = {.t = &t};
-    a.job = (sio_job){.entry = "run", .payload = "{}", .payload_len = 2, .meta = "sleepy",
-                      .done = on_done};
-    sio_worker_submit(w, &a.job);
+    submit(w, &a, &t, "sleepy", "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "deadline exceeded"));
     const char *attrs = "{\"query\":\"next\"}";
-    b.job = (sio_job){.entry = "run", .payload = attrs, .payload_len = strlen(attrs),
-                      .meta = "hello", .done = on_done};
-    sio_worker_submit(w, &b.job);
+    submit(w, &b, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
+    json_decref(a.attrs);
+    json_decref(b.attrs);
     sio_worker_destroy(w);
 }
 
@@ -197,7 +210,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
-        cmocka_unit_test(unknown_workflow_and_bad_attrs_are_permanent),
+        cmocka_unit_test(unknown_workflow_is_permanent_and_attrs_stay_as_given),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
