@@ -86,19 +86,6 @@ static _Atomic size_t nwf = 1, nsteps = 1; /* index 0 is unknown */
 static _Atomic int nworkers;
 static int cat_full_logged;
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0.
- * TODO(telemetry): core/json.h's sio_utf8_seq once it is on main. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    if (s[0] < 0x80) return 1;
-    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    if (len == 0 || len > n || s[0] >= 0xf5) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
-    if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
-    return len;
-}
-
 /* Label values are cut to this many bytes (a cut sequence becomes '?'). */
 #define SIO_METRICS_MAX_LABEL 128
 
@@ -111,7 +98,7 @@ static char *clean_label(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len = sio_utf8_seq(p + i, n - i);
         if (len > 0 && i + len <= n) {
             for (size_t k = 0; k < len; k++) d[i + k] = p[i + k] < 0x20 || p[i + k] == 0x7f ? '?' : (char)p[i + k];
             i += len;

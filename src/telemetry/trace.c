@@ -51,13 +51,6 @@ static uint64_t wall_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* A JSON string of s[0..len).  TODO(telemetry): core/json.h's
- * sio_json_text (U+FFFD for bad bytes) once it is on main. */
-static json_t *jtext(const char *s, size_t len) {
-    json_t *v = json_stringn(s, len);
-    return v ? v : json_string("(not valid UTF-8)");
-}
-
 /* --- spans ----------------------------------------------------------------*/
 
 sio_span *sio_span_start(const char *name, sio_span_kind kind, const sio_trace_ctx *parent) {
@@ -105,7 +98,7 @@ static void add_kv(json_t *arr, const char *k, json_t *v) {
 }
 
 static json_t *str_value(const char *val, size_t len) {
-    return json_pack("{s:o}", "stringValue", jtext(val, len));
+    return json_pack("{s:o}", "stringValue", sio_json_text(val, len));
 }
 
 void sio_span_set_strn(sio_span *s, const char *key, const char *val, size_t len) {
@@ -130,7 +123,7 @@ void sio_span_event(sio_span *s, const char *name, const char *key, const char *
     json_t *attrs = json_array();
     if (attrs && key && val) add_kv(attrs, key, str_value(val, strlen(val)));
     json_t *e = attrs ? json_pack("{s:s,s:o,s:o}", "timeUnixNano", t, "name",
-                                  jtext(name, strlen(name)), "attributes", attrs)
+                                  sio_json_text(name, strlen(name)), "attributes", attrs)
                       : NULL;
     if (e) json_array_append_new(s->events, e);
 }
@@ -194,7 +187,7 @@ static json_t *span_json(const sio_span *s) {
     snprintf(st, sizeof st, "%llu", (unsigned long long)s->start_ns);
     snprintf(et, sizeof et, "%llu", (unsigned long long)s->end_ns);
     json_t *j = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:O,s:O}", "traceId", tid, "spanId", sid,
-                          "name", jtext(s->name, strlen(s->name)), "kind", (int)s->kind,
+                          "name", sio_json_text(s->name, strlen(s->name)), "kind", (int)s->kind,
                           "startTimeUnixNano", st, "endTimeUnixNano", et, "attributes", s->attrs,
                           "events", s->events);
     if (j == NULL) return NULL;
@@ -206,7 +199,7 @@ static json_t *span_json(const sio_span *s) {
     json_object_set_new(j, "flags", json_integer(s->ctx.flags | 0x100)); /* bit 8: flags known */
     if (s->status == 2)
         json_object_set_new(j, "status", json_pack("{s:i,s:o}", "code", 2, "message",
-                                                   jtext(s->status_msg, strlen(s->status_msg))));
+                                                   sio_json_text(s->status_msg, strlen(s->status_msg))));
     return j;
 }
 
