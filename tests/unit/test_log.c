@@ -1,0 +1,156 @@
+/* test_log.c - the one logging route (src/core/log.h): every line is one
+ * valid JSON object on stderr, carrying the thread's trace; a rate-limited
+ * line loses nothing uncounted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "asserts.h"
+#include "json.h"
+#include "log.h"
+
+static char path[] = "/tmp/sio-test-log-XXXXXX";
+static int saved_stderr = -1;
+
+/* stderr goes to a temporary file for the test. */
+static int capture(void **state) {
+    (void)state;
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    saved_stderr = dup(STDERR_FILENO);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    return 0;
+}
+
+static int release(void **state) {
+    (void)state;
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    /* what was not a log line (cmocka's failure messages) goes to stderr */
+    FILE *f = fopen(path, "r");
+    char buf[1024];
+    while (f && fgets(buf, sizeof buf, f))
+        if (buf[0] != '{') fputs(buf, stderr);
+    if (f) fclose(f);
+    unlink(path);
+    strcpy(path, "/tmp/sio-test-log-XXXXXX");
+    sio_log_set_trace(NULL, NULL);
+    sio_log_set_level(SIO_LOG_INFO);
+    return 0;
+}
+
+/* Every line written so far, parsed (each must be one valid JSON object). */
+static json_t *lines(void) {
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    json_t *all = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        assert_int_equal(line[len - 1], '\n');
+        sio_err err;
+        json_t *v = sio_json_parse(line, (size_t)len - 1, &err);
+        if (v == NULL) fail_msg("not JSON (%s): %s", err.msg, line);
+        assert_true(json_is_object(v));
+        json_array_append_new(all, v);
+    }
+    free(line);
+    fclose(f);
+    return all;
+}
+
+static const char *field(json_t *line, const char *key) {
+    return json_string_value(json_object_get(line, key));
+}
+
+static void lines_are_json_with_the_trace(void **state) {
+    (void)state;
+    sio_log_json(SIO_LOG_INFO, "plain", NULL);
+    sio_log_json(SIO_LOG_WARN, "bad \xff bytes \"quoted\"\n",
+                 json_pack("{s:o,s:i}", "detail", sio_json_cstr("caf\xc3\xa9 \xc0"), "n", 7));
+    sio_log_set_trace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    sio_log_json(SIO_LOG_ERROR, "traced", json_pack("{s:s}", "k", "v"));
+    sio_log_set_trace(NULL, NULL);
+    sio_log_json(SIO_LOG_DEBUG, "below the level", NULL); /* dropped */
+    sio_log_json(SIO_LOG_INFO, "untraced again", NULL);
+    json_t *all = lines();
+    assert_int_equal(json_array_size(all), 4);
+    json_t *l0 = json_array_get(all, 0), *l1 = json_array_get(all, 1), *l2 = json_array_get(all, 2),
+           *l3 = json_array_get(all, 3);
+    assert_string_equal(field(l0, "level"), "info");
+    assert_string_equal(field(l0, "msg"), "plain");
+    assert_non_null(field(l0, "ts"));
+    assert_null(json_object_get(l0, "trace_id"));
+    assert_string_equal(field(l1, "msg"), "bad \xef\xbf\xbd bytes \"quoted\"\n");
+    assert_string_equal(field(l1, "detail"), "caf\xc3\xa9 \xef\xbf\xbd");
+    assert_int_equal(json_integer_value(json_object_get(l1, "n")), 7);
+    assert_string_equal(field(l2, "level"), "error");
+    assert_string_equal(field(l2, "k"), "v");
+    assert_string_equal(field(l2, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(field(l2, "span_id"), "00f067aa0ba902b7");
+    assert_null(json_object_get(l3, "trace_id"));
+    json_decref(all);
+    /* the same line for a sink of one's own */
+    size_t len = 0;
+    char *text = sio_log_line(SIO_LOG_INFO, "sink", json_pack("{s:i}", "worker", 2), &len);
+    assert_non_null(text);
+    assert_int_equal(text[len - 1], '\n');
+    json_t *v = sio_json_parse(text, len - 1, NULL);
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "worker")), 2);
+    json_decref(v);
+    free(text);
+}
+
+/* Every call of a limited line is either written or counted as suppressed
+ * in a later line (or still pending in the limiter): nothing goes missing
+ * uncounted, whatever the clock does during the burst. */
+static void a_limited_line_counts_what_it_holds_back(void **state) {
+    (void)state;
+    static sio_log_limit lim = SIO_LOG_LIMIT(3);
+    int calls = 0, written = 0;
+    for (int i = 0; i < 100; i++, calls++) written += sio_log_limited(&lim, SIO_LOG_WARN, "flood", NULL);
+    assert_true(written >= 3); /* the first window's */
+    assert_true(written <= 6); /* at most two windows' worth */
+    /* the next line written carries the count: call until one is (a new
+     * second opens a window; the bound is for a broken limiter) */
+    time_t until = time(NULL) + 10;
+    int more;
+    do {
+        more = sio_log_limited(&lim, SIO_LOG_WARN, "flood", json_pack("{s:i}", "i", calls));
+        calls++;
+        written += more;
+    } while (!more && time(NULL) < until);
+    assert_true(more);
+    json_t *all = lines();
+    json_int_t suppressed = 0;
+    size_t i;
+    json_t *l;
+    json_array_foreach(all, i, l) suppressed += json_integer_value(json_object_get(l, "suppressed"));
+    assert_int_equal(json_array_size(all), (size_t)written);
+    assert_true(suppressed > 0);
+    assert_int_equal(written + suppressed + (json_int_t)atomic_load(&lim.suppressed), calls);
+    json_decref(all);
+    /* below the level: neither written nor counted */
+    sio_log_set_level(SIO_LOG_ERROR);
+    uint64_t before = atomic_load(&lim.suppressed);
+    for (int k = 0; k < 10; k++) assert_int_equal(sio_log_limited(&lim, SIO_LOG_WARN, "x", NULL), 1);
+    assert_int_equal(atomic_load(&lim.suppressed), before);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(lines_are_json_with_the_trace, capture, release),
+        cmocka_unit_test_setup_teardown(a_limited_line_counts_what_it_holds_back, capture, release),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
