@@ -20,6 +20,13 @@
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
 -- (only steps that needed more than one), <declared output fields>}
 -- err = {class = "transient"|"permanent", message = ..., step = id}
+--
+-- Telemetry: when the host has them (the C worker does, the busted harness
+-- need not), the engine calls host.step_begin(i, id) when step i starts
+-- running, host.step_retry(i, message) before a transient failure is
+-- retried, host.step_end(i, ok, message) when it completes or fails for
+-- good, and host.step_current(i) around each resume of its coroutine (0
+-- after), so the host can time steps and parent their ops' spans.
 local cjson = require "cjson"
 local api = require "sio.api"
 local errors = require "sio.errors"
@@ -238,6 +245,8 @@ end
 function Cmd:complete(i, payload, args, attempts)
   local step = self.wf.steps[i]
   local id = step.id
+  local te = self.t_end
+  if te then te(i, true) end
   self.running = self.running - 1
   self.state[i] = OK
   self.A[id] = setmetatable({ payload = payload, args = args, ok = true, attempts = attempts }, REC_MT)
@@ -263,6 +272,8 @@ function Cmd:fail(i, err)
   local attempts = r and r.attempts or 1
   err.step = err.step or step.id
   err.attempts = attempts
+  local te = self.t_end
+  if te then te(i, false, tostring(err.message)) end
   self.running = self.running - 1
   self.state[i] = FAILED
   self.nfailed = self.nfailed + 1
@@ -305,6 +316,8 @@ function Cmd:start(i)
       return self:release(i)
     end
   end
+  local tb = self.t_begin
+  if tb then tb(i, step.id) end
   if step.sync then
     local A = self.A
     local ok, args, payload = pcall(self.run_sync, self, step, A)
@@ -351,7 +364,10 @@ function Cmd:resume(i, ...)
   local r = self.rt[i]
   local prev = self.current
   self.current = i
+  local tc = self.t_current
+  if tc then tc(i) end
   local ok, a, b = co_resume(r.co, ...)
+  if tc then tc(prev or 0) end
   self.current = prev
   if self:killed() then return end
   if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
@@ -381,6 +397,8 @@ function Cmd:step_error(i, err)
     local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
     local t = self.host.timer(delay)
     if t then
+      local tr = self.t_retry
+      if tr then tr(i, tostring(err.message)) end
       self.backoffs[t] = i
       r.backoff = t
       r.last_error = err
@@ -451,6 +469,8 @@ function M.execute(host, wf, attrs, opts)
     host = host, wf = wf, A = A, opts = opts, query = utter,
     state = state, remaining = remaining, ready = {}, running = 0,
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+    t_begin = host.step_begin, t_retry = host.step_retry, t_end = host.step_end,
+    t_current = host.step_current,
   }, Cmd)
   local steps = wf.steps
 

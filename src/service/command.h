@@ -42,6 +42,20 @@
  * dead-letters itself.  Every path ends in the finished callback, except a
  * worker stopped under the command (shutdown): then the offset is not
  * committed and Kafka redelivers the command.
+ *
+ * Telemetry.  The command continues the W3C trace of its message's
+ * traceparent/tracestate headers (a new trace when they are absent or
+ * invalid) with a consumer span following the messaging semantic
+ * conventions; its run's steps and their calls are children of it
+ * (worker.h sio_run_cbs.trace).  Every message it produces - step results,
+ * the final message, a replayed response, the DLQ entry - carries a
+ * traceparent naming that span (and the tracestate it continues), and
+ * every line it logs carries its trace_id and span_id.  It counts itself
+ * in metrics.h (received, dedupe claims / waits / replays, retries by
+ * code, DLQ entries by class, finished by outcome and its duration) and
+ * logs one "command finished" line (info) and a "transient failure;
+ * retrying" line (warn, at most RETRY_LOG_PER_SECOND a second from all
+ * commands) per retry.
  */
 #ifndef SIO_COMMAND_H
 #define SIO_COMMAND_H
@@ -53,6 +67,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "sio_err.h"
+#include "trace.h"
 #include "worker.h"
 
 typedef struct sio_command sio_command;
@@ -80,6 +95,9 @@ struct sio_command {
     const sio_command_ctx *ctx;
     char *raw; /* the message value, NUL-terminated */
     size_t raw_len;
+    char *msg_key; /* the message key, or NULL */
+    size_t msg_key_len;
+    uint64_t taken_ns; /* sio_mono_ns when taken, for its duration */
     rd_kafka_headers_t *headers; /* a copy, or NULL */
     char *topic;
     int32_t partition;
@@ -111,6 +129,11 @@ struct sio_command {
     sio_errclass fail_cls;
     char *fail_msg, *fail_step, *dl_reason;
     uint32_t rng;
+    /* telemetry (the worker's, from start on) */
+    sio_span *span;                             /* the command's; NULL once ended */
+    char traceparent[SIO_TRACEPARENT_LEN + 1];  /* of span, for what it produces */
+    size_t wf_label;                            /* metrics.h workflow label */
+    int dlq_delivered;                          /* the outcome is a DLQ entry */
 };
 
 /* Consumer thread: a command for message m (its value, key, headers,

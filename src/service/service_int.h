@@ -29,6 +29,7 @@ typedef struct svc_backlog {
     uint64_t op_id;
     char *topic, *key, *value;
     size_t key_len, value_len;
+    rd_kafka_headers_t *headers; /* NULL when none; librdkafka's once produced */
 } svc_backlog;
 
 /* One worker and what its produce hand-off needs. */

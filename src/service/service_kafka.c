@@ -42,15 +42,36 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     free(d);
 }
 
-/* One producev; the value and key are copied by librdkafka. */
+/* One producev; the value and key are copied by librdkafka, and *headers
+ * (may be NULL) becomes its own when it succeeds (*headers is then NULL). */
 static rd_kafka_resp_err_t producev(sio_service *s, dr_ctx *d, const char *topic,
                                     const char *key, size_t key_len, const char *value,
-                                    size_t value_len) {
-    return rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
-                             RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                             RD_KAFKA_V_VALUE((void *)value, value_len),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
-                             RD_KAFKA_V_END);
+                                    size_t value_len, rd_kafka_headers_t **headers) {
+    rd_kafka_resp_err_t e;
+    if (*headers == NULL)
+        return rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                                 RD_KAFKA_V_VALUE((void *)value, value_len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                                 RD_KAFKA_V_END);
+    e = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                          RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                          RD_KAFKA_V_VALUE((void *)value, value_len),
+                          RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) *headers = NULL;
+    return e;
+}
+
+/* A librdkafka copy of headers, NULL when there are none (or out of memory:
+ * the headers are trace context, the message goes without them). */
+static rd_kafka_headers_t *copy_headers(const sio_kafka_header *headers, size_t n) {
+    if (n == 0) return NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(n);
+    for (size_t i = 0; h && i < n; i++)
+        rd_kafka_header_add(h, headers[i].name, -1, headers[i].value,
+                            (ssize_t)headers[i].value_len);
+    return h;
 }
 
 static char *dup_bytes(const char *p, size_t n) {
@@ -63,6 +84,7 @@ static char *dup_bytes(const char *p, size_t n) {
 }
 
 static void backlog_free(svc_backlog *b) {
+    if (b->headers) rd_kafka_headers_destroy(b->headers);
     free(b->topic);
     free(b->key);
     free(b->value);
@@ -74,7 +96,8 @@ static void backlog_free(svc_backlog *b) {
  * order is kept) the message joins the backlog the producer thread hands
  * over as room frees up. */
 static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, const char *key,
-                   size_t key_len, const char *value, size_t value_len, sio_err *err) {
+                   size_t key_len, const char *value, size_t value_len,
+                   const sio_kafka_header *headers, size_t nheaders, sio_err *err) {
     (void)aio;
     svc_slot *slot = data;
     sio_service *s = slot->s;
@@ -82,9 +105,10 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
     if (d == NULL) return sio_err_set(err, SIO_E_NOMEM, "produce: out of memory");
     d->w = slot->w;
     d->op_id = op_id;
+    rd_kafka_headers_t *hdrs = copy_headers(headers, nheaders);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__QUEUE_FULL;
     pthread_mutex_lock(&s->backlog_mu);
-    if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len);
+    if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len, &hdrs);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         svc_backlog *b = calloc(1, sizeof *b);
         if (b && (b->topic = strdup(topic)) && (!key || (b->key = dup_bytes(key, key_len))) &&
@@ -93,6 +117,8 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
             b->op_id = op_id;
             b->key_len = key_len;
             b->value_len = value_len;
+            b->headers = hdrs;
+            hdrs = NULL;
             if (s->backlog_tail) s->backlog_tail->next = b;
             else s->backlog = b;
             s->backlog_tail = b;
@@ -105,6 +131,7 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
         d = NULL;
     }
     pthread_mutex_unlock(&s->backlog_mu);
+    if (hdrs) rd_kafka_headers_destroy(hdrs); /* not produced */
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
     free(d);
     return sio_err_set(err, sio_kafka_produce_code(e), "produce to %s: %s", topic,
@@ -123,7 +150,7 @@ static void flush_backlog(sio_service *s) {
         d->w = b->w;
         d->op_id = b->op_id;
         rd_kafka_resp_err_t e = producev(s, d, b->topic, b->key, b->key_len, b->value,
-                                         b->value_len);
+                                         b->value_len, &b->headers);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             free(d);
             break;

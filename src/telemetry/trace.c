@@ -167,15 +167,19 @@ void sio_span_end(sio_span *s) {
     }
 }
 
-void sio_span_log_here(const sio_span *s) {
-    if (s == NULL) {
+void sio_trace_log_here(const sio_trace_ctx *c) {
+    if (c == NULL) {
         sio_log_set_trace(NULL, NULL);
         return;
     }
     char t[33], sp[17];
-    sio_trace_hex(s->ctx.trace_id, 16, t);
-    sio_trace_hex(s->ctx.span_id, 8, sp);
+    sio_trace_hex(c->trace_id, 16, t);
+    sio_trace_hex(c->span_id, 8, sp);
     sio_log_set_trace(t, sp);
+}
+
+void sio_span_log_here(const sio_span *s) {
+    sio_trace_log_here(s ? &s->ctx : NULL);
 }
 
 /* --- OTLP/JSON --------------------------------------------------------------*/

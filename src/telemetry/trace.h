@@ -89,4 +89,7 @@ void sio_span_end(sio_span *s);
  * clears them. */
 void sio_span_log_here(const sio_span *s);
 
+/* The same for a span known by its context (trace and span id). */
+void sio_trace_log_here(const sio_trace_ctx *c);
+
 #endif

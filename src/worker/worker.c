@@ -349,6 +349,7 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
     r->ud = ud;
     r->workflow = workflow;
     r->attrs = attrs;
+    sio_run_trace_init(r, cbs->trace, workflow);
     r->exec = sio_exec_create(w->sb, &w->limits, err);
     if (r->exec == NULL) {
         free(r);
@@ -430,6 +431,7 @@ void sio_worker_deadline(sio_worker *w, sio_run *r) {
 
 void sio_worker_resume(sio_worker *w, sio_run *r, int nargs) {
     int nres = 0;
+    sio_run_log_here(r); /* host.log and C lines of this run carry its trace */
     int status = sio_exec_resume(r->exec, r->co, w->L, nargs, &nres);
     run_after(w, r, status, nres);
 }
@@ -447,6 +449,7 @@ static void run_release(sio_worker *w, sio_run *r) {
     if (r->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, r->co_ref);
     sio_exec_destroy(r->exec);
     json_decref(r->result);
+    sio_run_trace_release(r);
     free(r);
 }
 
@@ -629,6 +632,7 @@ static void drain_inbox(sio_worker *w) {
         tasks->queued = 0;
         tasks->w = w;
         tasks->start(tasks, w);
+        sio_log_set_trace(NULL, NULL); /* each task says whose trace it logs for */
     }
 }
 

@@ -10,11 +10,13 @@
  */
 #include <lauxlib.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <dirent.h>
 
+#include "log.h"
 #include "luajson.h"
 #include "tools.h"
 #include "worker_int.h"
@@ -58,34 +60,72 @@ static int l_timer(lua_State *L) {
     return op_return(L, id, &err);
 }
 
+/* Does the header line "Name: value" name the header `name`? */
+static int names(const char *line, const char *name) {
+    size_t n = strlen(name);
+    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ' ');
+}
+
 /* Collects headers given as {Name = value} or {"Name: value", ...} into a
  * NULL-terminated array of strings anchored in a Lua table (so an error
- * cannot leak them). */
-static const char **collect_headers(lua_State *L, int tidx, int *anchor) {
+ * cannot leak them), with room for one more before the NULL; *n is the
+ * count, *traced whether the script sent a traceparent of its own. */
+static const char **collect_headers(lua_State *L, int tidx, int *anchor, int *n, int *traced) {
     lua_newtable(L);
     *anchor = lua_gettop(L);
-    if (!lua_istable(L, tidx)) return NULL;
-    int n = 0;
+    int count = 0;
+    *traced = 0;
     lua_pushnil(L);
-    while (lua_next(L, tidx)) {
+    while (lua_istable(L, tidx) && lua_next(L, tidx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {
             lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), luaL_tolstring(L, -1, NULL));
             lua_remove(L, -2);
         } else {
             luaL_tolstring(L, -1, NULL);
         }
-        lua_rawseti(L, *anchor, ++n);
+        if (names(lua_tostring(L, -1), "traceparent")) *traced = 1;
+        lua_rawseti(L, *anchor, ++count);
         lua_pop(L, 1);
     }
-    const char **h = lua_newuserdatauv(L, sizeof *h * (size_t)(n + 1), 0);
+    const char **h = lua_newuserdatauv(L, sizeof *h * (size_t)(count + 2), 0);
     lua_rawseti(L, *anchor, 0);
-    for (int i = 1; i <= n; i++) {
+    for (int i = 1; i <= count; i++) {
         lua_rawgeti(L, *anchor, i);
         h[i - 1] = lua_tostring(L, -1);
         lua_pop(L, 1);
     }
-    h[n] = NULL;
+    h[count] = NULL;
+    *n = count;
     return h;
+}
+
+/* telemetry: the span's url.full (credentials in it replaced by REDACTED, as
+ * the semantic conventions ask) and server.address. */
+static void set_url(sio_span *sp, const char *url) {
+    if (!sio_span_recording(sp)) return;
+    const char *auth = strstr(url, "://");
+    if (auth == NULL) {
+        sio_span_set_str(sp, "url.full", url);
+        return;
+    }
+    auth += 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    const char *host = at ? at + 1 : auth;
+    size_t hlen = alen - (size_t)(host - auth);
+    if (at) {
+        size_t n = strlen(url) + 32;
+        char *full = malloc(n);
+        if (full) {
+            snprintf(full, n, "%.*sREDACTED:REDACTED@%s", (int)(auth - url), url, host);
+            sio_span_set_str(sp, "url.full", full);
+            free(full);
+        }
+    } else {
+        sio_span_set_str(sp, "url.full", url);
+    }
+    size_t name = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+    sio_span_set_strn(sp, "server.address", host, name < hlen ? name : hlen);
 }
 
 /* host.http{method, url, headers, body, timeout_ms} -> op */
@@ -102,10 +142,25 @@ static int l_http(lua_State *L) {
     size_t blen = 0;
     const char *body = luaL_optlstring(L, 4, NULL, &blen);
     long timeout = (long)luaL_optinteger(L, 5, 0);
-    int anchor;
-    const char **hdrs = collect_headers(L, 6, &anchor);
+    int anchor, n, traced;
+    const char **hdrs = collect_headers(L, 6, &anchor, &n, &traced);
+    /* telemetry: a client span, whose context the server gets (made after
+     * the last call that can raise, so the span cannot leak) */
+    sio_span *sp = sio_run_op_span(c, method, SIO_SPAN_CLIENT);
+    char trace[16 + SIO_TRACEPARENT_LEN];
+    if (sp) {
+        sio_span_set_str(sp, "http.request.method", method);
+        set_url(sp, url);
+        if (!traced) {
+            memcpy(trace, "traceparent: ", 13);
+            sio_span_traceparent(sp, trace + 13);
+            hdrs[n] = trace; /* aio copies the headers */
+            hdrs[n + 1] = NULL;
+        }
+    }
     sio_err err;
     uint64_t id = sio_aio_http(c->w->aio, &c->task, method, url, hdrs, body, blen, timeout, &err);
+    sio_run_op_started(c, sp, id, &err);
     return op_return(L, id, &err);
 }
 
@@ -138,8 +193,12 @@ static int l_kv(lua_State *L) {
     }
     lens[0] = strlen(argv[0]);
     for (int i = 3; i < argc; i++) lens[i] = strlen(argv[i]);
+    sio_span *sp = sio_run_op_span(c, argv[0], SIO_SPAN_CLIENT); /* telemetry */
+    sio_span_set_str(sp, "db.system.name", "redis");
+    sio_span_set_str(sp, "db.operation.name", argv[0]);
     sio_err err;
     uint64_t id = sio_aio_redis(c->w->aio, &c->task, argc, argv, lens, &err);
+    sio_run_op_started(c, sp, id, &err);
     return op_return(L, id, &err);
 }
 
@@ -150,15 +209,61 @@ static int l_produce(lua_State *L) {
     const char *topic = luaL_checkstring(L, 1);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
     const char *val = luaL_optlstring(L, 3, "", &vlen);
+    /* telemetry: a producer span, whose context the message carries */
+    char name[300];
+    snprintf(name, sizeof name, "send %s", topic);
+    sio_span *sp = sio_run_op_span(c, name, SIO_SPAN_PRODUCER);
+    sio_span_set_str(sp, "messaging.system", "kafka");
+    sio_span_set_str(sp, "messaging.operation.type", "send");
+    sio_span_set_str(sp, "messaging.operation.name", "send");
+    sio_span_set_str(sp, "messaging.destination.name", topic);
+    char tp[SIO_TRACEPARENT_LEN + 1];
+    sio_span_traceparent(sp, tp);
+    sio_kafka_header h = {"traceparent", tp, strlen(tp)};
     sio_err err;
-    uint64_t id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &err);
+    uint64_t id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &h, sp ? 1 : 0,
+                                  &err);
+    sio_run_op_started(c, sp, id, &err);
     return op_return(L, id, &err);
 }
 
 /* host.cancel(op): its completion will not be delivered. */
 static int l_cancel(lua_State *L) {
     sio_run *c = cmd_of(L);
-    sio_aio_cancel(c->w->aio, (uint64_t)luaL_checkinteger(L, 1));
+    uint64_t id = (uint64_t)luaL_checkinteger(L, 1);
+    sio_aio_cancel(c->w->aio, id);
+    sio_run_op_done(c, id, NULL);
+    return 0;
+}
+
+/* --- the engine's telemetry hooks (worker_trace.c) ---------------------------*/
+
+/* host.step_begin(i, step_id): step i starts running (its guard passed). */
+static int l_step_begin(lua_State *L) {
+    sio_run *c = cmd_of(L);
+    sio_run_step_begin(c, luaL_checkinteger(L, 1), luaL_checkstring(L, 2));
+    return 0;
+}
+
+/* host.step_retry(i, message): step i failed transiently and runs again. */
+static int l_step_retry(lua_State *L) {
+    sio_run *c = cmd_of(L);
+    sio_run_step_retry(c, luaL_checkinteger(L, 1), luaL_optstring(L, 2, "retry"));
+    return 0;
+}
+
+/* host.step_end(i, ok, message): step i completed, or failed for good. */
+static int l_step_end(lua_State *L) {
+    sio_run *c = cmd_of(L);
+    sio_run_step_end(c, luaL_checkinteger(L, 1), lua_toboolean(L, 2), luaL_optstring(L, 3, NULL));
+    return 0;
+}
+
+/* host.step_current(i): the engine resumes step i (0: none); the ops it
+ * starts meanwhile are that step's. */
+static int l_step_current(lua_State *L) {
+    sio_run *c = cmd_of(L);
+    c->cur_step = luaL_checkinteger(L, 1);
     return 0;
 }
 
@@ -290,6 +395,7 @@ void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, vo
     (void)data;
     sio_task *t = owner;
     t->on_op(t, op_id, res);
+    sio_log_set_trace(NULL, NULL); /* each task says whose trace it logs for */
 }
 
 /* A run's completion: resumes its coroutine with (op_id, ok, value). */
@@ -301,6 +407,7 @@ void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res
         sio_worker_deadline(w, c);
         return;
     }
+    sio_run_op_done(c, op_id, res); /* its span, when it has one */
     if (!lua_checkstack(co, 8)) return;
     lua_pushinteger(co, (lua_Integer)op_id);
     if (res->err.code == SIO_E_OK) {
@@ -317,6 +424,8 @@ int sio_worker_host_push(sio_worker *w, sio_err *err) {
     static const luaL_Reg ops[] = {
         {"timer", l_timer},     {"http", l_http},     {"kv", l_kv},
         {"produce", l_produce}, {"cancel", l_cancel}, {"step_result", l_step_result},
+        {"step_begin", l_step_begin}, {"step_retry", l_step_retry},
+        {"step_end", l_step_end}, {"step_current", l_step_current},
         {NULL, NULL},
     };
     lua_State *L = w->L;

@@ -7,7 +7,11 @@
 #include <pthread.h>
 #include <uv.h>
 
+#include "trace.h"
 #include "worker.h"
+
+typedef struct sio_run_step sio_run_step;
+typedef struct sio_op_span sio_op_span;
 
 /* One Lua run in flight: its coroutine, anchored in the registry, and its
  * exec (limits).  It is an aio owner through its task header (on_op
@@ -27,6 +31,17 @@ struct sio_run {
     /* the outcome, set by the coroutine's last C continuation */
     json_t *result;
     int has_error;
+    /* telemetry (worker_trace.c): the trace the run continues (traced = 0:
+     * none, no spans), the workflow's metric label, its steps by the
+     * engine's index (spans and start times), the step being resumed (0:
+     * none) and the spans of its ops in flight. */
+    sio_trace_ctx trace;
+    int traced;
+    size_t wf_label;
+    sio_run_step *steps;
+    size_t nsteps;
+    lua_Integer cur_step;
+    sio_op_span *op_spans;
 };
 
 /* A produce completion carried from the delivery-report thread, or a
@@ -86,7 +101,37 @@ void sio_worker_shutdown_loop(sio_worker *w);
 void sio_worker_deadline(sio_worker *w, sio_run *r);
 
 /* Pushes the host table (require "sio.host") with the worker's ops added:
- * timer, http, kv, produce, cancel, tool, step_result. */
+ * timer, http, kv, produce, cancel, tool, step_result, and the engine's
+ * telemetry hooks step_begin, step_retry, step_end, step_current. */
 int sio_worker_host_push(sio_worker *w, sio_err *err);
+
+/* --- telemetry of a run (worker_trace.c; loop thread) ------------------------*/
+
+/* Sets up r's telemetry: parent (may be NULL, copied) and the workflow's
+ * metric label. */
+void sio_run_trace_init(sio_run *r, const sio_trace_ctx *parent, const char *workflow);
+
+/* Step i (the engine's 1-based index) with id step_id starts, retries after
+ * error, ends (ok, or failed with error): its span under the run's, and
+ * sio_step_duration_seconds at its end.  Unknown indices are ignored. */
+void sio_run_step_begin(sio_run *r, lua_Integer i, const char *step_id);
+void sio_run_step_retry(sio_run *r, lua_Integer i, const char *error);
+void sio_run_step_end(sio_run *r, lua_Integer i, int ok, const char *error);
+
+/* A span for an op r is about to start, a child of the step being resumed
+ * (or of the run's parent): NULL when the run is not traced.  Register it
+ * with sio_run_op_started once the op has its id (0: it did not start;
+ * the span then ends with err). */
+sio_span *sio_run_op_span(sio_run *r, const char *name, sio_span_kind kind);
+void sio_run_op_started(sio_run *r, sio_span *s, uint64_t op_id, const sio_err *err);
+
+/* The op completed (its span gets the outcome and ends) or was cancelled. */
+void sio_run_op_done(sio_run *r, uint64_t op_id, const sio_aio_result *res);
+
+/* Puts the run's trace ids into the thread's log lines (or clears them). */
+void sio_run_log_here(const sio_run *r);
+
+/* Ends every span r still holds (r is going away: abandoned). */
+void sio_run_trace_release(sio_run *r);
 
 #endif

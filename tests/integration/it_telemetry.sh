@@ -5,7 +5,11 @@
 #   - /readyz is 503 while the member has not joined its group (held by
 #     another member frozen mid-rebalance), 200 once it has;
 #   - promtool accepts the exposition; Prometheus scrapes it and its query
-#     API returns what the service did;
+#     API returns what the service did: commands received and finished by
+#     workflow and outcome (success, duplicate, dlq), dedupe claims and
+#     replays, retries by workflow and code, DLQ entries by class, command
+#     and step durations; the log has a line per finished command and per
+#     retry;
 #   - /readyz is 503 while Redis is down and 200 again when it is back;
 #   - /healthz is 503 naming the worker when a script wedges it.
 . "$(dirname "$0")/lib.sh"
@@ -98,6 +102,12 @@ prometheus --config.file="$RUN/prometheus.yml" --storage.tsdb.path="$RUN/prom" \
 echo $! >"$RUN/prometheus.pid"
 
 for i in 1 2 3 4 5; do send "tel-$i" noop '{"query":"q"}' >/dev/null || fail "command $i failed"; done
+send tel-1 noop '{"query":"q"}' >/dev/null || fail "the duplicate of tel-1 got no answer"
+"$BIN" send nosuch --correlation-id tel-dlq --wait 60s >"$RUN/dlq.out" 2>&1 &&
+    fail "a command for an unknown workflow succeeded: $(cat "$RUN/dlq.out")"
+grep -q '"status":"error"' "$RUN/dlq.out" || fail "no DLQ entry for the unknown workflow: $(cat "$RUN/dlq.out")"
+# flaky fails transiently once, then succeeds: one retry
+send tel-flaky flaky "{\"id\":\"tel-$$\",\"ok_on\":2}" >/dev/null || fail "flaky did not succeed on its retry"
 
 # query EXPR WANT: until Prometheus' instant query of EXPR returns WANT.
 query() {
@@ -116,7 +126,36 @@ query 'up{job="sio"}' 1
 # every command claims and stores its correlation id: Redis answered them
 query 'sio_redis_request_duration_seconds_count{job="sio"} >= bool 10' 1
 query 'sio_redis_errors_total{job="sio"}' 0
+# the commands, by workflow and outcome
+query 'sio_commands_received_total{job="sio",workflow="noop"}' 6
+query 'sio_commands_finished_total{job="sio",workflow="noop",outcome="success"}' 5
+query 'sio_commands_finished_total{job="sio",workflow="noop",outcome="duplicate"}' 1
+query 'sio_commands_received_total{job="sio",workflow="unknown"}' 1
+query 'sio_commands_finished_total{job="sio",workflow="unknown",outcome="dlq"}' 1
+query 'sio_dlq_messages_total{job="sio",class="permanent"}' 1
+query 'sio_dlq_messages_total{job="sio",class="transient"}' 0
+query 'sio_commands_finished_total{job="sio",workflow="flaky",outcome="success"}' 1
+query 'sio_command_retries_total{job="sio",workflow="flaky",code="transient"}' 1
+query 'sio_dedupe_claims_total{job="sio"}' 6
+query 'sio_dedupe_replays_total{job="sio"}' 1
+query 'sio_command_duration_seconds_count{job="sio",workflow="noop"}' 6
+query 'sio_step_duration_seconds_count{job="sio",workflow="noop",step="s1"}' 5
+query 'sio_step_duration_seconds_count{job="sio",workflow="flaky",step="try"}' 2
+query 'sio_commands_in_flight{job="sio"}' 0
 pass "prometheus scrapes /metrics and its API returns what the service did"
+
+# A line per finished command (with its outcome, attempts and trace) and
+# one per retry.
+finished=$(grep '"msg":"command finished"' "$RUN/a.err")
+[ "$(grep -c . <<<"$finished")" = 8 ] || fail "want 8 'command finished' lines: $finished"
+jq -e -s 'map(select(.correlation_id == "tel-flaky")) | length == 1 and .[0].outcome == "success"
+    and .[0].attempts == 2 and .[0].workflow == "flaky" and (.[0].trace_id | test("^[0-9a-f]{32}$"))
+    and (.[0].duration_ms > 0)' <<<"$finished" >/dev/null || fail "tel-flaky's finished line: $finished"
+jq -e -s 'map(select(.correlation_id == "tel-dlq")) | .[0].outcome == "dlq"' <<<"$finished" >/dev/null ||
+    fail "tel-dlq's finished line: $finished"
+grep '"msg":"transient failure; retrying"' "$RUN/a.err" | jq -e 'select(.correlation_id == "tel-flaky")
+    | .level == "warn" and .attempt == 1' >/dev/null || fail "no retry line for tel-flaky"
+pass "one log line per finished command and per retry"
 
 # The Grafana dashboard's queries are valid PromQL over metrics we expose.
 jq -r '.panels[].targets[].expr' "$TOP/docs/grafana-dashboard.json" | sed 's/\$job/sio/g' |

@@ -16,6 +16,8 @@ struct test_httpd {
     unsigned delay_ms;
     pthread_mutex_t mu;
     int requests, open, max_open;
+    char **heads; /* under mu: each request's head, in arrival order */
+    int nheads, capheads;
 };
 
 typedef struct conn {
@@ -88,9 +90,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     }
     c->len += (size_t)n;
     c->buf[c->len] = '\0';
-    if (!c->answered && strstr(c->buf, "\r\n\r\n")) {
+    char *end = c->answered ? NULL : strstr(c->buf, "\r\n\r\n");
+    if (end) {
+        test_httpd *h = c->h;
         c->answered = 1;
-        pthread_mutex_lock(&c->h->mu);
+        pthread_mutex_lock(&h->mu);
+        if (h->nheads == h->capheads) {
+            int n = h->capheads ? 2 * h->capheads : 16;
+            char **p = realloc(h->heads, (size_t)n * sizeof *p);
+            if (p) h->heads = p, h->capheads = n;
+        }
+        if (h->nheads < h->capheads) h->heads[h->nheads++] = strndup(c->buf, (size_t)(end - c->buf) + 2);
         if (++c->h->open > c->h->max_open) c->h->max_open = c->h->open;
         pthread_mutex_unlock(&c->h->mu);
         uv_timer_start(&c->timer, answer, c->h->delay_ms, 0);
@@ -173,11 +183,20 @@ int test_httpd_max_open(test_httpd *h) {
     return n;
 }
 
+char *test_httpd_request(test_httpd *h, int i) {
+    pthread_mutex_lock(&h->mu);
+    char *r = i >= 0 && i < h->nheads && h->heads[i] ? strdup(h->heads[i]) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
 void test_httpd_stop(test_httpd *h) {
     if (h == NULL) return;
     uv_async_send(&h->stop);
     uv_thread_join(&h->thread);
     uv_loop_close(&h->loop);
+    for (int i = 0; i < h->nheads; i++) free(h->heads[i]);
+    free(h->heads);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
