@@ -56,32 +56,47 @@ char *sio_log_timestamp(char *buf, size_t n) {
 
 /* --- the thread's trace ------------------------------------------------------*/
 
-/* The ids (hex only) and their fragment for host.log; thread-local. */
-static _Thread_local char trace_id[33], span_id[17];
-static _Thread_local char trace_fields[96];
+/* The thread's ids, and their hex forms and fragment for host.log, made
+ * when first asked for after a change. */
+static _Thread_local struct {
+    uint8_t tid[16], sid[8];
+    int set, hexed;
+    char trace_id[33], span_id[17];
+    char fields[96];
+} tr;
 
-static void copy_hex(char *dst, const char *s, size_t max) {
-    size_t n = 0;
-    while (n < max && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) {
-        dst[n] = s[n];
-        n++;
-    }
-    dst[n] = '\0';
-}
-
-void sio_log_set_trace(const char *tid, const char *sid) {
+void sio_log_set_trace(const uint8_t tid[16], const uint8_t sid[8]) {
     if (tid == NULL || sid == NULL) {
-        trace_id[0] = span_id[0] = trace_fields[0] = '\0';
+        tr.set = 0;
         return;
     }
-    copy_hex(trace_id, tid, 32);
-    copy_hex(span_id, sid, 16);
-    snprintf(trace_fields, sizeof trace_fields, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
-             trace_id, span_id);
+    memcpy(tr.tid, tid, 16);
+    memcpy(tr.sid, sid, 8);
+    tr.set = 1;
+    tr.hexed = 0;
+}
+
+static void hex(const uint8_t *b, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) out[2 * i] = digits[b[i] >> 4], out[2 * i + 1] = digits[b[i] & 15];
+    out[2 * n] = '\0';
+}
+
+/* 1 when the thread has a trace, its hex forms then made. */
+static int trace_hex(void) {
+    if (!tr.set) return 0;
+    if (!tr.hexed) {
+        hex(tr.tid, 16, tr.trace_id);
+        hex(tr.sid, 8, tr.span_id);
+        snprintf(tr.fields, sizeof tr.fields, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
+                 tr.trace_id, tr.span_id);
+        tr.hexed = 1;
+    }
+    return 1;
 }
 
 const char *sio_log_trace_fields(void) {
-    return trace_fields;
+    return trace_hex() ? tr.fields : "";
 }
 
 /* --- lines ---------------------------------------------------------------------*/
@@ -92,9 +107,9 @@ char *sio_log_line(sio_log_level level, const char *msg, json_t *fields, size_t 
                              sio_log_level_name(level), "msg", sio_json_text(msg, strlen(msg)));
     if (line && fields) json_object_update(line, fields);
     json_decref(fields);
-    if (line && trace_id[0]) {
-        json_object_set_new(line, "trace_id", json_string(trace_id));
-        json_object_set_new(line, "span_id", json_string(span_id));
+    if (line && trace_hex()) {
+        json_object_set_new(line, "trace_id", json_string(tr.trace_id));
+        json_object_set_new(line, "span_id", json_string(tr.span_id));
     }
     char *text = line ? sio_json_dump(line, len) : NULL;
     json_decref(line);

@@ -64,11 +64,12 @@ char *sio_iso8601(int64_t unix_ms, char *buf, size_t n);
 /* The wall clock in ms since the epoch. */
 int64_t sio_wall_ms(void);
 
-/* The trace the calling thread works for (hex trace id and span id, as
- * telemetry's spans give them): every line logged from this thread until
- * it is cleared carries "trace_id" and "span_id".  NULL clears.  Copied
- * (only the leading lower-case hex digits, at most 32 / 16, are kept). */
-void sio_log_set_trace(const char *trace_id, const char *span_id);
+/* The trace the calling thread works for (a W3C trace id and span id):
+ * every line logged from this thread until it is cleared carries them in
+ * lower-case hex as "trace_id" and "span_id".  NULL clears.  Copied; cheap
+ * (the hex is made only when a line is written), as it is set on every
+ * callback a command's loop runs. */
+void sio_log_set_trace(const uint8_t trace_id[16], const uint8_t span_id[8]);
 
 /* The calling thread's ",\"trace_id\":\"...\",\"span_id\":\"...\"" (with
  * the leading comma), or "" when none is set: for the sandbox's host.log,

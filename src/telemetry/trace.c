@@ -12,6 +12,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "pb.h"
 
 #define BATCH_MAX 512
 #define BATCH_DELAY_MS 1000
@@ -22,12 +23,14 @@ struct sio_span {
     uint8_t parent_id[8];
     int has_parent, recording;
     sio_span_kind kind;
-    char *name;
     uint64_t start_ns, end_ns; /* wall clock */
-    json_t *attrs, *events;    /* OTLP KeyValue / Event arrays; NULL unless recording */
     int status;                /* 0 unset, 2 error */
     char *status_msg;
-    sio_span *next;            /* the export queue */
+    /* Recording: the OTLP Span message (trace.proto) as it is built - the
+     * name, then attributes and events as they come, the ids, times and
+     * status when the span ends - so exporting a span is one copy. */
+    sio_pb pb;
+    sio_span *next; /* the export queue */
 };
 
 /* The exporter.  cfg fields are written by start before the thread runs
@@ -53,27 +56,38 @@ static uint64_t wall_ns(void) {
 
 /* --- spans ----------------------------------------------------------------*/
 
+/* A recording span is allocated with this much room for its message, which
+ * holds a command's span with its attributes: one allocation per span. */
+#define SPAN_INLINE 1024
+
 sio_span *sio_span_start(const char *name, sio_span_kind kind, const sio_trace_ctx *parent) {
-    sio_span *s = calloc(1, sizeof *s);
+    uint8_t trace_id[16];
+    if (parent) memcpy(trace_id, parent->trace_id, 16);
+    else sio_trace_new_trace_id(trace_id);
+    int sampled = sio_sampler_sample(&ex.sampler, parent, trace_id);
+    int recording = sampled && atomic_load_explicit(&ex.running, memory_order_relaxed);
+    sio_span *s = malloc(sizeof *s + (recording ? SPAN_INLINE : 0));
     if (s == NULL) return NULL;
-    if (parent) {
-        memcpy(s->ctx.trace_id, parent->trace_id, 16);
-        memcpy(s->parent_id, parent->span_id, 8);
-        memcpy(s->ctx.tracestate, parent->tracestate, sizeof s->ctx.tracestate);
-        s->has_parent = 1;
-    } else {
-        sio_trace_new_trace_id(s->ctx.trace_id);
-    }
+    memcpy(s->ctx.trace_id, trace_id, 16);
     sio_trace_new_span_id(s->ctx.span_id);
-    s->ctx.flags = sio_sampler_sample(&ex.sampler, parent, s->ctx.trace_id) ? 1 : 0;
+    s->ctx.flags = sampled ? 1 : 0;
+    s->ctx.tracestate[0] = '\0';
+    s->has_parent = parent != NULL;
+    if (parent) {
+        memcpy(s->parent_id, parent->span_id, 8);
+        memcpy(s->ctx.tracestate, parent->tracestate, strnlen(parent->tracestate, SIO_TRACESTATE_MAX) + 1);
+        s->ctx.tracestate[SIO_TRACESTATE_MAX] = '\0';
+    }
+    s->recording = recording;
     s->kind = kind;
-    s->recording = (s->ctx.flags & 1) && atomic_load_explicit(&ex.running, memory_order_relaxed);
-    if (s->recording) {
-        s->name = strdup(name);
-        s->attrs = json_array();
-        s->events = json_array();
+    s->start_ns = s->end_ns = 0;
+    s->status = 0;
+    s->status_msg = NULL;
+    s->next = NULL;
+    sio_pb_init(&s->pb, recording ? (void *)(s + 1) : NULL, SPAN_INLINE);
+    if (recording) {
         s->start_ns = wall_ns();
-        if (s->name == NULL || s->attrs == NULL || s->events == NULL) s->recording = 0;
+        sio_pb_string(&s->pb, 5, name, strlen(name)); /* Span.name */
     }
     return s;
 }
@@ -91,18 +105,18 @@ int sio_span_recording(const sio_span *s) {
     return s && s->recording;
 }
 
-/* Appends {"key":k,"value":v} (v stolen) to arr. */
-static void add_kv(json_t *arr, const char *k, json_t *v) {
-    json_t *kv = v ? json_pack("{s:s,s:o}", "key", k, "value", v) : NULL;
-    if (kv) json_array_append_new(arr, kv);
-}
-
-static json_t *str_value(const char *val, size_t len) {
-    return json_pack("{s:o}", "stringValue", sio_json_text(val, len));
+/* A KeyValue {key, AnyValue {string_value}} as field `field` of b. */
+static void kv_str(sio_pb *b, unsigned field, const char *key, const char *val, size_t len) {
+    size_t kv = sio_pb_begin(b, field);
+    sio_pb_string(b, 1, key, strlen(key));
+    size_t any = sio_pb_begin(b, 2);
+    sio_pb_string(b, 1, val, len);
+    sio_pb_end(b, any);
+    sio_pb_end(b, kv);
 }
 
 void sio_span_set_strn(sio_span *s, const char *key, const char *val, size_t len) {
-    if (sio_span_recording(s) && val) add_kv(s->attrs, key, str_value(val, len));
+    if (sio_span_recording(s) && val) kv_str(&s->pb, 9, key, val, len); /* Span.attributes */
 }
 
 void sio_span_set_str(sio_span *s, const char *key, const char *val) {
@@ -111,21 +125,21 @@ void sio_span_set_str(sio_span *s, const char *key, const char *val) {
 
 void sio_span_set_int(sio_span *s, const char *key, int64_t val) {
     if (!sio_span_recording(s)) return;
-    char n[24];
-    snprintf(n, sizeof n, "%lld", (long long)val); /* OTLP/JSON: int64 as a string */
-    add_kv(s->attrs, key, json_pack("{s:s}", "intValue", n));
+    size_t kv = sio_pb_begin(&s->pb, 9);
+    sio_pb_string(&s->pb, 1, key, strlen(key));
+    size_t any = sio_pb_begin(&s->pb, 2);
+    sio_pb_uint(&s->pb, 3, (uint64_t)val); /* AnyValue.int_value: int64, two's complement */
+    sio_pb_end(&s->pb, any);
+    sio_pb_end(&s->pb, kv);
 }
 
 void sio_span_event(sio_span *s, const char *name, const char *key, const char *val) {
     if (!sio_span_recording(s)) return;
-    char t[24];
-    snprintf(t, sizeof t, "%llu", (unsigned long long)wall_ns());
-    json_t *attrs = json_array();
-    if (attrs && key && val) add_kv(attrs, key, str_value(val, strlen(val)));
-    json_t *e = attrs ? json_pack("{s:s,s:o,s:o}", "timeUnixNano", t, "name",
-                                  sio_json_text(name, strlen(name)), "attributes", attrs)
-                      : NULL;
-    if (e) json_array_append_new(s->events, e);
+    size_t ev = sio_pb_begin(&s->pb, 11); /* Span.events */
+    sio_pb_fixed64(&s->pb, 1, wall_ns());
+    sio_pb_string(&s->pb, 2, name, strlen(name));
+    if (key && val) kv_str(&s->pb, 3, key, val, strlen(val));
+    sio_pb_end(&s->pb, ev);
 }
 
 void sio_span_error(sio_span *s, const char *message) {
@@ -138,11 +152,29 @@ void sio_span_error(sio_span *s, const char *message) {
 
 static void span_free(sio_span *s) {
     if (s == NULL) return;
-    json_decref(s->attrs);
-    json_decref(s->events);
-    free(s->name);
+    sio_pb_free(&s->pb);
     free(s->status_msg);
     free(s);
+}
+
+/* The rest of the Span message: ids, kind, times, status, flags. */
+static void span_finish(sio_span *s) {
+    sio_pb *b = &s->pb;
+    sio_pb_bytes(b, 1, s->ctx.trace_id, 16);
+    sio_pb_bytes(b, 2, s->ctx.span_id, 8);
+    if (s->ctx.tracestate[0]) sio_pb_string(b, 3, s->ctx.tracestate, strlen(s->ctx.tracestate));
+    if (s->has_parent) sio_pb_bytes(b, 4, s->parent_id, 8);
+    sio_pb_uint(b, 6, (uint64_t)s->kind);
+    sio_pb_fixed64(b, 7, s->start_ns);
+    sio_pb_fixed64(b, 8, s->end_ns);
+    if (s->status == 2) {
+        size_t st = sio_pb_begin(b, 15);
+        const char *m = s->status_msg ? s->status_msg : "";
+        sio_pb_string(b, 2, m, strlen(m));
+        sio_pb_uint(b, 3, 2); /* STATUS_CODE_ERROR */
+        sio_pb_end(b, st);
+    }
+    sio_pb_fixed32(b, 16, (uint32_t)s->ctx.flags | 0x100); /* bit 8: the flags are known */
 }
 
 void sio_span_end(sio_span *s) {
@@ -152,8 +184,9 @@ void sio_span_end(sio_span *s) {
         return;
     }
     s->end_ns = wall_ns();
+    span_finish(s);
     pthread_mutex_lock(&ex.mu);
-    int take = !ex.stop && ex.queued < ex.max;
+    int take = !s->pb.oom && !ex.stop && ex.queued < ex.max;
     if (take) {
         if (ex.tail) ex.tail->next = s;
         else ex.head = s;
@@ -168,65 +201,40 @@ void sio_span_end(sio_span *s) {
 }
 
 void sio_trace_log_here(const sio_trace_ctx *c) {
-    if (c == NULL) {
-        sio_log_set_trace(NULL, NULL);
-        return;
-    }
-    char t[33], sp[17];
-    sio_trace_hex(c->trace_id, 16, t);
-    sio_trace_hex(c->span_id, 8, sp);
-    sio_log_set_trace(t, sp);
+    sio_log_set_trace(c ? c->trace_id : NULL, c ? c->span_id : NULL);
 }
 
 void sio_span_log_here(const sio_span *s) {
     sio_trace_log_here(s ? &s->ctx : NULL);
 }
 
-/* --- OTLP/JSON --------------------------------------------------------------*/
+/* --- OTLP/protobuf ------------------------------------------------------------*/
 
-static json_t *span_json(const sio_span *s) {
-    char tid[33], sid[17], pid[17], st[24], et[24];
-    sio_trace_hex(s->ctx.trace_id, 16, tid);
-    sio_trace_hex(s->ctx.span_id, 8, sid);
-    snprintf(st, sizeof st, "%llu", (unsigned long long)s->start_ns);
-    snprintf(et, sizeof et, "%llu", (unsigned long long)s->end_ns);
-    json_t *j = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:O,s:O}", "traceId", tid, "spanId", sid,
-                          "name", sio_json_text(s->name, strlen(s->name)), "kind", (int)s->kind,
-                          "startTimeUnixNano", st, "endTimeUnixNano", et, "attributes", s->attrs,
-                          "events", s->events);
-    if (j == NULL) return NULL;
-    if (s->has_parent) {
-        sio_trace_hex(s->parent_id, 8, pid);
-        json_object_set_new(j, "parentSpanId", json_string(pid));
+/* An ExportTraceServiceRequest (trace_service.proto) of the list: one
+ * ResourceSpans with the service's resource and one ScopeSpans holding
+ * every span's message as it was built.  *len gets its size; NULL when out
+ * of memory. */
+static uint8_t *batch_pb(const sio_span *list, size_t *len) {
+    sio_pb b = {0};
+    size_t rs = sio_pb_begin(&b, 1);    /* resource_spans */
+    size_t res = sio_pb_begin(&b, 1);   /* ResourceSpans.resource */
+    kv_str(&b, 1, "service.name", ex.service, strlen(ex.service));
+    kv_str(&b, 1, "telemetry.sdk.name", "sio-orchestrator", 16);
+    kv_str(&b, 1, "telemetry.sdk.language", "c", 1);
+    sio_pb_end(&b, res);
+    size_t ss = sio_pb_begin(&b, 2);    /* ResourceSpans.scope_spans */
+    size_t scope = sio_pb_begin(&b, 1); /* ScopeSpans.scope */
+    sio_pb_string(&b, 1, "sio-orchestrator", 16);
+    sio_pb_end(&b, scope);
+    for (const sio_span *s = list; s; s = s->next) sio_pb_bytes(&b, 2, s->pb.p, s->pb.len);
+    sio_pb_end(&b, ss);
+    sio_pb_end(&b, rs);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
     }
-    if (s->ctx.tracestate[0]) json_object_set_new(j, "traceState", json_string(s->ctx.tracestate));
-    json_object_set_new(j, "flags", json_integer(s->ctx.flags | 0x100)); /* bit 8: flags known */
-    if (s->status == 2)
-        json_object_set_new(j, "status", json_pack("{s:i,s:o}", "code", 2, "message",
-                                                   sio_json_text(s->status_msg, strlen(s->status_msg))));
-    return j;
-}
-
-/* An ExportTraceServiceRequest of the list (n spans); NULL when out of memory. */
-static char *batch_json(const sio_span *list) {
-    json_t *spans = json_array();
-    for (const sio_span *s = list; s && spans; s = s->next) {
-        json_t *j = span_json(s);
-        if (j) json_array_append_new(spans, j);
-    }
-    json_t *res = json_array();
-    if (res) {
-        add_kv(res, "service.name", str_value(ex.service, strlen(ex.service)));
-        add_kv(res, "telemetry.sdk.name", str_value("sio-orchestrator", 16));
-        add_kv(res, "telemetry.sdk.language", str_value("c", 1));
-    }
-    json_t *doc = spans && res ? json_pack(
-        "{s:[{s:{s:o},s:[{s:{s:s},s:o}]}]}", "resourceSpans", "resource", "attributes", res,
-        "scopeSpans", "scope", "name", "sio-orchestrator", "spans", spans) : NULL;
-    if (doc == NULL) json_decref(spans), json_decref(res);
-    char *text = doc ? sio_json_dump(doc, NULL) : NULL;
-    json_decref(doc);
-    return text;
+    *len = b.len;
+    return b.p;
 }
 
 static size_t discard(char *p, size_t size, size_t n, void *ud) {
@@ -236,13 +244,15 @@ static size_t discard(char *p, size_t size, size_t n, void *ud) {
 
 /* Posts one batch; counts it exported or dropped. */
 static void post(CURL *curl, struct curl_slist *hdrs, sio_span *list, size_t n) {
-    char *body = batch_json(list);
+    size_t len = 0;
+    uint8_t *body = batch_pb(list, &len);
     long status = 0;
     CURLcode rc = CURLE_OUT_OF_MEMORY;
     if (body) {
         curl_easy_setopt(curl, CURLOPT_URL, ex.url);
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, (char *)body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)EXPORT_TIMEOUT_MS);
         curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
@@ -270,7 +280,7 @@ static void post(CURL *curl, struct curl_slist *hdrs, sio_span *list, size_t n) 
 static void *exporter_main(void *arg) {
     (void)arg;
     CURL *curl = curl_easy_init();
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
     pthread_mutex_lock(&ex.mu);
     for (;;) {
         while (!ex.stop && ex.queued == 0) pthread_cond_wait(&ex.cv, &ex.mu);

@@ -10,9 +10,13 @@
  * runs.
  *
  * Export.  sio_trace_start runs one exporter thread that posts batches of
- * ended spans as OTLP/JSON (ExportTraceServiceRequest) to the collector's
- * /v1/traces with libcurl.  Ending a span only appends it to a bounded
- * queue: when the queue is full the span is dropped and counted
+ * ended spans as OTLP/protobuf (ExportTraceServiceRequest, Content-Type
+ * application/x-protobuf) to the collector's /v1/traces with libcurl.  A
+ * recording span builds its OTLP Span message as attributes and events are
+ * set (pb.h), so the recording thread does no more than append bytes and
+ * the exporter only copies them into the request: JSON through jansson cost
+ * more per span than the command it traced.  Ending a span only appends it
+ * to a bounded queue: when the queue is full the span is dropped and counted
  * (sio_trace_spans_dropped_total), never waited for.  A batch goes out when
  * 512 spans are queued or a second after the first; a batch the collector
  * refuses or does not answer (10 s) is dropped and counted.

@@ -181,6 +181,14 @@ static void command_step_http_tree(void **state) {
     sio_span *step = sio_span_start("step fetch", SIO_SPAN_INTERNAL, sio_span_context(cmd));
     sio_span *http = sio_span_start("GET", SIO_SPAN_CLIENT, sio_span_context(step));
     sio_span_set_str(http, "url.full", "http://users.example/7");
+    /* what the protobuf writer must get right: negative ints, bytes that
+     * are not UTF-8, lengths over 127 (multi-byte varints) */
+    sio_span_set_int(http, "neg", -5);
+    sio_span_set_str(http, "bad", "a\xff" "b");
+    char longv[300];
+    memset(longv, 'x', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    sio_span_set_str(http, "long", longv);
     sio_span_error(http, "status 503");
     char tp[SIO_TRACEPARENT_LEN + 1];
     sio_span_traceparent(cmd, tp);
@@ -206,9 +214,16 @@ static void command_step_http_tree(void **state) {
     assert_string_equal(attr(c, "messaging.system"), "kafka");
     assert_string_equal(attr(c, "messaging.kafka.offset"), "41");
     assert_string_equal(attr(h, "url.full"), "http://users.example/7");
+    assert_string_equal(attr(h, "neg"), "-5");
+    assert_string_equal(attr(h, "bad"), "a\xef\xbf\xbd" "b");
+    assert_string_equal(attr(h, "long"), longv);
     json_t *st = json_object_get(h, "status");
     assert_int_equal(json_integer_value(json_object_get(st, "code")), 2);
     assert_string_equal(json_string_value(json_object_get(st, "message")), "status 503");
+    json_t *ev = json_array_get(json_object_get(h, "events"), 0);
+    assert_string_equal(json_string_value(json_object_get(ev, "name")), "exception");
+    assert_string_equal(attr(ev, "exception.message"), "status 503");
+    assert_non_null(json_object_get(ev, "timeUnixNano"));
     json_decref(spans);
 }
 

@@ -77,7 +77,12 @@ static void lines_are_json_with_the_trace(void **state) {
     sio_log_json(SIO_LOG_INFO, "plain", NULL);
     sio_log_json(SIO_LOG_WARN, "bad \xff bytes \"quoted\"\n",
                  json_pack("{s:o,s:i}", "detail", sio_json_cstr("caf\xc3\xa9 \xc0"), "n", 7));
-    sio_log_set_trace("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    const uint8_t tid[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                             0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+    const uint8_t sid[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+    sio_log_set_trace(tid, sid);
+    assert_string_equal(sio_log_trace_fields(),
+                        ",\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\"");
     sio_log_json(SIO_LOG_ERROR, "traced", json_pack("{s:s}", "k", "v"));
     sio_log_set_trace(NULL, NULL);
     sio_log_json(SIO_LOG_DEBUG, "below the level", NULL); /* dropped */

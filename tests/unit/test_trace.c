@@ -85,7 +85,7 @@ static void full_queue_drops_and_counts(void **state) {
     char head[4096];
     read_head(cfd, head, sizeof head);
     assert_true(strncmp(head, "POST /v1/traces HTTP/1.1\r\n", 26) == 0);
-    assert_non_null(strcasestr(head, "\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strcasestr(head, "\r\nContent-Type: application/x-protobuf\r\n"));
     /* the collector goes away: the request in flight fails, what is still
      * queued cannot be delivered; every span ends up counted */
     close(cfd);
