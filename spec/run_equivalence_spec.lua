@@ -5,20 +5,7 @@ local testing = require "sio.testing"
 local H = require "support.helpers"
 local cjson = require "cjson"
 
-local function find_binary()
-  local cands = {}
-  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
-  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
-  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
-  cands[#cands + 1] = "build/src/sio-orchestrator"
-  for _, p in ipairs(cands) do
-    local f = io.open(p, "rb")
-    if f then f:close() return p end
-  end
-  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
-end
-
-local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local find_binary, sh = H.binary, H.sh
 
 -- runs the binary; returns the decoded stdout lines and the exit code
 local function run_binary(intent, attrs_json, workflows, lua_dir)

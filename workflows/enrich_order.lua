@@ -88,7 +88,7 @@ return {
       publish_result = true,
     },
     {
-      id = "coupon",
+      id = "record_coupon",
       text = "Record the coupon for the marketing team",
       guard = "A.coupon ~= nil and A.coupon ~= ''",
       depends_on = { "price" },

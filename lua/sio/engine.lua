@@ -15,7 +15,24 @@
 --   retry_base_ms, retry_max_ms  -- step retry backoff: base * 2^(attempt-1),
 --                                -- capped at max (RETRY_BACKOFF_BASE / _MAX,
 --                                -- given by the runner from the settings)
+--   publish_limit  = n,          -- SIO_PUBLISH_LIMIT, from the settings: step
+--                                -- results + sio.publish calls the command may
+--                                -- make; one more fails it permanently,
+--                                -- whatever the step does with the error
+--                                -- (nil = no cap: the default is the host's)
 -- }
+--
+-- Attrs and step ids share A, so a command whose attrs have a key equal
+-- to a step id of its workflow is refused before any step runs (a
+-- permanent error naming the key): a dropped, skipped or failed step's
+-- slot can then never be filled from attrs.  Step ids `utter` and `query`
+-- are refused at load (sio.workflow), since normalisation writes them.
+--
+-- The step whose code is running is reported to the host as it changes
+-- (host.exec_step(id) / host.exec_step(nil)); while the command waits, the
+-- first step in file order that is waiting is reported.  A limit breach
+-- (memory, instructions, deadline) then names that step, even though no
+-- Lua code of the command can run any more once it is killed.
 -- result = {summary = "workflow X: N steps ok, M skipped", steps = {ids in
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
 -- (only steps that needed more than one), <declared output fields>}
@@ -24,9 +41,9 @@
 -- Telemetry: when the host has them (the C worker does, the busted harness
 -- need not), the engine calls host.step_begin(i, id) when step i starts
 -- running, host.step_retry(i, message) before a transient failure is
--- retried, host.step_end(i, ok, message) when it completes or fails for
--- good, and host.step_current(i) around each resume of its coroutine (0
--- after), so the host can time steps and parent their ops' spans.
+-- retried and host.step_end(i, ok, message) when it completes or fails for
+-- good, so the host can time steps and give each a span; an op's span is
+-- a child of the span of the step whose code runs (host.exec_step, above).
 local cjson = require "cjson"
 local api = require "sio.api"
 local errors = require "sio.errors"
@@ -42,13 +59,21 @@ local AWAIT = api.AWAIT
 local DONE = setmetatable({}, { __name = "sio.done" })
 local classify = errors.classify
 
+-- A step waits at most this long for a retry the server asked to delay
+-- (Retry-After); asked for longer, the step fails now and the command's
+-- own retries (RETRY_BACKOFF_*) take over.
+local RETRY_AFTER_MAX_MS = 60000
+
 -- step states
 local QUEUED, RUNNING, OK, SKIPPED, FAILED, DROPPED = 1, 2, 3, 4, 5, 6
 
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only") end })
 
 -- A[step_id] records: `json` is decoded lazily from `payload` on first use.
-local REC_MT = { __index = function(t, k)
+-- The metatables are shared by every command of the worker, so user code
+-- must not reach them: __metatable hides them from getmetatable and
+-- refuses setmetatable.
+local REC_MT = { __metatable = "sio.step_record", __index = function(t, k)
   if k ~= "json" then return nil end
   local p = rawget(t, "payload")
   if type(p) ~= "string" then return nil end
@@ -59,7 +84,15 @@ local REC_MT = { __index = function(t, k)
   rawset(t, "json", v)
   return v
 end }
-M.record_mt = REC_MT
+-- A[step_id] of a failed step (no behaviour; marks it as the engine's).
+local FAIL_MT = { __metatable = "sio.step_record" }
+
+-- Is v a step record the engine wrote (never an attr: attrs come from JSON)?
+local raw_getmetatable = debug.getmetatable
+function M.is_record(v)
+  local mt = raw_getmetatable(v)
+  return mt == REC_MT or mt == FAIL_MT
+end
 
 local Cmd = {}
 Cmd.__index = Cmd
@@ -67,18 +100,15 @@ Cmd.__index = Cmd
 ---------------------------------------------------------------------------
 -- per-command user-code instances (created lazily, only when needed)
 
+-- require "sio" is answered from the env's preload table, so env.require
+-- stays the host's own function: its errors point at the user's line,
+-- not at a wrapper in this file.
 function Cmd:env()
   local env = self._env
   if env then return env end
-  env = self.host.safe_env()
   local sio = self:sio()
+  env = self.host.safe_env({ sio = sio })
   rawset(env, "sio", sio)
-  local base_require = env.require
-  rawset(env, "require", function(name)
-    if name == "sio" then return sio end
-    if base_require then return base_require(name) end
-    error("module '" .. tostring(name) .. "' not found", 2)
-  end)
   self._env = env
   return env
 end
@@ -147,7 +177,7 @@ function Cmd:user_tool(entry)
   if f then return f end
   f = entry.factory(self:env())
   if type(f) ~= "function" then
-    error({ class = "permanent", message = "tool module " .. tostring(entry.path) .. " must return a function(args, ctx)" }, 0)
+    error({ class = "permanent", message = "tool module " .. tostring(entry.name) .. " (" .. tostring(entry.file) .. ") must return a function(args, ctx)" }, 0)
   end
   ts[entry.name] = f
   return f
@@ -157,6 +187,7 @@ end
 -- limits
 
 -- A tripped limit ends the whole execution (it must not be swallowed).
+-- The host's limit error names the step that was running (exec_step).
 function Cmd:killed()
   local k = self.host.exec_killed()
   if k then
@@ -169,6 +200,39 @@ function Cmd:killed()
     return true
   end
   return false
+end
+
+-- Tells the host which step's code runs from now on (nil: the engine's).
+local function no_mark() end
+function Cmd:mark(i)
+  self.set_step(i and self.wf.steps[i].id or nil)
+end
+
+-- Before waiting: the first step in file order that waits.
+function Cmd:mark_waiting()
+  local state = self.state
+  for i = 1, self.wf.n do
+    if state[i] == RUNNING then return self.set_step(self.wf.steps[i].id) end
+  end
+  self.set_step(nil)
+end
+
+-- One step result or sio.publish call, counted against the publish limit.
+-- Returns nil when published; past the limit, publishes nothing, fails the
+-- command permanently (the error stays whatever the step does next) and
+-- returns the error (sio.publish raises it, so the caller stops there).
+function Cmd:publish(step_id, payload)
+  local n = self.npublished + 1
+  self.npublished = n
+  local limit = self.publish_limit
+  if limit and n > limit then
+    local e = { class = "permanent", step = step_id, message = sformat(
+      "publish limit exceeded: more than %d step results and sio.publish calls in one command (SIO_PUBLISH_LIMIT)", limit) }
+    if not self.err then self.err = e end
+    return e
+  end
+  local cb = self.opts.on_step_result
+  if cb then cb(step_id, payload, self.query) end
 end
 
 ---------------------------------------------------------------------------
@@ -188,26 +252,26 @@ local function step_main(cx, i)
   local r = cx.rt[i]
   local args = r.args
   if args == nil and step.args then args = step.args(cx.A, cx); r.args = args end
-  local payload
+  local payload, extra
   if step.kind == "tool" then
     local entry = step.tool
     if entry.kind == "builtin" then
-      payload = entry.fn(args, cx)
+      payload, extra = entry.fn(args, cx)
     elseif entry.kind == "lua" then
       payload = cx:user_tool(entry)(args, cx:step_ctx(i, args))
     else -- native: host.tool(name, args) -> op; completion value = payload
       local tool = cx.host.tool
       if not tool then error({ class = "permanent", message = "native tool '" .. entry.name .. "' is not available in this host" }, 0) end
       local op, err = tool(entry.name, args)
-      if not op then error(errors.is_classified(err) and err or { class = "transient", message = tostring(err) }, 0) end
+      if not op then error(errors.is_classified(err) and err or { class = "transient", message = errors.describe(err) }, 0) end
       local ok, v = api.await(op)
-      if not ok then error(errors.is_classified(v) and v or { class = "transient", message = tostring(v) }, 0) end
+      if not ok then error(errors.is_classified(v) and v or { class = "transient", message = errors.describe(v) }, 0) end
       payload = v
     end
   else
     payload = cx:run_fn(i)(cx.A, args, cx:step_ctx(i, args))
   end
-  return DONE, payload
+  return DONE, payload, extra
 end
 
 function Cmd:step_ctx(i, args)
@@ -242,14 +306,18 @@ function Cmd:release(i)
   end
 end
 
-function Cmd:complete(i, payload, args, attempts)
+-- extra: more fields of the step's record, from a built-in tool (the http
+-- tool's status, headers and body).
+function Cmd:complete(i, payload, args, attempts, extra)
   local step = self.wf.steps[i]
   local id = step.id
   local te = self.t_end
   if te then te(i, true) end
   self.running = self.running - 1
   self.state[i] = OK
-  self.A[id] = setmetatable({ payload = payload, args = args, ok = true, attempts = attempts }, REC_MT)
+  local rec = { payload = payload, args = args, ok = true, attempts = attempts }
+  if extra then for k, v in pairs(extra) do if rec[k] == nil then rec[k] = v end end end
+  self.A[id] = setmetatable(rec, REC_MT)
   self.outputs[id] = payload
   local done = self.done
   done[#done + 1] = id
@@ -259,10 +327,7 @@ function Cmd:complete(i, payload, args, attempts)
     if not at then at = {}; self.attempts = at end
     at[id] = attempts
   end
-  if step.publish then
-    local cb = self.opts.on_step_result
-    if cb then cb(id, payload, self.query) end
-  end
+  if step.publish and self:publish(id, payload) then return end
   self:release(i)
 end
 
@@ -277,7 +342,7 @@ function Cmd:fail(i, err)
   self.running = self.running - 1
   self.state[i] = FAILED
   self.nfailed = self.nfailed + 1
-  self.A[step.id] = { ok = false, error = err, payload = "", attempts = attempts, args = r and r.args }
+  self.A[step.id] = setmetatable({ ok = false, error = err, payload = "", attempts = attempts, args = r and r.args }, FAIL_MT)
   if step.continue_on_error then
     local done = self.done
     done[#done + 1] = step.id
@@ -301,7 +366,9 @@ function Cmd:start(i)
   self.running = self.running + 1
   self.state[i] = RUNNING
   if step.has_guard then
+    self:mark(i)
     local ok, v = pcall(self.guard_eval, self, i)
+    self:mark(nil)
     if self:killed() then return end
     if not ok then
       local e = classify(v, step.id)
@@ -320,7 +387,9 @@ function Cmd:start(i)
   if tb then tb(i, step.id) end
   if step.sync then
     local A = self.A
+    self:mark(i)
     local ok, args, payload = pcall(self.run_sync, self, step, A)
+    self:mark(nil)
     if self:killed() then return end
     if not ok then return self:fail(i, classify(args, step.id)) end
     return self:complete(i, payload, args, 1)
@@ -364,17 +433,16 @@ function Cmd:resume(i, ...)
   local r = self.rt[i]
   local prev = self.current
   self.current = i
-  local tc = self.t_current
-  if tc then tc(i) end
-  local ok, a, b = co_resume(r.co, ...)
-  if tc then tc(prev or 0) end
+  self:mark(i)
+  local ok, a, b, c = co_resume(r.co, ...)
+  self:mark(prev)
   self.current = prev
   if self:killed() then return end
   if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
   if a == DONE then
     r.co = nil
     if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
-    return self:complete(i, normalise(b), r.args, r.attempts)
+    return self:complete(i, normalise(b), r.args, r.attempts, c)
   end
   if a == AWAIT and b ~= nil then
     r.op = b
@@ -392,9 +460,11 @@ function Cmd:step_error(i, err)
   if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
   if r.op then self.ops[r.op] = nil; self:cancel(r.op); r.op = nil end
   r.co = nil
-  if err.class == "transient" and r.attempts <= step.retries then
+  local wait = err.retry_after_ms
+  if err.class == "transient" and r.attempts <= step.retries and not (wait and wait > RETRY_AFTER_MAX_MS) then
     local opts = self.opts
     local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
+    if wait and wait > delay then delay = wait end -- the server's Retry-After
     local t = self.host.timer(delay)
     if t then
       local tr = self.t_retry
@@ -452,6 +522,14 @@ function M.execute(host, wf, attrs, opts)
   end
   opts = opts or EMPTY
   local A = attrs or {}
+  local ids = wf.step_ids
+  for k = 1, #ids do
+    local id = ids[k]
+    if A[id] ~= nil then
+      return nil, { class = "permanent", message = sformat(
+        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
+    end
+  end
   -- Personalize: utter <- echo <- query when utter is absent; query = utter
   local utter = A.utter
   if utter == nil or utter == cjson.null then
@@ -470,14 +548,16 @@ function M.execute(host, wf, attrs, opts)
     state = state, remaining = remaining, ready = {}, running = 0,
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
     t_begin = host.step_begin, t_retry = host.step_retry, t_end = host.step_end,
-    t_current = host.step_current,
+    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
   }, Cmd)
   local steps = wf.steps
 
   -- Personalize: drop steps whose guard is false against the attrs
   for i = 1, n do
     if steps[i].has_guard then
+      cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
+      cx:mark(nil)
       if cx:killed() then return nil, cx.err end
       -- A guard that raises here usually reads an output that does not exist
       -- yet (A.s1.json...): keep the step; the evaluation just before it runs
@@ -505,7 +585,9 @@ function M.execute(host, wf, attrs, opts)
     if cx.err then break end
     if cx.running == 0 and not ready[1] then break end
     if cx.running >= maxc or not ready[1] then
+      cx:mark_waiting()
       local op, ok, val = co_yield("wait")
+      cx:mark(nil)
       cx:dispatch(op, ok, val)
     end
   end

@@ -2,41 +2,86 @@
 -- An error is a table {class = "transient"|"permanent", message = "...", step = "id"}.
 -- Anything raised that is not such a table (a plain string from error("..."),
 -- a runtime fault) is permanent.
+--
+-- A message is always a readable string: an error value that is not a
+-- string (error({code = 42}), error(fn)) becomes its `message` field or a
+-- short description of the value, never "table: 0x5589..." (a heap address
+-- says nothing to an operator and varies from run to run).
 local M = {}
 
-local type, tostring = type, tostring
-
-function M.new(class, message, step)
-  return { class = class, message = message, step = step }
-end
-
-function M.transient(message, step) return { class = "transient", message = message, step = step } end
-function M.permanent(message, step) return { class = "permanent", message = message, step = step } end
+local type, tostring, rawget, next, math_type = type, tostring, rawget, next, math.type
+local sort, concat = table.sort, table.concat
 
 function M.is_classified(e)
-  return type(e) == "table" and (e.class == "transient" or e.class == "permanent")
+  if type(e) ~= "table" then return false end
+  local class = rawget(e, "class")
+  return class == "transient" or class == "permanent"
 end
 
--- classify(e, step) -> error table. Classified tables are kept (step filled in
--- when missing); everything else becomes permanent with a string message.
+-- value_text(v) -> v for a string, number or boolean, else "a <type>": a
+-- value quoted in a message ("retries must be ..., got a table").
+function M.value_text(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" or t == "boolean" then return tostring(v) end
+  return "a " .. t
+end
+
+-- describe(v) -> string: a readable message for any error value.  Tables
+-- are read raw (no metamethod of user code runs in trusted code).
+local MAX_KEYS = 5
+local function describe(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    return math_type(v) == "integer" and tostring(v) or ("%.17g"):format(v)
+  end
+  if t == "nil" then return "error raised without a message (nil)" end
+  if t == "boolean" then return "error raised with the value " .. tostring(v) end
+  if t ~= "table" then return "error raised with a " .. t .. " value" end
+  local m = rawget(v, "message")
+  if type(m) == "string" then return m end
+  if type(m) == "number" then return describe(m) end
+  if m ~= nil then return "error raised with a table value whose message is a " .. type(m) end
+  -- the first few string keys in sorted order (of at most 50 looked at)
+  local keys, n = {}, 0
+  for k in next, v do
+    if type(k) == "string" then
+      n = n + 1
+      if n <= 50 then keys[n] = #k > 40 and (k:sub(1, 40) .. "...") or k end
+    end
+  end
+  if n == 0 then return "error raised with a table value that has no message field" end
+  sort(keys)
+  for i = MAX_KEYS + 1, #keys do keys[i] = nil end
+  local more = n > MAX_KEYS and (", ... " .. (n - MAX_KEYS) .. " more") or ""
+  return "error raised with a table value that has no message field (keys: " .. concat(keys, ", ") .. more .. ")"
+end
+M.describe = describe
+
+-- classify(e, step) -> a fresh error table {class, message, step[, limit]
+-- [, retry_after_ms]} (retry_after_ms: how long a retry should wait at
+-- least, e.g. an http server's Retry-After).
+-- A classified table keeps its class; everything else is permanent.  The
+-- message is always a readable string.  step, when given, is the step the
+-- engine knows was running and wins over one the value carries.  Fields
+-- are read raw: no metamethod of a user value runs here.
 function M.classify(e, step)
   if type(e) == "table" then
-    if e.class == "transient" or e.class == "permanent" then
-      if e.step == nil then e.step = step end
-      if type(e.message) ~= "string" then e.message = tostring(e.message) end
-      return e
+    local class = rawget(e, "class")
+    if class == "transient" or class == "permanent" then
+      local m = rawget(e, "message")
+      if type(m) == "number" then m = describe(m)
+      elseif type(m) ~= "string" then
+        m = class .. " error " .. (m == nil and "without a message" or ("whose message is a " .. type(m)))
+      end
+      local s, wait = rawget(e, "step"), rawget(e, "retry_after_ms")
+      return { class = class, message = m, step = step or (type(s) == "string" and s or nil),
+               limit = rawget(e, "limit") == true or nil,
+               retry_after_ms = type(wait) == "number" and wait >= 0 and wait < math.huge and wait or nil }
     end
-    local msg = e.message
-    return { class = "permanent", message = type(msg) == "string" and msg or tostring(e), step = step }
   end
-  return { class = "permanent", message = tostring(e), step = step }
-end
-
--- Render an error for logs / DLQ messages.
-function M.tostring(e)
-  if type(e) ~= "table" then return tostring(e) end
-  if e.step then return ("%s error in step %s: %s"):format(e.class or "permanent", e.step, tostring(e.message)) end
-  return ("%s error: %s"):format(e.class or "permanent", tostring(e.message))
+  return { class = "permanent", message = describe(e), step = step }
 end
 
 return M

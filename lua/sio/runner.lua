@@ -3,22 +3,35 @@
 --   runner.init(host, settings)         once per worker state; settings is a
 --       Lua table built in C from the configuration (src/core/config.c is
 --       the one place with defaults): retry_backoff_base_ms,
---       retry_backoff_max_ms, retry_attempts
---   ok, errors = runner.load(dir, lua_dir, initial)
---       loads every workflow under dir.  On the initial load the valid ones
---       go live and errors lists the others; on a reload the new set goes
---       live only when all of it is valid (else the previous set stays).
+--       retry_backoff_max_ms, retry_attempts, publish_limit
+--   Loading, one call per unit of work, so the caller (src/worker/
+--   worker_load.c) gives each its own execution (budget): a file that hits
+--   a limit fails alone and the files after it load normally.
+--   n = runner.load_begin(lua_dir, mode, path, ...)
+--       mode "initial" | "reload" (path = WORKFLOWS_DIR; files are named
+--       relative to it and to lua_dir) or "validate" (paths as given on the
+--       command line, folders or files; names keep them).  Returns the
+--       number of workflow files.
+--   runner.load_step(k)           k = 0: lua/tools and lua/filters.lua;
+--                                 k = 1..n: workflow file k
+--   runner.load_failed(k, msg)    step k raised (a limit breach): recorded
+--                                 against the file it was loading
+--   ok, text = runner.load_end()
+--       "initial" / "reload": the new set goes live only when all of it is
+--       valid (no error, no duplicate intent), else the previous set stays
+--       (none at start: the worker is not created); text = the errors, one
+--       "file:line: message" per line.  "validate": nothing goes live;
+--       text = "ok: intent (file)" per valid workflow, then the errors.
 --   ok, value = runner.run(workflow, attrs)    in a run's coroutine
 --       runs the workflow on the live set with attrs (a Lua table the
 --       engine owns); each published step result goes to
 --       host.step_result(step_id, payload, query).  value is the result
 --       table (ok) or the error {class, message, step}.
---   ok, text = runner.validate(paths)   paths: one file or folder a line
 --
 -- The service's command life (envelopes, dedupe, retries, DLQ, offsets) is
 -- C (src/service/command.c); nothing here sees Kafka or Redis.
 --
--- A running command keeps the workflow set it started with: load() swaps
+-- A running command keeps the workflow set it started with: load_end swaps
 -- the `current` reference, never the tables a command already holds.
 local cjson = require "cjson"
 local engine = require "sio.engine"
@@ -40,43 +53,109 @@ function M.init(h, s)
     on_step_result = host.step_result,
     retry_base_ms = settings.retry_backoff_base_ms,
     retry_max_ms = settings.retry_backoff_max_ms,
+    publish_limit = settings.publish_limit,
   }
 end
 
 -- The settings runner.init received (read-only by convention).
 function M.settings() return settings end
 
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
 local function native_tools()
   return host.native_tools and host.native_tools() or {}
 end
 
-function M.load(dir, lua_dir, initial)
-  settings.lua_dir = lua_dir
-  local set = workflow.load_dir(host, dir, { lua_dir = lua_dir or "lua", native_tools = native_tools() })
+local loading -- the load in progress (load_begin .. load_end)
+
+local function is_dir(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local _, err = f:read(0)
+  f:close()
+  return err ~= nil and err:find("directory") ~= nil
+end
+
+function M.load_begin(lua_dir, mode, ...)
+  local validate = mode == "validate"
+  local reg_opts = { lua_dir = lua_dir or "lua", lua_prefix = validate and ((lua_dir or "lua") .. "/") or "",
+                     native_tools = native_tools() }
+  local files, missing = {}, {}
+  for _, path in ipairs({ ... }) do
+    if not validate then
+      for _, f in ipairs(workflow.list(host, path)) do files[#files + 1] = f end
+    elseif is_dir(path) then
+      local prefix = path:gsub("/+$", "") .. "/"
+      for _, f in ipairs(workflow.list(host, path, prefix)) do files[#files + 1] = f end
+    elseif io.open(path, "rb") then
+      files[#files + 1] = { path = path, name = path }
+    else
+      missing[#missing + 1] = path
+    end
+  end
+  loading = { mode = mode, reg_opts = reg_opts, files = files, missing = missing }
+  return #files
+end
+
+function M.load_step(k)
+  local l = loading
+  if k == 0 then
+    local reg = workflow.registry_base(host, l.reg_opts)
+    l.set = workflow.new_set(reg)
+    for _, path in ipairs(l.missing) do workflow.add_error(l.set, path, "no such file or directory") end
+    workflow.registry_user(host, reg)
+    for _, e in ipairs(reg.errors) do l.set.errors[#l.set.errors + 1] = e end
+  else
+    workflow.add_file(host, l.set, l.files[k])
+  end
+end
+
+function M.load_failed(k, msg)
+  local l = loading
+  if not l.set then l.set = workflow.new_set(workflow.registry_base(host, l.reg_opts)) end
+  local name = k > 0 and l.files[k].name or l.set.registry.loading or l.reg_opts.lua_dir
+  workflow.add_error(l.set, name, msg)
+end
+
+function M.load_end()
+  local l = loading
+  loading = nil
+  local set = l.set
   local errs = set.errors
-  if #errs > 0 and not initial then return false, concat(errs, "\n") end
+  if l.mode == "validate" then
+    local lines = {}
+    for _, intent in ipairs(sorted_keys(set.workflows)) do
+      lines[#lines + 1] = "ok: " .. intent .. " (" .. set.seen[intent] .. ")"
+    end
+    for _, e in ipairs(errs) do lines[#lines + 1] = e end
+    return #errs == 0, concat(lines, "\n")
+  end
+  if #errs > 0 then return false, concat(errs, "\n") end
   set.version = current.version + 1
   current = set
-  if #errs > 0 then return true, concat(errs, "\n") end
   return true, nil
 end
 
--- The intents of the live set, sorted (for `validate` and logs).
-function M.intents()
-  local out = {}
-  for k in pairs(current.workflows) do out[#out + 1] = k end
-  table.sort(out)
-  return out
-end
+-- The intents of the live set, sorted (for logs and sio_worker_knows).
+function M.intents() return sorted_keys(current.workflows) end
 
 local function fail(class, message, step)
   return false, encode({ class = class, message = message, step = step })
 end
 
--- "unknown workflow 'x'", the name quoted safely: at most 200 bytes of it.
-local function unknown(name)
-  if #name > 200 then name = sub(name, 1, 200) .. "..." end
-  return "unknown workflow '" .. name .. "'"
+-- "unknown workflow 'x' (did you mean y?)": the name quoted safely (at
+-- most 200 bytes of it), with the closest of `intents` (default: the live
+-- set's) by host.suggest.
+local function unknown(name, intents)
+  local msg = "unknown workflow '" .. (#name > 200 and (sub(name, 1, 200) .. "...") or name) .. "'"
+  local close = host.suggest and #name <= 200 and host.suggest(name, intents or M.intents()) or {}
+  if close[1] then msg = msg .. " (did you mean " .. concat(close, ", ") .. "?)" end
+  return msg
 end
 M.unknown = unknown
 
@@ -90,43 +169,9 @@ function M.run(name, attrs)
   return true, res
 end
 
-local function is_dir(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local _, err = f:read(0)
-  f:close()
-  return err ~= nil and err:find("directory") ~= nil
-end
-
--- paths, one per line.  text = one line per valid workflow
--- ("ok: intent (file)") and one per error ("file:line: ...").
-function M.validate(payload)
-  local reg, regerrs = workflow.registry(host, { lua_dir = settings.lua_dir or "lua", native_tools = native_tools() })
-  local errs, loaded = {}, {}
-  for _, e in ipairs(regerrs or {}) do errs[#errs + 1] = e end
-  for path in payload:gmatch("[^\n]+") do
-    if is_dir(path) then
-      local set = workflow.load_dir(host, path, { registry = reg })
-      for _, e in ipairs(set.errors) do errs[#errs + 1] = e end
-      for intent in pairs(set.workflows) do loaded[#loaded + 1] = { intent = intent, file = path } end
-    elseif not io.open(path, "rb") then
-      errs[#errs + 1] = path .. ": no such file"
-    else
-      local wf, werrs = workflow.load_file(host, path, reg)
-      if wf then loaded[#loaded + 1] = { intent = wf.intent, file = path }
-      else for _, e in ipairs(werrs) do errs[#errs + 1] = tostring(e) end end
-    end
-  end
-  table.sort(loaded, function(a, b) return a.intent < b.intent end)
-  local lines = {}
-  for _, w in ipairs(loaded) do lines[#lines + 1] = "ok: " .. w.intent .. " (" .. w.file .. ")" end
-  for _, e in ipairs(errs) do lines[#lines + 1] = tostring(e) end
-  return #errs == 0, concat(lines, "\n")
-end
-
 -- Job entries for the busted harness (src/testing/testing_core.c), which
 -- adds its own ("test", lua/sio/testing_bridge.lua).
-local entries = { validate = M.validate }
+local entries = {}
 
 function M.job(entry, payload, meta)
   local fn = entries[entry]

@@ -10,7 +10,7 @@
 --   { intent = "name", workflows = "dir", lua_dir = "dir",
 --     tools = { name = true, ... },      -- tools answered by the harness
 --     sources = { {file = "x.yaml", src = "..."}, ... },  -- extra workflows
---     retry_base_ms = n|nil }
+--     retry_base_ms = n|nil, publish_limit = n|nil }
 --
 -- `text` is exactly what the "run" entry returns (the result or the error as
 -- JSON); `trace` tells the harness what the engine did with each step.  The
@@ -98,7 +98,7 @@ local function trace_of(wf, A, seen, extra)
   for i, s in ipairs(wf.steps) do
     local rec = rawget(A, s.id)
     local t = { id = s.id, index = i, kind = s.kind, tool = s.tool_name, guard = seen[i] }
-    if type(rec) == "table" and (rawget(rec, "ok") ~= nil) then
+    if engine.is_record(rec) then
       t.status = rawget(rec, "ok") and "ok" or "failed"
       t.payload = rawget(rec, "payload")
       t.args = rawget(rec, "args")
@@ -112,11 +112,12 @@ local function trace_of(wf, A, seen, extra)
     steps[i] = t
   end
   local attrs = {}
-  for k, v in pairs(A) do attrs[k] = v end
-  for _, s in ipairs(wf.steps) do attrs[s.id] = nil end
+  for k, v in pairs(A) do
+    if not engine.is_record(v) then attrs[k] = v end
+  end
   extra.steps = steps
   extra.attrs = attrs
-  extra.file = wf.file
+  extra.file = wf.path or wf.file
   extra.intent = wf.intent
   return extra
 end
@@ -138,7 +139,7 @@ function M.install(host, runner)
     local name = meta.intent
     if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow", nil, extra) end
     local wf = set.workflows[name]
-    if not wf then return fail("permanent", "unknown workflow '" .. name .. "'", nil, extra) end
+    if not wf then return fail("permanent", runner.unknown(name, extra.intents), nil, extra) end
     local seen = {}
     local res, err = engine.execute(host, traced(wf, seen), attrs, {
       on_step_result = function(step_id, p, query)
@@ -146,6 +147,7 @@ function M.install(host, runner)
       end,
       retry_base_ms = meta.retry_base_ms or runner.settings().retry_backoff_base_ms,
       retry_max_ms = runner.settings().retry_backoff_max_ms,
+      publish_limit = meta.publish_limit or runner.settings().publish_limit,
     })
     trace_of(wf, attrs, seen, extra)
     if not res then

@@ -1,11 +1,28 @@
 -- sio.workflow: load and validate WARPP workflows (YAML, JSON, Lua).
 --
---   reg, errs = workflow.registry(host, {lua_dir = "lua", native_tools = {...}})
---   wf, errs  = workflow.load_file(host, path, reg)
---   wf, errs  = workflow.load_source(host, src, path, reg)   -- format by extension
---   res       = workflow.load_dir(host, dir, {registry = reg} or registry opts)
+--   reg, errs = workflow.registry(host, {lua_dir = "lua", lua_prefix = "", native_tools = {...}})
+--   wf, errs  = workflow.load_file(host, path, reg [, name])
+--   wf, errs  = workflow.load_source(host, src, name, reg)   -- format by extension
+--   files     = workflow.list(host, dir [, prefix]) -> {{path =, name =}, ...}
+--   set       = workflow.new_set(reg)
+--   workflow.add_file(host, set, file)    -- one entry of list(); errors into set
+--   workflow.add_error(set, name, msg)    -- "name: msg" into set.errors
+--   res       = workflow.load_dir(host, dir, {registry = reg, prefix = ""} or registry opts)
 --               -> {workflows = {intent -> wf}, errors = {"file:line: msg", ...}, registry = reg}
 --
+-- Names.  Every message and every chunk name of user code names a file by
+-- its name, not the path it was read from: a workflow file relative to the
+-- folder it was listed from (list's prefix + file name; the service uses no
+-- prefix, so an error in a dead-letter entry reads "triage.yaml:12: ...",
+-- never a path of the host's file system), a file under lua/ relative to
+-- that folder (lua_prefix + "tools/lookup.lua"), as the sandbox's require
+-- names modules.  wf.file is the name, wf.path the path read.
+--
+-- Limits.  Loading runs user code (Lua workflow files, filters.lua) under
+-- the caller's execution; a limit breach is never reported as a load error
+-- of the file (the execution is dead from then on): it is raised, and the
+-- caller (runner.load_step) gives each file an execution of its own and
+-- records the breach against the file being loaded (set.loading).
 -- Everything the per-command path needs is prepared here: guards, templates,
 -- inline `run` code and Lua modules are compiled once (as factories taking
 -- the command's environment), durations parsed, the DAG and its in-degrees
@@ -17,6 +34,7 @@
 -- declares `depends_on`, the workflow is a DAG: a step without `depends_on`
 -- has no dependencies.
 local cjson = require "cjson"
+local errors = require "sio.errors"
 local guard = require "sio.guard"
 local template = require "sio.template"
 local api = require "sio.api"
@@ -65,6 +83,24 @@ local function list_dir(host, dir)
   return out
 end
 M.list_dir = list_dir
+
+---------------------------------------------------------------------------
+-- Reads path; on failure returns nil and a message naming `name` (io's own
+-- message names the path).
+local function read_named(path, name)
+  local src, err = read_file(path)
+  if src then return src end
+  local why = tostring(err)
+  if why:sub(1, #path + 2) == path .. ": " then why = why:sub(#path + 3) end
+  return nil, name .. ": cannot read: " .. why
+end
+
+-- A limit breach of the running execution is raised, never reported as an
+-- error of the file (see the top of this file).
+local function raise_if_killed(host)
+  local k = host.exec_killed and host.exec_killed()
+  if k then error(k, 0) end
+end
 
 ---------------------------------------------------------------------------
 -- line finding (good enough: scan the source text)
@@ -132,11 +168,13 @@ end
 ---------------------------------------------------------------------------
 -- user code compiled as factories: local _ENV = ...; <source>
 
-local function compile_module(host, path, chunkname)
-  local src, err = read_file(path)
+-- compile_module(host, path, name) -> factory | nil, "name:line: msg"
+local function compile_module(host, path, name)
+  local src, err = read_named(path, name)
   if not src then return nil, err end
   src = src:gsub("^#![^\n]*", "")
-  local fn, cerr = host.compile("local _ENV = ...; " .. src, chunkname or ("@" .. path))
+  local fn, cerr = host.compile("local _ENV = ...; " .. src, "@" .. name)
+  raise_if_killed(host)
   if not fn then return nil, cerr end
   return fn
 end
@@ -145,10 +183,18 @@ M.compile_module = compile_module
 ---------------------------------------------------------------------------
 -- registry: tools (built-in, lua/tools/*.lua, native) and user filters
 
+-- registry(host, opts) -> reg, errs: registry_base, then registry_user.
 function M.registry(host, opts)
+  local reg = M.registry_base(host, opts)
+  M.registry_user(host, reg)
+  return reg, reg.errors
+end
+
+-- The built-in and native tools (no user code runs).
+function M.registry_base(host, opts)
   opts = opts or {}
-  local lua_dir = opts.lua_dir or "lua"
-  local reg = { host = host, lua_dir = lua_dir, tools = {}, filters = {}, errors = {} }
+  local reg = { host = host, lua_dir = opts.lua_dir or "lua", lua_prefix = opts.lua_prefix or "",
+                tools = {}, filters = {}, errors = {} }
   for name, t in pairs(api.builtin_tools) do
     reg.tools[name] = { kind = "builtin", name = name, fn = t.fn, sync = t.sync }
   end
@@ -156,41 +202,51 @@ function M.registry(host, opts)
     local name = type(k) == "string" and k or v
     reg.tools[name] = { kind = "native", name = name }
   end
+  return reg
+end
+
+-- Adds lua/tools/*.lua and lua/filters.lua to reg; their errors go to
+-- reg.errors.  reg.loading names the file being loaded.
+function M.registry_user(host, reg)
+  local lua_dir, lua_prefix = reg.lua_dir, reg.lua_prefix
   local tdir = lua_dir .. "/tools"
   for _, fname in ipairs(list_dir(host, tdir)) do
     local name = fname:match("^([%w_%-]+)%.lua$")
     if name then
-      local path = tdir .. "/" .. fname
-      local factory, err = compile_module(host, path)
+      local path, rel = tdir .. "/" .. fname, lua_prefix .. "tools/" .. fname
+      reg.loading = rel
+      local factory, err = compile_module(host, path, rel)
       if factory then
-        reg.tools[name] = { kind = "lua", name = name, factory = factory, path = path }
+        reg.tools[name] = { kind = "lua", name = name, factory = factory, file = rel }
       else
         reg.errors[#reg.errors + 1] = tostring(err)
       end
     end
   end
   -- user filters: lua/filters.lua returns name -> function(value, ...)
-  local fpath = lua_dir .. "/filters.lua"
+  local fpath, frel = lua_dir .. "/filters.lua", lua_prefix .. "filters.lua"
   if file_exists(fpath) then
-    local factory, err = compile_module(host, fpath)
+    reg.loading = frel
+    local factory, err = compile_module(host, fpath, frel)
     if not factory then
       reg.errors[#reg.errors + 1] = tostring(err)
     else
       local ok, t = pcall(factory, host.safe_env())
+      raise_if_killed(host)
       if not ok then
-        reg.errors[#reg.errors + 1] = fpath .. ": " .. tostring(t)
+        reg.errors[#reg.errors + 1] = frel .. ": " .. errors.describe(t)
       elseif type(t) ~= "table" then
-        reg.errors[#reg.errors + 1] = fpath .. ": must return a table of name -> function"
+        reg.errors[#reg.errors + 1] = frel .. ": must return a table of name -> function"
       else
         for name, f in pairs(t) do
           if type(name) == "string" and type(f) == "function" then reg.filters[name] = true end
         end
         reg.filters_factory = factory
-        reg.filters_path = fpath
+        reg.filters_path = frel
       end
     end
   end
-  return reg, reg.errors
+  reg.loading = nil
 end
 
 ---------------------------------------------------------------------------
@@ -219,8 +275,9 @@ local function parse(host, src, file)
   if ext == "yaml" or ext == "yml" then
     local lyaml = require "lyaml"
     local ok, t = pcall(lyaml.load, src)
+    raise_if_killed(host)
     if not ok then
-      local msg = tostring(t)
+      local msg = errors.describe(t)
       local line, rest = msg:match("^(%d+):%d+: (.*)$")
       if line then return nil, sformat("%s:%s: YAML: %s", file, line, rest) end
       return nil, file .. ": YAML: " .. msg
@@ -228,8 +285,9 @@ local function parse(host, src, file)
     return denull(t, lyaml.null, cjson.null), "yaml"
   elseif ext == "json" then
     local ok, t = pcall(cjson.decode, src)
+    raise_if_killed(host)
     if not ok then
-      local msg = tostring(t)
+      local msg = errors.describe(t)
       local off = tonumber(msg:match("character (%d+)"))
       if off then return nil, sformat("%s:%d: JSON: %s", file, line_of_offset(src, off), msg) end
       return nil, file .. ": JSON: " .. msg
@@ -237,9 +295,11 @@ local function parse(host, src, file)
     return denull(t, cjson.null), "json"
   elseif ext == "lua" then
     local factory, err = host.compile("local _ENV = ...; " .. src:gsub("^#![^\n]*", ""), "@" .. file)
+    raise_if_killed(host)
     if not factory then return nil, tostring(err) end
     local ok, t = pcall(factory, host.safe_env())
-    if not ok then return nil, file .. ": " .. tostring(type(t) == "table" and t.message or t) end
+    raise_if_killed(host)
+    if not ok then return nil, file .. ": " .. errors.describe(t) end
     if type(t) ~= "table" then return nil, file .. ": a Lua workflow must return a table" end
     return t, "lua", factory
   end
@@ -264,10 +324,11 @@ local function opt_bool(ctx, id, key, v, default)
   return v
 end
 
-local function resolve_run_path(lua_dir, s)
+-- run: a.b or a/b(.lua) -> path, name (relative to lua/, see "Names")
+local function resolve_run_path(reg, s)
   local p = s:gsub("%.lua$", "")
   if not p:find("/", 1, true) then p = p:gsub("%.", "/") end
-  return lua_dir .. "/" .. p .. ".lua"
+  return reg.lua_dir .. "/" .. p .. ".lua", reg.lua_prefix .. p .. ".lua"
 end
 
 local function build_step(ctx, wf, raw, i)
@@ -283,7 +344,7 @@ local function build_step(ctx, wf, raw, i)
   local r = raw.retries
   if r == nil then step.retries = 0
   elseif type(r) ~= "number" or r < 0 or r % 1 ~= 0 then
-    add_error(ctx, id, "retries", "retries must be an integer >= 0, got " .. tostring(r))
+    add_error(ctx, id, "retries", "retries must be an integer >= 0, got " .. errors.value_text(r))
     step.retries = 0
   else step.retries = math.tointeger(r) end
 
@@ -350,8 +411,8 @@ local function build_step(ctx, wf, raw, i)
     elseif type(run) ~= "string" then
       add_error(ctx, id, "run", "run must be Lua code or a module path under lua/")
     elseif run:find("^[%w_%-%./]+$") then
-      local path = resolve_run_path(reg.lua_dir, run)
-      local f, err = compile_module(host, path)
+      local path, name = resolve_run_path(reg, run)
+      local f, err = compile_module(host, path, name)
       if not f then add_error(ctx, id, "run", "run module '" .. run .. "': " .. tostring(err))
       else step.run_factory = f; step.run_module = true end
     else
@@ -414,6 +475,9 @@ local function find_cycle(steps, deps)
   return cycle
 end
 
+-- Step ids the engine writes into A itself (attrs normalisation).
+local RESERVED_IDS = { utter = true, query = true }
+
 local function build(ctx, raw)
   local wf = { file = ctx.file, format = ctx.fmt }
   if type(raw) ~= "table" then add_error(ctx, nil, nil, "a workflow must be a table/object"); return nil end
@@ -442,6 +506,9 @@ local function build(ctx, raw)
       add_error(ctx, nil, "steps", "step #" .. i .. " must be a table"); ids_ok = false
     elseif type(rs.id) ~= "string" or rs.id == "" then
       add_error(ctx, nil, "steps", "step #" .. i .. " has no id"); ids_ok = false
+    elseif RESERVED_IDS[rs.id] then
+      add_error(ctx, rs.id, nil, "step id '" .. rs.id .. "' is reserved: A." .. rs.id .. " holds the command's query")
+      ids_ok = false
     elseif by_id[rs.id] then
       add_error(ctx, rs.id, nil, "duplicate step id '" .. rs.id .. "' (steps #" .. by_id[rs.id] .. " and #" .. i .. ")")
       ids_ok = false
@@ -466,7 +533,7 @@ local function build(ctx, raw)
       end
       for _, dep in ipairs(list or {}) do
         local j = by_id[dep]
-        if not j then add_error(ctx, rs.id, "depends_on", "depends_on unknown step '" .. tostring(dep) .. "'")
+        if not j then add_error(ctx, rs.id, "depends_on", "depends_on unknown step '" .. errors.value_text(dep) .. "'")
         elseif j == i then add_error(ctx, rs.id, "depends_on", "a step cannot depend on itself")
         else d[#d + 1] = j end
       end
@@ -482,7 +549,9 @@ local function build(ctx, raw)
     end
   end
 
-  for i, rs in ipairs(rsteps) do steps[i] = build_step(ctx, wf, rs, i) end
+  local step_ids = {}
+  for i, rs in ipairs(rsteps) do steps[i] = build_step(ctx, wf, rs, i); step_ids[i] = rs.id end
+  wf.step_ids = step_ids
 
   local indeg, dependants = {}, {}
   for i = 1, #steps do dependants[i] = {} end
@@ -520,7 +589,7 @@ local function build(ctx, raw)
   return wf
 end
 
--- load_source(host, src, file, reg) -> wf | nil, errs
+-- load_source(host, src, name, reg) -> wf | nil, errs
 function M.load_source(host, src, file, reg)
   reg = reg or M.registry(host)
   local raw, fmt, factory = parse(host, src, file)
@@ -532,38 +601,70 @@ function M.load_source(host, src, file, reg)
   return wf
 end
 
--- load_file(host, path, reg) -> wf | nil, errs
-function M.load_file(host, path, reg)
-  local src, err = read_file(path)
-  if not src then return nil, { path .. ": " .. tostring(err) } end
-  return M.load_source(host, src, path, reg)
+-- load_file(host, path, reg [, name]) -> wf | nil, errs
+function M.load_file(host, path, reg, name)
+  name = name or path
+  local src, err = read_named(path, name)
+  if not src then return nil, { err } end
+  local wf, errs = M.load_source(host, src, name, reg)
+  if wf then wf.path = path end
+  return wf, errs
 end
 
--- load_dir(host, dir, opts) -> {workflows = {intent -> wf}, errors = {...}, registry = reg}
--- opts: {registry = reg} or the options of workflow.registry().
-function M.load_dir(host, dir, opts)
-  opts = opts or {}
-  local reg, regerrs = opts.registry, nil
-  if not reg then reg, regerrs = M.registry(host, opts) end
-  local res = { workflows = {}, errors = {}, registry = reg }
-  for _, e in ipairs(regerrs or reg.errors or {}) do res.errors[#res.errors + 1] = e end
-  local seen = {}
+local function is_workflow_file(name)
+  return name:find("%.ya?ml$") or name:find("%.json$") or name:find("%.lua$")
+end
+
+-- list(host, dir [, prefix]) -> {{path = dir/x.yaml, name = prefix .. "x.yaml"}, ...}
+-- The workflow files of dir, sorted by name.
+function M.list(host, dir, prefix)
+  local out = {}
   for _, name in ipairs(list_dir(host, dir)) do
-    if name:find("%.ya?ml$") or name:find("%.json$") or name:find("%.lua$") then
-      local path = dir .. "/" .. name
-      local wf, errs = M.load_file(host, path, reg)
-      if not wf then
-        for _, e in ipairs(errs) do res.errors[#res.errors + 1] = e end
-      elseif seen[wf.intent] then
-        local ctx = { file = path, errs = res.errors, src = read_file(path) }
-        add_error(ctx, nil, "intent", "duplicate intent '" .. wf.intent .. "' (already defined in " .. seen[wf.intent] .. ")")
-      else
-        seen[wf.intent] = path
-        res.workflows[wf.intent] = wf
-      end
+    if is_workflow_file(name) then
+      out[#out + 1] = { path = dir .. "/" .. name, name = (prefix or "") .. name }
     end
   end
-  return res
+  return out
+end
+
+-- new_set(reg) -> {workflows = {intent -> wf}, errors = {...}, registry = reg}
+function M.new_set(reg)
+  local set = { workflows = {}, errors = {}, registry = reg, seen = {} }
+  for _, e in ipairs(reg.errors or {}) do set.errors[#set.errors + 1] = e end
+  return set
+end
+
+function M.add_error(set, name, msg)
+  set.errors[#set.errors + 1] = name .. ": " .. msg
+end
+
+-- add_file(host, set, {path =, name =}): loads one file into set.  The
+-- first file of an intent wins; a later one is an error (either way the
+-- set is not valid as a whole).
+function M.add_file(host, set, file)
+  set.loading = file.name
+  local wf, errs = M.load_file(host, file.path, set.registry, file.name)
+  set.loading = nil
+  if not wf then
+    for _, e in ipairs(errs) do set.errors[#set.errors + 1] = tostring(e) end
+  elseif set.seen[wf.intent] then
+    local ctx = { file = file.name, errs = set.errors, src = read_file(file.path) }
+    add_error(ctx, nil, "intent", "duplicate intent '" .. wf.intent .. "' (already defined in " .. set.seen[wf.intent] .. ")")
+  else
+    set.seen[wf.intent] = file.name
+    set.workflows[wf.intent] = wf
+  end
+  return wf
+end
+
+-- load_dir(host, dir, opts) -> set (see new_set)
+-- opts: {registry = reg, prefix = ""} or the options of workflow.registry().
+function M.load_dir(host, dir, opts)
+  opts = opts or {}
+  local reg = opts.registry or M.registry(host, opts)
+  local set = M.new_set(reg)
+  for _, file in ipairs(M.list(host, dir, opts.prefix)) do M.add_file(host, set, file) end
+  return set
 end
 
 return M

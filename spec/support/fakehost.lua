@@ -58,10 +58,11 @@ function M.new(opts)
     return load(src, chunkname, "t")
   end
 
-  function h.safe_env()
+  function h.safe_env(preload)
     local env = setmetatable({}, { __index = FROZEN, __metatable = false })
     env._G = env
     local loaded = {}
+    for k, v in pairs(preload or {}) do loaded[k] = v end
     -- require resolves modules under the project's lua/ dir, with this env
     env.require = function(name)
       if loaded[name] ~= nil then return loaded[name] end
@@ -85,6 +86,14 @@ function M.new(opts)
   function h.uuid() h.next_uuid = h.next_uuid + 1; return ("00000000-0000-4000-8000-%012d"):format(h.next_uuid) end
   function h.log(level, msg, fields) h.logs[#h.logs + 1] = { level = level, msg = msg, fields = fields } end
   function h.exec_killed() return h.killed end
+  -- the step the engine says runs now (host.exec_step); h.steps_marked
+  -- records every change
+  h.steps_marked = {}
+  function h.exec_step(id)
+    if h.killed then return end
+    h.step = id
+    h.steps_marked[#h.steps_marked + 1] = id or false
+  end
 
   local function schedule(delay, ok, value, timer)
     h.next_op = h.next_op + 1

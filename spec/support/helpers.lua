@@ -25,6 +25,38 @@ end
 
 function M.host(opts) return fakehost.new(opts) end
 
+-- binary() -> path of the sio-orchestrator binary under test
+function M.binary()
+  local cands = {}
+  if os.getenv("SIO_BIN") then cands[#cands + 1] = os.getenv("SIO_BIN") end
+  if os.getenv("SIO_BINARY_DIR") then cands[#cands + 1] = os.getenv("SIO_BINARY_DIR") .. "/src/sio-orchestrator" end
+  cands[#cands + 1] = "build-harness/src/sio-orchestrator"
+  cands[#cands + 1] = "build/src/sio-orchestrator"
+  for _, p in ipairs(cands) do
+    local f = io.open(p, "rb")
+    if f then f:close() return p end
+  end
+  error("sio-orchestrator binary not found (tried " .. table.concat(cands, ", ") .. "); build it or set SIO_BIN", 0)
+end
+
+-- sh(s) -> s quoted for the shell
+function M.sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- cli(args, env) -> stdout, stderr, exit code of `sio-orchestrator <args>`
+-- (args already quoted; env a string of VAR=value words, may be nil)
+function M.cli(args, env)
+  local err = os.tmpname()
+  local p = assert(io.popen(("ASAN_OPTIONS=detect_leaks=0 %s %s %s 2>%s"):format(
+    env or "", M.sh(M.binary()), args, M.sh(err)), "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = assert(io.open(err, "rb"))
+  local errout = f:read("a")
+  f:close()
+  os.remove(err)
+  return out, errout, code
+end
+
 -- load(src, file, host, reg) -> wf (asserts it loads)
 function M.load(src, file, h, reg)
   h = h or fakehost.new()

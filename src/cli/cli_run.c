@@ -63,8 +63,11 @@ static int redis_given(int argc, char **argv, char **envp) {
     return 0;
 }
 
-/* A worker for the CLI from cfg; NULL with the error printed. */
-static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char *workflows_dir) {
+/* A worker for the CLI from cfg, loading workflows_dir (NULL: nothing);
+ * NULL with the error printed and its exit code in *rc (2: invalid
+ * workflows, 1: anything else). */
+static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char *workflows_dir,
+                              int *rc) {
     sio_worker_cfg wc = {
         .id = 0,
         .workflows_dir = workflows_dir,
@@ -79,45 +82,36 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
         .redis_user = cfg->redis_username,
         .redis_password = cfg->redis_password,
         .config = cfg,
+        .no_load = workflows_dir == NULL,
     };
     sio_err err;
     sio_worker *w = sio_worker_create(&wc, &err);
     if (w == NULL) fprintf(stderr, "sio-orchestrator: %s\n", err.msg);
+    *rc = w == NULL && err.code == SIO_E_CONFIG ? 2 : 1;
     return w;
 }
 
 int sio_cli_run(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--attrs=", NULL};
-    sio_config_opts opts = {.extra_flags = flags, .max_positional = 1};
-    sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator run: %s\n", err.msg);
-        return 2;
-    }
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     if (cfg->nargs != 1) {
         fprintf(stderr, "usage: sio-orchestrator run WORKFLOW [--attrs JSON] [--workflows DIR] "
                         "[--lua DIR]\n");
         sio_config_destroy(cfg);
         return 2;
     }
-    sio_worker *w = cli_worker(cfg, redis_given(argc, argv, envp), cfg->workflows_dir);
+    int rc;
+    sio_worker *w = cli_worker(cfg, redis_given(argc, argv, envp), cfg->workflows_dir, &rc);
     if (w == NULL) {
         sio_config_destroy(cfg);
-        return 1;
+        return rc;
     }
-    const char *load_errors = sio_worker_load_errors(w);
-    if (load_errors) fprintf(stderr, "%s\n", load_errors);
     const char *text = sio_config_extra(cfg, "--attrs");
     run_state st = {0, 0};
-    json_t *attrs = text ? sio_json_parse(text, strlen(text), &err) : json_object();
+    sio_err err;
+    json_t *attrs = sio_cli_attrs(text, &err);
     if (attrs == NULL) {
-        char m[600];
-        snprintf(m, sizeof m, "attrs are not valid JSON: %s", err.msg);
-        print_line("error", "error", error_json("permanent", m, NULL));
-        st.finished = 1;
-    } else if (!json_is_object(attrs)) {
-        print_line("error", "error", error_json("permanent", "attrs must be a JSON object", NULL));
+        print_line("error", "error", error_json("permanent", err.msg, NULL));
         st.finished = 1;
     } else {
         sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
@@ -130,43 +124,34 @@ int sio_cli_run(int argc, char **argv, char **envp) {
     }
     json_decref(attrs);
     if (!st.finished) fprintf(stderr, "sio-orchestrator run: the workflow did not finish\n");
-    int rc = st.finished && st.ok ? 0 : 1;
+    rc = st.finished && st.ok ? 0 : 1;
     sio_worker_destroy(w);
     sio_config_destroy(cfg);
     return rc;
 }
 
-/* validate: prints each error (file:line: message) on stderr and the valid
- * workflows on stdout; exit 1 when any error. */
+/* validate [PATH...]: loads the files and folders given (default
+ * WORKFLOWS_DIR) as serve would, each file with a budget of its own, and
+ * prints "ok: intent (file)" per valid workflow on stdout or, when any is
+ * invalid, everything on stderr with one "file:line: message" per error;
+ * exit 1 when any error. */
 int sio_cli_validate(int argc, char **argv, char **envp) {
-    sio_config_opts opts = {.extra_flags = NULL, .max_positional = -1};
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator validate: %s\n", err.msg);
-        return 2;
-    }
-    size_t cap = 2;
-    for (size_t i = 0; i < cfg->nargs; i++) cap += strlen(cfg->args[i]) + 1;
-    cap += strlen(cfg->workflows_dir);
-    char *paths = calloc(1, cap);
-    int rc = 1;
-    /* An empty folder keeps the worker's own load cheap; validate loads the
-     * paths itself and reports every error. */
-    sio_worker *w = paths ? cli_worker(cfg, 0, "/nonexistent/sio-validate") : NULL;
+    /* The worker loads nothing itself: validate loads the paths and
+     * reports every error. */
+    int rc;
+    sio_worker *w = cli_worker(cfg, 0, NULL, &rc);
     if (w != NULL) {
-        if (cfg->nargs == 0) strcat(paths, cfg->workflows_dir);
-        for (size_t i = 0; i < cfg->nargs; i++) {
-            strcat(paths, cfg->args[i]);
-            strcat(paths, "\n");
-        }
-        char *report = NULL;
-        int ok = sio_worker_validate(w, paths, &report);
-        if (report) fprintf(ok ? stdout : stderr, "%s\n", report);
-        free(report);
-        rc = ok ? 0 : 1;
+        const char *const *paths = cfg->nargs ? cfg->args : (const char *const *)&cfg->workflows_dir;
+        char *text = NULL;
+        int ok = sio_worker_validate(w, paths, cfg->nargs ? cfg->nargs : 1, &text, &err);
+        if (ok < 0) fprintf(stderr, "sio-orchestrator validate: %s\n", err.msg);
+        else if (text) fprintf(ok ? stdout : stderr, "%s\n", text);
+        rc = ok == 1 ? 0 : 1;
+        free(text);
     }
-    free(paths);
     sio_worker_destroy(w);
     sio_config_destroy(cfg);
     return rc;

@@ -1,6 +1,7 @@
 /* config.c - layered configuration: defaults, env, file, flags; see config.h. */
 #include "config.h"
 #include "config_int.h"
+#include "suggest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -138,6 +139,8 @@ static const setting settings[] = {
      NULL, "always_on, always_off, traceidratio or parentbased_ of one of them"},
     {"OTEL_TRACES_SAMPLER_ARG", NULL, "1", K_RATIO, OFF(pub.sampler_ratio), 0, 0, NULL,
      "traceidratio's sampling probability, 0 to 1"},
+    {"SIO_PUBLISH_LIMIT", NULL, "1000", K_I64, OFF(pub.publish_limit), 1, I64MAX, NULL,
+     "step results + sio.publish calls per command; one more fails it"},
 };
 
 static const char *const sampler_names[] = {
@@ -188,41 +191,12 @@ static int set_string(const char **field, const char *val, sio_err *err) {
     return 0;
 }
 
-/* Levenshtein distance, case-insensitive, capped for short names (for
- * "did you mean" hints). */
-static size_t edit_distance(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return SIZE_MAX;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t best = diag + cost;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The setting name (flags = 0) or flag (flags = 1) closest to word, or
- * NULL when none is within two edits. */
+ * NULL when none is close (sio_suggest). */
 static const char *suggest(const char *word, int flags) {
-    const char *best = NULL;
-    size_t bestd = 3;
-    for (size_t i = 0; i < NSETTINGS; i++) {
-        const char *cand = flags ? settings[i].flag : settings[i].name;
-        if (cand == NULL) continue;
-        size_t d = edit_distance(word, cand);
-        if (d < bestd) bestd = d, best = cand;
-    }
-    return best;
+    const char *names[NSETTINGS], *best = NULL;
+    for (size_t i = 0; i < NSETTINGS; i++) names[i] = flags ? settings[i].flag : settings[i].name;
+    return sio_suggest(word, names, NSETTINGS, &best, 1) ? best : NULL;
 }
 
 
@@ -612,6 +586,21 @@ static int long_flag(impl *c, cmdline *cl, int argc, char **argv, int *i,
     return 0;
 }
 
+/* Handles one "-c[value]" argument at argv[*i] when it is the short form
+ * of an extra flag: 0 when taken, -1 on error, 1 when not a short flag. */
+static int short_flag(impl *c, int argc, char **argv, int *i, const sio_config_opts *opts,
+                      sio_err *err) {
+    const char *a = argv[*i], *name = NULL;
+    for (const char *const *p = opts ? opts->short_flags : NULL; p && p[0] && p[1]; p += 2)
+        if (strncmp(a, p[0], 2) == 0) name = p[1];
+    bool takes;
+    if (name == NULL || find_extra(opts, name, strlen(name), &takes) == NULL) return 1;
+    if (!takes && a[2] != '\0')
+        return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\" (%.2s takes no value)", a, a);
+    const char *val = takes ? flag_value(argc, argv, i, a[2] ? a + 2 : NULL, a, 2, err) : "";
+    return val == NULL ? -1 : add_extra(c, name, strlen(name), val, err);
+}
+
 /* Splits argv into flag items, the config path, extras and positionals. */
 static int scan_args(impl *c, cmdline *cl, int argc, char **argv, const sio_config_opts *opts,
                      sio_err *err) {
@@ -631,7 +620,9 @@ static int scan_args(impl *c, cmdline *cl, int argc, char **argv, const sio_conf
                 return -1;
             snprintf(it->src, sizeof it->src, "-X");
         } else {
-            return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"", a);
+            int rc = short_flag(c, argc, argv, &i, opts, err);
+            if (rc < 0) return -1;
+            if (rc > 0) return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"", a);
         }
     }
     return 0;

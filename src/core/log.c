@@ -15,25 +15,6 @@ void sio_log_set_level(sio_log_level level) {
     min_level = (int)level;
 }
 
-char *sio_json_escape(const char *s, char *buf, size_t n) {
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < n; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)*p;
-        } else if (*p == '\n') {
-            buf[o++] = '\\';
-            buf[o++] = 'n';
-        } else if (*p < 0x20) {
-            o += (size_t)snprintf(buf + o, n - o, "\\u%04x", *p);
-        } else {
-            buf[o++] = (char)*p;
-        }
-    }
-    buf[o < n ? o : n - 1] = '\0';
-    return buf;
-}
-
 int64_t sio_wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -76,7 +76,4 @@ void sio_log_set_trace(const uint8_t trace_id[16], const uint8_t span_id[8]);
  * which builds its lines from Lua values.  Thread-local storage. */
 const char *sio_log_trace_fields(void);
 
-/* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
-char *sio_json_escape(const char *s, char *buf, size_t n);
-
 #endif

@@ -32,7 +32,8 @@
  * raises the limit error on every later call, and the safe pcall, xpcall,
  * coroutine.resume/wrap/close and load re-raise it as soon as they return,
  * so user code cannot swallow it.  The error value is
- * {class="permanent", message=<sio_kill_message>, limit=true}.  A memory
+ * {class="permanent", message=<sio_kill_message>, limit=true, step=<the
+ * exec's step, when set>}.  A memory
  * refusal itself surfaces as Lua's "not enough memory" (Lua raises it, not
  * us); sio_exec_resume replaces it with the table.  A driver should still
  * trust sio_exec_kill_reason over the error value.
@@ -51,6 +52,7 @@
 #define SIO_DEFAULT_INSTR_LIMIT ((uint64_t)100000000)  /* 100M instructions */
 #define SIO_DEFAULT_STATE_CAP ((size_t)1 << 30)        /* 1 GiB per state */
 #define SIO_HOOK_EVERY 1000                            /* count hook period */
+#define SIO_STEP_MAX 128                               /* sio_exec_set_step, with NUL */
 
 typedef struct sio_sandbox sio_sandbox;
 typedef struct sio_exec sio_exec;
@@ -153,6 +155,14 @@ sio_exec *sio_exec_of(lua_State *L);
  * owned, NULL until set. */
 void sio_exec_set_data(sio_exec *ex, void *data);
 void *sio_exec_data(const sio_exec *ex);
+
+/* The workflow step whose code ex runs now (host.exec_step, set by the
+ * engine as it switches steps), so a limit breach names it even though no
+ * Lua code of the execution can run any more.  step NULL or "" = none;
+ * copied, cut to SIO_STEP_MAX - 1 bytes; ignored once ex is killed.  sio_exec_step returns "" for
+ * none; owned by ex. */
+void sio_exec_set_step(sio_exec *ex, const char *step);
+const char *sio_exec_step(const sio_exec *ex);
 
 uint64_t sio_exec_instructions(const sio_exec *ex); /* approx., +-1000 */
 size_t sio_exec_mem_used(const sio_exec *ex);       /* net bytes charged */

@@ -130,15 +130,29 @@ sio_exec *sio_exec_of(lua_State *L) {
     return ex != NULL ? ex : sb->cur;
 }
 
-void sio_push_limit_error(lua_State *L, sio_kill k) {
-    lua_createtable(L, 0, 3);
+void sio_push_limit_error(lua_State *L, const sio_exec *ex) {
+    lua_createtable(L, 0, 4);
     lua_pushliteral(L, "permanent");
     lua_setfield(L, -2, "class");
-    lua_pushstring(L, sio_kill_message(k));
+    lua_pushstring(L, sio_kill_message(ex->killed));
     lua_setfield(L, -2, "message");
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "limit");
+    if (ex->step[0] != '\0') {
+        lua_pushstring(L, ex->step);
+        lua_setfield(L, -2, "step");
+    }
 }
+
+void sio_exec_set_step(sio_exec *ex, const char *step) {
+    if (ex->killed != SIO_KILL_NONE) return; /* keep the step the breach hit */
+    size_t n = step ? strlen(step) : 0;
+    if (n >= sizeof ex->step) n = sizeof ex->step - 1;
+    memcpy(ex->step, step ? step : "", n);
+    ex->step[n] = '\0';
+}
+
+const char *sio_exec_step(const sio_exec *ex) { return ex->step; }
 
 /* Adds n instructions to ex and kills it when a limit is crossed. */
 static void spend(sio_exec *ex, uint64_t n) {
@@ -155,7 +169,7 @@ void sio_exec_charge(lua_State *L, uint64_t n) {
     if (ex == NULL) return;
     spend(ex, n);
     if (ex->killed != SIO_KILL_NONE) {
-        sio_push_limit_error(L, ex->killed);
+        sio_push_limit_error(L, ex);
         lua_error(L);
     }
 }
@@ -189,14 +203,14 @@ void sio_exec_inherit(lua_State *L, lua_State *co) {
 /* --- resuming -------------------------------------------------------------*/
 
 static int push_error_cf(lua_State *L) {
-    sio_push_limit_error(L, (sio_kill)lua_tointeger(L, 1));
+    sio_push_limit_error(L, lua_touserdata(L, 1));
     return 1;
 }
 
 int sio_exec_push_error(sio_exec *ex, lua_State *L) {
     if (ex->killed == SIO_KILL_NONE || !lua_checkstack(L, 3)) return -1;
     lua_pushcfunction(L, push_error_cf);
-    lua_pushinteger(L, ex->killed);
+    lua_pushlightuserdata(L, ex);
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         lua_pop(L, 1);
         return -1;

@@ -30,6 +30,7 @@ struct sio_exec {
     sio_kill killed;
     sio_exec *prev;       /* entered before this one (enter/leave nest) */
     void *data;           /* the owner's, see sio_exec_set_data */
+    char step[SIO_STEP_MAX]; /* sio_exec_set_step; "" = none */
 };
 
 /* An exec slot: threads refer to execs by (slot index, generation), so a
@@ -75,8 +76,9 @@ void sio_exec_inherit(lua_State *L, lua_State *co);
 /* Looks up a handle; NULL when stale or 0. */
 sio_exec *sio_exec_lookup(sio_sandbox *sb, uintptr_t handle);
 
-/* Pushes {class="permanent", message=..., limit=true}.  May raise. */
-void sio_push_limit_error(lua_State *L, sio_kill k);
+/* Pushes {class="permanent", message=..., limit=true[, step=...]} for
+ * ex's kill.  May raise. */
+void sio_push_limit_error(lua_State *L, const sio_exec *ex);
 
 /* Builds the frozen safe globals, the env metatable and the string
  * metatable protection.  Runs inside a protected call at creation; needs

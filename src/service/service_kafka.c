@@ -365,12 +365,8 @@ static int start_workers(sio_service *s, sio_err *err) {
             .produce_data = &s->slots[i],
             .config = s->cfg,
         };
-        s->slots[i].w = sio_worker_create(&wc, err);
+        s->slots[i].w = sio_worker_create(&wc, err); /* invalid workflows: SIO_E_CONFIG */
         if (s->slots[i].w == NULL) return -1;
-        const char *load_errors = sio_worker_load_errors(s->slots[i].w);
-        if (i == 0 && load_errors)
-            sio_log_json(SIO_LOG_ERROR, "some workflows were not loaded",
-                         json_pack("{s:o}", "errors", sio_json_cstr(load_errors)));
         if (sio_worker_start(s->slots[i].w, err) != 0) return -1;
     }
     return 0;

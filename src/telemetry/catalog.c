@@ -49,7 +49,8 @@ static void free_entries(entry *e, size_t n) {
     free(e);
 }
 
-void sio_catalog_publish(long v, const sio_metrics_wf *wfs, const char *const *files, size_t n) {
+void sio_catalog_publish(long v, const sio_metrics_wf *wfs, const char *const *files,
+                         const char *const *paths, size_t n) {
     sio_metrics_set_catalog(wfs, n);
     sio_metric_set(SIO_M_WORKFLOWS_LOADED, 0, (int64_t)n);
     sio_metric_set(SIO_M_WORKFLOW_SET_VERSION, 0, v);
@@ -60,7 +61,7 @@ void sio_catalog_publish(long v, const sio_metrics_wf *wfs, const char *const *f
     for (size_t i = 0; i < n; i++) {
         fresh[i].intent = strdup(wfs[i].intent ? wfs[i].intent : "");
         fresh[i].file = strdup(files[i] ? files[i] : "");
-        hash_file(files[i], fresh[i].sha256);
+        hash_file(paths[i], fresh[i].sha256);
         snprintf(fresh[i].loaded_at, sizeof fresh[i].loaded_at, "%s", now);
     }
     pthread_mutex_lock(&mu);

@@ -13,11 +13,12 @@
 
 #include "metrics.h"
 
-/* A set went live: version and its workflows (intent, file, steps; copied).
- * Hashes each file; a file whose content did not change keeps its load
+/* A set went live: version and its workflows (intent and steps; files[i]
+ * the name /workflows shows, paths[i] where it was read; all copied).
+ * Hashes each path; a file whose content did not change keeps its load
  * time.  Also feeds the metric label catalogue and the workflows gauges. */
 void sio_catalog_publish(long version, const sio_metrics_wf *wfs, const char *const *files,
-                         size_t n);
+                         const char *const *paths, size_t n);
 
 /* A reload ended: ok (the new set went live) or rejected with errors
  * ("file:line: msg" lines; copied, may be NULL). */

@@ -9,6 +9,8 @@
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
+ *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
+ *   core.settings() -> runner.init's settings: the daemon's defaults
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -25,6 +27,7 @@
  *         -- done only:
  *         ok = bool, text = result JSON | nil, trace = table | nil,
  *         error_class = s, error_message = s,   -- an error escaped the runner
+ *         error_step = s | nil,                 -- the step a limit hit in
  *         killed = "instruction limit exceeded" | ... | nil}
  *
  * host.now()/host.time() read the box's virtual clock (set_clock).  Values
@@ -40,6 +43,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "luahost.h"
 #include "sandbox.h"
 #include "worker.h"
 
@@ -436,6 +440,8 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
         }
         lua_setfield(L, ev, "error_message");
         lua_setfield(L, ev, "error_class");
+        if (lua_istable(L, e) && lua_getfield(L, e, "step") == LUA_TSTRING)
+            lua_setfield(L, ev, "error_step");
         lua_settop(L, ev);
     }
     cmd_release(b);
@@ -530,7 +536,8 @@ static int l_set_clock(lua_State *L) {
     return 0;
 }
 
-/* box:stats() -> {state_mem = bytes, running = bool} */
+/* box:stats() -> {state_mem = bytes, running = bool, step = the running
+ * command's step (host.exec_step) | nil} */
 static int l_stats(lua_State *L) {
     box *b = check_box(L);
     lua_createtable(L, 0, 2);
@@ -538,6 +545,10 @@ static int l_stats(lua_State *L) {
     lua_setfield(L, -2, "state_mem");
     lua_pushboolean(L, b->ex != NULL);
     lua_setfield(L, -2, "running");
+    if (b->ex != NULL && sio_exec_step(b->ex)[0] != '\0') {
+        lua_pushstring(L, sio_exec_step(b->ex));
+        lua_setfield(L, -2, "step");
+    }
     return 1;
 }
 
@@ -617,6 +628,14 @@ static int l_embedded_source(lua_State *L) {
     return 1;
 }
 
+/* core.settings() -> the settings table runner.init gets (the daemon's
+ * defaults, src/core/config.c), for the harness's own use of them. */
+static int l_settings(lua_State *L) {
+    sio_err err;
+    if (sio_worker_push_settings(L, NULL, &err) != 0) return luaL_error(L, "sio_core.settings: %s", err.msg);
+    return 1;
+}
+
 static int l_gc(lua_State *L) {
     box_free(luaL_checkudata(L, 1, BOX_MT));
     return 0;
@@ -628,7 +647,8 @@ int luaopen_sio_core(lua_State *L) {
         {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"new", l_new}, {"embedded_source", l_embedded_source}, {NULL, NULL},
+        {"new", l_new}, {"embedded_source", l_embedded_source},
+        {"suggest", sio_host_suggest}, {"settings", l_settings}, {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);

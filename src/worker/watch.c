@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "json.h"
+#include "log.h"
+
 #define WATCH_MAX_DEPTH 16 /* below a root; deeper directories are not watched */
 
 typedef struct wdir {
@@ -59,21 +62,11 @@ static void count(sio_watch *w, unsigned long *field, unsigned long n) {
     pthread_mutex_unlock(&w->mu);
 }
 
-/* One JSON line on stderr for a watch that could not be added at run time
- * (typically ENOSPC: the inotify watch limit).  path is escaped. */
+/* Logs a watch that could not be added at run time (typically ENOSPC:
+ * the inotify watch limit). */
 static void log_watch_error(const char *path, const char *why) {
-    char line[PATH_MAX + 256];
-    size_t n = (size_t)snprintf(line, sizeof line,
-                                "{\"level\":\"error\",\"msg\":\"cannot watch\",\"error\":\"%s\",\"path\":\"",
-                                why);
-    for (const unsigned char *p = (const unsigned char *)path; *p && n + 8 < sizeof line; p++) {
-        if (*p == '"' || *p == '\\') line[n++] = '\\';
-        if (*p < 0x20) n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
-        else line[n++] = (char)*p;
-    }
-    n += (size_t)snprintf(line + n, sizeof line - n, "\"}\n");
-    if (n >= sizeof line) n = sizeof line - 1;
-    fwrite(line, 1, n, stderr);
+    sio_log_json(SIO_LOG_ERROR, "cannot watch",
+                 json_pack("{s:o,s:o}", "error", sio_json_cstr(why), "path", sio_json_cstr(path)));
 }
 
 static void on_dir_closed(uv_handle_t *h) {

@@ -9,6 +9,7 @@
  * the coroutine returns or fails the run's done callback gets the outcome
  * as a JSON tree or an error, and everything the run held is released.
  */
+#include "suggest.h"
 #include "worker_int.h"
 
 #include <lauxlib.h>
@@ -98,45 +99,61 @@ int sio_worker_knows(const sio_worker *w, const char *workflow) {
            bsearch(workflow, w->intents, w->nintents, sizeof *w->intents, cmp_name) != NULL;
 }
 
-/* Loads (or reloads) the workflows through runner.load, in a coroutine
- * bound to an exec of its own: loading runs user code (Lua workflow files,
- * filters), so the limits apply.  The errors of the last load are kept in
- * w->load_errors.  Returns -1 when nothing was swapped in. */
-static int load_workflows(sio_worker *w, int initial, sio_err *err) {
-    lua_State *L = w->L;
-    sio_exec *ex = sio_exec_create(w->sb, &w->limits, err);
-    if (ex == NULL) return -1;
-    lua_State *co = lua_newthread(L);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    int rc = -1, nres = 0;
-    if (sio_exec_bind(ex, co, err) != 0) goto out;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
-    lua_getfield(co, -1, "load");
-    lua_remove(co, -2);
-    lua_pushstring(co, w->workflows_dir);
-    if (w->lua_dir) lua_pushstring(co, w->lua_dir);
-    else lua_pushnil(co);
-    lua_pushboolean(co, initial);
-    int status = sio_exec_resume(ex, co, L, 3, &nres);
+size_t sio_worker_suggest(const sio_worker *w, const char *workflow, const char **out,
+                          size_t max) {
+    return sio_suggest(workflow, (const char *const *)w->intents, w->nintents, out, max);
+}
+
+/* Loads (or reloads) WORKFLOWS_DIR (worker_load.c); the errors of the
+ * last load are kept in w->load_errors.  Returns -1 when nothing was
+ * swapped in. */
+static int load_workflows(sio_worker *w, const char *mode, sio_err *err) {
+    const char *dir = w->workflows_dir;
+    char *text = NULL;
+    int rc = sio_worker_load(w, mode, &dir, 1, &text, err);
     free(w->load_errors);
-    w->load_errors = NULL;
-    if (status != LUA_OK) {
-        const char *m = status == LUA_YIELD ? "loading must not wait on I/O"
-                                            : luaL_tolstring(co, -1, NULL);
-        sio_err_set(err, SIO_E_SCRIPT, "loading workflows: %s", m);
-        w->load_errors = strdup(err->msg);
-        goto out;
+    w->load_errors = rc == 0 ? NULL : text;
+    if (rc == 0) {
+        free(text);
+        refresh_intents(w);
     }
-    int ok = lua_toboolean(co, -nres);
-    const char *msg = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
-    if (msg) w->load_errors = strdup(msg);
-    if (!ok) sio_err_set(err, SIO_E_SCRIPT, "%s", msg ? msg : "invalid workflows");
-    rc = ok ? 0 : -1;
-    if (ok) refresh_intents(w);
-out:
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    sio_exec_destroy(ex);
     return rc;
+}
+
+/* The length of e's first whole lines that fit in max bytes (the first
+ * line at least); *left = the lines after them. */
+static size_t fit_lines(const char *e, size_t max, size_t *left) {
+    size_t cut = 0, kept = 0, total = 0;
+    int full = 0;
+    for (const char *p = e; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t end = nl ? (size_t)(nl - e) : strlen(e);
+        total++;
+        if (!full && (kept == 0 || end <= max)) {
+            cut = end;
+            kept++;
+        } else {
+            full = 1;
+        }
+        if (nl == NULL) break;
+        p = nl + 1;
+    }
+    *left = total - kept;
+    return cut;
+}
+
+/* The initial load.  A set with any error refuses the worker, as a reload
+ * would keep the previous set: an invalid configuration (exit 2), and the
+ * commands stay in Kafka instead of being dead-lettered as unknown. */
+static int load_initial(sio_worker *w, sio_err *err) {
+    if (load_workflows(w, "initial", err) == 0) return 0;
+    if (err->code != SIO_E_SCRIPT || w->load_errors == NULL) return -1;
+    size_t left, cut = fit_lines(w->load_errors, 360, &left);
+    char more[96] = "";
+    if (left > 0)
+        snprintf(more, sizeof more, "\n... and %zu more (`sio-orchestrator validate` lists them)", left);
+    return sio_err_set(err, SIO_E_CONFIG, "invalid workflows in %s (nothing is served until all are valid):\n%.*s%s",
+                       w->workflows_dir, (int)cut, w->load_errors, more);
 }
 
 const char *sio_worker_load_errors(const sio_worker *w) {
@@ -152,7 +169,7 @@ const char *sio_worker_load_errors(const sio_worker *w) {
  * stays anchored (runner.current) while the loop thread publishes it. */
 typedef struct cat {
     sio_metrics_wf wfs[CAT_MAX_WF];
-    const char *files[CAT_MAX_WF];
+    const char *files[CAT_MAX_WF], *paths[CAT_MAX_WF];
     const char *steps[CAT_MAX_STEPS];
     size_t n, nsteps;
     long version;
@@ -176,6 +193,9 @@ static int catalog_k(lua_State *L) {
             wf->intent = lua_tostring(L, -2);
             lua_getfield(L, -1, "file");
             c->files[c->n] = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+            lua_pop(L, 1);
+            lua_getfield(L, -1, "path"); /* where it was read (file: its name) */
+            c->paths[c->n] = lua_isstring(L, -1) ? lua_tostring(L, -1) : c->files[c->n];
             lua_pop(L, 1);
             wf->steps = &c->steps[c->nsteps];
             lua_getfield(L, -1, "steps");
@@ -211,7 +231,7 @@ static void publish_catalog(sio_worker *w) {
         lua_pop(L, 1);
         return;
     }
-    sio_catalog_publish(c.version, c.wfs, c.files, c.n);
+    sio_catalog_publish(c.version, c.wfs, c.files, c.paths, c.n);
     sio_health_set_ready(SIO_READY_WORKFLOWS, c.n > 0, c.n ? NULL : "no workflow is loaded");
 }
 
@@ -283,7 +303,8 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
         goto fail;
     }
     w->aio = sio_aio_create(&w->loop, &ac, err);
-    if (w->aio == NULL || init_state(w, cfg, err) != 0 || load_workflows(w, 1, err) != 0)
+    if (w->aio == NULL || init_state(w, cfg, err) != 0 ||
+        (!cfg->no_load && load_initial(w, err) != 0))
         goto fail;
     publish_catalog(w); /* telemetry */
     return w;
@@ -422,10 +443,12 @@ static void run_after(sio_worker *w, sio_run *r, int status, int nres) {
 }
 
 /* The run's deadline passed while it waited: a permanent limit error, as
- * when the hook sees the deadline pass while code runs. */
+ * when the hook sees the deadline pass while code runs, naming the step
+ * the engine said was waiting (host.exec_step). */
 void sio_worker_deadline(sio_worker *w, sio_run *r) {
+    const char *step = sio_exec_step(r->exec); /* the step the engine said waits */
     sio_run_error e = {.cls = SIO_PERMANENT, .message = sio_kill_message(SIO_KILL_DEADLINE),
-                       .killed = 1};
+                       .step = step[0] ? step : NULL, .killed = 1};
     run_finish(w, r, NULL, &e);
 }
 
@@ -499,44 +522,6 @@ void sio_worker_submit_run(sio_worker *w, sio_run_job *j) {
     sio_worker_post(w, &j->task);
 }
 
-/* --- validate ---------------------------------------------------------------*/
-
-int sio_worker_validate(sio_worker *w, const char *paths, char **report) {
-    lua_State *L = w->L;
-    sio_err err;
-    *report = NULL;
-    sio_exec *ex = sio_exec_create(w->sb, &w->limits, &err);
-    if (ex == NULL) {
-        *report = strdup(err.msg);
-        return 0;
-    }
-    lua_State *co = lua_newthread(L);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    int ok = 0, nres = 0;
-    if (sio_exec_bind(ex, co, &err) != 0) {
-        *report = strdup(err.msg);
-        goto out;
-    }
-    lua_rawgeti(co, LUA_REGISTRYINDEX, w->runner_ref);
-    lua_getfield(co, -1, "validate");
-    lua_remove(co, -2);
-    lua_pushstring(co, paths);
-    int status = sio_exec_resume(ex, co, L, 1, &nres);
-    if (status != LUA_OK) {
-        const char *m = status == LUA_YIELD ? "validating must not wait on I/O"
-                                            : luaL_tolstring(co, -1, NULL);
-        *report = strdup(m ? m : "validation failed");
-        goto out;
-    }
-    ok = nres >= 1 && lua_toboolean(co, -nres);
-    const char *text = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
-    *report = strdup(text ? text : "");
-out:
-    luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    sio_exec_destroy(ex);
-    return ok;
-}
-
 /* runner.current().version, as a protected C function (reading allocates). */
 static int live_version_k(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, lua_tointeger(L, 1));
@@ -571,14 +556,14 @@ static void log_reload(sio_worker *w, int ok, long version, const char *errors) 
     free(line);
 }
 
-/* One reload on the loop thread: runner.load(initial=false) swaps the new
- * set in only when all of it is valid.  Commands in flight keep the set
- * they started with (runner.job reads `current` once).  The outcome is
+/* One reload on the loop thread (worker_load.c, mode "reload") swaps the
+ * new set in only when all of it is valid.  Commands in flight keep the set
+ * they started with (runner.run reads `current` once).  The outcome is
  * counted, logged and handed to cfg.on_reload. */
 static void reload_workflows(sio_worker *w) {
     sio_err err;
     sio_err_clear(&err);
-    int ok = load_workflows(w, 0, &err) == 0;
+    int ok = load_workflows(w, "reload", &err) == 0;
     const char *errors = NULL;
     if (!ok) errors = err.code == SIO_E_SCRIPT && w->load_errors ? w->load_errors : err.msg;
     long version = live_version(w);

@@ -102,16 +102,19 @@ typedef struct sio_worker_cfg {
     struct sio_memkv *memkv;     /* answers Redis commands instead (embedded) */
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;
-    /* The settings the engine reads (RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX),
-     * handed to runner.init as a Lua table; borrowed.  NULL: the defaults. */
+    /* The settings the engine reads (RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,
+     * SIO_PUBLISH_LIMIT), handed to runner.init as a Lua table; borrowed.
+     * NULL: the defaults. */
     const struct sio_config *config;
     sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
     void *reload_data;
+    int no_load;                 /* 1: no initial load (a worker for sio_worker_validate) */
 } sio_worker_cfg;
 
-/* Creates a worker: its loop, state and engine, and loads the workflows
- * (an invalid set is an error naming file and line).  Does not start a
- * thread.  The caller owns the result. */
+/* Creates a worker: its loop, state and engine, and loads the workflows.
+ * A set with any invalid file (or two files of one intent) is refused, as
+ * a reload would refuse it: NULL with err SIO_E_CONFIG naming file and
+ * line.  Does not start a thread.  The caller owns the result. */
 sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err);
 
 /* Starts the worker's thread, which runs the loop until sio_worker_stop. */
@@ -131,6 +134,12 @@ sio_aio *sio_worker_aio(sio_worker *w);
 
 /* Loop thread: is `workflow` in the live set? */
 int sio_worker_knows(const sio_worker *w, const char *workflow);
+
+/* Loop thread: up to max intents of the live set close to `workflow`
+ * (sio_suggest), written to out (pointers owned by the worker, valid until
+ * the next reload); returns how many. */
+size_t sio_worker_suggest(const sio_worker *w, const char *workflow, const char **out,
+                          size_t max);
 
 /* Loop thread: runs the workflow named `workflow` with attrs (an object or
  * NULL, borrowed: the engine gets a Lua copy, so the caller's tree never
@@ -167,14 +176,18 @@ void sio_worker_run_until_idle(sio_worker *w);
 /* Tasks queued or alive (thread-safe). */
 size_t sio_worker_inflight(sio_worker *w);
 
-/* Validates the workflow files and folders in paths (one per line) on the
- * calling thread (CLI, without sio_worker_start).  Returns 1 when all are
- * valid; *report (malloc'd, the caller frees) gets one line per valid
- * workflow ("ok: intent (file)") and one per error ("file:line: msg"). */
-int sio_worker_validate(sio_worker *w, const char *paths, char **report);
+/* Loads the workflow files and folders in paths as `validate` does, each
+ * file with a budget of its own; nothing goes live.  *text (malloc'd, the
+ * caller's) gets "ok: intent (file)" per valid workflow, then one
+ * "file:line: message" per error; files are named as given (a folder's
+ * files as folder/name).  Returns 1 when all are valid, 0 when not, -1
+ * (err set) when loading itself failed.  On the calling thread, for the
+ * CLI, before sio_worker_start. */
+int sio_worker_validate(sio_worker *w, const char *const *paths, size_t npaths, char **text,
+                        sio_err *err);
 
 /* Pushes the table of settings runner.init takes (Lua values: retry_attempts,
- * retry_backoff_base_ms, retry_backoff_max_ms) from cfg, or from the
+ * retry_backoff_base_ms, retry_backoff_max_ms, publish_limit) from cfg, or from the
  * defaults of src/core/config.c when cfg is NULL.  Returns 0, or -1 with
  * err set and nothing pushed.  For the worker and the busted harness. */
 int sio_worker_push_settings(lua_State *L, const struct sio_config *cfg, sio_err *err);
@@ -209,8 +222,8 @@ void sio_worker_stop(sio_worker *w);
 /* Frees the worker; stops it first if needed.  Accepts NULL. */
 void sio_worker_destroy(sio_worker *w);
 
-/* The errors of the last (re)load, one per line, or NULL.  Owned by w;
- * valid until the next load. */
+/* The errors of the last rejected reload, one per line, or NULL.  Owned
+ * by w; valid until the next load. */
 const char *sio_worker_load_errors(const sio_worker *w);
 
 

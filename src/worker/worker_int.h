@@ -33,14 +33,13 @@ struct sio_run {
     int has_error;
     /* telemetry (worker_trace.c): the trace the run continues (traced = 0:
      * none, no spans), the workflow's metric label, its steps by the
-     * engine's index (spans and start times), the step being resumed (0:
-     * none) and the spans of its ops in flight. */
+     * engine's index (ids, spans and start times) and the spans of its ops
+     * in flight. */
     sio_trace_ctx trace;
     int traced;
     size_t wf_label;
     sio_run_step *steps;
     size_t nsteps;
-    lua_Integer cur_step;
     sio_op_span *op_spans;
 };
 
@@ -100,9 +99,19 @@ void sio_worker_resume(sio_worker *w, sio_run *r, int nargs);
 void sio_worker_shutdown_loop(sio_worker *w);
 void sio_worker_deadline(sio_worker *w, sio_run *r);
 
+/* Loads workflows (worker_load.c): mode "initial" | "reload" (paths =
+ * {WORKFLOWS_DIR}; the set goes live only when all of it is valid) or
+ * "validate" (nothing goes live).  *text gets the runner's report (errors,
+ * one "file:line: message" per line; for validate also "ok: intent (file)"
+ * lines), malloc'd, the caller's, or NULL.  Returns 0, or -1 with err set:
+ * SIO_E_SCRIPT when the set is invalid (the message is *text), another
+ * code when loading itself failed. */
+int sio_worker_load(sio_worker *w, const char *mode, const char *const *paths, size_t npaths,
+                    char **text, sio_err *err);
+
 /* Pushes the host table (require "sio.host") with the worker's ops added:
  * timer, http, kv, produce, cancel, tool, step_result, and the engine's
- * telemetry hooks step_begin, step_retry, step_end, step_current. */
+ * telemetry hooks step_begin, step_retry, step_end. */
 int sio_worker_host_push(sio_worker *w, sio_err *err);
 
 /* --- telemetry of a run (worker_trace.c; loop thread) ------------------------*/
@@ -118,8 +127,9 @@ void sio_run_step_begin(sio_run *r, lua_Integer i, const char *step_id);
 void sio_run_step_retry(sio_run *r, lua_Integer i, const char *error);
 void sio_run_step_end(sio_run *r, lua_Integer i, int ok, const char *error);
 
-/* A span for an op r is about to start, a child of the step being resumed
- * (or of the run's parent): NULL when the run is not traced.  Register it
+/* A span for an op r is about to start, a child of the step whose code
+ * runs (sio_exec_step; else of the run's parent): NULL when the run is not
+ * traced.  Register it
  * with sio_run_op_started once the op has its id (0: it did not start;
  * the span then ends with err). */
 sio_span *sio_run_op_span(sio_run *r, const char *name, sio_span_kind kind);

@@ -20,6 +20,7 @@ struct sio_run_step {
     sio_span *span;
     uint64_t t0;   /* sio_mono_ns at begin; 0 when not running */
     size_t label;  /* sio_metrics_step */
+    char id[SIO_STEP_MAX]; /* as sio_exec_step gives it (cut alike) */
 };
 
 struct sio_op_span {
@@ -62,6 +63,7 @@ void sio_run_step_begin(sio_run *r, lua_Integer i, const char *step_id) {
     s->span = NULL;
     s->t0 = sio_mono_ns();
     s->label = sio_metrics_step(r->wf_label, step_id);
+    snprintf(s->id, sizeof s->id, "%s", step_id);
     if (!r->traced) return;
     char name[160];
     size_t n = strlen(step_id);
@@ -91,8 +93,13 @@ void sio_run_step_end(sio_run *r, lua_Integer i, int ok, const char *error) {
 sio_span *sio_run_op_span(sio_run *r, const char *name, sio_span_kind kind) {
     if (!r->traced) return NULL;
     const sio_trace_ctx *parent = &r->trace;
-    if (r->cur_step >= 1 && (size_t)r->cur_step <= r->nsteps && r->steps[r->cur_step - 1].span)
-        parent = sio_span_context(r->steps[r->cur_step - 1].span);
+    const char *cur = r->exec ? sio_exec_step(r->exec) : "";
+    for (size_t i = 0; cur[0] && i < r->nsteps; i++) {
+        if (r->steps[i].span && strcmp(r->steps[i].id, cur) == 0) {
+            parent = sio_span_context(r->steps[i].span);
+            break;
+        }
+    }
     return sio_span_start(name, kind, parent);
 }
 

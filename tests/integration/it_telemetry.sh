@@ -179,6 +179,8 @@ start_redis
 pass "/readyz is 503 while Redis is down, 200 when it is back"
 
 # --- liveness: a wedged worker ---------------------------------------------------
+# spin (workflows/spin.lua) loops forever; with SIO_INSTR_LIMIT at its
+# maximum (above) nothing kills it, so worker-0 stops turning.
 [ -n "$(curl -s "http://127.0.0.1:$A/workflows" | jq -r '.workflows[] | select(.intent == "spin") | .sha256')" ] ||
     fail "/workflows does not list spin"
 "$BIN" send spin --correlation-id tel-spin --wait 1s >/dev/null 2>&1 || true

@@ -144,8 +144,8 @@ static void workflows_endpoint(void **state) {
     close(fd);
     const char *const steps[] = {"s1"};
     sio_metrics_wf wf = {"noop", steps, 1};
-    const char *files[] = {path};
-    sio_catalog_publish(2, &wf, files, 1);
+    const char *files[] = {"noop.yaml"}, *paths[] = {path};
+    sio_catalog_publish(2, &wf, files, paths, 1);
     sio_catalog_reload(0, "workflows/bad.yaml:3: unknown tool 'x'\nworkflows/b.lua:1: oops");
     resp r;
     get(port, "GET", "/workflows", &r);
@@ -157,7 +157,7 @@ static void workflows_endpoint(void **state) {
     assert_int_equal(json_integer_value(json_object_get(doc, "version")), 2);
     json_t *w = json_array_get(json_object_get(doc, "workflows"), 0);
     assert_string_equal(json_string_value(json_object_get(w, "intent")), "noop");
-    assert_string_equal(json_string_value(json_object_get(w, "file")), path);
+    assert_string_equal(json_string_value(json_object_get(w, "file")), "noop.yaml");
     /* sha256("abc") */
     assert_string_equal(json_string_value(json_object_get(w, "sha256")),
                         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "httpd.h"
 #include "json.h"
 #include "outcome.h"
@@ -62,19 +63,11 @@ static void wait_for(tally *t, int n) {
 
 static char dir[64];
 
-static void write_file(const char *name, const char *text) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { test_write_file(dir, name, text); }
 
 static int make_dir(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sio-test-worker.XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    test_make_dir(dir, sizeof dir, "sio-test-worker");
     write_file("slow.yaml", "intent: slow\nsteps:\n  - id: get\n    tool:\n      name: http\n"
                             "      args:\n        url: \"${A.url}\"\n    publish_result: true\n");
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
@@ -88,9 +81,7 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    return test_remove_dir(dir);
 }
 
 static const char *allow[] = {"127.0.0.1", NULL};
@@ -143,6 +134,7 @@ static void a_killed_command_leaves_the_worker_serving(void **state) {
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "instruction limit exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"loop\"")); /* the step it hit in */
     const char *attrs = "{\"query\":\"again\"}";
     submit(w, &hello, &t, "hello", attrs);
     sio_worker_run_until_idle(w);
@@ -196,6 +188,7 @@ static void a_waiting_command_meets_its_deadline(void **state) {
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
     assert_non_null(strstr(t.last, "deadline exceeded"));
+    assert_non_null(strstr(t.last, "\"step\":\"nap\"")); /* the step that waited */
     const char *attrs = "{\"query\":\"next\"}";
     submit(w, &b, &t, "hello", attrs);
     sio_worker_run_until_idle(w);

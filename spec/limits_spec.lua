@@ -1,0 +1,123 @@
+-- Per-command limits name the step they hit in, and a command's step
+-- results + sio.publish calls are capped (SIO_PUBLISH_LIMIT).  Through the
+-- harness, so the real sandbox (counting allocator, count hook, exec) and
+-- the real engine run.
+local testing = require "sio.testing"
+local H = require "support.helpers"
+
+local HOG = [[
+intent: hog
+steps:
+  - id: first
+    tool: {name: echo, args: {q: "${A.query}"}}
+  - id: hog
+    run: |
+      if A.mode == "mem" then
+        local t = {}
+        for i = 1, 1e9 do t[i] = ("x"):rep(64) .. i end
+      elseif A.mode == "wait" then
+        sio.sleep(600000)
+      else
+        while true do end
+      end
+  - id: last
+    tool: {name: echo}
+]]
+
+local GUARDED = [[
+intent: guarded
+steps:
+  - id: first
+    tool: {name: echo}
+  - id: careful
+    guard: "A.x == (function() while true do end end)()"
+    tool: {name: echo}
+]]
+
+local PUB = [[
+intent: pub
+steps:
+  - id: spam
+    run: |
+      for i = 1, A.n do
+        local ok, err = pcall(sio.publish, "p" .. i)
+        if not ok and not A.swallow then error(err, 0) end
+      end
+      return "done"
+    publish_result: true
+  - id: after
+    tool: {name: echo}
+    publish_result: true
+]]
+
+describe("limits name the step", function()
+  local root
+  setup(function() root = H.mkproject({ ["workflows/hog.yaml"] = HOG, ["workflows/guarded.yaml"] = GUARDED }) end)
+
+  it("instructions", function()
+    local h = testing.new({ root = root, instructions = 1000000 })
+    h:run("hog", {}):expect_error("permanent", "^instruction limit exceeded$", "hog")
+    h:close()
+  end)
+
+  it("memory", function()
+    local h = testing.new({ root = root, memory = "4m" })
+    h:run("hog", { mode = "mem" }):expect_error("permanent", "^memory limit exceeded$", "hog")
+    h:close()
+  end)
+
+  it("the deadline, while the step waits", function()
+    local h = testing.new({ root = root, timeout = "2s" })
+    local r = h:run("hog", { mode = "wait" })
+    r:expect_error("permanent", "^deadline exceeded$", "hog")
+    h:close()
+  end)
+
+  it("a limit hit in a guard names the guarded step", function()
+    local h = testing.new({ root = root, instructions = 1000000 })
+    h:run("guarded", {}):expect_error("permanent", "^instruction limit exceeded$", "careful")
+    h:close()
+  end)
+end)
+
+describe("SIO_PUBLISH_LIMIT", function()
+  local root
+  setup(function() root = H.mkproject({ ["workflows/pub.yaml"] = PUB }) end)
+
+  it("past the limit the command fails permanently, naming the limit and the step", function()
+    local h = testing.new({ root = root, publish_limit = 5 })
+    local r = h:run("pub", { n = 10 })
+    r:expect_error("permanent",
+      "^publish limit exceeded: more than 5 step results and sio.publish calls in one command %(SIO_PUBLISH_LIMIT%)$", "spam")
+    assert.are.equal(5, #r.published)
+    assert.are.equal("p5", r.published[5].payload)
+    assert.are.equal("not_run", r.steps.after.status)
+    h:close()
+  end)
+
+  it("catching the error does not save the command", function()
+    local h = testing.new({ root = root, publish_limit = 5 })
+    local r = h:run("pub", { n = 10, swallow = true })
+    r:expect_error("permanent", "^publish limit exceeded", "spam")
+    assert.are.equal(5, #r.published)
+    h:close()
+  end)
+
+  it("step results count: exactly the limit is fine, one more is not", function()
+    local h = testing.new({ root = root, publish_limit = 6 })
+    local r = h:run("pub", { n = 4 }) -- 4 publishes + 2 step results
+    r:expect_ok()
+    assert.are.equal(6, #r.published)
+    r = h:run("pub", { n = 5 })       -- the `after` step's result is the 7th
+    r:expect_error("permanent", "^publish limit exceeded: more than 6", "after")
+    assert.are.equal(6, #r.published)
+    h:close()
+  end)
+
+  it("the harness uses the host's default, from the settings table (1000)", function()
+    local h = testing.new({ root = root })
+    h:run("pub", { n = 998 }):expect_ok()
+    h:run("pub", { n = 999 }):expect_error("permanent", "more than 1000 ", "after")
+    h:close()
+  end)
+end)
