@@ -28,13 +28,16 @@ function sio.log(level, msg, fields) end
 ---@class sio.json
 sio.json = {}
 
----Encodes a value as compact JSON text.  Raises on a value JSON cannot hold
----(a function, a table with mixed keys, NaN).
+---Encodes a value as compact JSON text: integers exact, floats in 17
+---digits, bytes that are not UTF-8 as U+FFFD.  Raises on a value JSON
+---cannot hold (a function, NaN, a cycle), naming its path.
 ---@param value any
 ---@return string
 function sio.json.encode(value) end
 
----Decodes JSON text.  JSON null becomes `sio.json.null`.
+---Decodes JSON text, strictly (trailing bytes, invalid UTF-8, NaN are
+---errors).  JSON integers become integers; JSON null becomes
+---`sio.json.null`.
 ---@param text string
 ---@return any
 function sio.json.decode(text) end
@@ -119,7 +122,7 @@ function sio.kv.incr(key) end
 ---@class sio.kafka
 sio.kafka = {}
 
----Produces one message and waits for the broker's acknowledgement.
+---Produces one message and waits for the broker's acknowledgement (with PROCESSING_GUARANTEE=exactly_once: holds it for the command's transaction and returns at once; a topic that refuses it dead-letters the command).
 ---@param topic string
 ---@param key? string|number
 ---@param value? string|table a table is sent as JSON

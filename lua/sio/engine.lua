@@ -44,7 +44,7 @@
 -- retried and host.step_end(i, ok, message) when it completes or fails for
 -- good, so the host can time steps and give each a span; an op's span is
 -- a child of the span of the step whose code runs (host.exec_step, above).
-local cjson = require "cjson"
+local json = require "sio.json"
 local api = require "sio.api"
 local errors = require "sio.errors"
 local to_text = require("sio.template").to_text
@@ -54,7 +54,7 @@ local M = {}
 local type, pcall, setmetatable, tostring, rawset = type, pcall, setmetatable, tostring, rawset
 local co_resume, co_yield, isyieldable = coroutine.resume, coroutine.yield, coroutine.isyieldable
 local tinsert, tremove, sformat, mmin = table.insert, table.remove, string.format, math.min
-local encode, decode = cjson.encode, cjson.decode
+local encode, decode = json.encode, json.decode
 local AWAIT = api.AWAIT
 local DONE = setmetatable({}, { __name = "sio.done" })
 local classify = errors.classify
@@ -532,10 +532,10 @@ function M.execute(host, wf, attrs, opts)
   end
   -- Personalize: utter <- echo <- query when utter is absent; query = utter
   local utter = A.utter
-  if utter == nil or utter == cjson.null then
+  if utter == nil or utter == json.null then
     utter = A.echo
-    if utter == nil or utter == cjson.null then utter = A.query end
-    if utter == cjson.null then utter = nil end
+    if utter == nil or utter == json.null then utter = A.query end
+    if utter == json.null then utter = nil end
     A.utter = utter
   end
   A.query = utter

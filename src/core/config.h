@@ -67,6 +67,11 @@ typedef enum sio_sampler_kind {
     SIO_SAMPLER_PARENTBASED_ALWAYS_OFF,
     SIO_SAMPLER_PARENTBASED_TRACEIDRATIO,
 } sio_sampler_kind;
+/* PROCESSING_GUARANTEE. */
+typedef enum sio_guarantee {
+    SIO_AT_LEAST_ONCE = 0, /* idempotent producer, offsets stored after delivery */
+    SIO_EXACTLY_ONCE = 1,  /* outputs and offsets in one Kafka transaction */
+} sio_guarantee;
 
 /* A key and a value, both owned by the config. */
 typedef struct sio_config_kv {
@@ -138,6 +143,13 @@ typedef struct sio_config {
     const char *otel_service_name; /* OTEL_SERVICE_NAME */
     sio_sampler_kind sampler;    /* OTEL_TRACES_SAMPLER */
     double sampler_ratio;        /* OTEL_TRACES_SAMPLER_ARG, 0..1 */
+    /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
+     * pass-through transactional.id or transaction.timeout.ms is refused
+     * with at_least_once, isolation.level=read_uncommitted and
+     * enable.auto.commit=true with exactly_once. */
+    sio_guarantee processing_guarantee;
+    int64_t txn_commit_interval_ms; /* TXN_COMMIT_INTERVAL */
+    int txn_commit_commands;        /* TXN_COMMIT_COMMANDS, default half the in-flight limit */
 
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */
@@ -197,6 +209,9 @@ void sio_config_dump(const sio_config *cfg, FILE *out);
 
 /* Prints every variable with its flag, default and meaning (for --help). */
 void sio_config_usage(FILE *out);
+
+/* "at_least_once" or "exactly_once". */
+const char *sio_guarantee_name(sio_guarantee g);
 
 /* Name of a level: "debug", "info", "warn", "error". */
 const char *sio_log_level_name(sio_log_level level);

@@ -222,8 +222,15 @@ static int l_produce(lua_State *L) {
     sio_span_traceparent(sp, tp);
     sio_kafka_header h = {"traceparent", tp, strlen(tp)};
     sio_err err;
-    uint64_t id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &h, sp ? 1 : 0,
-                                  &err);
+    uint64_t id;
+    if (c->cbs.produce) { /* taken by the run's owner: done on the next turn */
+        id = c->cbs.produce(c->ud, topic, key, klen, val, vlen, &err) == 0
+                 ? sio_aio_timer(c->w->aio, &c->task, 0, &err)
+                 : 0;
+    } else {
+        id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &h, sp ? 1 : 0,
+                             &err);
+    }
     sio_run_op_started(c, sp, id, &err);
     return op_return(L, id, &err);
 }
@@ -276,7 +283,7 @@ static int l_step_result(lua_State *L) {
 }
 
 /* host.tool(name, args) -> op: calls a native tool (sio/tool.h) with the
- * args encoded as JSON by cjson (upvalue 1). */
+ * args encoded as JSON by sio.json's encode (upvalue 1). */
 static int l_tool(lua_State *L) {
     sio_run *c = cmd_of(L);
     const char *name = luaL_checkstring(L, 1);
@@ -284,7 +291,7 @@ static int l_tool(lua_State *L) {
     if (t == NULL) return luaL_error(L, "no native tool '%s'", name);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 2);
-    lua_call(L, 1, 1); /* cjson.encode; raises on unencodable args */
+    lua_call(L, 1, 1); /* sio.json encode; raises on unencodable args */
     size_t len;
     const char *json = lua_tolstring(L, -1, &len);
     sio_err err;
@@ -480,11 +487,11 @@ int sio_worker_host_push(sio_worker *w, sio_err *err) {
     lua_setfield(L, -2, "native_tools");
     lua_pushcfunction(L, l_list_dir);
     lua_setfield(L, -2, "list_dir");
-    /* host.tool keeps cjson.encode as its upvalue */
+    /* host.tool keeps sio.json's encode as its upvalue */
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
+    lua_pushliteral(L, "sio.json");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        sio_err_set(err, SIO_E_SCRIPT, "loading cjson: %s", lua_tostring(L, -1));
+        sio_err_set(err, SIO_E_SCRIPT, "loading sio.json: %s", lua_tostring(L, -1));
         lua_pop(L, 2);
         return -1;
     }
