@@ -61,43 +61,67 @@ static int l_timer(lua_State *L) {
     return op_return(L, id, &err);
 }
 
-/* Does the header line "Name: value" name the header `name`? */
-static int names(const char *line, const char *name) {
-    size_t n = strlen(name);
-    return strncasecmp(line, name, n) == 0 && (line[n] == ':' || line[n] == ' ');
-}
-
-/* Collects headers given as {Name = value} or {"Name: value", ...} into a
- * NULL-terminated array of strings anchored in a Lua table (so an error
- * cannot leak them), with room for one more before the NULL; *n is the
- * count, *traced whether the script sent a traceparent of its own. */
-static const char **collect_headers(lua_State *L, int tidx, int *anchor, int *n, int *traced) {
+/* Collects headers given as {Name = value} or {"Name: value", ...} into
+ * *out, an array in a userdata pushed on the stack (its strings are the
+ * table's own or anchored in the userdata's user value, so an error cannot
+ * leak them), with room for one more entry after the *n collected (the
+ * traceparent); *traced says whether the script sent a traceparent of its
+ * own.  Names and values are taken byte for byte (aio checks them); a
+ * value must be a string or a number.  Returns -1 with err set on a bad
+ * entry. */
+static int collect_headers(lua_State *L, int tidx, sio_http_header **out, size_t *n, int *traced,
+                           sio_err *err) {
+    *out = NULL, *n = 0, *traced = 0;
+    size_t cap = 0;
+    if (lua_istable(L, tidx)) {
+        lua_pushnil(L);
+        while (lua_next(L, tidx)) cap++, lua_pop(L, 1);
+    }
+    sio_http_header *h = lua_newuserdatauv(L, sizeof *h * (cap + 1), 1);
+    int ud = lua_gettop(L);
+    *out = h;
+    if (cap == 0) return 0;
     lua_newtable(L);
-    *anchor = lua_gettop(L);
-    int count = 0;
-    *traced = 0;
+    lua_setiuservalue(L, ud, 1);
     lua_pushnil(L);
-    while (lua_istable(L, tidx) && lua_next(L, tidx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), luaL_tolstring(L, -1, NULL));
-            lua_remove(L, -2);
-        } else {
-            luaL_tolstring(L, -1, NULL);
+    while (*n < cap && lua_next(L, tidx)) {
+        int vt = lua_type(L, -1);
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER) {
+            lua_pop(L, 2);
+            return sio_err_set(err, SIO_E_INVAL,
+                               "http: header values must be strings or numbers, got a %s",
+                               lua_typename(L, vt));
         }
-        if (names(lua_tostring(L, -1), "traceparent")) *traced = 1;
-        lua_rawseti(L, *anchor, ++count);
+        if (vt == LUA_TNUMBER) { /* as text, anchored; a whole number without ".0" */
+            int whole;
+            lua_Integer i = lua_tointegerx(L, -1, &whole);
+            lua_getiuservalue(L, ud, 1);
+            if (whole) lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+            else lua_pushfstring(L, "%f", (LUAI_UACNUMBER)lua_tonumber(L, -2));
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, (lua_Integer)*n + 1);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        }
+        sio_http_header *e = &h[*n];
+        size_t vlen;
+        const char *v = lua_tolstring(L, -1, &vlen);
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            e->name = lua_tolstring(L, -2, &e->name_len);
+            e->value = v, e->value_len = vlen;
+        } else { /* "Name: value" */
+            const char *colon = memchr(v, ':', vlen);
+            e->name = v;
+            e->name_len = colon ? (size_t)(colon - v) : vlen;
+            e->value = colon ? colon + 1 : v + vlen;
+            while (e->value < v + vlen && (*e->value == ' ' || *e->value == '\t')) e->value++;
+            e->value_len = (size_t)(v + vlen - e->value);
+        }
+        if (e->name_len == 11 && strncasecmp(e->name, "traceparent", 11) == 0) *traced = 1;
+        (*n)++;
         lua_pop(L, 1);
     }
-    const char **h = lua_newuserdatauv(L, sizeof *h * (size_t)(count + 2), 0);
-    lua_rawseti(L, *anchor, 0);
-    for (int i = 1; i <= count; i++) {
-        lua_rawgeti(L, *anchor, i);
-        h[i - 1] = lua_tostring(L, -1);
-        lua_pop(L, 1);
-    }
-    h[count] = NULL;
-    *n = count;
-    return h;
+    return 0;
 }
 
 /* telemetry: the span's url.full (credentials in it replaced by REDACTED, as
@@ -138,29 +162,29 @@ static int l_http(lua_State *L) {
     lua_getfield(L, 1, "body");
     lua_getfield(L, 1, "timeout_ms");
     lua_getfield(L, 1, "headers");
-    const char *method = luaL_optstring(L, 2, "GET");
-    const char *url = luaL_checkstring(L, 3);
-    size_t blen = 0;
+    size_t mlen, ulen, blen = 0, nh;
+    const char *method = luaL_optlstring(L, 2, "GET", &mlen);
+    const char *url = luaL_checklstring(L, 3, &ulen);
     const char *body = luaL_optlstring(L, 4, NULL, &blen);
     long timeout = (long)luaL_optinteger(L, 5, 0);
-    int anchor, n, traced;
-    const char **hdrs = collect_headers(L, 6, &anchor, &n, &traced);
+    sio_http_header *hdrs;
+    int traced;
+    sio_err err;
+    if (collect_headers(L, 6, &hdrs, &nh, &traced, &err) != 0) return op_return(L, 0, &err);
     /* telemetry: a client span, whose context the server gets (made after
      * the last call that can raise, so the span cannot leak) */
     sio_span *sp = sio_run_op_span(c, method, SIO_SPAN_CLIENT);
-    char trace[16 + SIO_TRACEPARENT_LEN];
+    char trace[SIO_TRACEPARENT_LEN + 1];
     if (sp) {
         sio_span_set_str(sp, "http.request.method", method);
         set_url(sp, url);
-        if (!traced) {
-            memcpy(trace, "traceparent: ", 13);
-            sio_span_traceparent(sp, trace + 13);
-            hdrs[n] = trace; /* aio copies the headers */
-            hdrs[n + 1] = NULL;
+        if (!traced) { /* collect_headers left room for it; aio copies the headers */
+            sio_span_traceparent(sp, trace);
+            hdrs[nh++] = (sio_http_header){"traceparent", 11, trace, strlen(trace)};
         }
     }
-    sio_err err;
-    uint64_t id = sio_aio_http(c->w->aio, &c->task, method, url, hdrs, body, blen, timeout, &err);
+    uint64_t id = sio_aio_http(c->w->aio, &c->task, method, mlen, url, ulen, hdrs, nh, body,
+                               blen, timeout, &err);
     sio_run_op_started(c, sp, id, &err);
     return op_return(L, id, &err);
 }

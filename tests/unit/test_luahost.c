@@ -110,6 +110,23 @@ static void safe_env_is_fresh_and_protected(void **state) {
                         "1z");
 }
 
+/* host.safe_env runs once per command: it must stay cheap, i.e. never copy
+ * the globals.  Asserted by shape, not by timing (performance belongs to
+ * bench/): an env holds only what is bound to it (_G, its own require and
+ * load) and reads everything else through one shared table of frozen
+ * globals. */
+static void safe_env_is_cheap(void **state) {
+    fx *f = *state;
+    assert_string_equal(trusted(f, "local a, b = host.safe_env(), host.safe_env()\n"
+                                   "local keys = {} for k in next, a do keys[#keys + 1] = k end\n"
+                                   "table.sort(keys)\n"
+                                   "local ia = debug.getmetatable(a).__index\n"
+                                   "local ib = debug.getmetatable(b).__index\n"
+                                   "return table.concat(keys, ',') .. ' ' .. tostring(rawequal(ia, ib))\n"
+                                   "  .. ' ' .. type(a.string)"),
+                        "_G,load,require true table");
+}
+
 static void coroutines_inherit_the_exec(void **state) {
     fx *f = *state;
     lua_State *L = f->L;
@@ -156,9 +173,10 @@ static void time_and_ids(void **state) {
     assert_string_equal(trusted(f, "local a = host.now() local b = host.now()\n"
                                    "return math.type(a) == 'float' and b >= a and a > 0"),
                         "true");
-    double now = (double)time(NULL);
+    double before = (double)time(NULL);
     double t = atof(trusted(f, "return string.format('%.3f', host.time())"));
-    assert_true(t > now - 5 && t < now + 5);
+    double after = (double)time(NULL);
+    assert_true(t >= before && t < after + 1); /* wall clock, in seconds */
     assert_string_equal(trusted(f, "local seen = {}\n"
                                    "for i = 1, 10000 do\n"
                                    "  local u = host.uuid()\n"
@@ -274,6 +292,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(compile_names_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(safe_env_is_fresh_and_protected, setup, teardown),
+        cmocka_unit_test_setup_teardown(safe_env_is_cheap, setup, teardown),
         cmocka_unit_test_setup_teardown(coroutines_inherit_the_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(time_and_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(log_writes_json_lines, setup, teardown),
