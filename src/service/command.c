@@ -216,11 +216,16 @@ static void trace_received(sio_command *c) {
     sio_span_set_str(c->span, "sio.workflow", c->env.workflow);
 }
 
-/* The outcome is in Kafka: count it, log it, end the span. */
+/* The outcome is in Kafka (at least once: delivered; exactly once: its
+ * transaction committed): count it, log it, end the span. */
 static void trace_finished(sio_command *c) {
-    /* a command consumed again after its transaction aborted answers from
-     * its own record: its first outcome anyone sees, not a duplicate */
-    sio_outcome o = c->dlq_delivered                ? SIO_OUTCOME_DLQ
+    /* Exactly once, the DLQ entry went out in the transaction just
+     * committed.  A command consumed again after its transaction aborted
+     * answers from its own record: its first outcome anyone sees, not a
+     * duplicate. */
+    int dlq = eos(c) ? c->outcome == SIO_OUT_DLQ : c->dlq_delivered;
+    if (dlq && eos(c)) sio_metric_inc(SIO_M_DLQ_MESSAGES, c->fail_cls == SIO_TRANSIENT ? 1 : 0);
+    sio_outcome o = dlq                           ? SIO_OUTCOME_DLQ
                     : c->duplicate && !c->rewound ? SIO_OUTCOME_DUPLICATE
                                                   : SIO_OUTCOME_SUCCESS;
     static const char *const names[] = {"success", "dlq", "duplicate"};
@@ -262,11 +267,13 @@ static sio_step_msg *add_step(sio_command *c, char *topic, char *key, size_t key
     return s;
 }
 
-/* The end: the outcome is in Kafka.  c belongs to the service again. */
+/* The end: the outcome is in Kafka (exactly once: handed over for the
+ * transaction, which counts it when it commits: sio_command_committed).
+ * c belongs to the service again. */
 static void finish(sio_command *c) {
     if (c->lease_op) sio_aio_cancel(sio_worker_aio(c->w), c->lease_op);
     c->lease_op = 0;
-    trace_finished(c);
+    if (!eos(c)) trace_finished(c);
     sio_worker *w = c->w;
     sio_worker_task_end(w, &c->task);
     c->ctx->finished(c, c->ctx->finished_data);
@@ -1060,10 +1067,18 @@ void sio_command_post(sio_command *c, sio_worker *w) {
     sio_worker_post(w, &c->task);
 }
 
+void sio_command_committed(sio_command *c) {
+    trace_finished(c);
+    sio_span_log_here(NULL);
+}
+
 void sio_command_free(sio_command *c) {
     if (c == NULL) return;
-    if (c->span) { /* abandoned (the worker stopped under it): not finished */
-        sio_span_error(c->span, "abandoned: the service stopped before its outcome was in Kafka");
+    if (c->span) { /* abandoned: not finished */
+        sio_span_error(c->span, eos(c) ? "abandoned: its transaction did not commit (the command "
+                                         "is consumed again), or the service stopped"
+                                       : "abandoned: the service stopped before its outcome was "
+                                         "in Kafka");
         sio_span_end(c->span);
     }
     free(c->msg_key);

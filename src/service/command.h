@@ -70,7 +70,11 @@
  * code, DLQ entries by class, finished by outcome and its duration) and
  * logs one "command finished" line (info) and a "transient failure;
  * retrying" line (warn, at most RETRY_LOG_PER_SECOND a second from all
- * commands) per retry.
+ * commands) per retry.  Exactly once, a command is finished - and its DLQ
+ * entry counted - only when the transaction holding its messages commits
+ * (sio_command_committed); one whose transaction aborts is not counted
+ * (its span ends in error) and is counted when it is consumed again and
+ * that transaction commits.
  */
 #ifndef SIO_COMMAND_H
 #define SIO_COMMAND_H
@@ -183,6 +187,12 @@ sio_command *sio_command_new(const sio_command_ctx *ctx, const rd_kafka_message_
 
 /* Hands c to worker w (any thread); its life then runs on w's loop. */
 void sio_command_post(sio_command *c, sio_worker *w);
+
+/* Consumer thread, exactly once: the transaction holding c's messages
+ * committed - c is counted as finished (metrics, the "command finished"
+ * line, its duration up to now) and its span ends.  At least once this
+ * happens on the worker when the outcome is delivered. */
+void sio_command_committed(sio_command *c);
 
 /* Frees c (never while a worker runs it).  Accepts NULL. */
 void sio_command_free(sio_command *c);

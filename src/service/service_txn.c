@@ -228,6 +228,7 @@ static void batch_done(sio_service *s, sio_txn_batch *b, int rewind) {
         s->aborts_in_row = 0;
         s->completed_ok += b->ncmds;
         prune_refused(s, b->offsets);
+        for (sio_command *c = b->cmds; c; c = c->done_next) sio_command_committed(c);
         sio_log_json(SIO_LOG_DEBUG, "exactly_once: transaction committed",
                      json_pack("{s:I,s:I,s:I}", "commands", (json_int_t)b->ncmds, "messages",
                                (json_int_t)b->nmsgs, "took_ms", (json_int_t)b->took_ms));
