@@ -6,7 +6,9 @@
 # environment's Kafka and Redis over the host network.  Also: the runtime
 # image has no compiler and no -dev package, runs as a non-root user,
 # carries the OCI labels and a HEALTHCHECK that passes while it serves and
-# fails when Kafka does not answer, and a folder mounted over
+# fails when nothing answers on OPS_ADDR, the image's serve answers
+# /healthz, /readyz and /metrics (libmicrohttpd at run time), and a folder
+# mounted over
 # /etc/sio/workflows replaces the baked workflows.  SIGTERM ends it with 0.
 # Skipped (exit 77) only where buildah, podman or debootstrap is missing.
 source "$(dirname "$0")/lib.sh"
@@ -90,6 +92,26 @@ jq -e -s --arg cid "img-$$" 'length == 2 and all(.key == $cid and .value.correla
     and .[0].value.result.query == "hello" and .[1].value.status == "success"' <<<"$out" >/dev/null \
     || fail "sample flow through the image: $out"
 pass "the image's default command serves the sample flow: step_result, then success"
+
+# The operations listener of the image's serve, from the host (shared
+# network): alive, ready, and counting the command it just finished (the
+# count follows the delivery report, so it is waited for, not assumed).
+code=$(curl -s -o "$RUN/healthz" -w '%{http_code}' "http://$OPS_ADDR/healthz") || true
+[ "$code" = 200 ] || fail "/healthz of the image's serve: $code $(cat "$RUN/healthz" 2>/dev/null)"
+for _ in $(seq 1 600); do
+    code=$(curl -s -o "$RUN/readyz" -w '%{http_code}' "http://$OPS_ADDR/readyz") || true
+    [ "$code" = 200 ] && break
+    sleep 0.1
+done
+[ "$code" = 200 ] || fail "/readyz of the image's serve: $code $(cat "$RUN/readyz" 2>/dev/null)"
+want='sio_commands_finished_total{workflow="noop",outcome="success"} 1'
+for _ in $(seq 1 600); do
+    curl -s "http://$OPS_ADDR/metrics" >"$RUN/metrics" || true
+    grep -qxF "$want" "$RUN/metrics" && break
+    sleep 0.1
+done
+grep -qxF "$want" "$RUN/metrics" || fail "/metrics of the image's serve lacks $want"
+pass "the image's serve answers /healthz 200, /readyz 200 and /metrics on OPS_ADDR"
 
 inside "${envs[@]}" "$ctr" -- /opt/sio/bin/sio-healthcheck \
     || fail "HEALTHCHECK fails while the service serves"
