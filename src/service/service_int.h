@@ -100,6 +100,9 @@ struct sio_service {
     int64_t txn_last_ms, txn_not_before;
     int aborts_in_row;
     svc_refused *refused;
+    /* positions this member's transactions committed, per partition it
+     * owns: a rewind never goes below them (NULL: none yet) */
+    rd_kafka_topic_partition_list_t *txn_committed;
     char *fatal;                     /* why the service stopped itself (exit 1) */
     uint64_t txn_commits, txn_aborts;
     /* Set by the shutdown (service thread): commands abandoned at the
