@@ -110,6 +110,7 @@ static void complete(sio_service *s, sio_command *c) {
 
 void sio_service_drop(sio_service *s, sio_command *c) {
     s->inflight--;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     job_unlink(s, c);
     sio_command_free(c);
 }

@@ -10,6 +10,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Per-call timeout of the transactional API; a retriable failure is tried
  * again (the call resumes where it stopped). */
@@ -56,6 +57,7 @@ static int64_t now_ms(void) {
 void sio_txn_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk, (void)opaque;
     txn_msg *x = m->_private;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) sio_metric_inc(SIO_M_DELIVERY_FAILURES, 0);
     if (x == NULL || !x->run->live || m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
     sio_txn_batch *b = x->run->b;
     char why[600];

@@ -18,10 +18,14 @@ for tool in buildah podman debootstrap; do
         exit 77
     fi
 done
-IMAGE=localhost/sio-orchestrator:it
+# A tag of this run's own: the image store is the machine's, and another
+# checkout's it_image building the same tag at once would swap the image
+# under this one (its revision label then is not ours).
+IMAGE=localhost/sio-orchestrator:it-$$-$RANDOM
 ctr=""
 img_cleanup() {
     [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1
+    buildah rmi "$IMAGE" >/dev/null 2>&1 # the tag; its layers stay as build cache
     # Untagged layers of earlier builds: keep a day's worth as build cache.
     podman image prune -f --filter until=24h >/dev/null 2>&1 || true
 }

@@ -357,6 +357,14 @@ static double metric(const char *series) {
     return v;
 }
 
+/* Waits (up to 60 s) until the sample `series` is want; returns its value. */
+static double await_metric(const char *series, double want) {
+    time_t end = time(NULL) + 60;
+    double v;
+    while ((v = metric(series)) != want && time(NULL) < end) usleep(10 * 1000);
+    return v;
+}
+
 /* Waits until the markers of send_markers are counted as finished (their
  * transaction committed: every command before them is counted too). */
 static void await_markers_counted(void) {
@@ -390,6 +398,8 @@ static void eos_aborted_transaction_is_retried_once(void **state) {
     await_markers_counted();
     assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"success\"}"), 1);
     assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"duplicate\"}"), 0);
+    /* every command committed: none left in flight (held ones included) */
+    assert_int_equal(await_metric("sio_commands_in_flight", 0), 0);
 }
 
 /* The broker refuses a command's messages for good (message too large):
@@ -417,6 +427,8 @@ static void eos_refused_message_is_dead_lettered_once(void **state) {
     assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"dlq\"}"), 1);
     assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"success\"}"), 0);
     assert_int_equal(metric("sio_dlq_messages_total{class=\"permanent\"}"), 2); /* with the marker's */
+    assert_true(metric("sio_kafka_delivery_failures_total") >= 1); /* the refusal */
+    assert_int_equal(await_metric("sio_commands_in_flight", 0), 0);
 }
 
 /* A fatal producer error (fenced by a newer instance with the same
