@@ -174,7 +174,8 @@ void sio_service_txn_batch_done(sio_txn_batch *b, void *ud) {
 /* After an abort: every partition we own goes back to its committed
  * offset, with a new generation, so what was consumed since is consumed
  * again (commands still running from before finish as stale and are
- * dropped).  A partition without a committed offset starts from the
+ * dropped), never below a position this member committed itself.  A
+ * partition without a committed offset starts from the
  * beginning.  Returns 0, or -1 when the committed offsets could not be
  * read (the service then stops: it cannot go on without them). */
 static int rewind_to_committed(sio_service *s) {
