@@ -8,7 +8,10 @@
  *     traceparent and runs a workflow whose step calls a local HTTP server;
  *     the collector gets command -> step -> http under the incoming trace,
  *     the HTTP request and every message the command produced carry that
- *     trace's id. */
+ *     trace's id;
+ *   - serve_continues_the_trace_exactly_once: the same with
+ *     PROCESSING_GUARANTEE=exactly_once, where the transaction thread
+ *     writes the messages and the command's span ends at the commit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -336,8 +339,9 @@ static json_t *in_trace(json_t *spans, const char *name) {
     return NULL;
 }
 
-static void serve_continues_the_trace(void **state) {
-    (void)state;
+/* guarantee: the PROCESSING_GUARANTEE=... setting (exactly once, the
+ * transaction thread writes the messages and the span ends at commit). */
+static void continues_the_trace(const char *guarantee) {
     test_httpd *web = test_httpd_start(0);
     assert_non_null(web);
     /* a workflow whose one step calls the local server */
@@ -364,7 +368,8 @@ static void serve_continues_the_trace(void **state) {
     snprintf(bin_dir, sizeof bin_dir, "PATH=%s", getenv("PATH"));
     char *env[] = {cmds, resps, group, prefix, endpoint, wenv, brokers, redis, bin_dir,
                    "OTEL_SERVICE_NAME=sio-it-serve", "SIO_HTTP_ALLOW=*", "TOPIC_PARTITIONS=1",
-                   "WORKER_COUNT=1", "OPS_ADDR=127.0.0.1:0", "LOG_LEVEL=info", NULL};
+                   "WORKER_COUNT=1", "OPS_ADDR=127.0.0.1:0", "LOG_LEVEL=info",
+                   (char *)guarantee, NULL};
     snprintf(log, sizeof log, "%s/serve.log", dir);
     pid_t serve = spawn_serve(env, log);
     wait_for_text(log, "\"partitions assigned\"");
@@ -438,10 +443,21 @@ static void serve_continues_the_trace(void **state) {
     test_httpd_stop(web);
 }
 
+static void serve_continues_the_trace(void **state) {
+    (void)state;
+    continues_the_trace("PROCESSING_GUARANTEE=at_least_once");
+}
+
+static void serve_continues_the_trace_exactly_once(void **state) {
+    (void)state;
+    continues_the_trace("PROCESSING_GUARANTEE=exactly_once");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(command_step_http_tree, up, down),
         cmocka_unit_test_setup_teardown(serve_continues_the_trace, up, down),
+        cmocka_unit_test_setup_teardown(serve_continues_the_trace_exactly_once, up, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
