@@ -14,7 +14,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 20000))
+        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-), where a client socket can take a port we picked
         port_open "$p" || { echo "$p"; return; }
     done
     fail "no free port"

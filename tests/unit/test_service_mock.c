@@ -271,7 +271,16 @@ static int keyed(const rd_kafka_message_t *m, const char *key) {
 /* Reads the responses topic and the default DLQ from the beginning until
  * the markers arrive - a success keyed until and a DLQ entry keyed
  * until-dlq (see send_markers) - and counts what was keyed cid. */
+/* read_until_ex(need_error): read_until, and also until cid's DLQ entry has been
+ * read: without a broker that hides aborted transactions, an aborted
+ * transaction's marker can come before the retried transaction's entry. */
+static seen read_until_ex(fixture *f, const char *cid, const char *until, int need_error);
+
 static seen read_until(fixture *f, const char *cid, const char *until) {
+    return read_until_ex(f, cid, until, 0);
+}
+
+static seen read_until_ex(fixture *f, const char *cid, const char *until, int need_error) {
     char until_dlq[64];
     snprintf(until_dlq, sizeof until_dlq, "%s-dlq", until);
     int markers = 0;
@@ -285,7 +294,8 @@ static seen read_until(fixture *f, const char *cid, const char *until) {
     seen n = {0};
     time_t end = time(NULL) + 60;
     for (;;) {
-        if (time(NULL) > end) fail_msg("the markers %s did not both arrive within 60 s", until);
+        if (time(NULL) > end)
+            fail_msg("the markers %s%s did not arrive within 60 s", until, need_error ? " and the DLQ entry" : "");
         rd_kafka_message_t *m = rd_kafka_consumer_poll(f->consumer, 100);
         if (m == NULL) continue;
         int mine = keyed(m, cid);
@@ -295,7 +305,7 @@ static seen read_until(fixture *f, const char *cid, const char *until) {
         if (mine && has_status(m, "success")) n.success++;
         if (mine && has_status(m, "error")) n.error++;
         rd_kafka_message_destroy(m);
-        if (markers == 2) return n;
+        if (markers >= 2 && (!need_error || n.error >= 1)) return n;
     }
 }
 
@@ -417,7 +427,7 @@ static void eos_refused_message_is_dead_lettered_once(void **state) {
     gated_set(f, "gate:rf-1");
     await_injected(f, PRODUCE_API);
     send_markers(f, "rf-2");
-    seen n = read_until(f, "rf-1", "rf-2");
+    seen n = read_until_ex(f, "rf-1", "rf-2", 1);
     assert_true(n.error >= 1);
     assert_int_equal(n.success, 0);
     assert_int_equal(n.step_result, 0);
