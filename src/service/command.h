@@ -191,7 +191,8 @@ void sio_command_post(sio_command *c, sio_worker *w);
 /* Consumer thread, exactly once: the transaction holding c's messages
  * committed - c is counted as finished (metrics, the "command finished"
  * line, its duration up to now) and its span ends.  At least once this
- * happens on the worker when the outcome is delivered. */
+ * happens on the worker when the outcome is delivered.  c stays the
+ * caller's (freed with sio_command_free). */
 void sio_command_committed(sio_command *c);
 
 /* Frees c (never while a worker runs it).  Accepts NULL. */
