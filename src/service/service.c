@@ -128,11 +128,20 @@ static void drain_completed(sio_service *s) {
 
 /* --- backpressure ------------------------------------------------------------*/
 
-static void set_paused(sio_service *s, int pause) {
+/* Pauses or resumes the intake: every assigned partition.  While paused,
+ * a partition assigned is paused too; one revoked is resumed (see
+ * sio_service_on_rebalance), so exactly the assigned partitions carry our
+ * pause.
+ * why: logged at info, or NULL (the drain says so itself). */
+static void set_paused(sio_service *s, int pause, const char *why) {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     if (pause) rd_kafka_pause_partitions(s->consumer, parts);
     else rd_kafka_resume_partitions(s->consumer, parts);
+    if (why)
+        sio_log_json(SIO_LOG_INFO, why,
+                     json_pack("{s:I,s:I,s:i}", "inflight", (json_int_t)s->inflight, "limit",
+                               (json_int_t)s->max_inflight, "partitions", parts->cnt));
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
     sio_metric_set(SIO_M_CONSUMER_PAUSED, 0, pause); /* telemetry */
@@ -161,7 +170,8 @@ static void wait_for_completion(sio_service *s, int ms) {
 static int backpressure(sio_service *s) {
     if (s->inflight < s->max_inflight) {
         s->full_since = 0;
-        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2)
+            set_paused(s, 0, "intake resumed");
         return 1;
     }
     if (s->paused) return 1; /* polling returns no messages */
@@ -169,7 +179,7 @@ static int backpressure(sio_service *s) {
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
         sio_metric_inc(SIO_M_BACKPRESSURE_PAUSES, 0); /* telemetry */
-        set_paused(s, 1);
+        set_paused(s, 1, "intake paused: the workers stayed full");
         return 1;
     }
     wait_for_completion(s, 20);
@@ -200,6 +210,15 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     rd_kafka_assign(rk, NULL);
+    /* Our pause leaves with the partitions.  librdkafka keeps it on a
+     * partition through the unassign, and set_paused() reaches only what
+     * is assigned: a partition paused here, revoked, and assigned to us
+     * again after the intake resumed meanwhile (dropping held commands can
+     * bring it under half while we own nothing) was never fetched again.
+     * Resuming after the unassign restarts no fetch; and only partitions
+     * we paused are resumed (librdkafka 2.0.2 can restart a partition that
+     * was not paused from an old position, #4636). */
+    if (s->paused) rd_kafka_resume_partitions(rk, parts);
     sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, 0); /* telemetry: rejoining */
     sio_metrics_clear_lag();
     sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
@@ -221,7 +240,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 
 /* After stop: no new work; in-flight work gets until the drain deadline. */
 static void drain(sio_service *s) {
-    set_paused(s, 1);
+    set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
