@@ -123,6 +123,21 @@ static void timer_start(sio_aio *aio, uint64_t ms) {
     uv_timer_start(aio->redis_timer, on_timer, ms, 0);
 }
 
+/* "host:port" of the Redis server, as a JSON string (for log lines). */
+static json_t *redis_addr(const sio_aio *aio) {
+    const char *h = aio->redis_host ? aio->redis_host : "";
+    size_t n = strlen(h);
+    char port[16];
+    int pn = snprintf(port, sizeof port, ":%d", aio->cfg.redis_port);
+    char *t = malloc(n + (size_t)pn + 1);
+    if (t == NULL) return NULL;
+    memcpy(t, h, n);
+    memcpy(t + n, port, (size_t)pn + 1);
+    json_t *v = sio_json_text(t, n + (size_t)pn);
+    free(t);
+    return v;
+}
+
 /* The connection failed or was lost (why: for logs and errors): forget it
  * (hiredis frees it), fail commands fast until the reconnect timer fires.
  * Idempotent; nothing happens while aio closes. */
@@ -135,11 +150,9 @@ static void lost(sio_aio *aio, const char *why) {
     if (!aio->redis_counted_down) {
         aio->redis_counted_down = 1;
         if (atomic_fetch_add(&conns_down, 1) == 0) {
-            char addr[300];
-            snprintf(addr, sizeof addr, "%s:%d", aio->redis_host, aio->cfg.redis_port);
             sio_log_json(SIO_LOG_WARN, "redis unavailable: reconnecting",
-                         json_pack("{s:o,s:o}", "redis", sio_json_cstr(addr), "error",
-                                   sio_json_cstr(aio->redis_why)));
+                         json_pack("{s:o,s:o}", "redis", redis_addr(aio), "error",
+                                   sio_json_text(aio->redis_why, strlen(aio->redis_why))));
         }
     }
     timer_start(aio, aio->redis_backoff_ms);
@@ -167,10 +180,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     if (aio->redis_counted_down) {
         aio->redis_counted_down = 0;
         if (atomic_fetch_sub(&conns_down, 1) == 1) {
-            char addr[300];
-            snprintf(addr, sizeof addr, "%s:%d", aio->redis_host, aio->cfg.redis_port);
             sio_log_json(SIO_LOG_INFO, "redis connection restored",
-                         json_pack("{s:o}", "redis", sio_json_cstr(addr)));
+                         json_pack("{s:o}", "redis", redis_addr(aio)));
         }
     }
     if (aio->redis_pending > 0 && aio->cfg.redis_timeout_ms > 0)

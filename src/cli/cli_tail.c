@@ -127,8 +127,29 @@ static int options(const sio_config *cfg, start *at, stop *st) {
     return 0;
 }
 
+static const sio_cli_flag tail_flags[] = {
+    {"--topic", "-t", "TOPIC", "a topic to read (repeatable; topics may also be given as "
+                               "arguments; default: the responses topic and its DLQ)"},
+    {"--offset", "-o", "WHERE", "where to start in each partition: end (default), beginning, "
+                                "N (offset N), -N (N messages before the end), s@MS (the first "
+                                "message at or after time MS, epoch milliseconds)"},
+    {"--from-beginning", NULL, NULL, "the same as -o beginning"},
+    {"--exit", "-e", NULL, "exit once every partition has been read to its end"},
+    {"--max", "-c", "N", "exit after N messages"},
+    {"--idle", NULL, "DURATION", "exit after that long without a message (the first 2 s do not "
+                                 "count)"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_tail_cmd = {
+    "tail", sio_cli_tail, "[TOPIC...]", -1, "print messages as JSON lines (default: the "
+     "responses topic and its DLQ)",
+     "Each line: {\"topic\", \"partition\", \"offset\", \"timestamp\" (ms or null), \"key\" "
+     "(null when none), \"headers\": [{\"key\", \"value\"}], \"value\"}.  A value that is "
+     "JSON is shown as JSON, other text as a string; a key, header value or value that is not "
+     "UTF-8 text is given in base64 instead (\"key_base64\", \"value_base64\").", tail_flags};
+
 int sio_cli_tail(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_tail_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     start at;
     stop st;

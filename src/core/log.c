@@ -1,13 +1,14 @@
-/* log.c - see log.h. */
+/* log.c - the one logging route; see log.h. */
 #include "log.h"
 
-#include "json.h"
-
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "json.h"
 
 static volatile int min_level = SIO_LOG_INFO;
 
@@ -37,13 +38,12 @@ char *sio_log_timestamp(char *buf, size_t n) {
 
 /* --- the thread's trace ------------------------------------------------------*/
 
-/* The thread's ids, and their hex forms and fragment for host.log, made
- * when first asked for after a change. */
+/* The thread's ids, and their hex forms, made when first asked for after a
+ * change. */
 static _Thread_local struct {
     uint8_t tid[16], sid[8];
     int set, hexed;
     char trace_id[33], span_id[17];
-    char fields[96];
 } tr;
 
 void sio_log_set_trace(const uint8_t tid[16], const uint8_t sid[8]) {
@@ -69,51 +69,52 @@ static int trace_hex(void) {
     if (!tr.hexed) {
         hex(tr.tid, 16, tr.trace_id);
         hex(tr.sid, 8, tr.span_id);
-        snprintf(tr.fields, sizeof tr.fields, ",\"trace_id\":\"%s\",\"span_id\":\"%s\"",
-                 tr.trace_id, tr.span_id);
         tr.hexed = 1;
     }
     return 1;
 }
 
-const char *sio_log_trace_fields(void) {
-    return trace_hex() ? tr.fields : "";
-}
-
 /* --- lines ---------------------------------------------------------------------*/
 
-char *sio_log_line(sio_log_level level, const char *msg, json_t *fields, size_t *len) {
+void sio_log_stderr(void *ud, const char *line, size_t len) {
+    (void)ud;
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, line, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        line += n;
+        len -= (size_t)n;
+    }
+}
+
+void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg, size_t msg_len,
+                  const json_t *fields) {
     char when[40];
     json_t *line = json_pack("{s:s,s:s,s:o}", "ts", sio_log_timestamp(when, sizeof when), "level",
-                             sio_log_level_name(level), "msg", sio_json_text(msg, strlen(msg)));
-    if (line && fields) json_object_update(line, fields);
-    json_decref(fields);
+                             level, "msg", sio_json_text(msg, msg_len));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)fields, k, v) {
+        if (line && strcmp(k, "ts") != 0 && strcmp(k, "level") != 0 && strcmp(k, "msg") != 0)
+            json_object_set(line, k, v);
+    }
     if (line && trace_hex()) {
         json_object_set_new(line, "trace_id", json_string(tr.trace_id));
         json_object_set_new(line, "span_id", json_string(tr.span_id));
     }
-    char *text = line ? sio_json_dump(line, len) : NULL;
+    size_t len = 0;
+    char *text = line ? sio_json_dump(line, &len) : NULL;
     json_decref(line);
-    if (text) text[(*len)++] = '\n'; /* replaces the NUL: one write, one line */
-    return text;
+    if (text == NULL) return;
+    text[len] = '\n'; /* replaces the NUL: one line, one call */
+    (sink ? sink : sio_log_stderr)(ud, text, len + 1);
+    free(text);
 }
 
 void sio_log_json(sio_log_level level, const char *msg, json_t *fields) {
-    if ((int)level < min_level) {
-        json_decref(fields);
-        return;
-    }
-    size_t len = 0;
-    char *text = sio_log_line(level, msg, fields, &len);
-    if (text == NULL) { /* out of memory: say so without building anything */
-        static const char oom[] = "{\"level\":\"error\",\"msg\":\"out of memory: a log line was lost\"}\n";
-        ssize_t w = write(STDERR_FILENO, oom, sizeof oom - 1);
-        (void)w;
-        return;
-    }
-    ssize_t w = write(STDERR_FILENO, text, len);
-    (void)w;
-    free(text);
+    if ((int)level >= min_level)
+        sio_log_emit(NULL, NULL, sio_log_level_name(level), msg, strlen(msg), fields);
+    json_decref(fields);
 }
 
 static int64_t mono_s(void) {

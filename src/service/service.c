@@ -24,12 +24,6 @@ static int64_t now_ms(void) {
 
 /* --- commands ----------------------------------------------------------------*/
 
-static void job_unlink(sio_service *s, sio_command *j) {
-    if (j->prev) j->prev->next = j->next;
-    else s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-}
-
 /* Worker thread (command.h ctx->finished): the command's outcome is in
  * Kafka; hands it to the consumer thread, which completes its offset. */
 static void on_finished(sio_command *c, void *data) {
@@ -57,8 +51,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
     sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
     if (c == NULL) {
-        sio_log_json(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed",
-                     NULL);
+        sio_log_json(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
         return;
     }
     if (sio_offsets_track(s->offsets, c->topic, m->partition, m->offset, &c->gen, &err) != 0) {
@@ -104,14 +97,7 @@ static void complete(sio_service *s, sio_command *c) {
     s->completed_ok++;
     s->inflight--;
     sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
-    job_unlink(s, c);
-    sio_command_free(c);
-}
-
-void sio_service_drop(sio_service *s, sio_command *c) {
-    s->inflight--;
-    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
-    job_unlink(s, c);
+    sio_service_job_unlink(s, c);
     sio_command_free(c);
 }
 
@@ -223,8 +209,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     sio_metrics_clear_lag();
     sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
     sio_log_json(SIO_LOG_INFO, "partitions revoked",
-                 json_pack("{s:i,s:b}", "count", parts->cnt, "lost",
-                           rd_kafka_assignment_lost(rk) ? 1 : 0));
+                 json_pack("{s:i,s:b}", "count", parts->cnt, "lost", rd_kafka_assignment_lost(rk)));
 }
 
 /* --- the loop ---------------------------------------------------------------------*/
@@ -234,7 +219,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
         dispatch(s, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         sio_log_json(SIO_LOG_WARN, "consumer error",
-                     json_pack("{s:o}", "error", sio_json_cstr(rd_kafka_err2str(m->err))));
+                     json_pack("{s:s}", "error", rd_kafka_err2str(m->err)));
     }
 }
 
@@ -257,6 +242,33 @@ static void drain(sio_service *s) {
                      json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
 }
 
+/* After the drain: stop the workers (abandoning what is left), flush what
+ * they produced, commit what was stored and leave the group. */
+static void shutdown_service(sio_service *s) {
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_log_json(SIO_LOG_ERROR, "worker did not stop: exiting without it",
+                     json_pack("{s:i,s:i}", "worker", i, "waited_ms", SIO_STOP_GRACE_MS));
+    }
+    /* The batch in hand finishes; what is still held is not committed
+     * (consumed again by the next owner).  The service stays exactly once:
+     * a completion drained by the closing revoke must not store an offset. */
+    sio_txn_stop(s->txn);
+    s->txn = NULL;
+    if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sio_log_json(SIO_LOG_WARN, "producer flush timed out",
+                     json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
+    if (s->consumer) {
+        rd_kafka_consumer_close(s->consumer);
+        rd_kafka_destroy(s->consumer);
+        s->consumer = NULL;
+    }
+    sio_log_json(SIO_LOG_INFO, "stopped",
+                 json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
+                           (json_int_t)s->completed_ok));
+}
+
 int sio_service_run(sio_service *s, sio_err *err) {
     /* Set once, before the first command can reach a worker (workers read
      * cmd_ctx from their threads; writing it per dispatch was a race). */
@@ -270,10 +282,10 @@ int sio_service_run(sio_service *s, sio_err *err) {
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
     sio_log_json(SIO_LOG_INFO, "serving",
-                 json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_cstr(s->brokers), "topic",
-                           sio_json_cstr(s->cfg->commands_topic), "group",
-                           sio_json_cstr(s->cfg->kafka_group_id), "workers", s->nworkers,
-                           "inflight_per_worker", s->cfg->worker_inflight));
+                 json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_text(s->brokers, strlen(s->brokers)),
+                           "topic", sio_json_text(s->cfg->commands_topic, strlen(s->cfg->commands_topic)),
+                           "group", sio_json_text(s->cfg->kafka_group_id, strlen(s->cfg->kafka_group_id)),
+                           "workers", s->nworkers, "inflight_per_worker", s->cfg->worker_inflight));
     s->hb_consumer = sio_health_register("consumer");
     while (!s->stop) {
         sio_health_beat(s->hb_consumer);
@@ -294,7 +306,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
     sio_health_unregister(s->hb_consumer);
     s->hb_consumer = -1;
     sio_health_set_ready(SIO_READY_KAFKA, 0, "stopping");
-    sio_service_shutdown(s);
+    shutdown_service(s);
     if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
     if (s->abandoned == 0 && s->wedged == 0) return 0;
     return sio_err_set(err, SIO_E_TIMEOUT,
@@ -304,16 +316,4 @@ int sio_service_run(sio_service *s, sio_err *err) {
 
 void sio_service_stop(sio_service *s) {
     s->stop = 1;
-}
-
-void sio_service_reload(sio_service *s) {
-    s->reload = 1;
-}
-
-void sio_service_free_jobs(sio_service *s) {
-    while (s->jobs) {
-        sio_command *c = s->jobs;
-        job_unlink(s, c);
-        sio_command_free(c);
-    }
 }

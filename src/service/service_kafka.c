@@ -178,7 +178,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     (void)rk;
     sio_log_json(level <= 3 ? SIO_LOG_ERROR : level <= 4 ? SIO_LOG_WARN : SIO_LOG_DEBUG,
                  "librdkafka",
-                 json_pack("{s:o,s:o}", "facility", sio_json_cstr(fac), "detail", sio_json_cstr(buf)));
+                 json_pack("{s:o,s:o}", "facility", sio_json_text(fac, strlen(fac)), "detail",
+                           sio_json_text(buf, strlen(buf))));
 }
 
 /* Common configuration: brokers, our defaults, then pass-through props. */
@@ -311,8 +312,7 @@ static int ensure_topics(sio_service *s, sio_err *err) {
     int created = 0;
     if (sio_kafka_ensure_topics(s->producer, topics, 3, parts, repl, 15000, &created, err) != 0)
         return -1;
-    if (created)
-        sio_log_json(SIO_LOG_INFO, "topics created", json_pack("{s:i}", "count", created));
+    if (created) sio_log_json(SIO_LOG_INFO, "topics created", json_pack("{s:i}", "count", created));
     return 0;
 }
 
@@ -401,6 +401,8 @@ static int start_workers(sio_service *s, sio_err *err) {
             .produce = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE ? NULL : produce,
             .produce_data = &s->slots[i],
             .config = s->cfg,
+            .on_reload = sio_service_on_reload, /* logged once per reload */
+            .reload_data = s,
         };
         s->slots[i].w = sio_worker_create(&wc, err); /* invalid workflows: SIO_E_CONFIG */
         if (s->slots[i].w == NULL) return -1;
@@ -421,6 +423,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     s->eos = cfg->processing_guarantee == SIO_EXACTLY_ONCE;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->backlog_mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
@@ -466,38 +469,6 @@ fail:
 
 const char *sio_service_brokers(const sio_service *s) {
     return s->brokers;
-}
-
-void sio_service_reload_now(sio_service *s) {
-    sio_log_json(SIO_LOG_INFO, "reloading workflows", NULL);
-    for (int i = 0; i < s->nworkers; i++) sio_worker_reload(s->slots[i].w);
-}
-
-/* After the drain: stop the workers (abandoning what is left), flush what
- * they produced, commit what was stored and leave the group. */
-void sio_service_shutdown(sio_service *s) {
-    for (int i = 0; i < s->nworkers; i++) {
-        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
-        s->wedged++;
-        sio_log_json(SIO_LOG_ERROR, "worker did not stop: exiting without it",
-                     json_pack("{s:i,s:i}", "worker", i, "waited_ms", SIO_STOP_GRACE_MS));
-    }
-    /* The batch in hand finishes; what is still held is not committed
-     * (consumed again by the next owner).  The service stays exactly once:
-     * a completion drained by the closing revoke must not store an offset. */
-    sio_txn_stop(s->txn);
-    s->txn = NULL;
-    if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_log_json(SIO_LOG_WARN, "producer flush timed out",
-                     json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-        s->consumer = NULL;
-    }
-    sio_log_json(SIO_LOG_INFO, "stopped",
-                 json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
-                           (json_int_t)s->completed_ok));
 }
 
 int sio_service_left_running(const sio_service *s) {
@@ -547,6 +518,8 @@ void sio_service_destroy(sio_service *s) {
     sio_health_set_probe(SIO_READY_REDIS, NULL, NULL);
     sio_health_unregister(s->hb_consumer);
     sio_telemetry_stop(s->telemetry);
+    sio_service_reload_free(s);
+    pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->done_cv);
     free(s->slots);

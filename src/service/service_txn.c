@@ -191,7 +191,7 @@ static int rewind_to_committed(sio_service *s) {
         e = rd_kafka_committed(s->consumer, parts, 10000);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             sio_log_json(SIO_LOG_WARN, "exactly_once: reading the committed offsets failed; retrying",
-                         json_pack("{s:o}", "error", sio_json_cstr(rd_kafka_err2name(e))));
+                         json_pack("{s:s}", "error", rd_kafka_err2name(e)));
             continue;
         }
         for (int i = 0; i < parts->cnt; i++) {
@@ -209,7 +209,7 @@ static int rewind_to_committed(sio_service *s) {
         rd_kafka_error_t *se = rd_kafka_seek_partitions(s->consumer, parts, 10000);
         if (se) {
             sio_log_json(SIO_LOG_WARN, "exactly_once: rewinding failed; retrying",
-                         json_pack("{s:o}", "error", sio_json_cstr(rd_kafka_error_name(se))));
+                         json_pack("{s:s}", "error", rd_kafka_error_name(se)));
             rd_kafka_error_destroy(se);
             continue;
         }

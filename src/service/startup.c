@@ -105,18 +105,18 @@ static void log_answered(const dep *d, int64_t waited) {
     char msg[32];
     snprintf(msg, sizeof msg, "%s answered", d->what);
     sio_log_json(SIO_LOG_INFO, msg,
-                 json_pack("{s:o,s:I}", "address", sio_json_cstr(d->addr), "waited_ms",
-                           (json_int_t)waited));
+                 json_pack("{s:o,s:I}", "address", sio_json_text(d->addr, strlen(d->addr)),
+                           "waited_ms", (json_int_t)waited));
 }
 
 static void log_waiting(const dep *d, int64_t waited, int64_t retry_in, int64_t limit) {
     char msg[32];
     snprintf(msg, sizeof msg, "waiting for %s", d->what);
     sio_log_json(SIO_LOG_WARN, msg,
-                 json_pack("{s:o,s:o,s:I,s:I,s:I}", "address", sio_json_cstr(d->addr), "error",
-                           sio_json_cstr(d->last.msg), "waited_ms", (json_int_t)waited,
-                           "retry_in_ms", (json_int_t)retry_in, "startup_timeout_ms",
-                           (json_int_t)limit));
+                 json_pack("{s:o,s:o,s:I,s:I,s:I}", "address", sio_json_text(d->addr, strlen(d->addr)),
+                           "error", sio_json_text(d->last.msg, strlen(d->last.msg)), "waited_ms",
+                           (json_int_t)waited, "retry_in_ms", (json_int_t)retry_in,
+                           "startup_timeout_ms", (json_int_t)limit));
 }
 
 /* The deadline passed: err names everything still silent, with the code

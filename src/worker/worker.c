@@ -26,6 +26,7 @@
 #include "health.h"
 #include "json.h"
 #include "log.h"
+#include "luahost.h"
 #include "luajson.h"
 #include "metrics.h"
 
@@ -242,7 +243,8 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
      * (the default "lua" is relative to where the binary runs). */
     struct stat st;
     const char *lua_dir = cfg->lua_dir && stat(cfg->lua_dir, &st) == 0 ? cfg->lua_dir : NULL;
-    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits};
+    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits, .preload = SIO_HOST_PRELOAD,
+                          .log = cfg->log, .log_ud = cfg->log_ud};
     w->sb = sio_sandbox_create(&sc, err);
     if (w->sb == NULL) return -1;
     w->L = sio_sandbox_state(w->sb);
@@ -259,7 +261,7 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
         return -1;
     }
     w->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (sio_worker_host_push(w, err) != 0) return -1; /* the host table */
+    if (sio_worker_host_push(w, cfg, err) != 0) return -1; /* the host table */
     if (sio_worker_push_settings(L, cfg->config, err) != 0) {
         lua_pop(L, 1);
         return -1;
@@ -275,6 +277,9 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     }
     w->id = cfg->id;
     w->limits = cfg->limits;
+    w->run_timeout_ms = cfg->run_timeout_ms   ? cfg->run_timeout_ms
+                        : cfg->limits.deadline_ms ? cfg->limits.deadline_ms
+                                                  : 600000;
     w->on_reload = cfg->on_reload;
     w->reload_data = cfg->reload_data;
     w->runner_ref = LUA_NOREF;
@@ -312,6 +317,53 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
 fail:
     sio_worker_destroy(w);
     return NULL;
+}
+
+/* --- completions --------------------------------------------------------------*/
+
+/* aio's owner_ops: every owner is a task, which keeps the list of its ops. */
+struct sio_op **sio_worker_task_ops(void *owner) {
+    return &((sio_task *)owner)->ops;
+}
+
+/* aio completion: the owning task's on_op. */
+void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data) {
+    (void)data;
+    sio_task *t = owner;
+    t->on_op(t, op_id, res);
+    sio_log_set_trace(NULL, NULL); /* each task says whose trace it logs for */
+}
+
+/* A run's aio completion: its value in the host contract's shape, then
+ * sio_run_completed. */
+void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res) {
+    sio_run *c = (sio_run *)t;
+    lua_State *co = c->co;
+    sio_run_op_done(c, op_id, res); /* telemetry: its span, when it has one */
+    if (!lua_checkstack(co, 8)) return;
+    if (res->err.code == SIO_E_OK) {
+        lua_pushboolean(co, 1);
+        sio_worker_push_result(co, res);
+    } else {
+        lua_pushboolean(co, 0);
+        sio_host_push_error(co, &res->err);
+    }
+    sio_run_completed(c, op_id);
+}
+
+void sio_run_completed(sio_run *r, uint64_t op_id) {
+    if (op_id == r->deadline_op) {
+        lua_pop(r->co, 2);
+        sio_worker_deadline(r->w, r);
+        return;
+    }
+    lua_pushinteger(r->co, (lua_Integer)op_id);
+    lua_insert(r->co, -3);
+    sio_worker_resume(r->w, r, 3);
+}
+
+lua_State *sio_run_thread(sio_run *r) {
+    return r->co;
 }
 
 /* --- runs -------------------------------------------------------------------*/
@@ -432,8 +484,8 @@ static void run_after(sio_worker *w, sio_run *r, int status, int nres) {
         /* A waiting run always has a pending op: its deadline. */
         if (r->deadline_op == 0) {
             sio_err err;
-            uint64_t ms = w->limits.deadline_ms ? w->limits.deadline_ms : 600000;
-            r->deadline_op = sio_aio_timer(w->aio, &r->task, ms, &err);
+            uint64_t ms = w->run_timeout_ms;
+            r->deadline_op = w->backend->deadline(w->backend_ud, co, ms, &err);
             if (r->deadline_op == 0) run_fail(w, r, &err);
         }
         return;
@@ -500,6 +552,7 @@ static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_
     void *ud = r->ud;
     r->cbs.done = NULL;
     sio_aio_forget(w->aio, &r->task); /* nothing of r completes from here on */
+    if (cbs.costs) cbs.costs(ud, sio_exec_instructions(r->exec), sio_exec_mem_peak(r->exec));
     if (cbs.done) cbs.done(ud, result, e);
     else json_decref(result);
     run_release(w, r);
@@ -560,23 +613,11 @@ static long live_version(sio_worker *w) {
     return v;
 }
 
-/* Logs a reload outcome as one JSON line through the sandbox's log sink:
- * {"ts","level","msg","worker","version"[,"errors"]}. */
-static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
-    json_t *f = json_pack("{s:i,s:I}", "worker", w->id, "version", (json_int_t)version);
-    if (f && errors) json_object_set_new(f, "errors", sio_json_cstr(errors));
-    size_t len = 0;
-    char *line = sio_log_line(ok ? SIO_LOG_INFO : SIO_LOG_ERROR,
-                              ok ? "workflows reloaded" : "reload rejected", f, &len);
-    if (line == NULL) return; /* out of memory: the outcome is still counted */
-    sio_sandbox_log_line(w->sb, line, len);
-    free(line);
-}
-
 /* One reload on the loop thread (worker_load.c, mode "reload") swaps the
  * new set in only when all of it is valid.  Commands in flight keep the set
  * they started with (runner.run reads `current` once).  The outcome is
- * counted, logged and handed to cfg.on_reload. */
+ * counted and handed to cfg.on_reload (the service logs it, once for all
+ * workers). */
 static void reload_workflows(sio_worker *w) {
     sio_err err;
     sio_err_clear(&err);
@@ -588,7 +629,6 @@ static void reload_workflows(sio_worker *w) {
     if (ok) w->reloads_ok++;
     else w->reloads_rejected++;
     pthread_mutex_unlock(&w->mu);
-    log_reload(w, ok, version, errors);
     if (w->id == 0) sio_catalog_reload(ok, errors); /* telemetry, once per reload */
     if (ok) publish_catalog(w);
     if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
@@ -642,19 +682,6 @@ void sio_worker_on_wake(uv_async_t *a) {
     drain_inbox(a->data);
 }
 
-void sio_worker_post(sio_worker *w, sio_task *t) {
-    t->next = t->prev = NULL;
-    t->ops = NULL;
-    t->queued = 1;
-    pthread_mutex_lock(&w->mu);
-    if (w->inbox_tail) w->inbox_tail->next = t;
-    else w->inbox = t;
-    w->inbox_tail = t;
-    w->queued++;
-    pthread_mutex_unlock(&w->mu);
-    uv_async_send(&w->wake);
-}
-
 void sio_worker_task_end(sio_worker *w, sio_task *t) {
     if (w->aio) sio_aio_forget(w->aio, t);
     if (t->prev) t->prev->next = t->next;
@@ -664,6 +691,10 @@ void sio_worker_task_end(sio_worker *w, sio_task *t) {
     pthread_mutex_lock(&w->mu);
     w->tasks--;
     pthread_mutex_unlock(&w->mu);
+}
+
+lua_State *sio_worker_state(sio_worker *w) {
+    return w->L;
 }
 
 sio_aio *sio_worker_aio(sio_worker *w) {
@@ -693,54 +724,6 @@ void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *re
     if (ok) *ok = w->reloads_ok;
     if (rejected) *rejected = w->reloads_rejected;
     pthread_mutex_unlock(&w->mu);
-}
-
-/* Queues a completion for the loop (any thread); dropped once stopped. */
-static void post_completion(sio_worker *w, sio_produce_done *pd) {
-    pthread_mutex_lock(&w->mu);
-    if (w->stop) { /* the loop is gone or going: nobody waits for it */
-        pthread_mutex_unlock(&w->mu);
-        free(pd->payload);
-        free(pd);
-        return;
-    }
-    pd->next = w->produced;
-    w->produced = pd;
-    uv_async_send(&w->wake); /* under the lock: stop cannot close it meanwhile */
-    pthread_mutex_unlock(&w->mu);
-}
-
-void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
-                          size_t len) {
-    sio_produce_done *pd = calloc(1, sizeof *pd);
-    if (pd == NULL) return; /* the step then times out */
-    pd->tool = 1;
-    pd->op_id = op_id;
-    pd->has_err = err != NULL && err->code != SIO_E_OK;
-    if (pd->has_err) pd->err = *err;
-    if (payload) {
-        pd->payload = malloc(len + 1);
-        if (pd->payload == NULL) {
-            free(pd);
-            return;
-        }
-        memcpy(pd->payload, payload, len);
-        pd->payload[len] = '\0';
-        pd->len = len;
-    }
-    post_completion(w, pd);
-}
-
-void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
-                             int32_t partition, int64_t offset) {
-    sio_produce_done *pd = calloc(1, sizeof *pd);
-    if (pd == NULL) return; /* the op then times out in the engine */
-    pd->op_id = op_id;
-    pd->has_err = err != NULL && err->code != SIO_E_OK;
-    if (pd->has_err) pd->err = *err;
-    pd->partition = partition;
-    pd->offset = offset;
-    post_completion(w, pd);
 }
 
 void sio_worker_run_until_idle(sio_worker *w) {
