@@ -37,6 +37,13 @@
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
 -- (only steps that needed more than one), <declared output fields>}
 -- err = {class = "transient"|"permanent", message = ..., step = id}
+--
+-- Telemetry: when the host has them (the C worker does, the busted harness
+-- need not), the engine calls host.step_begin(i, id) when step i starts
+-- running, host.step_retry(i, message) before a transient failure is
+-- retried and host.step_end(i, ok, message) when it completes or fails for
+-- good, so the host can time steps and give each a span; an op's span is
+-- a child of the span of the step whose code runs (host.exec_step, above).
 local json = require "sio.json"
 local api = require "sio.api"
 local errors = require "sio.errors"
@@ -318,6 +325,8 @@ end
 function Cmd:complete(i, payload, args, attempts, extra)
   local step = self.wf.steps[i]
   local id = step.id
+  local te = self.t_end
+  if te then te(i, true) end
   self.running = self.running - 1
   self.state[i] = OK
   local rec = { payload = payload, args = args, ok = true, attempts = attempts }
@@ -342,6 +351,8 @@ function Cmd:fail(i, err)
   local attempts = r and r.attempts or 1
   err.step = err.step or step.id
   err.attempts = attempts
+  local te = self.t_end
+  if te then te(i, false, tostring(err.message)) end
   self.running = self.running - 1
   self.state[i] = FAILED
   self.nfailed = self.nfailed + 1
@@ -386,6 +397,8 @@ function Cmd:start(i)
       return self:release(i)
     end
   end
+  local tb = self.t_begin
+  if tb then tb(i, step.id) end
   if step.sync then
     local A = self.A
     self:mark(i)
@@ -472,6 +485,8 @@ function Cmd:step_error(i, err)
     if wait and wait > delay then delay = wait end -- the server's Retry-After
     local t = self.host.timer(delay)
     if t then
+      local tr = self.t_retry
+      if tr then tr(i, tostring(err.message)) end
       self.backoffs[t] = i
       r.backoff = t
       r.last_error = err
@@ -618,6 +633,7 @@ function M.execute(host, wf, attrs, opts)
   local cx = setmetatable({
     host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
     done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+    t_begin = host.step_begin, t_retry = host.step_retry, t_end = host.step_end,
     npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
   }, Cmd)
   if wf.straight then run_straight(cx) else schedule(cx) end

@@ -66,7 +66,8 @@ uint64_t sio_aio_timer(sio_aio *aio, void *owner, uint64_t ms, sio_err *err) {
 }
 
 uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const char *key,
-                         size_t key_len, const char *value, size_t value_len, sio_err *err) {
+                         size_t key_len, const char *value, size_t value_len,
+                         const sio_kafka_header *headers, size_t nheaders, sio_err *err) {
     if (aio->cfg.produce == NULL) {
         sio_err_set(err, SIO_E_UNAVAILABLE,
                     "kafka is not configured here: producing to '%s' needs the service "
@@ -77,7 +78,7 @@ uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const cha
     if (op == NULL) return 0;
     uint64_t id = op->id;
     if (aio->cfg.produce(aio->cfg.produce_data, aio, id, topic, key, key_len, value, value_len,
-                         err) != 0) {
+                         headers, nheaders, err) != 0) {
         sio_op_drop(op);
         return 0;
     }

@@ -67,12 +67,23 @@ typedef struct sio_aio_result {
 typedef void (*sio_aio_done_fn)(void *owner, uint64_t op_id, const sio_aio_result *res,
                                 void *cb_data);
 
+/* A Kafka message header: name (NUL-terminated) and value_len bytes of
+ * value.  Both borrowed for the call that takes them. */
+typedef struct sio_kafka_header {
+    const char *name;
+    const char *value;
+    size_t value_len;
+} sio_kafka_header;
+
 /* Hands a produce request to whoever owns Kafka; it must call
  * sio_aio_produce_done(aio, op_id, ...) later, on the loop's thread.
+ * Everything it is given is borrowed for the call (copy what it keeps).
  * Returns 0, or -1 with err set (the op then never completes). */
 typedef int (*sio_aio_produce_fn)(void *produce_data, sio_aio *aio, uint64_t op_id,
                                   const char *topic, const char *key, size_t key_len,
-                                  const char *value, size_t value_len, sio_err *err);
+                                  const char *value, size_t value_len,
+                                  const sio_kafka_header *headers, size_t nheaders,
+                                  sio_err *err);
 
 typedef struct sio_aio_cfg {
     sio_aio_done_fn done;     /* required */
@@ -136,8 +147,11 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, size_t meth
 uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
                        const size_t *argvlen, sio_err *err);
 
+/* A Kafka message to topic with key (may be NULL), value and nheaders
+ * headers (may be 0), all copied before it returns. */
 uint64_t sio_aio_produce(sio_aio *aio, void *owner, const char *topic, const char *key,
-                         size_t key_len, const char *value, size_t value_len, sio_err *err);
+                         size_t key_len, const char *value, size_t value_len,
+                         const sio_kafka_header *headers, size_t nheaders, sio_err *err);
 
 /* Completes a produce op (called by the Kafka owner, on the loop thread). */
 void sio_aio_produce_done(sio_aio *aio, uint64_t op_id, const sio_err *err, int32_t partition,

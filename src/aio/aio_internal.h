@@ -37,6 +37,7 @@ struct sio_op {
     char *resp;
     size_t resp_len, resp_cap;
     int too_big;
+    uint64_t started_ns; /* telemetry: a Redis command's send time */
     /* SIO_AIO_HTTP: the header lines of the last response ("Name: value\r\n"
      * each, the status line and the blank line left out) */
     char *resp_hdrs;

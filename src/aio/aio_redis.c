@@ -30,12 +30,14 @@
 #include "aio_internal.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
 #include "log.h"
 #include "memkv.h"
+#include "metrics.h"
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 1000
@@ -296,6 +298,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
     const char **elems = NULL;
     size_t *lens = NULL;
     aio->redis_pending--;
+    /* telemetry: the round trip, and failures */
+    sio_metric_observe_ns(SIO_M_REDIS_DURATION, 0, sio_mono_ns() - op->started_ns);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) sio_metric_inc(SIO_M_REDIS_ERRORS, 0);
     if (r == NULL) {
         /* The first of a dying connection's replies: fail fast from now on. */
         if (ac == aio->redis) lost(aio, ac->errstr[0] ? ac->errstr : "connection lost");
@@ -362,15 +367,21 @@ uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,
                     "redis is not configured here: the kv store needs DEDUPE_REDIS_ADDR");
         return 0;
     }
-    if (aio->redis_state == SIO_REDIS_IDLE && sio_aio_redis_connect(aio, err) != 0) return 0;
-    if (aio->redis_state == SIO_REDIS_DOWN) {
+    int refused = aio->redis_state == SIO_REDIS_IDLE && sio_aio_redis_connect(aio, err) != 0;
+    if (!refused && aio->redis_state == SIO_REDIS_DOWN) {
         sio_err_set(err, SIO_E_REDIS, "redis at %s:%d is unavailable (%s); reconnecting",
                     aio->redis_host, aio->cfg.redis_port, aio->redis_why);
+        refused = 1;
+    }
+    if (refused) {
+        sio_metric_inc(SIO_M_REDIS_ERRORS, 0); /* telemetry */
         return 0;
     }
     sio_op *op = sio_op_new(aio, owner, SIO_AIO_REDIS, err);
     if (op == NULL) return 0;
+    op->started_ns = sio_mono_ns(); /* telemetry */
     if (redisAsyncCommandArgv(aio->redis, on_reply, op, argc, argv, argvlen) != REDIS_OK) {
+        sio_metric_inc(SIO_M_REDIS_ERRORS, 0); /* telemetry */
         sio_op_drop(op);
         sio_err_set(err, SIO_E_REDIS, "redis at %s:%d: cannot send the command (%s)",
                     aio->redis_host, aio->cfg.redis_port, aio->redis->errstr);

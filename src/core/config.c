@@ -25,11 +25,15 @@ typedef enum kind {
     K_DUR,     /* duration in ms within [min, max] */
     K_SIZE,    /* byte size (size_t) within [min, max] */
     K_BOOL,
+    K_SAMPLER, /* sio_sampler_kind */
+    K_RATIO,   /* double within [0, 1] */
     K_LEVEL,   /* sio_log_level */
     K_GUARANTEE, /* sio_guarantee */
     K_HOSTS,   /* comma-separated host allow-list */
     K_REDIS,   /* host:port or redis:// URL */
     K_SECRET,  /* string stored off the public struct until finalize */
+    K_LISTEN,  /* host:port to listen on, or "off" / "" */
+    K_URL,     /* an http:// or https:// URL, or "" */
 } kind;
 
 /* The loader's private state; pub comes first so destroy can find it. */
@@ -45,6 +49,8 @@ typedef struct impl {
     char **props_flat;         /* pub.kafka_props_flat, borrowed strings */
     char **args;               /* pub.args, owned */
     sio_config_kv *extra;      /* pub.extra, owned */
+    char *ops_host;            /* pub.ops_host */
+    char *traces_url;          /* pub.otlp_traces_url */
 } impl;
 
 /* One configuration variable: its name (env and file), flag, default text,
@@ -127,6 +133,20 @@ static const setting settings[] = {
      "Lua memory per execution (k, m, g suffixes)"},
     {"SIO_INSTR_LIMIT", NULL, "100000000", K_I64, OFF(pub.instr_limit), 1, I64MAX, NULL,
      "Lua instructions per execution"},
+    {"OPS_ADDR", NULL, "0.0.0.0:9464", K_LISTEN, OFF(pub.ops_addr), 0, 0, NULL,
+     "operations HTTP listener (/metrics, /healthz, /readyz, /workflows); off = none"},
+    {"OPS_STALL_TIMEOUT", NULL, "30s", K_DUR, OFF(pub.ops_stall_ms), 1, I64MAX, NULL,
+     "a loop thread silent for longer is wedged: /healthz answers 503"},
+    {"OTEL_EXPORTER_OTLP_ENDPOINT", NULL, "", K_URL, OFF(pub.otlp_endpoint), 0, 0, NULL,
+     "OTLP/HTTP collector base URL (spans to <url>/v1/traces); empty = no export"},
+    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", NULL, "", K_URL, OFF(pub.otlp_traces_endpoint), 0, 0,
+     NULL, "OTLP/HTTP traces URL, used as is (wins over the base URL)"},
+    {"OTEL_SERVICE_NAME", NULL, "sio-orchestrator", K_NESTR, OFF(pub.otel_service_name), 0, 0,
+     NULL, "service.name of the exported spans"},
+    {"OTEL_TRACES_SAMPLER", NULL, "parentbased_always_on", K_SAMPLER, OFF(pub.sampler), 0, 0,
+     NULL, "always_on, always_off, traceidratio or parentbased_ of one of them"},
+    {"OTEL_TRACES_SAMPLER_ARG", NULL, "1", K_RATIO, OFF(pub.sampler_ratio), 0, 0, NULL,
+     "traceidratio's sampling probability, 0 to 1"},
     {"SIO_PUBLISH_LIMIT", NULL, "1000", K_I64, OFF(pub.publish_limit), 1, I64MAX, NULL,
      "step results + sio.publish calls per command; one more fails it"},
     {"PROCESSING_GUARANTEE", NULL, "at_least_once", K_GUARANTEE, OFF(pub.processing_guarantee),
@@ -137,6 +157,15 @@ static const setting settings[] = {
     {"TXN_COMMIT_COMMANDS", NULL, NULL, K_INT, OFF(pub.txn_commit_commands), 1, INT32_MAX,
      "half of WORKER_COUNT x WORKER_INFLIGHT",
      "exactly_once: ... or as soon as this many finished commands wait"},
+};
+
+static const char *const sampler_names[] = {
+    [SIO_SAMPLER_ALWAYS_ON] = "always_on",
+    [SIO_SAMPLER_ALWAYS_OFF] = "always_off",
+    [SIO_SAMPLER_TRACEIDRATIO] = "traceidratio",
+    [SIO_SAMPLER_PARENTBASED_ALWAYS_ON] = "parentbased_always_on",
+    [SIO_SAMPLER_PARENTBASED_ALWAYS_OFF] = "parentbased_always_off",
+    [SIO_SAMPLER_PARENTBASED_TRACEIDRATIO] = "parentbased_traceidratio",
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -222,6 +251,30 @@ static int store_redis(impl *c, redis_addr *r, sio_err *err) {
     return 0;
 }
 
+/* Parses OPS_ADDR: "off" or "" (no listener), or host:port with a port
+ * from 0 (any free one) to 65535; "[v6]:port" for IPv6; ":port" = every
+ * address.  Stores the host into c->ops_host (NULL when off). */
+static int parse_listen(impl *c, const char *val, sio_err *err) {
+    free(c->ops_host);
+    c->ops_host = NULL;
+    c->pub.ops_port = 0;
+    if (*val == '\0' || strcasecmp(val, "off") == 0) return 0;
+    const char *colon = strrchr(val, ':');
+    if (colon == NULL || colon[1] == '\0')
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not host:port (or off)", val);
+    int64_t port;
+    if (sio_cfg_parse_i64(colon + 1, 0, 65535, &port, err) != 0) return -1;
+    const char *h = val;
+    size_t hl = (size_t)(colon - val);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+    else if (memchr(h, ':', hl) != NULL)
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\": write an IPv6 address as [addr]:port", val);
+    c->ops_host = hl ? strndup(h, hl) : strdup("0.0.0.0");
+    if (c->ops_host == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    c->pub.ops_port = (int)port;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Applying one value                                                        */
 
@@ -253,6 +306,20 @@ static int apply_typed(impl *c, const setting *s, const char *val, sio_err *err)
     case K_BOOL:
         if (sio_parse_bool(val, &b, err) != 0) return -1;
         return *(bool *)slot(c, s) = b, 0;
+    case K_SAMPLER:
+        for (size_t i = 0; i < sizeof sampler_names / sizeof sampler_names[0]; i++)
+            if (strcmp(val, sampler_names[i]) == 0) return *(sio_sampler_kind *)slot(c, s) = (sio_sampler_kind)i, 0;
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a sampler (always_on, always_off, "
+                           "traceidratio, parentbased_always_on, parentbased_always_off, "
+                           "parentbased_traceidratio)", val);
+    case K_RATIO: {
+        char *end;
+        errno = 0;
+        double d = strtod(val, &end);
+        if (*val == '\0' || *end != '\0' || errno != 0 || !(d >= 0.0 && d <= 1.0))
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not a probability from 0 to 1", val);
+        return *(double *)slot(c, s) = d, 0;
+    }
     case K_GUARANTEE:
         for (int g = SIO_AT_LEAST_ONCE; g <= SIO_EXACTLY_ONCE; g++)
             if (strcmp(val, sio_guarantee_name((sio_guarantee)g)) == 0)
@@ -284,6 +351,13 @@ static int apply_text(impl *c, const setting *s, const char *val, sio_err *err) 
     case K_REDIS:
         if (sio_cfg_parse_redis(val, &r, err) != 0) return sio_cfg_redis_addr_free(&r), -1;
         return store_redis(c, &r, err);
+    case K_LISTEN:
+        if (parse_listen(c, val, err) != 0) return -1;
+        break;
+    case K_URL:
+        if (*val && strncmp(val, "http://", 7) != 0 && strncmp(val, "https://", 8) != 0)
+            return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not an http:// or https:// URL", val);
+        break;
     case K_HOSTS:
         if ((hosts = sio_cfg_parse_hosts(val, err)) == NULL) return -1;
         sio_cfg_free_strv(c->allow);
@@ -657,6 +731,15 @@ static int finalize(impl *c, sio_err *err) {
     p->http_allow = (const char *const *)c->allow;
     p->args = (const char *const *)c->args;
     p->extra = c->extra;
+    p->ops_host = c->ops_host;
+    const char *base = p->otlp_endpoint;
+    if (*p->otlp_traces_endpoint) c->traces_url = strdup(p->otlp_traces_endpoint);
+    else if (*base && asprintf(&c->traces_url, "%.*s/v1/traces", (int)strlen(base) -
+                               (base[strlen(base) - 1] == '/'), base) < 0)
+        c->traces_url = NULL;
+    if ((*base || *p->otlp_traces_endpoint) && c->traces_url == NULL)
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    p->otlp_traces_url = c->traces_url;
     return props_finish(c, err);
 }
 
@@ -706,9 +789,11 @@ static void free_pub_strings(impl *c) {
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
         if (s->kind == K_STR || s->kind == K_NESTR || s->kind == K_TOPIC ||
-            s->kind == K_BROKERS || s->kind == K_SECRET)
+            s->kind == K_BROKERS || s->kind == K_SECRET || s->kind == K_LISTEN ||
+            s->kind == K_URL)
             free(*(char **)slot(c, s));
     }
+    free(c->ops_host), free(c->traces_url);
     free((char *)c->pub.redis_addr), free((char *)c->pub.redis_host);
     free((char *)c->pub.config_file);
 }
@@ -794,6 +879,8 @@ static void print_value(FILE *out, const sio_config *cfg, const setting *s) {
     case K_DUR: print_duration(out, *(int64_t *)slot(c, s)); break;
     case K_SIZE: print_size(out, *(size_t *)slot(c, s)); break;
     case K_BOOL: fputs(*(bool *)slot(c, s) ? "true" : "false", out); break;
+    case K_SAMPLER: fputs(sampler_names[cfg->sampler], out); break;
+    case K_RATIO: fprintf(out, "%g", *(double *)slot(c, s)); break;
     case K_LEVEL: fputs(sio_log_level_name(cfg->log_level), out); break;
     case K_GUARANTEE: fputs(sio_guarantee_name(cfg->processing_guarantee), out); break;
     case K_REDIS: fputs(cfg->redis_addr, out); break;

@@ -58,6 +58,15 @@ typedef enum sio_log_level {
     SIO_LOG_ERROR = 3,
 } sio_log_level;
 
+/* OTEL_TRACES_SAMPLER (the OpenTelemetry SDK's names). */
+typedef enum sio_sampler_kind {
+    SIO_SAMPLER_ALWAYS_ON,
+    SIO_SAMPLER_ALWAYS_OFF,
+    SIO_SAMPLER_TRACEIDRATIO,
+    SIO_SAMPLER_PARENTBASED_ALWAYS_ON,
+    SIO_SAMPLER_PARENTBASED_ALWAYS_OFF,
+    SIO_SAMPLER_PARENTBASED_TRACEIDRATIO,
+} sio_sampler_kind;
 /* PROCESSING_GUARANTEE. */
 typedef enum sio_guarantee {
     SIO_AT_LEAST_ONCE = 0, /* idempotent producer, offsets stored after delivery */
@@ -124,6 +133,19 @@ typedef struct sio_config {
     int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
                                   * sio.publish calls per command */
 
+    /* Telemetry (src/telemetry) */
+    const char *ops_addr;        /* OPS_ADDR as given ("off" or "" = none) */
+    const char *ops_host;        /* its host (no [] for IPv6), NULL when off */
+    int ops_port;                /* its port; 0 = any free port */
+    int64_t ops_stall_ms;        /* OPS_STALL_TIMEOUT: a loop thread silent
+                                  * longer than this is wedged (/healthz) */
+    const char *otlp_endpoint;   /* OTEL_EXPORTER_OTLP_ENDPOINT, "" = none */
+    const char *otlp_traces_endpoint; /* OTEL_EXPORTER_OTLP_TRACES_ENDPOINT */
+    const char *otlp_traces_url; /* where spans go: the traces endpoint, else
+                                  * <endpoint>/v1/traces; NULL = tracing off */
+    const char *otel_service_name; /* OTEL_SERVICE_NAME */
+    sio_sampler_kind sampler;    /* OTEL_TRACES_SAMPLER */
+    double sampler_ratio;        /* OTEL_TRACES_SAMPLER_ARG, 0..1 */
     /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
      * pass-through transactional.id or transaction.timeout.ms is refused
      * with at_least_once, isolation.level=read_uncommitted and

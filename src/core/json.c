@@ -231,6 +231,10 @@ size_t sio_utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+json_t *sio_json_cstr(const char *s) {
+    return s ? sio_json_text(s, strlen(s)) : json_null();
+}
+
 size_t sio_utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;

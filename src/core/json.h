@@ -98,4 +98,8 @@ size_t sio_utf8_valid(const char *s, size_t n);
  * a new reference, or NULL when out of memory. */
 json_t *sio_json_text(const char *s, size_t len);
 
+/* sio_json_text of a NUL-terminated s; JSON null when s is NULL.  A new
+ * reference, or NULL when out of memory. */
+json_t *sio_json_cstr(const char *s);
+
 #endif

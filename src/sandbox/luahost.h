@@ -39,7 +39,8 @@
  *       seeded from getrandom; unique, not secret)
  *   host.log(level, msg [, fields]) -> nothing
  *       One JSON line {"ts":<s>,"level":..,"msg":..,<fields>} to the
- *       sandbox's log sink (stderr by default).  Fields are read raw (no
+ *       sandbox's log sink (stderr by default), with the trace the thread
+ *       works for ("trace_id", "span_id": sio_log_set_trace) when set.  Fields are read raw (no
  *       metamethods run); nested tables become JSON up to depth 8.
  *   host.exec_killed() -> false | {class="permanent", message=..., limit=true[, step=...]}
  *       for the running coroutine's execution.
@@ -81,6 +82,10 @@
  *   host.step_result(step_id, payload, query)
  *       a published step result, handed on at once (query as JSON, charged
  *       to the command)
+ *   host.step_begin(i, step_id)  host.step_retry(i, message)
+ *   host.step_end(i, ok, message)
+ *       the engine's telemetry hooks (step spans and timings); present only
+ *       when the backend has them (the daemon's does)
  */
 #ifndef SIO_LUAHOST_H
 #define SIO_LUAHOST_H
@@ -146,6 +151,14 @@ typedef struct sio_host_backend {
                         size_t len, const json_t *query);
     /* The i-th native tool's name, or NULL past the end.  NULL: none. */
     const char *(*native_tool)(void *ud, size_t i);
+    /* Optional telemetry hooks (NULL: host.step_begin / step_retry /
+     * step_end are absent and the engine calls nothing): step i (the
+     * engine's 1-based index) with id step_id starts running, fails
+     * transiently and runs again (message), completes or fails for good
+     * (ok, message or NULL).  Strings valid during the call. */
+    void (*step_begin)(void *ud, lua_State *L, lua_Integer i, const char *step_id);
+    void (*step_retry)(void *ud, lua_State *L, lua_Integer i, const char *message);
+    void (*step_end)(void *ud, lua_State *L, lua_Integer i, int ok, const char *message);
     /* Clocks; NULL: the process's monotonic and wall clocks. */
     double (*now_ms)(void *ud);
     double (*unix_s)(void *ud);

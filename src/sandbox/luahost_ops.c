@@ -295,6 +295,30 @@ static int h_step_result(lua_State *L) {
     return 0;
 }
 
+/* host.step_begin(i, step_id): step i starts running (its guard passed). */
+static int h_step_begin(lua_State *L) {
+    sio_host *h = up(L);
+    const sio_host_backend *b = need_command(L, h);
+    b->step_begin(h->ud, L, luaL_checkinteger(L, 1), luaL_checkstring(L, 2));
+    return 0;
+}
+
+/* host.step_retry(i, message): step i failed transiently and runs again. */
+static int h_step_retry(lua_State *L) {
+    sio_host *h = up(L);
+    const sio_host_backend *b = need_command(L, h);
+    b->step_retry(h->ud, L, luaL_checkinteger(L, 1), luaL_optstring(L, 2, "retry"));
+    return 0;
+}
+
+/* host.step_end(i, ok, message): step i completed, or failed for good. */
+static int h_step_end(lua_State *L) {
+    sio_host *h = up(L);
+    const sio_host_backend *b = need_command(L, h);
+    b->step_end(h->ud, L, luaL_checkinteger(L, 1), lua_toboolean(L, 2), luaL_optstring(L, 3, NULL));
+    return 0;
+}
+
 /* host.native_tools() -> {name, ...} */
 static int h_native_tools(lua_State *L) {
     sio_host *h = up(L);
@@ -314,9 +338,18 @@ void sio_host_push_ops(lua_State *L, int tidx) {
         {"cancel", h_cancel},   {"step_result", h_step_result},
         {"native_tools", h_native_tools}, {NULL, NULL},
     };
+    static const luaL_Reg step_hooks[] = {
+        {"step_begin", h_step_begin}, {"step_retry", h_step_retry}, {"step_end", h_step_end},
+        {NULL, NULL},
+    };
     lua_pushvalue(L, tidx);
-    push_host(L);
+    const sio_host *h = push_host(L);
+    int hooks = h->b && h->b->step_begin && h->b->step_retry && h->b->step_end;
     luaL_setfuncs(L, ops, 1);
+    if (hooks) { /* the engine calls them only when present */
+        push_host(L);
+        luaL_setfuncs(L, step_hooks, 1);
+    }
     push_host(L); /* host.tool: the record and sio.json's encode */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "sio.json");

@@ -16,7 +16,13 @@
 #include "kafka.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "record.h"
+
+/* At most this many "transient failure; retrying" lines a second, from all
+ * commands together: a dependency that goes away makes every command in
+ * flight retry at once.  The lines held back are counted in the next. */
+#define RETRY_LOG_PER_SECOND 20
 
 enum {
     P_START,
@@ -75,17 +81,21 @@ static json_t *jtext(const char *s) {
     return sio_json_text(s, strlen(s));
 }
 
-/* Logs msg with the command's fields plus extra (stolen, may be NULL). */
-static void cmd_log(sio_command *c, sio_log_level level, const char *msg, json_t *extra) {
+/* The command's log fields plus extra (stolen, may be NULL). */
+static json_t *cmd_fields(const sio_command *c, json_t *extra) {
     json_t *f = json_pack("{s:o,s:o,s:i,s:I,s:o}", "correlation_id",
                           c->env.correlation_id ? json_string(c->env.correlation_id) : json_null(),
                           "topic", sio_json_text(c->topic, strlen(c->topic)), "partition",
                           (int)c->partition, "offset", (json_int_t)c->offset, "workflow",
-                          c->env.workflow ? sio_json_text(c->env.workflow, strlen(c->env.workflow))
-                                          : json_null());
+                          sio_json_cstr(c->env.workflow));
     if (f && extra) json_object_update(f, extra);
     json_decref(extra);
-    sio_log_json(level, msg, f);
+    return f;
+}
+
+/* Logs msg with the command's fields plus extra (stolen, may be NULL). */
+static void cmd_log(sio_command *c, sio_log_level level, const char *msg, json_t *extra) {
+    sio_log_json(level, msg, cmd_fields(c, extra));
 }
 
 static const sio_config *cfg_of(const sio_command *c) {
@@ -121,11 +131,13 @@ static uint64_t redis(sio_command *c, int argc, const char **argv, const size_t 
     return sio_aio_redis(sio_worker_aio(c->w), &c->task, argc, argv, lens, err);
 }
 
+/* Produces text to topic, keyed by the correlation id, with the command's
+ * trace context in its headers. */
 static uint64_t produce(sio_command *c, const char *topic, const char *text, size_t len,
                         sio_err *err) {
     const char *key = c->env.correlation_id;
     return sio_aio_produce(sio_worker_aio(c->w), &c->task, topic, key, key ? strlen(key) : 0, text,
-                           len, err);
+                           len, c->trace_headers, c->ntrace_headers, err);
 }
 
 /* At least once: produces a held message (a step result, or one a record
@@ -133,7 +145,7 @@ static uint64_t produce(sio_command *c, const char *topic, const char *text, siz
 static uint64_t produce_step(sio_command *c, const sio_step_msg *s, sio_err *err) {
     if (s->topic == NULL) return produce(c, c->reply, s->text, s->len, err);
     return sio_aio_produce(sio_worker_aio(c->w), &c->task, s->topic, s->key, s->key_len, s->text,
-                           s->len, err);
+                           s->len, c->trace_headers, c->ntrace_headers, err);
 }
 
 static int eos(const sio_command *c) {
@@ -152,6 +164,82 @@ static const char *refused(const sio_command *c, const char *topic, int minimal)
 static void set_str(char **dst, const char *s) {
     free(*dst);
     *dst = s ? strdup(s) : NULL;
+}
+
+/* --- telemetry ---------------------------------------------------------------------*/
+
+/* The command's span: it continues the message's traceparent (and
+ * tracestate) when there is a valid one, else starts a trace. */
+static void trace_start(sio_command *c) {
+    sio_trace_ctx parent;
+    const void *v;
+    size_t n;
+    int remote = 0;
+    if (c->headers &&
+        rd_kafka_header_get_last(c->headers, "traceparent", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        v && sio_traceparent_parse(v, n, &parent) == 0) {
+        remote = 1;
+        if (rd_kafka_header_get_last(c->headers, "tracestate", &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            v == NULL || sio_tracestate_parse(v, n, parent.tracestate, sizeof parent.tracestate) != 0)
+            parent.tracestate[0] = '\0';
+    }
+    char name[300];
+    snprintf(name, sizeof name, "process %s", c->topic);
+    c->span = sio_span_start(name, SIO_SPAN_CONSUMER, remote ? &parent : NULL);
+    sio_span_traceparent(c->span, c->traceparent);
+    if (remote) memcpy(c->tracestate, parent.tracestate, sizeof c->tracestate);
+    c->trace_headers[0] = (sio_kafka_header){"traceparent", c->traceparent, strlen(c->traceparent)};
+    c->trace_headers[1] = (sio_kafka_header){"tracestate", c->tracestate, strlen(c->tracestate)};
+    c->ntrace_headers = c->traceparent[0] ? (c->tracestate[0] ? 2 : 1) : 0;
+    sio_span_log_here(c->span);
+    if (!sio_span_recording(c->span)) return;
+    /* the OpenTelemetry messaging semantic conventions */
+    char part[16];
+    snprintf(part, sizeof part, "%d", (int)c->partition);
+    sio_span_set_str(c->span, "messaging.system", "kafka");
+    sio_span_set_str(c->span, "messaging.operation.type", "process");
+    sio_span_set_str(c->span, "messaging.operation.name", "process");
+    sio_span_set_str(c->span, "messaging.destination.name", c->topic);
+    sio_span_set_str(c->span, "messaging.destination.partition.id", part);
+    sio_span_set_str(c->span, "messaging.consumer.group.name", cfg_of(c)->kafka_group_id);
+    sio_span_set_int(c->span, "messaging.kafka.offset", c->offset);
+    sio_span_set_int(c->span, "messaging.message.body.size", (int64_t)c->raw_len);
+    if (c->msg_key)
+        sio_span_set_strn(c->span, "messaging.kafka.message.key", c->msg_key, c->msg_key_len);
+}
+
+/* Counts the command as received (once its workflow is known, or not). */
+static void trace_received(sio_command *c) {
+    c->wf_label = sio_metrics_workflow(c->env.workflow);
+    sio_metric_inc(SIO_M_COMMANDS_RECEIVED, c->wf_label);
+    sio_span_set_str(c->span, "sio.correlation_id", c->env.correlation_id);
+    sio_span_set_str(c->span, "sio.workflow", c->env.workflow);
+}
+
+/* The outcome is in Kafka (at least once: delivered; exactly once: its
+ * transaction committed): count it, log it, end the span. */
+static void trace_finished(sio_command *c) {
+    /* Exactly once, the DLQ entry went out in the transaction just
+     * committed.  A command consumed again after its transaction aborted
+     * answers from its own record: its first outcome anyone sees, not a
+     * duplicate. */
+    int dlq = eos(c) ? c->outcome == SIO_OUT_DLQ : c->dlq_delivered;
+    if (dlq && eos(c)) sio_metric_inc(SIO_M_DLQ_MESSAGES, c->fail_cls == SIO_TRANSIENT ? 1 : 0);
+    sio_outcome o = dlq                           ? SIO_OUTCOME_DLQ
+                    : c->duplicate && !c->rewound ? SIO_OUTCOME_DUPLICATE
+                                                  : SIO_OUTCOME_SUCCESS;
+    static const char *const names[] = {"success", "dlq", "duplicate"};
+    uint64_t ns = sio_mono_ns() - c->taken_ns;
+    sio_metric_inc(SIO_M_COMMANDS_FINISHED, sio_metrics_cell2(SIO_M_COMMANDS_FINISHED, c->wf_label, o));
+    sio_metric_observe_ns(SIO_M_COMMAND_DURATION, c->wf_label, ns);
+    sio_span_log_here(c->span);
+    cmd_log(c, SIO_LOG_INFO, "command finished",
+            json_pack("{s:s,s:i,s:f}", "outcome", names[o], "attempts", c->attempts ? c->attempts : 1,
+                      "duration_ms", (double)ns / 1e6));
+    sio_span_set_str(c->span, "sio.outcome", names[o]);
+    sio_span_set_int(c->span, "sio.attempts", c->attempts ? c->attempts : 1);
+    sio_span_end(c->span);
+    c->span = NULL;
 }
 
 static void free_steps(sio_command *c) {
@@ -179,10 +267,13 @@ static sio_step_msg *add_step(sio_command *c, char *topic, char *key, size_t key
     return s;
 }
 
-/* The end: the outcome is in Kafka.  c belongs to the service again. */
+/* The end: the outcome is in Kafka (exactly once: handed over for the
+ * transaction, which counts it when it commits: sio_command_committed).
+ * c belongs to the service again. */
 static void finish(sio_command *c) {
     if (c->lease_op) sio_aio_cancel(sio_worker_aio(c->w), c->lease_op);
     c->lease_op = 0;
+    if (!eos(c)) trace_finished(c);
     sio_worker *w = c->w;
     sio_worker_task_end(w, &c->task);
     c->ctx->finished(c, c->ctx->finished_data);
@@ -230,6 +321,11 @@ static void replay(sio_command *c, const sio_record *rec) {
     c->response_len = rec->response_len;
     free_steps(c);
     int own = same_source(c, rec);
+    c->rewound = own;
+    if (!own) sio_metric_inc(SIO_M_DEDUPE_REPLAYS, 0);
+    sio_span_event(c->span, own ? "consumed again before its outputs were committed"
+                                : "duplicate: the stored response is published again",
+                   NULL, NULL);
     for (size_t i = 0; own && i < rec->nmsgs; i++) {
         const sio_record_msg *m = &rec->msgs[i];
         char *t = m->topic ? sio_memdup(m->topic, m->topic_len) : NULL;
@@ -286,6 +382,8 @@ static void on_claim_value(sio_command *c, const sio_aio_result *r) {
     const sio_config *cfg = cfg_of(c);
     if (!c->waiting_logged) {
         c->waiting_logged = 1;
+        sio_metric_inc(SIO_M_DEDUPE_WAITS, 0);
+        sio_span_event(c->span, "duplicate of a command in flight: waiting for it", NULL, NULL);
         cmd_log(c, SIO_LOG_INFO, "duplicate of a command in flight: waiting for it", NULL);
     }
     if (c->waited_ms > cfg->workflow_timeout_ms + 2 * cfg->dedupe_lease_ms) {
@@ -488,6 +586,7 @@ static void run_workflow(sio_command *c) {
     c->phase = P_RUN;
     c->lease_op = start_timer(c, cfg_of(c)->dedupe_lease_ms / 3);
     sio_run_cbs cbs = {.step_result = on_step_result, .done = on_run_done,
+                       .trace = sio_span_context(c->span),
                        .produce = eos(c) ? on_produce : NULL};
     c->in_run = 1;
     /* done may come before sio_worker_run returns (a workflow that never
@@ -522,9 +621,13 @@ static void fail(sio_command *c, const sio_err *err, const char *step) {
         return;
     }
     int64_t d = backoff(c, c->attempts);
-    cmd_log(c, SIO_LOG_WARN, "transient failure; retrying",
-         json_pack("{s:o,s:i,s:I}", "error", jtext(err->msg), "attempt", c->attempts, "backoff_ms",
-                   (json_int_t)d));
+    static sio_log_limit retry_lines = SIO_LOG_LIMIT(RETRY_LOG_PER_SECOND);
+    sio_log_limited(&retry_lines, SIO_LOG_WARN, "transient failure; retrying",
+                    cmd_fields(c, json_pack("{s:o,s:i,s:I}", "error", jtext(err->msg), "attempt",
+                                            c->attempts, "backoff_ms", (json_int_t)d)));
+    sio_metric_inc(SIO_M_COMMAND_RETRIES,
+                   sio_metrics_cell2(SIO_M_COMMAND_RETRIES, c->wf_label, sio_metrics_code(err->code)));
+    sio_span_event(c->span, "retry", "error", err->msg);
     c->phase = P_BACKOFF;
     c->op = start_timer(c, d);
 }
@@ -656,6 +759,8 @@ static void dead_letter(sio_command *c, sio_errclass cls, const char *msg, const
     c->dlq_minimal = 0;
     free(c->dlq_text);
     c->dlq_text = NULL;
+    sio_span_error(c->span, msg ? msg : "failed");
+    sio_span_set_str(c->span, "error.type", sio_class_name(cls));
     cmd_log(c, SIO_LOG_ERROR, "dead-lettered",
          json_pack("{s:o,s:s,s:i,s:o}", "error", jtext(msg ? msg : "failed"), "class",
                    sio_class_name(cls), "attempts", c->attempts ? c->attempts : 1, "dlq",
@@ -787,6 +892,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
         else if (r->redis_type == SIO_REDIS_STR && r->redis_len == 2 &&
                  memcmp(r->redis_str, "OK", 2) == 0) {
             c->claimed = 1;
+            sio_metric_inc(SIO_M_DEDUPE_CLAIMS, 0);
             attempt(c);
         } else get_claim(c);
         break;
@@ -828,8 +934,13 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
         publish_final(c);
         break;
     case P_DLQ:
-        if (ok) release(c);
-        else dlq_failed(c, &r->err);
+        if (ok) {
+            c->dlq_delivered = 1;
+            sio_metric_inc(SIO_M_DLQ_MESSAGES, c->fail_cls == SIO_TRANSIENT ? 1 : 0);
+            release(c);
+        } else {
+            dlq_failed(c, &r->err);
+        }
         break;
     case P_DLQ_WAIT:
         produce_dlq(c);
@@ -855,6 +966,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
 
 static void on_op(sio_task *t, uint64_t id, const sio_aio_result *r) {
     sio_command *c = (sio_command *)t;
+    sio_span_log_here(c->span);
     if (id == c->op) {
         c->op = 0;
         on_phase(c, r);
@@ -874,11 +986,13 @@ static void start(sio_task *t, sio_worker *w) {
     c->w = w;
     c->attempts = 1;
     c->reply = cfg->responses_topic;
+    trace_start(c);
     if (cfg->log_payloads)
         cmd_log(c, SIO_LOG_INFO, "command received",
              json_pack("{s:o}", "payload", sio_json_text(c->raw, c->raw_len)));
     sio_err err;
     int rc = sio_envelope_parse(c->raw, c->raw_len, cfg->commands_topic, &c->env, &err);
+    trace_received(c);
     if (c->env.reply_topic) c->reply = c->env.reply_topic;
     if (rc != 0) {
         dead_letter(c, SIO_PERMANENT, err.msg, NULL, 0, NULL);
@@ -929,6 +1043,11 @@ sio_command *sio_command_new(const sio_command_ctx *ctx, const rd_kafka_message_
     if (m->len) memcpy(c->raw, m->payload, m->len);
     c->raw[m->len] = '\0';
     c->raw_len = m->len;
+    if (m->key && (c->msg_key = malloc(m->key_len ? m->key_len : 1)) != NULL) {
+        memcpy(c->msg_key, m->key, m->key_len);
+        c->msg_key_len = m->key_len;
+    }
+    c->taken_ns = sio_mono_ns();
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
         c->headers = rd_kafka_headers_copy(h);
@@ -948,8 +1067,21 @@ void sio_command_post(sio_command *c, sio_worker *w) {
     sio_worker_post(w, &c->task);
 }
 
+void sio_command_committed(sio_command *c) {
+    trace_finished(c);
+    sio_span_log_here(NULL);
+}
+
 void sio_command_free(sio_command *c) {
     if (c == NULL) return;
+    if (c->span) { /* abandoned: not finished */
+        sio_span_error(c->span, eos(c) ? "abandoned: its transaction did not commit (the command "
+                                         "is consumed again), or the service stopped"
+                                       : "abandoned: the service stopped before its outcome was "
+                                         "in Kafka");
+        sio_span_end(c->span);
+    }
+    free(c->msg_key);
     free_steps(c);
     free(c->steps);
     sio_envelope_clear(&c->env);
@@ -979,7 +1111,9 @@ int sio_command_output(const sio_command *c, size_t i, sio_output *o) {
                           .key = s->topic ? s->key : cid,
                           .key_len = s->topic ? s->key_len : cid ? strlen(cid) : 0,
                           .value = s->text,
-                          .len = s->len};
+                          .len = s->len,
+                          .headers = c->trace_headers,
+                          .nheaders = c->ntrace_headers};
         return 1;
     }
     if (i > nsteps || c->outcome == SIO_OUT_NONE) return 0;
@@ -988,7 +1122,9 @@ int sio_command_output(const sio_command *c, size_t i, sio_output *o) {
                       .key = cid,
                       .key_len = cid ? strlen(cid) : 0,
                       .value = dlq ? c->dlq_text : c->response,
-                      .len = dlq ? c->dlq_len : c->response_len};
+                      .len = dlq ? c->dlq_len : c->response_len,
+                      .headers = c->trace_headers,
+                      .nheaders = c->ntrace_headers};
     return 1;
 }
 

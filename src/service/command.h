@@ -57,6 +57,24 @@
  * in refusals, and the command then takes the path at-least-once takes on
  * that refusal (the default DLQ, then the minimal entry) instead of
  * writing there again.
+ *
+ * Telemetry.  The command continues the W3C trace of its message's
+ * traceparent/tracestate headers (a new trace when they are absent or
+ * invalid) with a consumer span following the messaging semantic
+ * conventions; its run's steps and their calls are children of it
+ * (worker.h sio_run_cbs.trace).  Every message it produces - step results,
+ * the final message, a replayed response, the DLQ entry - carries a
+ * traceparent naming that span (and the tracestate it continues), and
+ * every line it logs carries its trace_id and span_id.  It counts itself
+ * in metrics.h (received, dedupe claims / waits / replays, retries by
+ * code, DLQ entries by class, finished by outcome and its duration) and
+ * logs one "command finished" line (info) and a "transient failure;
+ * retrying" line (warn, at most RETRY_LOG_PER_SECOND a second from all
+ * commands) per retry.  Exactly once, a command is finished - and its DLQ
+ * entry counted - only when the transaction holding its messages commits
+ * (sio_command_committed); one whose transaction aborts is not counted
+ * (its span ends in error) and is counted when it is consumed again and
+ * that transaction commits.
  */
 #ifndef SIO_COMMAND_H
 #define SIO_COMMAND_H
@@ -68,6 +86,7 @@
 #include "config.h"
 #include "envelope.h"
 #include "sio_err.h"
+#include "trace.h"
 #include "worker.h"
 
 typedef struct sio_command sio_command;
@@ -108,6 +127,9 @@ struct sio_command {
     const sio_command_ctx *ctx;
     char *raw; /* the message value, NUL-terminated */
     size_t raw_len;
+    char *msg_key; /* the message key, or NULL */
+    size_t msg_key_len;
+    uint64_t taken_ns; /* sio_mono_ns when taken, for its duration */
     rd_kafka_headers_t *headers; /* a copy, or NULL */
     char *topic;
     int32_t partition;
@@ -145,6 +167,15 @@ struct sio_command {
     sio_errclass fail_cls;
     char *fail_msg, *fail_step, *dl_reason;
     uint32_t rng;
+    /* telemetry (the worker's, from start on) */
+    sio_span *span;                             /* the command's; NULL once ended */
+    char traceparent[SIO_TRACEPARENT_LEN + 1];  /* of span, for what it produces */
+    char tracestate[SIO_TRACESTATE_MAX + 1];    /* the one it continues, or "" */
+    sio_kafka_header trace_headers[2];          /* both, as every message's headers */
+    size_t ntrace_headers;
+    size_t wf_label;                            /* metrics.h workflow label */
+    int dlq_delivered;                          /* the outcome is a DLQ entry */
+    int rewound; /* answered from its own record (consumed again after an abort) */
 };
 
 /* Consumer thread: a command for message m (its value, key, headers,
@@ -156,6 +187,13 @@ sio_command *sio_command_new(const sio_command_ctx *ctx, const rd_kafka_message_
 
 /* Hands c to worker w (any thread); its life then runs on w's loop. */
 void sio_command_post(sio_command *c, sio_worker *w);
+
+/* Consumer thread, exactly once: the transaction holding c's messages
+ * committed - c is counted as finished (metrics, the "command finished"
+ * line, its duration up to now) and its span ends.  At least once this
+ * happens on the worker when the outcome is delivered.  c stays the
+ * caller's (freed with sio_command_free). */
+void sio_command_committed(sio_command *c);
 
 /* Frees c (never while a worker runs it).  Accepts NULL. */
 void sio_command_free(sio_command *c);
@@ -169,6 +207,8 @@ typedef struct sio_output {
     size_t key_len;
     const char *value;
     size_t len;
+    const sio_kafka_header *headers; /* the command's trace context */
+    size_t nheaders;
 } sio_output;
 
 /* The i-th message of a finished command: 1 with *o set, 0 past the end. */

@@ -259,3 +259,12 @@ int sio_kafka_headers_from_json(const json_t *arr, rd_kafka_headers_t **out, sio
     *out = h;
     return 0;
 }
+
+rd_kafka_headers_t *sio_kafka_headers_new(const sio_kafka_header *headers, size_t n) {
+    if (n == 0) return NULL;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(n);
+    for (size_t i = 0; h && i < n; i++)
+        rd_kafka_header_add(h, headers[i].name, -1, headers[i].value,
+                            (ssize_t)headers[i].value_len);
+    return h;
+}

@@ -10,6 +10,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 
+#include "aio.h"
 #include "sio_err.h"
 
 /* A new configuration with bootstrap.servers = brokers and then each
@@ -72,6 +73,12 @@ json_t *sio_kafka_headers_json(const rd_kafka_headers_t *h);
  * (rd_kafka_producev takes them over on success; NULL for an empty array),
  * or -1 with err (SIO_E_INVAL) naming the element that is not a header. */
 int sio_kafka_headers_from_json(const json_t *arr, rd_kafka_headers_t **out, sio_err *err);
+
+/* A librdkafka list of n headers (copied), for RD_KAFKA_V_HEADERS; NULL
+ * when n is 0, or when memory is short (the headers carry trace context:
+ * the message then goes without them).  The caller owns it until
+ * rd_kafka_producev succeeds with it. */
+rd_kafka_headers_t *sio_kafka_headers_new(const sio_kafka_header *headers, size_t n);
 
 /* The DLQ topic of reply_topic: "<reply_topic>.dlq", or reply_topic itself
  * when it already ends in ".dlq".  Writes into buf (size n); returns buf. */

@@ -12,9 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -56,6 +58,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     s->jobs = c;
     s->inflight++;
     s->dispatched++;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     sio_command_post(c, pick_worker(s));
 }
 
@@ -92,6 +95,7 @@ static int backpressure(sio_service *s) {
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
+        sio_metric_inc(SIO_M_BACKPRESSURE_PAUSES, 0); /* telemetry */
         sio_service_set_paused(s, 1, "intake paused: the workers stayed full");
         return 1;
     }
@@ -116,6 +120,7 @@ static void drain(sio_service *s) {
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
+        sio_health_beat(s->hb_consumer);
         sio_service_drain_completed(s);
         if (s->eos) sio_service_txn_tick(s, 1);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
@@ -169,7 +174,9 @@ int sio_service_run(sio_service *s, sio_err *err) {
                            "topic", sio_json_text(s->cfg->commands_topic, strlen(s->cfg->commands_topic)),
                            "group", sio_json_text(s->cfg->kafka_group_id, strlen(s->cfg->kafka_group_id)),
                            "workers", s->nworkers, "inflight_per_worker", s->cfg->worker_inflight));
+    s->hb_consumer = sio_health_register("consumer");
     while (!s->stop) {
+        sio_health_beat(s->hb_consumer);
         if (s->reload) {
             s->reload = 0;
             sio_service_reload_now(s);
@@ -184,6 +191,9 @@ int sio_service_run(sio_service *s, sio_err *err) {
         }
     }
     drain(s);
+    sio_health_unregister(s->hb_consumer);
+    s->hb_consumer = -1;
+    sio_health_set_ready(SIO_READY_KAFKA, 0, "stopping");
     shutdown_service(s);
     if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
     if (s->abandoned == 0 && s->wedged == 0) return 0;

@@ -11,6 +11,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Worker thread (command.h ctx->finished): the command's outcome is in
  * Kafka; hands it to the consumer thread, which completes its offset. */
@@ -48,6 +49,7 @@ static void complete(sio_service *s, sio_command *c) {
         store_offset(s, c->topic, c->partition, to);
     s->completed_ok++;
     s->inflight--;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     sio_service_job_unlink(s, c);
     sio_command_free(c);
 }

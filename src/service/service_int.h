@@ -15,6 +15,7 @@
 #include "memkv.h"
 #include "offsets.h"
 #include "service.h"
+#include "telemetry.h"
 #include "txn.h"
 #include "worker.h"
 
@@ -36,6 +37,7 @@ typedef struct svc_backlog {
     uint64_t op_id;
     char *topic, *key, *value;
     size_t key_len, value_len;
+    rd_kafka_headers_t *headers; /* NULL when none; librdkafka's once produced */
 } svc_backlog;
 
 /* Exactly once: a message of the commands topic whose command had a
@@ -105,6 +107,8 @@ struct sio_service {
     int cooperative;   /* partition.assignment.strategy is cooperative-sticky */
     int subscribed;    /* subscribe() succeeded: we may be in the group */
     int assigned_once; /* the first assignment arrived */
+    sio_telemetry *telemetry; /* the ops listener and span exporter */
+    int hb_consumer, hb_producer; /* heartbeat slots (health.h) */
     /* Exactly once (service_txn.c); the consumer thread's unless said.
      * Finished commands wait in held (still counted in inflight) until a
      * transaction commits them. */
@@ -118,6 +122,9 @@ struct sio_service {
     int64_t txn_last_ms, txn_not_before;
     int aborts_in_row;
     svc_refused *refused;
+    /* positions this member's transactions committed, per partition it
+     * owns: a rewind never goes below them (NULL: none yet) */
+    rd_kafka_topic_partition_list_t *txn_committed;
     char *fatal;                     /* why the service stopped itself (exit 1) */
     uint64_t txn_commits, txn_aborts;
     /* Set by the shutdown (service thread): commands abandoned at the

@@ -5,6 +5,8 @@
  */
 #include "service_int.h"
 
+#include "metrics.h"
+
 void sio_service_job_unlink(sio_service *s, sio_command *j) {
     if (j->prev) j->prev->next = j->next;
     else s->jobs = j->next;
@@ -13,6 +15,7 @@ void sio_service_job_unlink(sio_service *s, sio_command *j) {
 
 void sio_service_drop(sio_service *s, sio_command *c) {
     s->inflight--;
+    sio_metric_set(SIO_M_COMMANDS_IN_FLIGHT, 0, (int64_t)s->inflight); /* telemetry */
     sio_service_job_unlink(s, c);
     sio_command_free(c);
 }

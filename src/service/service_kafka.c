@@ -9,10 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "service_int.h"
 #include "startup.h"
 
@@ -33,26 +35,40 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (d == NULL) return;
     sio_err err;
     sio_err_clear(&err);
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        sio_metric_inc(SIO_M_DELIVERY_FAILURES, 0); /* telemetry */
         sio_err_set(&err, sio_kafka_produce_code(m->err), "delivery to %s failed: %s",
                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
     sio_worker_produce_done(d->w, d->op_id, m->err ? &err : NULL, m->partition, m->offset);
     free(d);
 }
 
-/* One producev; the value and key are copied by librdkafka. */
+/* One producev; the value and key are copied by librdkafka, and *headers
+ * (may be NULL) becomes its own when it succeeds (*headers is then NULL). */
 static rd_kafka_resp_err_t producev(sio_service *s, dr_ctx *d, const char *topic,
                                     const char *key, size_t key_len, const char *value,
-                                    size_t value_len) {
-    return rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
-                             RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                             RD_KAFKA_V_VALUE((void *)value, value_len),
-                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
-                             RD_KAFKA_V_END);
+                                    size_t value_len, rd_kafka_headers_t **headers) {
+    rd_kafka_resp_err_t e;
+    if (*headers == NULL)
+        return rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                                 RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                                 RD_KAFKA_V_VALUE((void *)value, value_len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                                 RD_KAFKA_V_END);
+    e = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                          RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                          RD_KAFKA_V_VALUE((void *)value, value_len),
+                          RD_KAFKA_V_HEADERS(*headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) *headers = NULL;
+    return e;
 }
 
 
+
 static void backlog_free(svc_backlog *b) {
+    if (b->headers) rd_kafka_headers_destroy(b->headers);
     free(b->topic);
     free(b->key);
     free(b->value);
@@ -64,7 +80,8 @@ static void backlog_free(svc_backlog *b) {
  * order is kept) the message joins the backlog the producer thread hands
  * over as room frees up. */
 static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, const char *key,
-                   size_t key_len, const char *value, size_t value_len, sio_err *err) {
+                   size_t key_len, const char *value, size_t value_len,
+                   const sio_kafka_header *headers, size_t nheaders, sio_err *err) {
     (void)aio;
     svc_slot *slot = data;
     sio_service *s = slot->s;
@@ -72,9 +89,10 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
     if (d == NULL) return sio_err_set(err, SIO_E_NOMEM, "produce: out of memory");
     d->w = slot->w;
     d->op_id = op_id;
+    rd_kafka_headers_t *hdrs = sio_kafka_headers_new(headers, nheaders);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__QUEUE_FULL;
     pthread_mutex_lock(&s->backlog_mu);
-    if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len);
+    if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len, &hdrs);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         svc_backlog *b = calloc(1, sizeof *b);
         if (b && (b->topic = strdup(topic)) && (!key || (b->key = sio_memdup(key, key_len))) &&
@@ -83,6 +101,8 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
             b->op_id = op_id;
             b->key_len = key_len;
             b->value_len = value_len;
+            b->headers = hdrs;
+            hdrs = NULL;
             if (s->backlog_tail) s->backlog_tail->next = b;
             else s->backlog = b;
             s->backlog_tail = b;
@@ -95,6 +115,7 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
         d = NULL;
     }
     pthread_mutex_unlock(&s->backlog_mu);
+    if (hdrs) rd_kafka_headers_destroy(hdrs); /* not produced */
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
     free(d);
     return sio_err_set(err, sio_kafka_produce_code(e), "produce to %s: %s", topic,
@@ -113,7 +134,7 @@ static void flush_backlog(sio_service *s) {
         d->w = b->w;
         d->op_id = b->op_id;
         rd_kafka_resp_err_t e = producev(s, d, b->topic, b->key, b->key_len, b->value,
-                                         b->value_len);
+                                         b->value_len, &b->headers);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             free(d);
             break;
@@ -134,10 +155,21 @@ static void flush_backlog(sio_service *s) {
 
 static void poller_main(void *arg) {
     sio_service *s = arg;
+    int hb = sio_health_register("producer");
     while (!s->poller_stop) {
+        sio_health_beat(hb);
         rd_kafka_poll(s->producer, 50); /* returns early when it served a report */
         flush_backlog(s);
     }
+    sio_health_unregister(hb);
+}
+
+/* telemetry: librdkafka's statistics (statistics.interval.ms) feed the lag
+ * and producer queue gauges.  Returns 0: librdkafka frees json. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk, (void)opaque;
+    sio_metrics_kafka_stats(json, len);
+    return 0;
 }
 
 /* --- clients ------------------------------------------------------------*/
@@ -161,6 +193,7 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
         }
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     return conf;
 }
 
@@ -214,13 +247,14 @@ static int make_producer(sio_service *s, sio_err *err) {
                                 "linger.ms", "5", "client.id", "sio-orchestrator",
                                 "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
                                 "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
-                                NULL};
+                                "statistics.interval.ms", "5000", NULL};
     const char *const ours_eos[] = {"enable.idempotence", "true", "acks", "all",
                                     "linger.ms", "5", "client.id", "sio-orchestrator",
                                     "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
                                     "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
                                     "transactional.id", txn_id,
-                                    "transaction.timeout.ms", "10000", NULL};
+                                    "transaction.timeout.ms", "10000",
+                                    "statistics.interval.ms", "5000", NULL};
     rd_kafka_conf_t *conf = base_conf(s, eos ? ours_eos : ours, err);
     if (conf == NULL) return -1;
     /* Properties the contract depends on win over pass-through ones. */
@@ -249,6 +283,7 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "queued.max.messages.kbytes", SIO_CONSUMER_QUEUE_KB,
                           "fetch.max.bytes", SIO_FETCH_MAX_BYTES,
                           "max.partition.fetch.bytes", SIO_PARTITION_FETCH_BYTES,
+                          "statistics.interval.ms", "5000", /* telemetry: lag */
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
@@ -288,6 +323,14 @@ static int start_mock(sio_service *s, sio_err *err) {
     if (s->mock == NULL) return sio_err_set(err, SIO_E_KAFKA, "embedded broker: cannot start");
     s->brokers = strdup(rd_kafka_mock_cluster_bootstraps(s->mock));
     return s->brokers ? 0 : sio_err_set(err, SIO_E_NOMEM, "out of memory");
+}
+
+/* telemetry: /readyz's Redis check (runs on the ops thread). */
+static int ready_redis(void *data, char *why, size_t n) {
+    sio_err err;
+    if (sio_startup_redis_ping(data, 1000, &err) == 0) return 1;
+    snprintf(why, n, "%s", err.msg);
+    return 0;
 }
 
 static int ensure_topics(sio_service *s, sio_err *err) {
@@ -440,6 +483,10 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     pthread_mutex_init(&s->backlog_mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
+    s->hb_consumer = -1;
+    /* telemetry first, so /healthz and /readyz answer during start-up */
+    if ((s->telemetry = sio_telemetry_start(cfg, err)) == NULL) goto fail;
+    if (!opts || !opts->embedded) sio_health_set_probe(SIO_READY_REDIS, ready_redis, (void *)cfg);
     if (s->embedded) {
         if (start_mock(s, err) != 0 || (s->memkv = sio_memkv_create(err)) == NULL) goto fail;
     } else {
@@ -522,6 +569,9 @@ void sio_service_destroy(sio_service *s) {
         backlog_free(b);
     }
     pthread_mutex_destroy(&s->backlog_mu);
+    sio_health_set_probe(SIO_READY_REDIS, NULL, NULL);
+    sio_health_unregister(s->hb_consumer);
+    sio_telemetry_stop(s->telemetry);
     sio_service_reload_free(s);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->mu);

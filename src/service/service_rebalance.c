@@ -44,8 +44,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "service_int.h"
 
 static int64_t mono_ms(void) {
@@ -90,6 +92,16 @@ void sio_service_set_paused(sio_service *s, int pause, const char *why) {
                                (json_int_t)s->max_inflight, "partitions", parts->cnt));
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
+    sio_metric_set(SIO_M_CONSUMER_PAUSED, 0, pause); /* telemetry */
+}
+
+/* telemetry: the partitions this member holds now (after an eager assign
+ * or revoke, or an incremental one). */
+static void count_assigned(rd_kafka_t *rk) {
+    rd_kafka_topic_partition_list_t *now = NULL;
+    if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, now->cnt);
+    rd_kafka_topic_partition_list_destroy(now);
 }
 
 /* --- assign and revoke -----------------------------------------------------*/
@@ -133,6 +145,8 @@ static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
     }
     s->assigned_once = 1;
     if (s->paused) rd_kafka_pause_partitions(rk, parts);
+    count_assigned(rk);
+    sio_health_set_ready(SIO_READY_KAFKA, 1, NULL); /* joined */
     log_change(rk, "partitions assigned", parts, -1);
 }
 
@@ -182,6 +196,10 @@ static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
      * partitions we paused are resumed (librdkafka 2.0.2 can restart a
      * partition that was not paused from an old position, #4637). */
     if (s->paused) rd_kafka_resume_partitions(rk, parts);
+    count_assigned(rk);
+    sio_metrics_clear_lag(); /* the next statistics report fills in what is still ours */
+    if (!incremental(rk)) /* eager: nothing is ours until the next assign */
+        sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
     log_change(rk, "partitions revoked", parts, lost);
 }
 

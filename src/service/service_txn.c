@@ -174,7 +174,8 @@ void sio_service_txn_batch_done(sio_txn_batch *b, void *ud) {
 /* After an abort: every partition we own goes back to its committed
  * offset, with a new generation, so what was consumed since is consumed
  * again (commands still running from before finish as stale and are
- * dropped).  A partition without a committed offset starts from the
+ * dropped), never below a position this member committed itself.  A
+ * partition without a committed offset starts from the
  * beginning.  Returns 0, or -1 when the committed offsets could not be
  * read (the service then stops: it cannot go on without them). */
 static int rewind_to_committed(sio_service *s) {
@@ -193,8 +194,18 @@ static int rewind_to_committed(sio_service *s) {
                          json_pack("{s:s}", "error", rd_kafka_err2name(e)));
             continue;
         }
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        for (int i = 0; i < parts->cnt; i++) {
+            /* never below what this member committed itself (a broker
+             * that has not got it yet, or librdkafka's mock cluster, which
+             * keeps no transactional offsets, would consume it again) */
+            rd_kafka_topic_partition_t *p = &parts->elems[i];
+            const rd_kafka_topic_partition_t *own =
+                s->txn_committed ? rd_kafka_topic_partition_list_find(s->txn_committed, p->topic,
+                                                                      p->partition)
+                                 : NULL;
+            if (own && own->offset > p->offset) p->offset = own->offset;
+            if (p->offset < 0) p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
         rd_kafka_error_t *se = rd_kafka_seek_partitions(s->consumer, parts, 10000);
         if (se) {
             sio_log_json(SIO_LOG_WARN, "exactly_once: rewinding failed; retrying",
@@ -218,6 +229,24 @@ static void stop_fatal(sio_service *s, const char *why) {
                  json_pack("{s:o}", "error", sio_json_text(why, strlen(why))));
 }
 
+/* Remembers the positions a committed batch reached (the highest per
+ * partition). */
+static void note_committed(sio_service *s, const rd_kafka_topic_partition_list_t *offsets) {
+    if (offsets == NULL) return;
+    if (s->txn_committed == NULL && (s->txn_committed = rd_kafka_topic_partition_list_new(8)) == NULL)
+        return;
+    for (int i = 0; i < offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *o = &offsets->elems[i];
+        rd_kafka_topic_partition_t *m =
+            rd_kafka_topic_partition_list_find(s->txn_committed, o->topic, o->partition);
+        if (m == NULL) {
+            m = rd_kafka_topic_partition_list_add(s->txn_committed, o->topic, o->partition);
+            m->offset = -1;
+        }
+        if (o->offset > m->offset) m->offset = o->offset;
+    }
+}
+
 /* A batch came back (rewind: 0 when its partitions are being revoked). */
 static void batch_done(sio_service *s, sio_txn_batch *b, int rewind) {
     s->txn_busy = 0;
@@ -228,6 +257,8 @@ static void batch_done(sio_service *s, sio_txn_batch *b, int rewind) {
         s->aborts_in_row = 0;
         s->completed_ok += b->ncmds;
         prune_refused(s, b->offsets);
+        note_committed(s, b->offsets);
+        for (sio_command *c = b->cmds; c; c = c->done_next) sio_command_committed(c);
         sio_log_json(SIO_LOG_DEBUG, "exactly_once: transaction committed",
                      json_pack("{s:I,s:I,s:I}", "commands", (json_int_t)b->ncmds, "messages",
                                (json_int_t)b->nmsgs, "took_ms", (json_int_t)b->took_ms));
@@ -327,6 +358,10 @@ void sio_service_txn_revoke(sio_service *s, rd_kafka_topic_partition_list_t *par
         wait_batch(s, 0);
     }
     drop_held(s, parts);
+    /* What others commit from now on is the broker's to say. */
+    for (int i = 0; s->txn_committed && parts && i < parts->cnt; i++)
+        rd_kafka_topic_partition_list_del(s->txn_committed, parts->elems[i].topic,
+                                          parts->elems[i].partition);
 }
 
 void sio_service_txn_free(sio_service *s) {
@@ -347,6 +382,8 @@ void sio_service_txn_free(sio_service *s) {
         free(r);
     }
     s->refused = NULL;
+    if (s->txn_committed) rd_kafka_topic_partition_list_destroy(s->txn_committed);
+    s->txn_committed = NULL;
     free(s->fatal);
     s->fatal = NULL;
 }

@@ -96,6 +96,10 @@ static probe redis_probe(const sio_config *cfg, int64_t timeout_ms, sio_err *err
     return p;
 }
 
+int sio_startup_redis_ping(const sio_config *cfg, int64_t timeout_ms, sio_err *err) {
+    return redis_probe(cfg, timeout_ms, err) == ANSWERED ? 0 : -1;
+}
+
 /* Logs that d answers now, after waiting. */
 static void log_answered(const dep *d, int64_t waited) {
     char msg[32];

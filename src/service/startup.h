@@ -13,6 +13,7 @@
 #define SIO_STARTUP_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "sio_err.h"
@@ -27,5 +28,10 @@
  * waiting would not change that. */
 int sio_startup_wait(const sio_config *cfg, rd_kafka_t *rk, const char *brokers, int with_redis,
                      sio_err *err);
+
+/* One look at the Redis of cfg: connect, AUTH when configured, PING, each
+ * within timeout_ms.  Returns 0 when it answered, or -1 with err set.
+ * Blocks the calling thread (the readiness probe's, never a loop's). */
+int sio_startup_redis_ping(const sio_config *cfg, int64_t timeout_ms, sio_err *err);
 
 #endif

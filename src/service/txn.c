@@ -10,6 +10,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Per-call timeout of the transactional API; a retriable failure is tried
  * again (the call resumes where it stopped). */
@@ -56,6 +57,7 @@ static int64_t now_ms(void) {
 void sio_txn_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk, (void)opaque;
     txn_msg *x = m->_private;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) sio_metric_inc(SIO_M_DELIVERY_FAILURES, 0);
     if (x == NULL || !x->run->live || m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
     sio_txn_batch *b = x->run->b;
     char why[600];
@@ -144,14 +146,23 @@ static int produce_all(sio_txn *t, txn_run *run) {
         for (size_t i = 0; k < run->n && sio_command_output(c, i, &o); i++, k++) {
             run->msgs[k] = (txn_msg){.run = run, .c = c, .i = i};
             rd_kafka_resp_err_t e;
-            while ((e = rd_kafka_producev(t->p, RD_KAFKA_V_TOPIC(o.topic),
-                                          RD_KAFKA_V_KEY(o.key, o.key ? o.key_len : 0),
-                                          RD_KAFKA_V_VALUE((void *)o.value, o.len),
-                                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                          RD_KAFKA_V_OPAQUE(&run->msgs[k]), RD_KAFKA_V_END)) ==
+            /* the command's trace context; librdkafka's once produced */
+            rd_kafka_headers_t *h = sio_kafka_headers_new(o.headers, o.nheaders);
+            while ((e = h ? rd_kafka_producev(t->p, RD_KAFKA_V_TOPIC(o.topic),
+                                              RD_KAFKA_V_KEY(o.key, o.key ? o.key_len : 0),
+                                              RD_KAFKA_V_VALUE((void *)o.value, o.len),
+                                              RD_KAFKA_V_HEADERS(h),
+                                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_OPAQUE(&run->msgs[k]), RD_KAFKA_V_END)
+                          : rd_kafka_producev(t->p, RD_KAFKA_V_TOPIC(o.topic),
+                                              RD_KAFKA_V_KEY(o.key, o.key ? o.key_len : 0),
+                                              RD_KAFKA_V_VALUE((void *)o.value, o.len),
+                                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                              RD_KAFKA_V_OPAQUE(&run->msgs[k]), RD_KAFKA_V_END)) ==
                    RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 rd_kafka_poll(t->p, 50); /* this thread serves the reports that free room */
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+            if (h) rd_kafka_headers_destroy(h); /* not produced: still ours */
             char why[600];
             snprintf(why, sizeof why, "produce to %s: %s", o.topic, rd_kafka_err2str(e));
             if (b->err.code == SIO_E_OK) sio_err_set(&b->err, sio_kafka_produce_code(e), "%s", why);

@@ -20,12 +20,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "embedded.h"
+#include "health.h"
 #include "json.h"
 #include "log.h"
 #include "luahost.h"
 #include "luajson.h"
+#include "metrics.h"
 
 static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_error *e);
 
@@ -158,6 +161,81 @@ const char *sio_worker_load_errors(const sio_worker *w) {
     return w->load_errors;
 }
 
+/* --- telemetry: the live set as /workflows and the metric labels see it --*/
+
+#define CAT_MAX_WF SIO_METRICS_MAX_WORKFLOWS
+#define CAT_MAX_STEPS SIO_METRICS_MAX_STEPS
+
+/* What catalog_k collects; strings are borrowed from the live set, which
+ * stays anchored (runner.current) while the loop thread publishes it. */
+typedef struct cat {
+    sio_metrics_wf wfs[CAT_MAX_WF];
+    const char *files[CAT_MAX_WF], *paths[CAT_MAX_WF];
+    const char *steps[CAT_MAX_STEPS];
+    size_t n, nsteps;
+    long version;
+} cat;
+
+/* Protected: reads runner.current() (arg 1: the runner's ref, arg 2: cat). */
+static int catalog_k(lua_State *L) {
+    cat *c = lua_touserdata(L, 2);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lua_tointeger(L, 1));
+    lua_getfield(L, -1, "current");
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "version");
+    c->version = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "workflows");
+    if (!lua_istable(L, -1)) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2) && c->n < CAT_MAX_WF) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_istable(L, -1)) {
+            sio_metrics_wf *wf = &c->wfs[c->n];
+            wf->intent = lua_tostring(L, -2);
+            lua_getfield(L, -1, "file");
+            c->files[c->n] = lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
+            lua_pop(L, 1);
+            lua_getfield(L, -1, "path"); /* where it was read (file: its name) */
+            c->paths[c->n] = lua_isstring(L, -1) ? lua_tostring(L, -1) : c->files[c->n];
+            lua_pop(L, 1);
+            wf->steps = &c->steps[c->nsteps];
+            lua_getfield(L, -1, "steps");
+            for (lua_Integer i = 1; lua_istable(L, -1) && c->nsteps < CAT_MAX_STEPS; i++) {
+                if (lua_rawgeti(L, -1, i) != LUA_TTABLE) {
+                    lua_pop(L, 1);
+                    break;
+                }
+                lua_getfield(L, -1, "id");
+                if (lua_type(L, -1) == LUA_TSTRING) c->steps[c->nsteps++] = lua_tostring(L, -1), wf->nsteps++;
+                lua_pop(L, 2);
+            }
+            lua_pop(L, 1);
+            c->n++;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* Publishes the live set to telemetry (worker 0 speaks for all: every
+ * worker loads the same files): labels, /workflows, readiness. */
+static void publish_catalog(sio_worker *w) {
+    if (w->id != 0) return;
+    static cat c; /* large; worker 0's loop thread only */
+    memset(&c, 0, sizeof c);
+    lua_State *L = w->L;
+    if (!lua_checkstack(L, 4)) return;
+    lua_pushcfunction(L, catalog_k);
+    lua_pushinteger(L, w->runner_ref);
+    lua_pushlightuserdata(L, &c);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return;
+    }
+    sio_catalog_publish(c.version, c.wfs, c.files, c.paths, c.n);
+    sio_health_set_ready(SIO_READY_WORKFLOWS, c.n > 0, c.n ? NULL : "no workflow is loaded");
+}
+
 /* Creates the state, installs the engine and the host ops, and calls
  * runner.init(host, settings). */
 static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
@@ -234,6 +312,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     if (w->aio == NULL || init_state(w, cfg, err) != 0 ||
         (!cfg->no_load && load_initial(w, err) != 0))
         goto fail;
+    publish_catalog(w); /* telemetry */
     return w;
 fail:
     sio_worker_destroy(w);
@@ -252,6 +331,7 @@ void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, vo
     (void)data;
     sio_task *t = owner;
     t->on_op(t, op_id, res);
+    sio_log_set_trace(NULL, NULL); /* each task says whose trace it logs for */
 }
 
 /* A run's aio completion: its value in the host contract's shape, then
@@ -259,6 +339,7 @@ void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, vo
 void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res) {
     sio_run *c = (sio_run *)t;
     lua_State *co = c->co;
+    sio_run_op_done(c, op_id, res); /* telemetry: its span, when it has one */
     if (!lua_checkstack(co, 8)) return;
     if (res->err.code == SIO_E_OK) {
         lua_pushboolean(co, 1);
@@ -342,6 +423,7 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
     r->ud = ud;
     r->workflow = workflow;
     r->attrs = attrs;
+    sio_run_trace_init(r, cbs->trace, workflow);
     r->exec = sio_exec_create(w->sb, &w->limits, err);
     if (r->exec == NULL) {
         free(r);
@@ -432,6 +514,7 @@ void sio_worker_deadline(sio_worker *w, sio_run *r) {
 
 void sio_worker_resume(sio_worker *w, sio_run *r, int nargs) {
     int nres = 0;
+    sio_run_log_here(r); /* host.log and C lines of this run carry its trace */
     int status = sio_exec_resume(r->exec, r->co, w->L, nargs, &nres);
     run_after(w, r, status, nres);
 }
@@ -444,6 +527,8 @@ static void run_release(sio_worker *w, sio_run *r) {
     else w->active = r->next;
     if (r->next) r->next->prev = r->prev;
     w->runs--;
+    sio_kill kill = r->exec ? sio_exec_kill_reason(r->exec) : SIO_KILL_NONE;
+    if (kill != SIO_KILL_NONE) sio_metric_inc(SIO_M_LIMIT_KILLS, sio_metrics_kill_kind(kill));
     /* A thread whose body returned (status OK, no frame left) can run the
      * next command's body; one that failed or still waits cannot. */
     lua_Debug ar;
@@ -456,6 +541,7 @@ static void run_release(sio_worker *w, sio_run *r) {
     }
     sio_exec_destroy(r->exec);
     json_decref(r->result);
+    sio_run_trace_release(r);
     free(r);
 }
 
@@ -543,6 +629,8 @@ static void reload_workflows(sio_worker *w) {
     if (ok) w->reloads_ok++;
     else w->reloads_rejected++;
     pthread_mutex_unlock(&w->mu);
+    if (w->id == 0) sio_catalog_reload(ok, errors); /* telemetry, once per reload */
+    if (ok) publish_catalog(w);
     if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
 }
 
@@ -586,6 +674,7 @@ static void drain_inbox(sio_worker *w) {
         tasks->queued = 0;
         tasks->w = w;
         tasks->start(tasks, w);
+        sio_log_set_trace(NULL, NULL); /* each task says whose trace it logs for */
     }
 }
 
@@ -659,11 +748,30 @@ void sio_worker_shutdown_loop(sio_worker *w) {
     sio_aio_destroy(w->aio);
     w->aio = NULL;
     if (!uv_is_closing((uv_handle_t *)&w->wake)) uv_close((uv_handle_t *)&w->wake, NULL);
+    if (w->hb_started && !uv_is_closing((uv_handle_t *)&w->hb_timer))
+        uv_close((uv_handle_t *)&w->hb_timer, NULL);
+}
+
+/* telemetry: the loop turned - beat, and report the Lua state's memory. */
+static void on_heartbeat(uv_timer_t *t) {
+    sio_worker *w = t->data;
+    sio_health_beat(w->hb_slot);
+    sio_metric_set(SIO_M_LUA_MEMORY, (size_t)w->id, (int64_t)sio_sandbox_mem_used(w->sb));
 }
 
 static void thread_main(void *arg) {
     sio_worker *w = arg;
+    char name[32];
+    snprintf(name, sizeof name, "worker-%d", w->id);
+    w->hb_slot = sio_health_register(name);
+    if (uv_timer_init(&w->loop, &w->hb_timer) == 0) {
+        w->hb_timer.data = w;
+        w->hb_started = 1;
+        on_heartbeat(&w->hb_timer);
+        uv_timer_start(&w->hb_timer, on_heartbeat, 1000, 1000);
+    }
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    sio_health_unregister(w->hb_slot);
 }
 
 int sio_worker_start(sio_worker *w, sio_err *err) {

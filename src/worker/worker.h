@@ -22,6 +22,7 @@
 #include "aio.h"
 #include "sandbox.h"
 #include "sio_err.h"
+#include "tracectx.h"
 
 typedef struct sio_worker sio_worker;
 typedef struct sio_task sio_task;
@@ -73,6 +74,11 @@ typedef struct sio_run_cbs {
      * finishes inside it): treat sio_worker_run as the last thing a caller
      * does with its own state. */
     void (*done)(void *ud, json_t *result, const sio_run_error *err);
+    /* The span the run continues (the command's), or NULL: each step then
+     * gets a span of its own under it, each sio.http / sio.kv / sio.kafka
+     * call one under its step, and the run's log lines carry its ids.
+     * Copied by sio_worker_run. */
+    const sio_trace_ctx *trace;
     /* Optional, just before done: what the run cost (Lua instructions,
      * approximately, and its peak Lua memory in bytes). */
     void (*costs)(void *ud, uint64_t instructions, size_t mem_peak);

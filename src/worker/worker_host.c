@@ -5,12 +5,16 @@
  * tool) owned by the run it serves, found from the calling thread's exec
  * (step coroutines inherit their run's exec).  The completion resumes the
  * run's coroutine with (op_id, ok, value), the values the contract names.
+ * Telemetry: each http, kv and produce op gets a span under its step's
+ * (worker_trace.c), whose context an HTTP request and a Kafka message
+ * carry (traceparent); the engine's step hooks time the steps.
  */
 #include <ctype.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "luahost.h"
 #include "tools.h"
@@ -28,12 +32,70 @@ static uint64_t b_timer(void *ud, lua_State *L, uint64_t ms, sio_err *err) {
     return sio_aio_timer(c->w->aio, &c->task, ms, err);
 }
 
+/* telemetry: the span's url.full (credentials in it replaced by REDACTED, as
+ * the semantic conventions ask) and server.address. */
+static void set_url(sio_span *sp, const char *url) {
+    if (!sio_span_recording(sp)) return;
+    const char *auth = strstr(url, "://");
+    if (auth == NULL) {
+        sio_span_set_str(sp, "url.full", url);
+        return;
+    }
+    auth += 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    const char *host = at ? at + 1 : auth;
+    size_t hlen = alen - (size_t)(host - auth);
+    if (at) {
+        size_t n = strlen(url) + 32;
+        char *full = malloc(n);
+        if (full) {
+            snprintf(full, n, "%.*sREDACTED:REDACTED@%s", (int)(auth - url), url, host);
+            sio_span_set_str(sp, "url.full", full);
+            free(full);
+        }
+    } else {
+        sio_span_set_str(sp, "url.full", url);
+    }
+    size_t name = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+    sio_span_set_strn(sp, "server.address", host, name < hlen ? name : hlen);
+}
+
+/* 1 when the script sent a traceparent of its own. */
+static int has_traceparent(const sio_host_http *req) {
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (req->headers[i].name_len == 11 &&
+            strncasecmp(req->headers[i].name, "traceparent", 11) == 0)
+            return 1;
+    return 0;
+}
+
+/* An HTTP request under a client span, whose context the server gets (a
+ * traceparent header added unless the script sent one). */
 static uint64_t b_http(void *ud, lua_State *L, const sio_host_http *req, sio_err *err) {
     (void)ud;
     sio_run *c = cmd_of(L);
-    return sio_aio_http(c->w->aio, &c->task, req->method, req->method_len, req->url,
-                        req->url_len, req->headers, req->nheaders, req->body, req->body_len,
-                        req->timeout_ms, err);
+    const sio_http_header *hdrs = req->headers;
+    size_t nh = req->nheaders;
+    sio_http_header *with = NULL; /* the script's headers and the traceparent; ours */
+    char trace[SIO_TRACEPARENT_LEN + 1];
+    sio_span *sp = sio_run_op_span(c, req->method, SIO_SPAN_CLIENT);
+    if (sp) {
+        sio_span_set_str(sp, "http.request.method", req->method);
+        set_url(sp, req->url);
+        if (!has_traceparent(req) && (with = malloc(sizeof *with * (nh + 1))) != NULL) {
+            if (nh) memcpy(with, hdrs, sizeof *with * nh);
+            sio_span_traceparent(sp, trace);
+            with[nh++] = (sio_http_header){"traceparent", 11, trace, strlen(trace)};
+            hdrs = with;
+        }
+    }
+    uint64_t id = sio_aio_http(c->w->aio, &c->task, req->method, req->method_len, req->url,
+                               req->url_len, hdrs, nh, req->body, req->body_len, req->timeout_ms,
+                               err); /* copies the headers */
+    free(with);
+    sio_run_op_started(c, sp, id, err);
+    return id;
 }
 
 /* A kv op as the Redis command that does it (SET with PX for a ttl). */
@@ -54,7 +116,12 @@ static uint64_t b_kv(void *ud, lua_State *L, const sio_host_kv *req, sio_err *er
             argc = 5;
         }
     }
-    return sio_aio_redis(c->w->aio, &c->task, argc, argv, lens, err);
+    sio_span *sp = sio_run_op_span(c, argv[0], SIO_SPAN_CLIENT); /* telemetry */
+    sio_span_set_str(sp, "db.system.name", "redis");
+    sio_span_set_str(sp, "db.operation.name", argv[0]);
+    uint64_t id = sio_aio_redis(c->w->aio, &c->task, argc, argv, lens, err);
+    sio_run_op_started(c, sp, id, err);
+    return id;
 }
 
 static uint64_t b_produce(void *ud, lua_State *L, const char *topic, const char *key,
@@ -62,11 +129,28 @@ static uint64_t b_produce(void *ud, lua_State *L, const char *topic, const char 
     (void)ud;
     sio_run *c = cmd_of(L);
     if (val == NULL) val = "", vlen = 0;
+    /* telemetry: a producer span, whose context the message carries */
+    char name[300];
+    snprintf(name, sizeof name, "send %s", topic);
+    sio_span *sp = sio_run_op_span(c, name, SIO_SPAN_PRODUCER);
+    sio_span_set_str(sp, "messaging.system", "kafka");
+    sio_span_set_str(sp, "messaging.operation.type", "send");
+    sio_span_set_str(sp, "messaging.operation.name", "send");
+    sio_span_set_str(sp, "messaging.destination.name", topic);
+    char tp[SIO_TRACEPARENT_LEN + 1];
+    sio_span_traceparent(sp, tp);
+    sio_kafka_header h = {"traceparent", tp, strlen(tp)};
+    uint64_t id;
     if (c->cbs.produce) { /* taken by the run's owner: done on the next turn */
-        if (c->cbs.produce(c->ud, topic, key, klen, val, vlen, err) != 0) return 0;
-        return sio_aio_timer(c->w->aio, &c->task, 0, err);
+        id = c->cbs.produce(c->ud, topic, key, klen, val, vlen, err) == 0
+                 ? sio_aio_timer(c->w->aio, &c->task, 0, err)
+                 : 0;
+    } else {
+        id = sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, &h, sp ? 1 : 0,
+                             err);
     }
-    return sio_aio_produce(c->w->aio, &c->task, topic, key, klen, val, vlen, err);
+    sio_run_op_started(c, sp, id, err);
+    return id;
 }
 
 /* A native tool's answer, from any thread: the worker carries it to its loop. */
@@ -99,7 +183,25 @@ static uint64_t b_tool(void *ud, lua_State *L, const char *name, const char *arg
 
 static void b_cancel(void *ud, lua_State *L, uint64_t op_id) {
     (void)ud;
-    sio_aio_cancel(cmd_of(L)->w->aio, op_id);
+    sio_run *c = cmd_of(L);
+    sio_aio_cancel(c->w->aio, op_id);
+    sio_run_op_done(c, op_id, NULL); /* telemetry: its span ends */
+}
+
+/* The engine's telemetry hooks (worker_trace.c). */
+static void b_step_begin(void *ud, lua_State *L, lua_Integer i, const char *step_id) {
+    (void)ud;
+    sio_run_step_begin(cmd_of(L), i, step_id);
+}
+
+static void b_step_retry(void *ud, lua_State *L, lua_Integer i, const char *message) {
+    (void)ud;
+    sio_run_step_retry(cmd_of(L), i, message);
+}
+
+static void b_step_end(void *ud, lua_State *L, lua_Integer i, int ok, const char *message) {
+    (void)ud;
+    sio_run_step_end(cmd_of(L), i, ok, message);
 }
 
 static void b_step_result(void *ud, lua_State *L, const char *step, const char *payload,
@@ -127,6 +229,9 @@ static const sio_host_backend daemon_backend = {
     .deadline = b_timer,
     .step_result = b_step_result,
     .native_tool = b_native_tool,
+    .step_begin = b_step_begin,
+    .step_retry = b_step_retry,
+    .step_end = b_step_end,
 };
 
 /* Pushes {name = value} of a response's header lines ("Name: value\r\n"):

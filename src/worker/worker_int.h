@@ -7,7 +7,11 @@
 #include <pthread.h>
 #include <uv.h>
 
+#include "trace.h"
 #include "worker.h"
+
+typedef struct sio_run_step sio_run_step;
+typedef struct sio_op_span sio_op_span;
 
 #define SIO_IDLE_THREADS 16
 
@@ -29,6 +33,16 @@ struct sio_run {
     /* the outcome, set by the coroutine's last C continuation */
     json_t *result;
     int has_error;
+    /* telemetry (worker_trace.c): the trace the run continues (traced = 0:
+     * none, no spans), the workflow's metric label, its steps by the
+     * engine's index (ids, spans and start times) and the spans of its ops
+     * in flight. */
+    sio_trace_ctx trace;
+    int traced;
+    size_t wf_label;
+    sio_run_step *steps;
+    size_t nsteps;
+    sio_op_span *op_spans;
 };
 
 /* A produce completion carried from the delivery-report thread, or a
@@ -81,6 +95,9 @@ struct sio_worker {
     void *reload_data;
     /* Written by the loop thread under mu, read by sio_worker_reload_stats. */
     unsigned long reloads_ok, reloads_rejected;
+    /* telemetry (loop thread): the heartbeat timer and its health slot */
+    uv_timer_t hb_timer;
+    int hb_started, hb_slot;
 };
 
 void sio_worker_on_wake(uv_async_t *a);
@@ -111,5 +128,35 @@ int sio_worker_host_push(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err)
 /* worker_host.c: pushes the value of a completed aio op onto co, in the
  * host contract's shape (luahost.h).  May raise (memory). */
 void sio_worker_push_result(lua_State *co, const sio_aio_result *r);
+
+/* --- telemetry of a run (worker_trace.c; loop thread) ------------------------*/
+
+/* Sets up r's telemetry: parent (may be NULL, copied) and the workflow's
+ * metric label. */
+void sio_run_trace_init(sio_run *r, const sio_trace_ctx *parent, const char *workflow);
+
+/* Step i (the engine's 1-based index) with id step_id starts, retries after
+ * error, ends (ok, or failed with error): its span under the run's, and
+ * sio_step_duration_seconds at its end.  Unknown indices are ignored. */
+void sio_run_step_begin(sio_run *r, lua_Integer i, const char *step_id);
+void sio_run_step_retry(sio_run *r, lua_Integer i, const char *error);
+void sio_run_step_end(sio_run *r, lua_Integer i, int ok, const char *error);
+
+/* A span for an op r is about to start, a child of the step whose code
+ * runs (sio_exec_step; else of the run's parent): NULL when the run is not
+ * traced.  Register it
+ * with sio_run_op_started once the op has its id (0: it did not start;
+ * the span then ends with err). */
+sio_span *sio_run_op_span(sio_run *r, const char *name, sio_span_kind kind);
+void sio_run_op_started(sio_run *r, sio_span *s, uint64_t op_id, const sio_err *err);
+
+/* The op completed (its span gets the outcome and ends) or was cancelled. */
+void sio_run_op_done(sio_run *r, uint64_t op_id, const sio_aio_result *res);
+
+/* Puts the run's trace ids into the thread's log lines (or clears them). */
+void sio_run_log_here(const sio_run *r);
+
+/* Ends every span r still holds (r is going away: abandoned). */
+void sio_run_trace_release(sio_run *r);
 
 #endif

@@ -32,9 +32,8 @@ python=$(dirname "$kubevalidate")/python
 yaml2json() { "$python" -c 'import json, sys, yaml
 for d in yaml.safe_load_all(open(sys.argv[1])): print(json.dumps(d))' "$1"; }
 
-# Settings the binary knows, plus names reserved for settings still to come
-# (PLAN: OPS_ADDR arrives with the telemetry listener).
-known=$("$BIN" help | sed -n 's/^  \([A-Z][A-Z0-9_]*\) .*/\1/p'; echo OPS_ADDR)
+# Settings the binary knows.
+known=$("$BIN" help | sed -n 's/^  \([A-Z][A-Z0-9_]*\) .*/\1/p')
 check_settings() { # WHERE NAME...
     local where=$1 n
     shift

@@ -6,7 +6,9 @@
 # environment's Kafka and Redis over the host network.  Also: the runtime
 # image has no compiler and no -dev package, runs as a non-root user,
 # carries the OCI labels and a HEALTHCHECK that passes while it serves and
-# fails when Kafka does not answer, and a folder mounted over
+# fails when nothing answers on OPS_ADDR, the image's serve answers
+# /healthz, /readyz and /metrics (libmicrohttpd at run time), and a folder
+# mounted over
 # /etc/sio/workflows replaces the baked workflows.  SIGTERM ends it with 0.
 # Skipped (exit 77) only where buildah, podman or debootstrap is missing.
 source "$(dirname "$0")/lib.sh"
@@ -16,10 +18,14 @@ for tool in buildah podman debootstrap; do
         exit 77
     fi
 done
-IMAGE=localhost/sio-orchestrator:it
+# A tag of this run's own: the image store is the machine's, and another
+# checkout's it_image building the same tag at once would swap the image
+# under this one (its revision label then is not ours).
+IMAGE=localhost/sio-orchestrator:it-$$-$RANDOM
 ctr=""
 img_cleanup() {
     [ -n "$ctr" ] && buildah rm "$ctr" >/dev/null 2>&1
+    buildah rmi "$IMAGE" >/dev/null 2>&1 # the tag; its layers stay as build cache
     # Untagged layers of earlier builds: keep a day's worth as build cache.
     podman image prune -f --filter until=24h >/dev/null 2>&1 || true
 }
@@ -72,8 +78,12 @@ pass "runtime image: uid 10001, no compiler, no -dev package, no headers"
 mapfile -t cmd < <(jq -r '(.Entrypoint // []) + (.Cmd // []) | .[]' <<<"$config")
 [ "${cmd[*]}" = "/opt/sio/bin/sio-orchestrator serve" ] || fail "default command: ${cmd[*]}"
 envs=()
+# The operations listener on a free port of the host network (other tests
+# and checkouts run services at once); the HEALTHCHECK reads OPS_ADDR too.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+OPS_ADDR=127.0.0.1:$(free_port)
 for v in KAFKA_BROKERS DEDUPE_REDIS_ADDR KAFKA_COMMANDS_TOPIC KAFKA_RESPONSES_TOPIC KAFKA_GROUP_ID \
-    DEDUPE_KEY_PREFIX TOPIC_PARTITIONS DRAIN_TIMEOUT; do
+    DEDUPE_KEY_PREFIX TOPIC_PARTITIONS DRAIN_TIMEOUT OPS_ADDR; do
     envs+=(-e "$v=${!v}")
 done
 inside "${envs[@]}" "$ctr" -- "${cmd[@]}" >"$RUN/image.out" 2>"$RUN/image.err" &
@@ -91,11 +101,31 @@ jq -e -s --arg cid "img-$$" 'length == 2 and all(.key == $cid and .value.correla
     || fail "sample flow through the image: $out"
 pass "the image's default command serves the sample flow: step_result, then success"
 
+# The operations listener of the image's serve, from the host (shared
+# network): alive, ready, and counting the command it just finished (the
+# count follows the delivery report, so it is waited for, not assumed).
+code=$(curl -s -o "$RUN/healthz" -w '%{http_code}' "http://$OPS_ADDR/healthz") || true
+[ "$code" = 200 ] || fail "/healthz of the image's serve: $code $(cat "$RUN/healthz" 2>/dev/null)"
+for _ in $(seq 1 600); do
+    code=$(curl -s -o "$RUN/readyz" -w '%{http_code}' "http://$OPS_ADDR/readyz") || true
+    [ "$code" = 200 ] && break
+    sleep 0.1
+done
+[ "$code" = 200 ] || fail "/readyz of the image's serve: $code $(cat "$RUN/readyz" 2>/dev/null)"
+want='sio_commands_finished_total{workflow="noop",outcome="success"} 1'
+for _ in $(seq 1 600); do
+    curl -s "http://$OPS_ADDR/metrics" >"$RUN/metrics" || true
+    grep -qxF "$want" "$RUN/metrics" && break
+    sleep 0.1
+done
+grep -qxF "$want" "$RUN/metrics" || fail "/metrics of the image's serve lacks $want"
+pass "the image's serve answers /healthz 200, /readyz 200 and /metrics on OPS_ADDR"
+
 inside "${envs[@]}" "$ctr" -- /opt/sio/bin/sio-healthcheck \
     || fail "HEALTHCHECK fails while the service serves"
-inside "${envs[@]}" -e KAFKA_BROKERS=127.0.0.1:1 "$ctr" -- /opt/sio/bin/sio-healthcheck 2>/dev/null \
-    && fail "HEALTHCHECK passes with no broker at 127.0.0.1:1"
-pass "HEALTHCHECK passes while serving and fails when Kafka does not answer"
+inside "${envs[@]}" -e "OPS_ADDR=127.0.0.1:$(free_port)" "$ctr" -- /opt/sio/bin/sio-healthcheck 2>/dev/null \
+    && fail "HEALTHCHECK passes with nothing listening on OPS_ADDR"
+pass "HEALTHCHECK passes while serving (/healthz 200) and fails when no serve answers"
 
 # SIGTERM to the serve process inside: drains and exits 0 through buildah.
 kids() { local p; for p in $(pgrep -P "$1"); do echo "$p"; kids "$p"; done; }

@@ -143,6 +143,7 @@ static pid_t start_service(eos_test *t, const char *txn_id) {
         snprintf(inflight, sizeof inflight, "%d", INFLIGHT_PER_WORKER);
         setenv("WORKER_COUNT", workers, 1);
         setenv("WORKER_INFLIGHT", inflight, 1);
+        setenv("OPS_ADDR", "127.0.0.1:0", 1); /* the operations listener on a free port */
         char txn[260];
         snprintf(txn, sizeof txn, "transactional.id=%s", txn_id ? txn_id : "");
         char *argv[] = {"sio-orchestrator", "serve", "-X", "session.timeout.ms=6000", "-X",

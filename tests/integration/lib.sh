@@ -36,6 +36,9 @@ export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-5m}
 # A loaded test machine can stall a worker or Redis for seconds; that must
 # not read as a dead Redis (REDIS_TIMEOUT) in tests that count executions.
 export REDIS_TIMEOUT=${REDIS_TIMEOUT:-60s}
+# Each service's operations listener on a free port: tests (and other
+# checkouts on this machine) run several services at once.
+export OPS_ADDR=${OPS_ADDR:-127.0.0.1:0}
 RESPONSES=$KAFKA_RESPONSES_TOPIC
 DLQ=$KAFKA_RESPONSES_TOPIC.dlq
 PASSED=0

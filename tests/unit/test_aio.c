@@ -260,7 +260,7 @@ static void absent_capabilities_say_so(void **state) {
     assert_int_equal(sio_aio_redis(f->aio, f, 1, argv, lens, &err), 0);
     assert_int_equal(err.code, SIO_E_UNAVAILABLE);
     assert_non_null(strstr(err.msg, "redis is not configured"));
-    assert_int_equal(sio_aio_produce(f->aio, f, "t", "k", 1, "v", 1, &err), 0);
+    assert_int_equal(sio_aio_produce(f->aio, f, "t", "k", 1, "v", 1, NULL, 0, &err), 0);
     assert_non_null(strstr(err.msg, "kafka is not configured"));
 }
 

@@ -838,8 +838,46 @@ static void usage_lists_every_variable(void **state) {
     free(out);
 }
 
+/* Telemetry: OPS_ADDR, the OTLP endpoints and the sampler. */
+static void telemetry_settings(void **state) {
+    (void)state;
+    char *argv[] = {"serve", NULL};
+    char *none[] = {NULL};
+    const sio_config *cfg = load_ok(argv, none);
+    assert_string_equal(cfg->ops_host, "0.0.0.0");
+    assert_int_equal(cfg->ops_port, 9464);
+    assert_null(cfg->otlp_traces_url);
+    assert_int_equal(cfg->sampler, SIO_SAMPLER_PARENTBASED_ALWAYS_ON);
+    sio_config_destroy(cfg);
+    char *env[] = {"OPS_ADDR=[::1]:0", "OTEL_EXPORTER_OTLP_ENDPOINT=http://col:4318/",
+                   "OTEL_TRACES_SAMPLER=traceidratio", "OTEL_TRACES_SAMPLER_ARG=0.25", NULL};
+    cfg = load_ok(argv, env);
+    assert_string_equal(cfg->ops_host, "::1");
+    assert_int_equal(cfg->ops_port, 0);
+    assert_string_equal(cfg->otlp_traces_url, "http://col:4318/v1/traces");
+    assert_int_equal(cfg->sampler, SIO_SAMPLER_TRACEIDRATIO);
+    assert_true(cfg->sampler_ratio == 0.25);
+    sio_config_destroy(cfg);
+    char *env2[] = {"OPS_ADDR=off", "OTEL_EXPORTER_OTLP_ENDPOINT=http://a:1",
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=https://b/traces", NULL};
+    cfg = load_ok(argv, env2);
+    assert_null(cfg->ops_host);
+    assert_string_equal(cfg->otlp_traces_url, "https://b/traces");
+    sio_config_destroy(cfg);
+    char *bad1[] = {"OPS_ADDR=9464", NULL}, *bad2[] = {"OPS_ADDR=h:70000", NULL},
+         *bad3[] = {"OTEL_TRACES_SAMPLER=sometimes", NULL}, *bad4[] = {"OTEL_TRACES_SAMPLER_ARG=1.5", NULL},
+         *bad5[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=col:4318", NULL}, *bad6[] = {"OPS_ADDR=::1:80", NULL};
+    load_fails(argv, bad1, "~OPS_ADDR: \"9464\" is not host:port (or off)");
+    load_fails(argv, bad2, "~OPS_ADDR:");
+    load_fails(argv, bad3, "~OTEL_TRACES_SAMPLER: \"sometimes\" is not a sampler");
+    load_fails(argv, bad4, "~OTEL_TRACES_SAMPLER_ARG: \"1.5\" is not a probability from 0 to 1");
+    load_fails(argv, bad5, "~is not an http:// or https:// URL");
+    load_fails(argv, bad6, "~write an IPv6 address as [addr]:port");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(telemetry_settings),
         cmocka_unit_test(every_default),
         cmocka_unit_test(env_overrides_defaults),
         cmocka_unit_test(file_overrides_env),

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "service_int.h"
 
 #define PRODUCE_API 0 /* ProduceRequest */
@@ -63,10 +64,12 @@ static int start(void **state, char *guarantee, char *const *more) {
                            "-X", "retry.backoff.ms=100", NULL};
     char *envp[16] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
                       "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
-                      "DRAIN_TIMEOUT=5s", "TXN_COMMIT_INTERVAL=10ms", guarantee, NULL};
-    for (size_t i = 9; more && *more && i < 15; i++) envp[i] = *more++;
+                      "DRAIN_TIMEOUT=5s", "TXN_COMMIT_INTERVAL=10ms", "OPS_ADDR=127.0.0.1:0",
+                      guarantee, NULL};
+    for (size_t i = 10; more && *more && i < 15; i++) envp[i] = *more++;
     fixture *f = calloc(1, sizeof *f);
     sio_err err;
+    sio_metrics_reset(); /* each case counts its own service's commands */
     f->cfg = sio_config_load(13, argv, envp, NULL, &err);
     if (f->cfg == NULL) fail_msg("config: %s", err.msg);
     sio_service_opts so = {.embedded = 1};
@@ -367,6 +370,42 @@ static void send_markers(fixture *f, const char *cid) {
     send_command(f, dlq, json);
 }
 
+/* The value of the sample `series` (name{labels}) in the /metrics text;
+ * 0 when it is not there. */
+static double metric(const char *series) {
+    size_t len, n = strlen(series);
+    char *t = sio_metrics_expose(&len);
+    assert_non_null(t);
+    double v = 0;
+    for (char *p = t; (p = strstr(p, series)) != NULL; p += n)
+        if ((p == t || p[-1] == '\n') && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    free(t);
+    return v;
+}
+
+/* Waits (up to 60 s) until the sample `series` is want; returns its value. */
+static double await_metric(const char *series, double want) {
+    time_t end = time(NULL) + 60;
+    double v;
+    while ((v = metric(series)) != want && time(NULL) < end) usleep(10 * 1000);
+    return v;
+}
+
+/* Waits until the markers of send_markers are counted as finished (their
+ * transaction committed: every command before them is counted too). */
+static void await_markers_counted(void) {
+    time_t end = time(NULL) + 60;
+    while (time(NULL) < end &&
+           (metric("sio_commands_finished_total{workflow=\"noop\",outcome=\"success\"}") < 1 ||
+            metric("sio_commands_finished_total{workflow=\"unknown\",outcome=\"dlq\"}") < 1))
+        usleep(10 * 1000);
+    assert_true(metric("sio_commands_finished_total{workflow=\"noop\",outcome=\"success\"}") >= 1);
+    assert_true(metric("sio_commands_finished_total{workflow=\"unknown\",outcome=\"dlq\"}") >= 1);
+}
+
 /* The broker refuses to add the responses partition to the transaction
  * that holds a finished command's messages (an abortable error): the
  * transaction is aborted, the command consumed again and answered from its
@@ -384,6 +423,12 @@ static void eos_aborted_transaction_is_retried_once(void **state) {
     assert_int_equal(n.success, 1);
     assert_int_equal(n.error, 0);
     assert_int_equal(gated_runs(f, "ab-1"), 1);
+    /* counted once, when its retried transaction committed */
+    await_markers_counted();
+    assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"success\"}"), 1);
+    assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"duplicate\"}"), 0);
+    /* every command committed: none left in flight (held ones included) */
+    assert_int_equal(await_metric("sio_commands_in_flight", 0), 0);
 }
 
 /* The broker refuses a command's messages for good (message too large):
@@ -415,6 +460,13 @@ static void eos_refused_message_is_dead_lettered_once(void **state) {
     assert_int_equal(n.success, 0);
     assert_int_equal(n.step_result, 0);
     assert_int_equal(gated_runs(f, "rf-1"), 1);
+    /* counted once, as dead-lettered, when the DLQ entry committed */
+    await_markers_counted();
+    assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"dlq\"}"), 1);
+    assert_int_equal(metric("sio_commands_finished_total{workflow=\"gated\",outcome=\"success\"}"), 0);
+    assert_int_equal(metric("sio_dlq_messages_total{class=\"permanent\"}"), 2); /* with the marker's */
+    assert_true(metric("sio_kafka_delivery_failures_total") >= 1); /* the refusal */
+    assert_int_equal(await_metric("sio_commands_in_flight", 0), 0);
 }
 
 /* A fatal producer error (fenced by a newer instance with the same
