@@ -52,8 +52,46 @@ function M.parse_duration(v)
   return total
 end
 
--- HTTP through the host (the host enforces its allow-list; here we refuse
--- anything that is not http(s)). Returns the response {status, headers, body}.
+---------------------------------------------------------------------------
+-- HTTP: the request and response shared by the http tool and
+-- sio.http.request (see types/sio.lua: sio.HttpRequest, sio.HttpResponse).
+--
+-- Request {url, method = "GET", headers = {Name = value}, body, timeout}:
+-- a table body is sent as JSON with Content-Type: application/json unless
+-- the headers set a Content-Type.  The host checks the rest (allow-list,
+-- method, header names and values) and refuses with a permanent error.
+-- Response {status, headers = {lower-case name = value}, body, json}:
+-- json is the body decoded, on first use, when the Content-Type says JSON
+-- or the body starts with { or [ (nil when it does not decode).
+
+-- Does a headers table ({Name = value} or {"Name: value", ...}) set `name`
+-- (lower case)?
+local function has_header(headers, name)
+  if type(headers) ~= "table" then return false end
+  for k, v in pairs(headers) do
+    local key = type(k) == "string" and k or (type(v) == "string" and v:match("^([^:]*):"))
+    if key and key:lower() == name then return true end
+  end
+  return false
+end
+
+local RESP_MT = { __metatable = "sio.http_response", __index = function(t, k)
+  if k ~= "json" then return nil end
+  local body = rawget(t, "body")
+  if type(body) ~= "string" then return nil end
+  local ctype = type(rawget(t, "headers")) == "table" and rawget(t, "headers")["content-type"]
+  local c = body:match("^%s*()")
+  c = c and body:byte(c)
+  if not ((type(ctype) == "string" and ctype:lower():find("json", 1, true)) or c == 123 or c == 91) then
+    return nil
+  end
+  local ok, v = pcall(decode, body)
+  if not ok then return nil end
+  rawset(t, "json", v)
+  return v
+end }
+
+-- http_request(host, req) -> response (a waiting call).
 function M.http_request(host, req)
   if type(req) ~= "table" then permanent("sio.http.request expects a table") end
   local url = req.url
@@ -66,17 +104,75 @@ function M.http_request(host, req)
     if not ms then permanent("http: " .. err) end
     timeout = ms
   end
-  local body = req.body
-  if type(body) == "table" then body = encode(body) end
-  local op, err = host.http({
-    method = type(req.method) == "string" and req.method:upper() or "GET",
-    url = url, headers = req.headers, body = body, timeout_ms = timeout,
-  })
-  if not op then op_failed("http " .. url, err) end
+  local body, headers = req.body, req.headers
+  if type(body) == "table" then
+    body = encode(body)
+    if not has_header(headers, "content-type") then
+      -- a copy with the header added, in the "Name: value" form
+      local h = { "Content-Type: application/json" }
+      if type(headers) == "table" then
+        for k, v in pairs(headers) do
+          if type(k) == "string" then h[k] = v else h[#h + 1] = v end
+        end
+      end
+      headers = h
+    end
+  elseif body ~= nil and type(body) ~= "string" then
+    body = M.to_text(body)
+  end
+  local method = type(req.method) == "string" and req.method:upper() or "GET"
+  local op, err = host.http({ method = method, url = url, headers = headers, body = body, timeout_ms = timeout })
+  local what = "http " .. method .. " " .. url
+  if not op then op_failed(what, err) end
   local ok, resp = await(op)
-  if not ok then op_failed("http " .. url, resp) end
-  return resp
+  if not ok then op_failed(what, resp) end
+  local hs = {}
+  if type(resp.headers) == "table" then
+    for k, v in pairs(resp.headers) do if type(k) == "string" then hs[k:lower()] = v end end
+  end
+  return setmetatable({ status = math.tointeger(resp.status) or 0, headers = hs,
+                        body = type(resp.body) == "string" and resp.body or "" }, RESP_MT)
 end
+
+-- Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date -> ms from
+-- now (now_s: the wall clock, seconds), or nil.
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
+                 Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local function days_from_civil(y, m, d) -- days since 1970-01-01 (proleptic Gregorian)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+function M.retry_after_ms(value, now_s)
+  if type(value) ~= "string" then return nil end
+  local secs = value:match("^%s*(%d+)%s*$")
+  if secs then return tonumber(secs) * 1000 end
+  local d, mon, y, hh, mm, ss = value:match("^%s*%a+, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+  if not d or not MONTHS[mon] then return nil end
+  local at = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  local ms = math.floor((at - (now_s or 0)) * 1000)
+  return ms > 0 and ms or 0
+end
+
+-- The start of a response body for an error message: at most `max` bytes,
+-- cut at a UTF-8 character boundary, with the size when cut.
+local BODY_IN_ERROR = 512
+local function body_excerpt(body, max)
+  max = max or BODY_IN_ERROR
+  if #body <= max then return body end
+  local cut = max
+  while cut > 0 do
+    local b = body:byte(cut + 1)
+    if not b or b < 0x80 or b >= 0xC0 then break end -- cut+1 starts a character
+    cut = cut - 1
+  end
+  return body:sub(1, cut) .. "... (" .. #body .. " bytes)"
+end
+M.body_excerpt = body_excerpt
 
 local function kv_key(cx, key)
   if type(key) ~= "string" and type(key) ~= "number" then permanent("kv: key must be a string") end
@@ -160,16 +256,31 @@ builtin.noop = { sync = true, fn = function(args)
   return encode(args)
 end }
 
--- http: args {method, url, headers, body, timeout}; payload = response body.
--- A 5xx response is a transient error, any other status >= 400 permanent.
+-- http: args = the request (http_request) plus on_4xx; payload = the
+-- response body, and A[step].status / headers / body (the extra record
+-- fields this tool returns).  429 and 5xx are transient (retried with the
+-- step's retries, waiting the server's Retry-After when it sends one); any
+-- other 4xx is permanent by default (on_4xx = "transient" retries it too,
+-- "ok" returns it like a success); errors carry the start of the body.
+local ON_4XX = { permanent = true, transient = true, ok = true }
 builtin.http = { fn = function(args, cx)
-  local resp = M.http_request(cx.host, args or {})
-  local status = tonumber(resp and resp.status) or 0
-  if status >= 500 then transient("http " .. tostring(args.url) .. ": status " .. status) end
-  if status >= 400 then permanent("http " .. tostring(args.url) .. ": status " .. status) end
-  local body = resp and resp.body
-  if body == nil then return "" end
-  return type(body) == "table" and encode(body) or tostring(body)
+  args = args or {}
+  local on_4xx = args.on_4xx or "permanent"
+  if not ON_4XX[on_4xx] then
+    permanent("http: on_4xx must be \"permanent\", \"transient\" or \"ok\", got " .. tostring(on_4xx))
+  end
+  local resp = M.http_request(cx.host, args)
+  local status = resp.status
+  if status >= 400 and not (on_4xx == "ok" and status < 500 and status ~= 429) then
+    local msg = ("http %s %s: status %d"):format(type(args.method) == "string" and args.method:upper() or "GET",
+      tostring(args.url), status)
+    local wait = M.retry_after_ms(resp.headers["retry-after"], cx.host.time())
+    if wait then msg = msg .. (" (Retry-After %gs)"):format(wait / 1000) end
+    if resp.body ~= "" then msg = msg .. ": " .. body_excerpt(resp.body) end
+    local class = (status >= 500 or status == 429 or on_4xx == "transient") and "transient" or "permanent"
+    error({ class = class, message = msg, retry_after_ms = class == "transient" and wait or nil }, 0)
+  end
+  return resp.body, { status = status, headers = resp.headers, body = resp.body }
 end }
 
 -- kafka: args {topic, key, value}; payload = {"topic":..,"key":..}.

@@ -52,6 +52,11 @@ local AWAIT = api.AWAIT
 local DONE = setmetatable({}, { __name = "sio.done" })
 local classify = errors.classify
 
+-- A step waits at most this long for a retry the server asked to delay
+-- (Retry-After); asked for longer, the step fails now and the command's
+-- own retries (RETRY_BACKOFF_*) take over.
+local RETRY_AFTER_MAX_MS = 60000
+
 -- step states
 local QUEUED, RUNNING, OK, SKIPPED, FAILED, DROPPED = 1, 2, 3, 4, 5, 6
 
@@ -240,11 +245,11 @@ local function step_main(cx, i)
   local r = cx.rt[i]
   local args = r.args
   if args == nil and step.args then args = step.args(cx.A, cx); r.args = args end
-  local payload
+  local payload, extra
   if step.kind == "tool" then
     local entry = step.tool
     if entry.kind == "builtin" then
-      payload = entry.fn(args, cx)
+      payload, extra = entry.fn(args, cx)
     elseif entry.kind == "lua" then
       payload = cx:user_tool(entry)(args, cx:step_ctx(i, args))
     else -- native: host.tool(name, args) -> op; completion value = payload
@@ -259,7 +264,7 @@ local function step_main(cx, i)
   else
     payload = cx:run_fn(i)(cx.A, args, cx:step_ctx(i, args))
   end
-  return DONE, payload
+  return DONE, payload, extra
 end
 
 function Cmd:step_ctx(i, args)
@@ -294,12 +299,16 @@ function Cmd:release(i)
   end
 end
 
-function Cmd:complete(i, payload, args, attempts)
+-- extra: more fields of the step's record, from a built-in tool (the http
+-- tool's status, headers and body).
+function Cmd:complete(i, payload, args, attempts, extra)
   local step = self.wf.steps[i]
   local id = step.id
   self.running = self.running - 1
   self.state[i] = OK
-  self.A[id] = setmetatable({ payload = payload, args = args, ok = true, attempts = attempts }, REC_MT)
+  local rec = { payload = payload, args = args, ok = true, attempts = attempts }
+  if extra then for k, v in pairs(extra) do if rec[k] == nil then rec[k] = v end end end
+  self.A[id] = setmetatable(rec, REC_MT)
   self.outputs[id] = payload
   local done = self.done
   done[#done + 1] = id
@@ -412,7 +421,7 @@ function Cmd:resume(i, ...)
   local prev = self.current
   self.current = i
   self:mark(i)
-  local ok, a, b = co_resume(r.co, ...)
+  local ok, a, b, c = co_resume(r.co, ...)
   self:mark(prev)
   self.current = prev
   if self:killed() then return end
@@ -420,7 +429,7 @@ function Cmd:resume(i, ...)
   if a == DONE then
     r.co = nil
     if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
-    return self:complete(i, normalise(b), r.args, r.attempts)
+    return self:complete(i, normalise(b), r.args, r.attempts, c)
   end
   if a == AWAIT and b ~= nil then
     r.op = b
@@ -438,9 +447,11 @@ function Cmd:step_error(i, err)
   if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
   if r.op then self.ops[r.op] = nil; self:cancel(r.op); r.op = nil end
   r.co = nil
-  if err.class == "transient" and r.attempts <= step.retries then
+  local wait = err.retry_after_ms
+  if err.class == "transient" and r.attempts <= step.retries and not (wait and wait > RETRY_AFTER_MAX_MS) then
     local opts = self.opts
     local delay = mmin((opts.retry_base_ms or 0) * 2 ^ (r.attempts - 1), opts.retry_max_ms or math.huge)
+    if wait and wait > delay then delay = wait end -- the server's Retry-After
     local t = self.host.timer(delay)
     if t then
       self.backoffs[t] = i

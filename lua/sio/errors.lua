@@ -59,7 +59,9 @@ local function describe(v)
 end
 M.describe = describe
 
--- classify(e, step) -> a fresh error table {class, message, step[, limit]}.
+-- classify(e, step) -> a fresh error table {class, message, step[, limit]
+-- [, retry_after_ms]} (retry_after_ms: how long a retry should wait at
+-- least, e.g. an http server's Retry-After).
 -- A classified table keeps its class; everything else is permanent.  The
 -- message is always a readable string.  step, when given, is the step the
 -- engine knows was running and wins over one the value carries.  Fields
@@ -73,9 +75,10 @@ function M.classify(e, step)
       elseif type(m) ~= "string" then
         m = class .. " error " .. (m == nil and "without a message" or ("whose message is a " .. type(m)))
       end
-      local s = rawget(e, "step")
+      local s, wait = rawget(e, "step"), rawget(e, "retry_after_ms")
       return { class = class, message = m, step = step or (type(s) == "string" and s or nil),
-               limit = rawget(e, "limit") == true or nil }
+               limit = rawget(e, "limit") == true or nil,
+               retry_after_ms = type(wait) == "number" and wait >= 0 and wait < math.huge and wait or nil }
     end
   end
   return { class = "permanent", message = describe(e), step = step }

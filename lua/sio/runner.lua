@@ -148,10 +148,14 @@ local function fail(class, message, step)
   return false, encode({ class = class, message = message, step = step })
 end
 
--- "unknown workflow 'x'", the name quoted safely: at most 200 bytes of it.
-local function unknown(name)
-  if #name > 200 then name = sub(name, 1, 200) .. "..." end
-  return "unknown workflow '" .. name .. "'"
+-- "unknown workflow 'x' (did you mean y?)": the name quoted safely (at
+-- most 200 bytes of it), with the closest of `intents` (default: the live
+-- set's) by host.suggest.
+local function unknown(name, intents)
+  local msg = "unknown workflow '" .. (#name > 200 and (sub(name, 1, 200) .. "...") or name) .. "'"
+  local close = host.suggest and #name <= 200 and host.suggest(name, intents or M.intents()) or {}
+  if close[1] then msg = msg .. " (did you mean " .. concat(close, ", ") .. "?)" end
+  return msg
 end
 M.unknown = unknown
 

@@ -28,17 +28,19 @@
 -- entry that `sio-orchestrator run` uses and additionally reports, per step,
 -- what the engine did.
 --
--- The module is searched on package.cpath, then in $SIO_BINARY_DIR/lua,
--- ./build-harness/lua and ./build/lua.  Build it with
---   cmake -S . -B build-harness -G Ninja && cmake --build build-harness --target sio_core_lua
+-- Run specs with `sio-orchestrator test [busted args]`, which puts the
+-- module of its build or installation on package.cpath.  (Inside this
+-- repository, a plain busted also finds it in $SIO_BINARY_DIR/lua,
+-- ./build-harness/lua or ./build/lua.)
 --
 -- API
 --   testing.new(opts) -> h        opts: root (".") , workflows ("workflows"),
 --       lua ("lua"), timeout ("10m": a command's limit on the virtual clock),
 --       memory ("64m" | bytes), instructions (100000000), publish_limit
 --       (SIO_PUBLISH_LIMIT's default: step results + sio.publish calls per
---       command), cpu_deadline (wall
---       clock per command, ms; default none), retry_base_ms, epoch (virtual
+--       command), cpu_deadline (wall clock per command, ms; default none),
+--       retry_base_ms, http_timeout (an http request's limit when it sets
+--       none: HTTP_TIMEOUT's default), epoch (virtual
 --       unix time at clock 0, 1700000000), intent (default for h:run).
 --   testing.load(intent, opts) -> h   new + checks the intent loads (errors
 --       otherwise, naming files and lines); h:run(attrs) then runs it.
@@ -107,10 +109,8 @@ local function load_core()
     end
   end
   error("sio.testing: the sio_core Lua module was not found (package.cpath, "
-    .. table.concat(tried, ", ") .. ").\nBuild it with:\n"
-    .. "  cmake -S . -B build-harness -G Ninja -DSIO_INTEGRATION=OFF && cmake --build build-harness\n"
-    .. "or point SIO_BINARY_DIR at a build folder (its lua/sio_core.so is used), "
-    .. "or run the specs with `sio-orchestrator test`.", 0)
+    .. table.concat(tried, ", ") .. ").\nRun the specs with `sio-orchestrator test [busted args]`: "
+    .. "it puts the module of its own build or installation on the Lua paths.", 0)
 end
 
 local core = load_core()
@@ -227,29 +227,54 @@ function Result:describe()
   return table.concat(out, "\n")
 end
 
-local function fail_at(r, step, msg, level)
-  error(r:where(step) .. ": " .. msg .. "\n" .. r:describe(), (level or 2) + 1)
+-- Expectation failures are reported at the spec's line (the first caller
+-- outside this file) and, under busted, as failures rather than errors:
+-- busted binds luassert's `error` to busted.fail, so raising through
+-- luassert makes a busted failure; without busted it is a plain error.
+local THIS_FILE = debug.getinfo(1, "S").source
+local has_luassert, luassert = pcall(require, "luassert")
+
+-- The level, counted from the caller of spec_fail, of the first Lua
+-- function outside this file.
+local function spec_level()
+  local level = 3 -- 1 = spec_level, 2 = spec_fail, 3 = spec_fail's caller
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then return 1 end
+    if info.source ~= THIS_FILE and info.what ~= "C" then return level - 1 end
+    level = level + 1
+  end
+end
+
+local function spec_fail(msg)
+  local level = spec_level()
+  if has_luassert then luassert(false, msg, luassert:level(level)) end
+  error(msg, level)
+end
+
+local function fail_at(r, step, msg)
+  spec_fail(r:where(step) .. ": " .. msg .. "\n" .. r:describe())
 end
 
 function Result:expect_ok()
   if not self.ok then
     local e = self.error or {}
-    fail_at(self, e.step, ("expected the workflow to succeed, got a %s error: %s"):format(tostring(e.class), tostring(e.message)), 2)
+    fail_at(self, e.step, ("expected the workflow to succeed, got a %s error: %s"):format(tostring(e.class), tostring(e.message)))
   end
   return self
 end
 
 function Result:expect_error(class, pattern, step)
-  if self.ok then fail_at(self, step, "expected a " .. tostring(class) .. " error, the workflow succeeded", 2) end
+  if self.ok then fail_at(self, step, "expected a " .. tostring(class) .. " error, the workflow succeeded") end
   local e = self.error
   if class and e.class ~= class then
-    fail_at(self, e.step, ("expected a %s error, got %s: %s"):format(class, tostring(e.class), tostring(e.message)), 2)
+    fail_at(self, e.step, ("expected a %s error, got %s: %s"):format(class, tostring(e.class), tostring(e.message)))
   end
   if pattern and not tostring(e.message):find(pattern) then
-    fail_at(self, e.step, ("error message %q does not match %q"):format(tostring(e.message), pattern), 2)
+    fail_at(self, e.step, ("error message %q does not match %q"):format(tostring(e.message), pattern))
   end
   if step and e.step ~= step then
-    fail_at(self, step, ("expected the error in step %s, it was in %s"):format(step, tostring(e.step)), 2)
+    fail_at(self, step, ("expected the error in step %s, it was in %s"):format(step, tostring(e.step)))
   end
   return self
 end
@@ -257,8 +282,8 @@ end
 function Result:step(id)
   local s = self.steps[id]
   if not s then
-    error((self.file or "?") .. ": no step '" .. tostring(id) .. "' in workflow " .. tostring(self.intent)
-      .. " (steps: " .. table.concat(self.order or {}, ", ") .. ")", 2)
+    spec_fail((self.file or "?") .. ": no step '" .. tostring(id) .. "' in workflow " .. tostring(self.intent)
+      .. " (steps: " .. table.concat(self.order or {}, ", ") .. ")")
   end
   return s
 end
@@ -266,10 +291,10 @@ end
 local function expect_status(self, status, ids)
   for _, id in ipairs(ids) do
     local s = self.steps[id]
-    if not s then fail_at(self, nil, "no step '" .. tostring(id) .. "'", 3) end
+    if not s then fail_at(self, nil, "no step '" .. tostring(id) .. "'") end
     if s.status ~= status then
       local why = s.error and (" (" .. tostring(s.error.class) .. ": " .. tostring(s.error.message) .. ")") or ""
-      fail_at(self, id, ("expected %s, got %s%s"):format(status, s.status, why), 3)
+      fail_at(self, id, ("expected %s, got %s%s"):format(status, s.status, why))
     end
   end
   return self
@@ -280,18 +305,18 @@ function Result:expect_failed(...) return expect_status(self, "failed", { ... })
 
 function Result:args(id)
   local s = self:step(id)
-  if s.status == "skipped" or s.status == "not_run" then fail_at(self, id, "has no rendered args: it was " .. s.status, 2) end
+  if s.status == "skipped" or s.status == "not_run" then fail_at(self, id, "has no rendered args: it was " .. s.status) end
   return s.args
 end
 function Result:output(id)
   local s = self:step(id)
-  if s.status ~= "ok" then fail_at(self, id, "has no output: it " .. (s.status == "failed" and "failed" or ("was " .. s.status)), 2) end
+  if s.status ~= "ok" then fail_at(self, id, "has no output: it " .. (s.status == "failed" and "failed" or ("was " .. s.status))) end
   return s.payload
 end
 function Result:json(id)
   local p = self:output(id)
   local ok, v = pcall(cjson.decode, p)
-  if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p), 2) end
+  if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p)) end
   return v
 end
 -- calls of one kind ("http", "tool", "kv", "produce", "redis"), in order
@@ -318,6 +343,7 @@ function M.new(opts)
     lua_dir = join(root, opts.lua or "lua"),
     timeout_ms = ms_of(opts.timeout or "10m", "timeout"),
     retry_base_ms = opts.retry_base_ms,
+    http_timeout_ms = ms_of(opts.http_timeout, "http_timeout") or core.settings().http_timeout_ms,
     publish_limit = opts.publish_limit,
     intent = opts.intent,
     stubs = {}, tools = {}, sources = {},
@@ -427,6 +453,24 @@ local function normalise_http(resp)
   return r
 end
 
+-- A request's headers as the daemon sends them ({Name = value} and
+-- {"Name: value"} entries), as {lower-case name = value}; a repeated
+-- header's values joined with ", ".
+local function request_headers(given)
+  local out = {}
+  if type(given) ~= "table" then return out end
+  for k, v in pairs(given) do
+    local name, value
+    if type(k) == "string" then name, value = k, tostring(v)
+    elseif type(v) == "string" then name, value = v:match("^([^:]*):[ \t]*(.-)[ \t]*$") end
+    if name then
+      name = name:lower()
+      out[name] = out[name] and (out[name] .. ", " .. value) or value
+    end
+  end
+  return out
+end
+
 -- Calls the stub for an op event; returns ok, value, delay_ms (nil: never).
 local function answer(h, e, call)
   local kind = e.kind
@@ -439,6 +483,7 @@ local function answer(h, e, call)
     return res
   end
   if kind == "http" then
+    e.args.headers = request_headers(e.args.headers)
     stub = h.stubs.http
     if stub == nil then v = defaults.http(h, e.args)
     elseif type(stub) == "function" then v = invoke(stub, e.args, call)
@@ -466,6 +511,14 @@ local function answer(h, e, call)
   while getmetatable(v) == AFTER do delay = delay + v.ms; v = v.value end
   if kind == "http" then v = normalise_http(v) end
   while getmetatable(v) == AFTER do delay = delay + v.ms; v = v.value end
+  if kind == "http" then
+    -- as libcurl in the daemon: no answer within the request's timeout
+    -- (HTTP_TIMEOUT by default) fails it
+    local limit = tonumber(e.args.timeout_ms) or h.http_timeout_ms
+    if v == NEVER or delay > limit then
+      v, delay = M.fail({ class = "transient", code = "TIMEOUT", message = "http: timed out" }), limit
+    end
+  end
   if v == NEVER then return true, nil, nil end
   call.delay_ms = delay
   if getmetatable(v) == FAIL then
@@ -514,12 +567,14 @@ function M.load(intent, opts)
   local found = false
   for _, i in ipairs(t.intents or {}) do if i == intent then found = true end end
   if not found then
-    local msg = ("sio.testing: no workflow with intent '%s' in %s (loaded: %s)"):format(
-      intent, h.workflows_dir, table.concat(t.intents or {}, ", "))
+    local close = core.suggest(intent, t.intents or {})
+    local msg = ("sio.testing: no workflow with intent '%s' in %s%s (loaded: %s)"):format(
+      intent, h.workflows_dir, close[1] and (" - did you mean " .. table.concat(close, ", ") .. "?") or "",
+      table.concat(t.intents or {}, ", "))
     if t.load_errors and #t.load_errors > 0 then
       msg = msg .. "\nload errors:\n  " .. table.concat(t.load_errors, "\n  ")
     end
-    error(msg, 2)
+    error(msg, 2) -- a setup error (a string, as pcall callers expect), not an expectation
   end
   return h
 end
@@ -602,7 +657,7 @@ function H:run(intent, attrs)
   r.killed = ev.killed
   r.instructions = ev.instructions
   r.mem_peak = ev.mem_peak
-  r.trace = ev.trace
+  r._trace = ev.trace
   if ev.text then
     r.text = ev.text
   else

@@ -139,7 +139,7 @@ function M.install(host, runner)
     local name = meta.intent
     if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow", nil, extra) end
     local wf = set.workflows[name]
-    if not wf then return fail("permanent", "unknown workflow '" .. name .. "'", nil, extra) end
+    if not wf then return fail("permanent", runner.unknown(name, extra.intents), nil, extra) end
     local seen = {}
     local res, err = engine.execute(host, traced(wf, seen), attrs, {
       on_step_result = function(step_id, p, query)

@@ -109,6 +109,7 @@ void sio_op_drop(sio_op *op) {
     if (op->headers) curl_slist_free_all(op->headers);
     free(op->body);
     free(op->resp);
+    free(op->resp_hdrs);
     free(op);
 }
 

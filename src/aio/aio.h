@@ -48,7 +48,8 @@ typedef struct sio_aio_result {
     long http_status;
     const char *body;         /* NUL-terminated, body_len bytes */
     size_t body_len;
-    const char *content_type; /* may be NULL */
+    const char *headers;      /* the response's header lines, "Name: value\r\n" each */
+    size_t headers_len;
     /* Redis */
     sio_redis_type redis_type;
     long long redis_int;

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+/* The most header bytes a response may have (curl's own limit is 100 KiB). */
+#define HTTP_MAX_HEADERS (64 * 1024)
+
 /* Per-socket poll handle, kept as curl's socket data. */
 typedef struct sock_ctx {
     uv_poll_t poll;
@@ -34,10 +37,12 @@ static void reap(sio_aio *aio) {
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&op);
         sio_aio_result res;
         memset(&res, 0, sizeof res);
-        char *ctype = NULL;
         if (op->too_big) {
             sio_err_set(&res.err, SIO_E_LIMIT, "http: response body larger than %zu bytes",
                         aio->cfg.http_max_body);
+        } else if (op->hdrs_too_big) {
+            sio_err_set(&res.err, SIO_E_LIMIT, "http: response headers larger than %d bytes",
+                        HTTP_MAX_HEADERS);
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
             sio_err_set(&res.err, SIO_E_TIMEOUT, "http: timed out");
         } else if (rc != CURLE_OK) {
@@ -49,10 +54,10 @@ static void reap(sio_aio *aio) {
             sio_err_set(&res.err, code, "http: %s", curl_easy_strerror(rc));
         } else {
             curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &res.http_status);
-            curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ctype);
             res.body = op->resp ? op->resp : "";
             res.body_len = op->resp_len;
-            res.content_type = ctype;
+            res.headers = op->resp_hdrs ? op->resp_hdrs : "";
+            res.headers_len = op->resp_hdrs_len;
         }
         curl_multi_remove_handle(aio->multi, easy);
         op->easy = NULL;
@@ -156,26 +161,48 @@ void sio_aio_http_close(sio_aio *aio) {
     }
 }
 
+/* Appends len bytes to a NUL-terminated buffer (*buf, owned by the op),
+ * refusing to grow it past max (*too_big is then set).  Returns len, or 0
+ * (which makes curl fail the transfer). */
+static size_t append(char **buf, size_t *blen, size_t *cap, const char *data, size_t len,
+                     size_t max, int *too_big) {
+    if (*blen + len > max) {
+        *too_big = 1;
+        return 0;
+    }
+    if (*blen + len + 1 > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < *blen + len + 1) c *= 2;
+        char *p = realloc(*buf, c);
+        if (p == NULL) return 0;
+        *buf = p;
+        *cap = c;
+    }
+    memcpy(*buf + *blen, data, len);
+    *blen += len;
+    (*buf)[*blen] = '\0';
+    return len;
+}
+
 /* Appends received bytes, refusing more than the configured maximum. */
 static size_t on_write(char *data, size_t size, size_t n, void *userp) {
     sio_op *op = userp;
+    return append(&op->resp, &op->resp_len, &op->resp_cap, data, size * n,
+                  op->aio->cfg.http_max_body, &op->too_big);
+}
+
+/* Keeps the header lines of the last response: a status line starts a new
+ * response (after a 100 Continue or a 1xx), the blank line ends it. */
+static size_t on_header(char *data, size_t size, size_t n, void *userp) {
+    sio_op *op = userp;
     size_t len = size * n;
-    if (op->resp_len + len > op->aio->cfg.http_max_body) {
-        op->too_big = 1;
-        return 0; /* makes curl fail the transfer */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        op->resp_hdrs_len = 0;
+        return len;
     }
-    if (op->resp_len + len + 1 > op->resp_cap) {
-        size_t cap = op->resp_cap ? op->resp_cap : 4096;
-        while (cap < op->resp_len + len + 1) cap *= 2;
-        char *p = realloc(op->resp, cap);
-        if (p == NULL) return 0;
-        op->resp = p;
-        op->resp_cap = cap;
-    }
-    memcpy(op->resp + op->resp_len, data, len);
-    op->resp_len += len;
-    op->resp[op->resp_len] = '\0';
-    return len;
+    if (len <= 2 && (len == 0 || data[0] == '\r' || data[0] == '\n')) return len;
+    return append(&op->resp_hdrs, &op->resp_hdrs_len, &op->resp_hdrs_cap, data, len,
+                  HTTP_MAX_HEADERS, &op->hdrs_too_big);
 }
 
 /* Is url http(s) and its host on the allow-list?  Fills err when not. */
@@ -223,6 +250,8 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char 
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, aio->cfg.tls_insecure ? 0L : 2L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/0.1");
     if (method != NULL) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);

@@ -26,6 +26,11 @@ struct sio_op {
     char *resp;
     size_t resp_len, resp_cap;
     int too_big;
+    /* SIO_AIO_HTTP: the header lines of the last response ("Name: value\r\n"
+     * each, the status line and the blank line left out) */
+    char *resp_hdrs;
+    size_t resp_hdrs_len, resp_hdrs_cap;
+    int hdrs_too_big;
     /* A reply computed at start (memkv), reported from a 0 ms timer so the
      * completion never runs inside the starting call. */
     sio_aio_result deferred;

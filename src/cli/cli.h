@@ -14,5 +14,6 @@ int sio_cli_tail(int argc, char **argv, char **envp);
 int sio_cli_topics(int argc, char **argv, char **envp);
 int sio_cli_offsets(int argc, char **argv, char **envp);
 int sio_cli_test(int argc, char **argv, char **envp);
+int sio_cli_new(int argc, char **argv, char **envp);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"run", sio_cli_run, "run WORKFLOW [--attrs JSON]   execute a workflow locally, no Kafka"},
     {"test", sio_cli_test, "test [BUSTED ARGS]           run the workflow specs (busted, the real engine)"},
     {"validate", sio_cli_validate, "validate [PATH...]           check workflows; file:line errors"},
+    {"new", sio_cli_new, "new NAME                     scaffold a workflow, its Lua step and its spec here"},
 };
 
 static void usage(FILE *out) {

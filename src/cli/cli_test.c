@@ -6,7 +6,7 @@
  *
  * Where things are looked up, relative to this executable's folder E:
  *   module  E/../lua/sio_core.so (build tree)   E/../lib/sio-orchestrator/sio_core.so (installed)
- *   Lua     E/../share/sio-orchestrator/lua (installed)   SIO_SOURCE_LUA_DIR (the source tree)
+ *   Lua     <share>/lua (cli_share.h: installed, or the source tree)
  * LUA_PATH_5_4 / LUA_CPATH_5_4 get these prepended (existing values and the
  * defaults kept); SIO_BIN and SIO_BINARY_DIR are set when unset, so specs
  * that run the binary find this one.  Returns only on failure: 2 when the
@@ -20,11 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#ifndef SIO_SOURCE_LUA_DIR
-#define SIO_SOURCE_LUA_DIR ""
-#endif
-
+#include "cli_share.h"
 
 static int exists(const char *dir, const char *file) {
     char p[PATH_MAX];
@@ -49,19 +45,10 @@ static int prepend_path(const char *name, const char *fallback, const char *firs
 
 int sio_cli_test(int argc, char **argv, char **envp) {
     (void)envp; /* the environment is extended with setenv and inherited */
-    char exe[PATH_MAX], dir[PATH_MAX], moddir[PATH_MAX], luadir[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        fprintf(stderr, "sio-orchestrator test: cannot find this executable: %s\n", strerror(errno));
-        return 2;
-    }
-    exe[n] = '\0';
-    memcpy(dir, exe, (size_t)n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
+    char exe[PATH_MAX], dir[PATH_MAX], moddir[PATH_MAX], share[PATH_MAX], luadir[PATH_MAX];
+    if (sio_cli_exe_path(exe, dir, sizeof exe) != 0) return 2;
 
     int in_build = 0;
-    moddir[0] = '\0';
     if (snprintf(moddir, sizeof moddir, "%s/../lua", dir) < (int)sizeof moddir &&
         exists(moddir, "sio_core.so")) {
         in_build = 1;
@@ -69,21 +56,13 @@ int sio_cli_test(int argc, char **argv, char **envp) {
                    (int)sizeof moddir ||
                !exists(moddir, "sio_core.so")) {
         fprintf(stderr, "sio-orchestrator test: the sio_core Lua module was not found next to %s\n"
-                        "(looked in %s/../lua and %s/../lib/sio-orchestrator);\n"
-                        "build it with: cmake --build <build-dir> --target sio_core_lua\n",
+                        "(looked in %s/../lua and %s/../lib/sio-orchestrator); it is built and "
+                        "installed with the binary\n",
                 exe, dir, dir);
         return 2;
     }
-    if (!(snprintf(luadir, sizeof luadir, "%s/../share/sio-orchestrator/lua", dir) <
-              (int)sizeof luadir &&
-          exists(luadir, "sio/testing.lua"))) {
-        if (snprintf(luadir, sizeof luadir, "%s", SIO_SOURCE_LUA_DIR) >= (int)sizeof luadir ||
-            luadir[0] == '\0' || !exists(luadir, "sio/testing.lua")) {
-            fprintf(stderr, "sio-orchestrator test: the sio.testing Lua module was not found "
-                            "(install the Lua sources under share/sio-orchestrator/lua)\n");
-            return 2;
-        }
-    }
+    if (sio_cli_share_dir("sio-orchestrator test", share, sizeof share) != 0) return 2;
+    if (snprintf(luadir, sizeof luadir, "%s/lua", share) >= (int)sizeof luadir) return 2;
 
     char cpath[PATH_MAX + 16], lpath[2 * PATH_MAX + 32];
     if (snprintf(cpath, sizeof cpath, "%s/?.so", moddir) >= (int)sizeof cpath ||

@@ -1,6 +1,7 @@
 /* config.c - layered configuration: defaults, env, file, flags; see config.h. */
 #include "config.h"
 #include "config_int.h"
+#include "suggest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -161,41 +162,12 @@ static int set_string(const char **field, const char *val, sio_err *err) {
     return 0;
 }
 
-/* Levenshtein distance, case-insensitive, capped for short names (for
- * "did you mean" hints). */
-static size_t edit_distance(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return SIZE_MAX;
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-            size_t best = diag + cost;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The setting name (flags = 0) or flag (flags = 1) closest to word, or
- * NULL when none is within two edits. */
+ * NULL when none is close (sio_suggest). */
 static const char *suggest(const char *word, int flags) {
-    const char *best = NULL;
-    size_t bestd = 3;
-    for (size_t i = 0; i < NSETTINGS; i++) {
-        const char *cand = flags ? settings[i].flag : settings[i].name;
-        if (cand == NULL) continue;
-        size_t d = edit_distance(word, cand);
-        if (d < bestd) bestd = d, best = cand;
-    }
-    return best;
+    const char *names[NSETTINGS], *best = NULL;
+    for (size_t i = 0; i < NSETTINGS; i++) names[i] = flags ? settings[i].flag : settings[i].name;
+    return sio_suggest(word, names, NSETTINGS, &best, 1) ? best : NULL;
 }
 
 

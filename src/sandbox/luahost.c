@@ -4,6 +4,7 @@
  */
 #include "luahost.h"
 #include "log.h"
+#include "suggest.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -288,6 +289,33 @@ static int h_log(lua_State *L) {
     return 0;
 }
 
+/* --- suggestions --------------------------------------------------------------*/
+
+#define SUGGEST_MAX 3
+
+int sio_host_suggest(lua_State *L) {
+    const char *word = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 2);
+    luaL_argcheck(L, n >= 0 && n < (1 << 20), 2, "too many names");
+    /* the names stay anchored in table 2; the array is a userdata, so an
+     * error cannot leak it */
+    const char **cands = lua_newuserdatauv(L, sizeof *cands * (size_t)(n ? n : 1), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        cands[i - 1] = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        lua_pop(L, 1);
+    }
+    const char *out[SUGGEST_MAX];
+    size_t k = sio_suggest(word, cands, (size_t)n, out, SUGGEST_MAX);
+    lua_createtable(L, (int)k, 0);
+    for (size_t i = 0; i < k; i++) {
+        lua_pushstring(L, out[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 /* --- module ---------------------------------------------------------------*/
 
 int luaopen_sio_host(lua_State *L) {
@@ -295,7 +323,8 @@ int luaopen_sio_host(lua_State *L) {
         {"compile", h_compile}, {"safe_env", h_safe_env},
         {"coroutine_create", h_coroutine_create}, {"now", h_now},
         {"time", h_time}, {"uuid", h_uuid}, {"log", h_log},
-        {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step}, {NULL, NULL}};
+        {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
+        {"suggest", sio_host_suggest}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");
     luaL_newlib(L, fns);

@@ -29,6 +29,9 @@
  *   host.exec_step(id | nil)
  *       Names the workflow step whose code runs now in the running
  *       coroutine's execution (see sio_exec_set_step); nil = none.
+ *   host.suggest(word, names) -> {name, ...}
+ *       Up to 3 of names (a list of strings) close to word, closest first
+ *       (sio_suggest: "did you mean").
  */
 #ifndef SIO_LUAHOST_H
 #define SIO_LUAHOST_H
@@ -37,5 +40,9 @@
 
 /* lua_CFunction: pushes the host table. */
 int luaopen_sio_host(lua_State *L);
+
+/* lua_CFunction host.suggest(word, names) -> list; also the harness's
+ * sio_core.suggest, so both ask the same question the same way. */
+int sio_host_suggest(lua_State *L);
 
 #endif

@@ -707,11 +707,18 @@ static void start(sio_task *t, sio_worker *w) {
         return;
     }
     if (!sio_worker_knows(w, c->env.workflow)) {
-        char m[300];
+        char m[700];
         size_t n = strlen(c->env.workflow), k = n > 200 ? 200 : n;
         while (k < n && k > 0 && ((unsigned char)c->env.workflow[k] & 0xC0) == 0x80) k--;
-        snprintf(m, sizeof m, "unknown workflow '%.*s%s'", (int)k, c->env.workflow,
-                 k < n ? "..." : "");
+        int len = snprintf(m, sizeof m, "unknown workflow '%.*s%s'", (int)k, c->env.workflow,
+                           k < n ? "..." : "");
+        const char *found[3], *close[3];
+        size_t nf = k < n ? 0 : sio_worker_suggest(w, c->env.workflow, found, 3), nc = 0;
+        for (size_t i = 0; i < nf; i++) /* names of 100 bytes at most: the message stays short */
+            if (strlen(found[i]) <= 100) close[nc++] = found[i];
+        for (size_t i = 0; i < nc && len > 0 && (size_t)len < sizeof m; i++)
+            len += snprintf(m + len, sizeof m - (size_t)len, "%s%s%s", i ? ", " : " (did you mean ",
+                            close[i], i + 1 == nc ? "?)" : "");
         dead_letter(c, SIO_PERMANENT, m, NULL, 0, NULL);
         return;
     }

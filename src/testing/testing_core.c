@@ -9,6 +9,8 @@
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   core.embedded_source("sio.engine") -> text | nil
+ *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
+ *   core.settings() -> runner.init's settings: the daemon's defaults
  *
  * A box owns one sio_sandbox (sio_sandbox_create: counting allocator, safe
  * globals, limits), with the embedded engine installed exactly as a worker
@@ -41,6 +43,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "luahost.h"
 #include "sandbox.h"
 #include "worker.h"
 
@@ -625,6 +628,14 @@ static int l_embedded_source(lua_State *L) {
     return 1;
 }
 
+/* core.settings() -> the settings table runner.init gets (the daemon's
+ * defaults, src/core/config.c), for the harness's own use of them. */
+static int l_settings(lua_State *L) {
+    sio_err err;
+    if (sio_worker_push_settings(L, NULL, &err) != 0) return luaL_error(L, "sio_core.settings: %s", err.msg);
+    return 1;
+}
+
 static int l_gc(lua_State *L) {
     box_free(luaL_checkudata(L, 1, BOX_MT));
     return 0;
@@ -636,7 +647,8 @@ int luaopen_sio_core(lua_State *L) {
         {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
-        {"new", l_new}, {"embedded_source", l_embedded_source}, {NULL, NULL},
+        {"new", l_new}, {"embedded_source", l_embedded_source},
+        {"suggest", sio_host_suggest}, {"settings", l_settings}, {NULL, NULL},
     };
     if (luaL_newmetatable(L, BOX_MT)) {
         luaL_newlib(L, methods);

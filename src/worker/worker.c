@@ -9,6 +9,7 @@
  * the coroutine returns or fails the run's done callback gets the outcome
  * as a JSON tree or an error, and everything the run held is released.
  */
+#include "suggest.h"
 #include "worker_int.h"
 
 #include <lauxlib.h>
@@ -93,6 +94,11 @@ static int cmp_name(const void *key, const void *elem) {
 int sio_worker_knows(const sio_worker *w, const char *workflow) {
     return w->nintents &&
            bsearch(workflow, w->intents, w->nintents, sizeof *w->intents, cmp_name) != NULL;
+}
+
+size_t sio_worker_suggest(const sio_worker *w, const char *workflow, const char **out,
+                          size_t max) {
+    return sio_suggest(workflow, (const char *const *)w->intents, w->nintents, out, max);
 }
 
 /* Loads (or reloads) WORKFLOWS_DIR (worker_load.c); the errors of the

@@ -129,6 +129,12 @@ sio_aio *sio_worker_aio(sio_worker *w);
 /* Loop thread: is `workflow` in the live set? */
 int sio_worker_knows(const sio_worker *w, const char *workflow);
 
+/* Loop thread: up to max intents of the live set close to `workflow`
+ * (sio_suggest), written to out (pointers owned by the worker, valid until
+ * the next reload); returns how many. */
+size_t sio_worker_suggest(const sio_worker *w, const char *workflow, const char **out,
+                          size_t max);
+
 /* Loop thread: runs the workflow named `workflow` with attrs (an object or
  * NULL, borrowed: the engine gets a Lua copy, so the caller's tree never
  * sees the engine's changes) in a coroutine bound to a fresh sandbox

@@ -8,6 +8,7 @@
  * with (op_id, ok, value).  A failed start returns nil plus an error table
  * {class, message, code}.
  */
+#include <ctype.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,56 @@ static int l_list_dir(lua_State *L) {
     return 1;
 }
 
+/* Pushes {name = value} of a response's header lines ("Name: value\r\n"):
+ * names in lower case, values trimmed, a repeated header's values joined
+ * with ", ", a folded line (starting with a space) appended to the one
+ * before. */
+static void push_headers(lua_State *co, const char *h, size_t len) {
+    lua_newtable(co);
+    int t = lua_gettop(co);
+    const char *end = h ? h + len : NULL;
+    char name[256];
+    size_t nlen = 0;
+    for (const char *line = h; line && line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        const char *next = eol ? eol + 1 : end;
+        if (!eol) eol = end;
+        if (eol > line && eol[-1] == '\r') eol--;
+        const char *v;
+        if ((*line == ' ' || *line == '\t') && nlen > 0) {
+            v = line; /* obs-fold: continues the previous header */
+        } else {
+            const char *colon = memchr(line, ':', (size_t)(eol - line));
+            if (colon == NULL || colon == line || (size_t)(colon - line) >= sizeof name) {
+                nlen = 0;
+                line = next;
+                continue;
+            }
+            nlen = (size_t)(colon - line);
+            for (size_t i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)line[i]);
+            v = colon + 1;
+        }
+        while (v < eol && (*v == ' ' || *v == '\t')) v++;
+        const char *ve = eol;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        lua_pushlstring(co, name, nlen);
+        int had = lua_rawget(co, t) == LUA_TSTRING;
+        int fold = line[0] == ' ' || line[0] == '\t';
+        lua_pushlstring(co, name, nlen);
+        if (had) {
+            lua_pushvalue(co, -2);
+            lua_pushstring(co, fold ? " " : ", ");
+            lua_pushlstring(co, v, (size_t)(ve - v));
+            lua_concat(co, 3);
+        } else {
+            lua_pushlstring(co, v, (size_t)(ve - v));
+        }
+        lua_rawset(co, t);
+        lua_pop(co, 1);
+        line = next;
+    }
+}
+
 /* Pushes the value of a completed op onto co. */
 static void push_result(lua_State *co, const sio_aio_result *r) {
     switch (r->kind) {
@@ -248,11 +299,7 @@ static void push_result(lua_State *co, const sio_aio_result *r) {
         lua_setfield(co, -2, "status");
         lua_pushlstring(co, r->body ? r->body : "", r->body_len);
         lua_setfield(co, -2, "body");
-        lua_createtable(co, 0, 1);
-        if (r->content_type) {
-            lua_pushstring(co, r->content_type);
-            lua_setfield(co, -2, "content-type");
-        }
+        push_headers(co, r->headers, r->headers_len);
         lua_setfield(co, -2, "headers");
         break;
     case SIO_AIO_REDIS:

@@ -12,7 +12,7 @@
 /* [1] a sio_config (light userdata): pushes runner.init's settings. */
 static int settings_k(lua_State *L) {
     const sio_config *c = lua_touserdata(L, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, c->retry_attempts);
     lua_setfield(L, -2, "retry_attempts");
     lua_pushinteger(L, (lua_Integer)c->retry_backoff_base_ms);
@@ -21,6 +21,8 @@ static int settings_k(lua_State *L) {
     lua_setfield(L, -2, "retry_backoff_max_ms");
     lua_pushinteger(L, (lua_Integer)c->publish_limit);
     lua_setfield(L, -2, "publish_limit");
+    lua_pushinteger(L, (lua_Integer)c->http_timeout_ms);
+    lua_setfield(L, -2, "http_timeout_ms");
     return 1;
 }
 

@@ -40,7 +40,7 @@ check() { echo "$dlq" | jq -e -s "$1" >/dev/null || fail "$2: $(echo "$dlq" | jq
 check 'any(.value.command_base64 == ("this is {not json" | @base64) and (.value.error | startswith("malformed JSON")))' "malformed JSON"
 check 'any(.value.error == "missing correlation_id" and .value.command.attrs.query == "no id")' "missing correlation_id"
 check 'any(.value.error == "missing workflow" and .value.correlation_id == "nowf-'$$'")' "missing workflow"
-check 'any(.value.error == "unknown workflow '"'nope'"'" and .value.command.workflow == "nope")' "unknown workflow"
+check 'any(.value.error == "unknown workflow '"'nope'"' (did you mean noop?)" and .value.command.workflow == "nope")' "unknown workflow, with the closest loaded name"
 check 'any(.value.correlation_id == "script-'$$'" and (.value.error | contains("boom: x")))' "script error"
 check 'any(.value.correlation_id == "escape-'$$'" and (.value.error | contains("execute")) and (.value.error | contains("escape.yaml:")))' "sandbox violation"
 check 'all(.value.error_class == "permanent" and .value.attempts == 1 and .value.source.topic == env.KAFKA_COMMANDS_TOPIC
