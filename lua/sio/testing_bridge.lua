@@ -10,7 +10,8 @@
 --   { intent = "name", workflows = "dir", lua_dir = "dir",
 --     tools = { name = true, ... },      -- tools answered by the harness
 --     sources = { {file = "x.yaml", src = "..."}, ... },  -- extra workflows
---     retry_base_ms = n|nil, publish_limit = n|nil }
+--     retry_base_ms = n|nil, publish_limit = n|nil,
+--     values = {config = {name = value}, secret = {name = value}} }  -- the stubs
 --
 -- `text` is exactly what the "run" entry returns (the result or the error as
 -- JSON); `trace` tells the harness what the engine did with each step.  The
@@ -27,6 +28,12 @@ local M = {}
 
 local encode, decode = cjson.encode, cjson.decode
 local type, pairs, ipairs, pcall, rawget, rawset = type, pairs, ipairs, pcall, rawget, rawset
+
+-- Where a spec sets a value the workflow lacks (engine.lua Cmd:value).
+local VALUE_HINTS = {
+  config = 'stub it: h:stub("config", {{name} = ...})',
+  secret = 'stub it: h:stub("secret", {{name} = ...})',
+}
 
 local function fail(class, message, step, extra)
   return false, encode({ class = class, message = message, step = step }), extra or {}
@@ -148,6 +155,8 @@ function M.install(host, runner)
       retry_base_ms = meta.retry_base_ms or runner.settings().retry_backoff_base_ms,
       retry_max_ms = runner.settings().retry_backoff_max_ms,
       publish_limit = meta.publish_limit or runner.settings().publish_limit,
+      values = { config = meta.values and meta.values.config or {}, secret = meta.values and meta.values.secret or {},
+                 hint = VALUE_HINTS },
     })
     trace_of(wf, attrs, seen, extra)
     if not res then

@@ -114,6 +114,13 @@ typedef struct sio_config {
     int64_t publish_limit;       /* SIO_PUBLISH_LIMIT: step results +
                                   * sio.publish calls per command */
 
+    /* Configuration and secrets for workflows (wfvalues.h) */
+    const char *workflow_config;  /* WORKFLOW_CONFIG: a file or folder; "" = none */
+    const char *workflow_secrets; /* WORKFLOW_SECRETS: likewise */
+    size_t n_wf_env;              /* the SIO_CONFIG_<NAME> and SIO_SECRET_<NAME> */
+    const sio_config_kv *wf_env;  /* variables, in environment order (key = the
+                                   * variable's name); never log their values */
+
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */
     bool log_payloads;           /* LOG_PAYLOADS, --log-payloads */

@@ -2,7 +2,9 @@
 #include "log.h"
 
 #include "json.h"
+#include "redact.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -55,6 +57,23 @@ char *sio_log_timestamp(char *buf, size_t n) {
     return sio_iso8601(sio_wall_ms(), buf, n);
 }
 
+void sio_log_write(const char *line, size_t len) {
+    size_t body = len > 0 && line[len - 1] == '\n' ? len - 1 : len, rlen = 0;
+    char *red = sio_redact_json_text(sio_redact_global(), line, body, &rlen);
+    if (red != NULL) {
+        red[rlen] = '\n'; /* sio_json_dump leaves room: it replaces the NUL */
+        line = red, len = rlen + 1;
+    }
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, line, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        line += n;
+        len -= (size_t)n;
+    }
+    free(red);
+}
+
 void sio_log_json(sio_log_level level, const char *msg, json_t *fields) {
     if ((int)level < min_level) {
         json_decref(fields);
@@ -73,8 +92,7 @@ void sio_log_json(sio_log_level level, const char *msg, json_t *fields) {
         return;
     }
     text[len] = '\n'; /* replaces the NUL: one write, one line */
-    ssize_t w = write(STDERR_FILENO, text, len + 1);
-    (void)w;
+    sio_log_write(text, len + 1);
     free(text);
 }
 
@@ -90,8 +108,7 @@ void sio_log(sio_log_level level, const char *msg, const char *fields) {
         line[n - 2] = '}'; /* truncated fields: keep the line one line */
         line[n - 1] = '\n';
     }
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-    (void)w;
+    sio_log_write(line, (size_t)n);
 }
 
 void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...) {

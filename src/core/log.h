@@ -40,6 +40,12 @@ int64_t sio_wall_ms(void);
 void sio_log_json(sio_log_level level, const char *msg, struct json_t *fields)
     __attribute__((nonnull(2)));
 
+/* Writes one finished JSON line (line[0..len), '\n'-terminated) to stderr
+ * with one write(2), after replacing every secret value in its strings
+ * (redact.h).  The one writer of log lines: the functions above and the
+ * sandbox's lines (host.log, print) all end here. */
+void sio_log_write(const char *line, size_t len);
+
 /* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
 char *sio_json_escape(const char *s, char *buf, size_t n);
 

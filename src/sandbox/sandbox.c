@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "log.h"
 #include "luahost.h"
 #include "sandbox_int.h"
 
@@ -103,17 +104,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* --- logging --------------------------------------------------------------*/
 
-/* Default sink: one write(2) per line, so lines from several workers do not
- * interleave (below PIPE_BUF). */
+/* Default sink: the process's one writer of log lines (secrets redacted,
+ * one write(2) per line, so lines from several workers do not interleave). */
 static void log_stderr(void *ud, const char *line, size_t len) {
     (void)ud;
-    while (len > 0) {
-        ssize_t n = write(STDERR_FILENO, line, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        line += n;
-        len -= (size_t)n;
-    }
+    sio_log_write(line, len);
 }
 
 void sio_sandbox_log_line(sio_sandbox *sb, const char *line, size_t len) {

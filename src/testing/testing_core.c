@@ -8,6 +8,7 @@
  *   ev = box:start(entry, payload, meta)     -- meta: string or table
  *   ev = box:resume(op_id, ok, value)        -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
+ *   box:set_secrets({name = value})          -- redacted from what runs hand back
  *   core.embedded_source("sio.engine") -> text | nil
  *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
  *   core.settings() -> runner.init's settings: the daemon's defaults
@@ -43,6 +44,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "redact.h"
 #include "luahost.h"
 #include "sandbox.h"
 #include "worker.h"
@@ -64,6 +66,7 @@ typedef struct box {
     /* captured log lines (malloc'd, '\n'-separated) */
     char *logs;
     size_t loglen, logcap;
+    sio_redactor *red; /* owned: the stubbed secrets (box:set_secrets) */
 } box;
 
 /* --- deep copy between states ---------------------------------------------*/
@@ -366,6 +369,36 @@ static void take_events(lua_State *L, box *b, int ev) {
     lua_pop(S, 1);
 }
 
+/* Replaces the JSON text at the top of L with its redacted form: what a
+ * run hands back carries no stubbed secret, as in the daemon (redact.h). */
+static void redact_top(lua_State *L, box *b) {
+    if (sio_redact_count(b->red) == 0 || lua_type(L, -1) != LUA_TSTRING) return;
+    size_t n, rn = 0;
+    const char *s = lua_tolstring(L, -1, &n);
+    char *red = sio_redact_json_text(b->red, s, n, &rn);
+    if (red == NULL) return;
+    lua_pop(L, 1);
+    lua_pushlstring(L, red, rn);
+    free(red);
+}
+
+/* The events' step results (emit data) redacted, in place. */
+static void redact_events(lua_State *L, box *b, int ev) {
+    if (sio_redact_count(b->red) == 0) return;
+    lua_getfield(L, ev, "events");
+    int evs = lua_gettop(L);
+    for (lua_Integer i = 1; lua_rawgeti(L, evs, i) == LUA_TTABLE; i++) {
+        if (lua_getfield(L, -1, "data") == LUA_TSTRING) {
+            redact_top(L, b);
+            lua_setfield(L, -2, "data");
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_settop(L, evs - 1);
+}
+
 static void take_logs(lua_State *L, box *b, int ev) {
     lua_newtable(L);
     lua_Integer n = 0;
@@ -373,12 +406,14 @@ static void take_logs(lua_State *L, box *b, int ev) {
     for (size_t i = 0; i < b->loglen; i++) {
         if (b->logs[i] == '\n') {
             lua_pushlstring(L, b->logs + start, i - start);
+            redact_top(L, b);
             lua_rawseti(L, -2, ++n);
             start = i + 1;
         }
     }
     if (start < b->loglen) {
         lua_pushlstring(L, b->logs + start, b->loglen - start);
+        redact_top(L, b);
         lua_rawseti(L, -2, ++n);
     }
     b->loglen = 0;
@@ -391,6 +426,7 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
     lua_newtable(L);
     int ev = lua_gettop(L);
     take_events(L, b, ev);
+    redact_events(L, b, ev);
     take_logs(L, b, ev);
     if (status == LUA_YIELD) {
         lua_pop(co, nres);
@@ -415,6 +451,7 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
         lua_setfield(L, ev, "ok");
         if (nres >= 2 && lua_type(co, base + 1) == LUA_TSTRING) {
             copy_top(co, base + 1, L);
+            redact_top(L, b);
             lua_setfield(L, ev, "text");
         }
         if (nres >= 3) {
@@ -437,6 +474,17 @@ static int after_resume(lua_State *L, box *b, int status, int nres) {
             lua_getfield(L, e, "message");
         } else {
             lua_pushvalue(L, e);
+        }
+        if (sio_redact_count(b->red) > 0 && lua_type(L, -1) == LUA_TSTRING) {
+            size_t n, rn = 0;
+            const char *m = lua_tolstring(L, -1, &n);
+            int failed = 0;
+            char *red = sio_redact_text(b->red, m, n, &rn, &failed);
+            if (red || failed) {
+                lua_pop(L, 1);
+                lua_pushlstring(L, red ? red : "[redacted]", red ? rn : 10);
+                free(red);
+            }
         }
         lua_setfield(L, ev, "error_message");
         lua_setfield(L, ev, "error_class");
@@ -552,7 +600,27 @@ static int l_stats(lua_State *L) {
     return 1;
 }
 
+/* box:set_secrets({name = value}): what the box redacts from now on. */
+static int l_set_secrets(lua_State *L) {
+    box *b = check_box(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    sio_redact_reset(b->red);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        size_t n;
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        sio_err err;
+        if (v != NULL && lua_type(L, -2) == LUA_TSTRING &&
+            sio_redact_add(b->red, lua_tostring(L, -2), v, n, &err) != 0)
+            return luaL_error(L, "sio_core: %s", err.msg);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 static void box_free(box *b) {
+    sio_redactor_free(b->red);
+    b->red = NULL;
     if (b->sb == NULL) return;
     sio_exec_destroy(b->ex);
     b->ex = NULL;
@@ -589,6 +657,7 @@ static int l_new(lua_State *L) {
     memset(b, 0, sizeof *b);
     b->runner_ref = b->host_ref = b->events_ref = b->co_ref = LUA_NOREF;
     luaL_setmetatable(L, BOX_MT);
+    if ((b->red = sio_redactor_new()) == NULL) return luaL_error(L, "sio_core.new: out of memory");
     b->limits.mem_limit_bytes = (size_t)opt_int_field(L, 1, "mem_limit");
     b->limits.instr_limit = (uint64_t)opt_int_field(L, 1, "instr_limit");
     b->limits.deadline_ms = (uint64_t)opt_int_field(L, 1, "deadline_ms");
@@ -644,7 +713,8 @@ static int l_gc(lua_State *L) {
 int luaopen_sio_core(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"start", l_start}, {"resume", l_resume}, {"abort", l_abort},
-        {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
+        {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close},
+        {"set_secrets", l_set_secrets}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"embedded_source", l_embedded_source},

@@ -17,6 +17,7 @@
 #include <dirent.h>
 
 #include "luajson.h"
+#include "redact.h"
 #include "tools.h"
 #include "worker_int.h"
 
@@ -70,7 +71,10 @@ static const char **collect_headers(lua_State *L, int tidx, int *anchor) {
     lua_pushnil(L);
     while (lua_next(L, tidx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {
-            lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), luaL_tolstring(L, -1, NULL));
+            /* the value's text first: the order C evaluates arguments in is
+             * unspecified, and luaL_tolstring pushes (key, value, text) */
+            const char *v = luaL_tolstring(L, -1, NULL);
+            lua_pushfstring(L, "%s: %s", lua_tostring(L, -3), v);
             lua_remove(L, -2);
         } else {
             luaL_tolstring(L, -1, NULL);
@@ -173,7 +177,14 @@ static int l_step_result(lua_State *L) {
     sio_err err;
     json_t *query = lua_isnoneornil(L, 3) ? json_null() : sio_lua_to_json(L, 3, &err);
     if (query == NULL) return luaL_error(L, "step %s: query: %s", step, err.msg);
+    /* No secret leaves a run (redact.h). */
+    sio_redact_json(sio_redact_global(), query, NULL);
+    int failed = 0;
+    char *red = sio_redact_text(sio_redact_global(), payload, len, &len, &failed);
+    if (red) payload = red;
+    else if (failed) payload = "[redacted]", len = 10;
     if (c->cbs.step_result) c->cbs.step_result(c->ud, step, payload, len, query);
+    free(red);
     json_decref(query);
     return 0;
 }
