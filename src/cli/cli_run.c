@@ -92,14 +92,8 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
 }
 
 int sio_cli_run(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--attrs=", NULL};
-    sio_config_opts opts = {.extra_flags = flags, .max_positional = 1};
-    sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator run: %s\n", err.msg);
-        return 2;
-    }
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     if (cfg->nargs != 1) {
         fprintf(stderr, "usage: sio-orchestrator run WORKFLOW [--attrs JSON] [--workflows DIR] "
                         "[--lua DIR]\n");
@@ -114,14 +108,10 @@ int sio_cli_run(int argc, char **argv, char **envp) {
     }
     const char *text = sio_config_extra(cfg, "--attrs");
     run_state st = {0, 0};
-    json_t *attrs = text ? sio_json_parse(text, strlen(text), &err) : json_object();
+    sio_err err;
+    json_t *attrs = sio_cli_attrs(text, &err);
     if (attrs == NULL) {
-        char m[600];
-        snprintf(m, sizeof m, "attrs are not valid JSON: %s", err.msg);
-        print_line("error", "error", error_json("permanent", m, NULL));
-        st.finished = 1;
-    } else if (!json_is_object(attrs)) {
-        print_line("error", "error", error_json("permanent", "attrs must be a JSON object", NULL));
+        print_line("error", "error", error_json("permanent", err.msg, NULL));
         st.finished = 1;
     } else {
         sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
@@ -146,13 +136,9 @@ int sio_cli_run(int argc, char **argv, char **envp) {
  * invalid, everything on stderr with one "file:line: message" per error;
  * exit 1 when any error. */
 int sio_cli_validate(int argc, char **argv, char **envp) {
-    sio_config_opts opts = {.extra_flags = NULL, .max_positional = -1};
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator validate: %s\n", err.msg);
-        return 2;
-    }
     /* The worker loads nothing itself: validate loads the paths and
      * reports every error. */
     int rc;

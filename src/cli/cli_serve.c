@@ -33,14 +33,9 @@ static void on_files_changed(void *ud) {
 }
 
 int sio_cli_serve(int argc, char **argv, char **envp) {
-    static const char *const flags[] = {"--embedded", NULL};
-    sio_config_opts opts = {.extra_flags = flags, .max_positional = 0};
+    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    if (cfg == NULL) return 2;
     sio_err err;
-    const sio_config *cfg = sio_config_load(argc, argv, envp, &opts, &err);
-    if (cfg == NULL) {
-        fprintf(stderr, "sio-orchestrator serve: %s\n", err.msg);
-        return 2;
-    }
     sio_service_opts so = {.embedded = sio_config_extra(cfg, "--embedded") != NULL};
     sio_service *s = sio_service_create(cfg, &so, &err);
     if (s == NULL) {

@@ -527,6 +527,21 @@ static int long_flag(impl *c, cmdline *cl, int argc, char **argv, int *i,
     return 0;
 }
 
+/* Handles one "-c[value]" argument at argv[*i] when it is the short form
+ * of an extra flag: 0 when taken, -1 on error, 1 when not a short flag. */
+static int short_flag(impl *c, int argc, char **argv, int *i, const sio_config_opts *opts,
+                      sio_err *err) {
+    const char *a = argv[*i], *name = NULL;
+    for (const char *const *p = opts ? opts->short_flags : NULL; p && p[0] && p[1]; p += 2)
+        if (strncmp(a, p[0], 2) == 0) name = p[1];
+    bool takes;
+    if (name == NULL || find_extra(opts, name, strlen(name), &takes) == NULL) return 1;
+    if (!takes && a[2] != '\0')
+        return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\" (%.2s takes no value)", a, a);
+    const char *val = takes ? flag_value(argc, argv, i, a[2] ? a + 2 : NULL, a, 2, err) : "";
+    return val == NULL ? -1 : add_extra(c, name, strlen(name), val, err);
+}
+
 /* Splits argv into flag items, the config path, extras and positionals. */
 static int scan_args(impl *c, cmdline *cl, int argc, char **argv, const sio_config_opts *opts,
                      sio_err *err) {
@@ -546,7 +561,9 @@ static int scan_args(impl *c, cmdline *cl, int argc, char **argv, const sio_conf
                 return -1;
             snprintf(it->src, sizeof it->src, "-X");
         } else {
-            return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"", a);
+            int rc = short_flag(c, argc, argv, &i, opts, err);
+            if (rc < 0) return -1;
+            if (rc > 0) return sio_err_set(err, SIO_E_CONFIG, "unknown flag \"%s\"", a);
         }
     }
     return 0;

@@ -34,7 +34,8 @@
  * --workers, --inflight, --timeout, --workflows, --lua, --log-level (each
  * "--flag VALUE" or "--flag=VALUE"), --log-payloads (a switch; or
  * "--log-payloads=false"), --config FILE, and -X key=value, -Xkey=value,
- * --kafka-prop key=value (repeatable).  A pass-through property given again
+ * --kafka-prop key=value (repeatable), and the subcommand's own flags
+ * (sio_config_opts).  A pass-through property given again
  * replaces the earlier value.  Properties the service must own are refused:
  * bootstrap.servers / metadata.broker.list / group.id (use the settings),
  * enable.auto.offset.store, enable.idempotence, acks / request.required.acks
@@ -143,6 +144,12 @@ typedef struct sio_config_opts {
     /* Most positional arguments accepted; -1 = any number.  Everything after
      * "--" is positional. */
     int max_positional;
+    /* Single-letter forms of extra flags, as pairs ending in NULL (may be
+     * NULL): {"-c", "--max", "-e", "--exit", NULL}.  "-c 5" and "-c5" are
+     * taken as "--max 5" (a switch's short form takes no value; letters do
+     * not bundle); the occurrence lands in cfg->extra under the long name,
+     * and errors quote the short form as written. */
+    const char *const *short_flags;
 } sio_config_opts;
 
 /* Loads the configuration.  argv holds the subcommand's own arguments with

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "json.h"
+#include "kafka.h"
 #include "log.h"
 
 /* --- reading -----------------------------------------------------------------*/
@@ -126,61 +128,9 @@ json_t *sio_success_envelope(const char *cid, json_t *result) {
                      result);
 }
 
-char *sio_base64(const void *data, size_t len) {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = data;
-    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-    if (out == NULL) return NULL;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = tab[(v >> 6) & 63];
-        *o++ = tab[v & 63];
-    }
-    if (i < len) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0);
-        *o++ = tab[v >> 18];
-        *o++ = tab[(v >> 12) & 63];
-        *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
-    return out;
-}
-
 /* A string value, or null for NULL. */
 static json_t *str_or_null(const char *s) {
     return s ? sio_json_text(s, strlen(s)) : json_null();
-}
-
-/* [{"key": k, "value": v} | {"key": k, "value_base64": b}] */
-static json_t *headers_json(const rd_kafka_headers_t *hdrs) {
-    json_t *arr = json_array();
-    const char *name;
-    const void *val;
-    size_t size;
-    for (size_t i = 0; arr && rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == 0; i++) {
-        json_t *h = json_pack("{s:o}", "key", sio_json_text(name, strlen(name)));
-        if (h == NULL) break;
-        if (val == NULL) {
-            json_object_set_new(h, "value", json_null());
-        } else {
-            const unsigned char *u = val;
-            size_t k = 0, n;
-            while (k < size && (n = sio_utf8_seq(u + k, size - k)) > 0 && u[k] != 0) k += n;
-            if (k == size) {
-                json_object_set_new(h, "value", json_stringn(val, size));
-            } else {
-                char *b = sio_base64(val, size);
-                json_object_set_new(h, "value_base64", b ? json_string(b) : json_null());
-                free(b);
-            }
-        }
-        json_array_append_new(arr, h);
-    }
-    return arr;
 }
 
 /* s cut to at most n bytes (on a UTF-8 boundary) with "..." appended. */
@@ -217,11 +167,11 @@ static json_t *build(const sio_dlq_info *in) {
     if (in->command) {
         json_object_set(e, "command", (json_t *)in->command);
     } else {
-        char *b = sio_base64(in->raw ? in->raw : "", in->raw ? in->raw_len : 0);
+        char *b = sio_base64_encode(in->raw ? in->raw : "", in->raw ? in->raw_len : 0);
         json_object_set_new(e, "command_base64", b ? json_string(b) : json_null());
         free(b);
     }
-    if (in->headers) json_object_set_new(e, "headers", headers_json(in->headers));
+    if (in->headers) json_object_set_new(e, "headers", sio_kafka_headers_json(in->headers));
     json_object_set_new(e, "source", src);
     json_object_set_new(e, "received_at",
                         json_string(sio_iso8601(in->received_ms, rec, sizeof rec)));

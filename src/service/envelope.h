@@ -102,8 +102,4 @@ typedef struct sio_dlq_info {
  * caller frees) and its length in *len, or NULL when out of memory. */
 char *sio_dlq_encode(const sio_dlq_info *in, size_t max_bytes, int minimal, size_t *len);
 
-/* The standard base64 of data[0..len) (malloc'd, NUL-terminated), or NULL
- * when out of memory. */
-char *sio_base64(const void *data, size_t len);
-
 #endif

@@ -1,9 +1,11 @@
 /* kafka.c - see kafka.h. */
 #include "kafka.h"
 
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base64.h"
 
 int sio_kafka_set(rd_kafka_conf_t *conf, const char *key, const char *val, sio_err *err) {
     char errstr[512];
@@ -130,36 +132,130 @@ sio_code sio_kafka_produce_code(rd_kafka_resp_err_t e) {
     return sio_kafka_err_permanent(e) ? SIO_E_KAFKA_REJECTED : SIO_E_KAFKA;
 }
 
-int sio_kafka_topic_max_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, size_t *out,
-                              sio_err *err) {
+/* Looks for name among the entries of a DescribeConfigs result. */
+static int find_config(rd_kafka_event_t *ev, const char *topic, const char *name,
+                       char *out, size_t n, sio_err *err) {
+    const rd_kafka_DescribeConfigs_result_t *r = rd_kafka_event_DescribeConfigs_result(ev);
+    size_t nres = 0, nc = 0;
+    const rd_kafka_ConfigResource_t **res =
+        r ? rd_kafka_DescribeConfigs_result_resources(r, &nres) : NULL;
+    if (rd_kafka_event_error(ev) || nres != 1 || rd_kafka_ConfigResource_error(res[0]))
+        return sio_err_set(err, SIO_E_KAFKA, "describing topic %s: %s", topic,
+                           rd_kafka_event_error(ev) ? rd_kafka_event_error_string(ev)
+                           : nres == 1 ? rd_kafka_ConfigResource_error_string(res[0])
+                                       : "no answer");
+    const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(res[0], &nc);
+    for (size_t k = 0; k < nc; k++) {
+        const char *v = rd_kafka_ConfigEntry_value(ce[k]);
+        if (strcmp(rd_kafka_ConfigEntry_name(ce[k]), name) == 0 && v) {
+            snprintf(out, n, "%s", v);
+            return 0;
+        }
+    }
+    return sio_err_set(err, SIO_E_NOTFOUND, "topic %s: no %s", topic, name);
+}
+
+int sio_kafka_topic_config(rd_kafka_t *rk, const char *topic, const char *name, char *out,
+                           size_t n, int timeout_ms, sio_err *err) {
     char errstr[256];
-    int rc = sio_err_set(err, SIO_E_KAFKA, "describing topic %s: no answer", topic);
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opt =
-        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
     rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, errstr, sizeof errstr);
     rd_kafka_DescribeConfigs(rk, &res, 1, opt, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
-    const rd_kafka_DescribeConfigs_result_t *r = ev ? rd_kafka_event_DescribeConfigs_result(ev) : NULL;
-    size_t n = 0;
-    const rd_kafka_ConfigResource_t **rs = r ? rd_kafka_DescribeConfigs_result_resources(r, &n) : NULL;
-    for (size_t i = 0; i < n && rd_kafka_ConfigResource_error(rs[i]) == 0; i++) {
-        size_t nc;
-        const rd_kafka_ConfigEntry_t **ce = rd_kafka_ConfigResource_configs(rs[i], &nc);
-        for (size_t k = 0; k < nc; k++) {
-            const char *v = rd_kafka_ConfigEntry_value(ce[k]);
-            if (strcmp(rd_kafka_ConfigEntry_name(ce[k]), "max.message.bytes") == 0 && v &&
-                atol(v) > 0) {
-                *out = (size_t)atol(v);
-                rc = 0;
-            }
-        }
-    }
+    int rc = ev ? find_config(ev, topic, name, out, n, err)
+                : sio_err_set(err, SIO_E_KAFKA, "describing topic %s: no answer within %d ms",
+                              topic, timeout_ms);
     if (ev) rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(opt);
     rd_kafka_queue_destroy(q);
     rd_kafka_ConfigResource_destroy(res);
-    if (rc == 0) sio_err_clear(err);
     return rc;
+}
+
+int sio_kafka_topic_max_bytes(rd_kafka_t *rk, const char *topic, int timeout_ms, size_t *out,
+                              sio_err *err) {
+    char v[32];
+    if (sio_kafka_topic_config(rk, topic, "max.message.bytes", v, sizeof v, timeout_ms, err) != 0)
+        return -1;
+    long long n = atoll(v);
+    if (n <= 0)
+        return sio_err_set(err, SIO_E_KAFKA, "topic %s: max.message.bytes is \"%s\"", topic, v);
+    *out = (size_t)n;
+    return 0;
+}
+
+int sio_kafka_set_bytes(json_t *obj, const char *name, const void *bytes, size_t len) {
+    json_t *v = len == 0 ? json_string("") : memchr(bytes, 0, len) ? NULL : json_stringn(bytes, len);
+    if (v != NULL) return json_object_set_new(obj, name, v);
+    char *b = sio_base64_encode(bytes, len), key[128];
+    snprintf(key, sizeof key, "%s_base64", name);
+    int rc = b ? json_object_set_new(obj, key, json_string(b)) : -1;
+    free(b);
+    return rc;
+}
+
+json_t *sio_kafka_headers_json(const rd_kafka_headers_t *h) {
+    json_t *arr = json_array();
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; arr && h && rd_kafka_header_get_all(h, i, &name, &val, &size) == 0; i++) {
+        json_t *o = json_object();
+        if (o == NULL || json_array_append_new(arr, o) != 0 ||
+            sio_kafka_set_bytes(o, "key", name, strlen(name)) != 0 ||
+            (val ? sio_kafka_set_bytes(o, "value", val, size)
+                 : json_object_set_new(o, "value", json_null())) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* The bytes of o's member name (a string) or name_base64 (decoded), in
+ * *buf (malloc'd when decoded) and *len.  1 when found, 0 when o has
+ * neither or name is null, -1 when malformed. */
+static int get_bytes(const json_t *o, const char *name, const char *name_b64, const char **p,
+                     size_t *len, unsigned char **buf) {
+    const json_t *s = json_object_get(o, name), *b = json_object_get(o, name_b64);
+    *buf = NULL;
+    if (s && b) return -1;
+    if (json_is_string(s)) {
+        *p = json_string_value(s), *len = json_string_length(s);
+        return 1;
+    }
+    if (json_is_string(b)) {
+        *buf = sio_base64_decode(json_string_value(b), json_string_length(b), len);
+        *p = (const char *)*buf;
+        return *buf ? 1 : -1;
+    }
+    return (s == NULL && b == NULL) || json_is_null(s) ? 0 : -1;
+}
+
+int sio_kafka_headers_from_json(const json_t *arr, rd_kafka_headers_t **out, sio_err *err) {
+    *out = NULL;
+    if (!json_is_array(arr)) return sio_err_set(err, SIO_E_INVAL, "headers: not an array");
+    size_t n = json_array_size(arr);
+    rd_kafka_headers_t *h = n ? rd_kafka_headers_new(n) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(arr, i);
+        const char *k = NULL, *v = NULL;
+        size_t klen = 0, vlen = 0;
+        unsigned char *kbuf = NULL, *vbuf = NULL;
+        int hk = json_is_object(o) ? get_bytes(o, "key", "key_base64", &k, &klen, &kbuf) : -1;
+        int hv = hk == 1 ? get_bytes(o, "value", "value_base64", &v, &vlen, &vbuf) : -1;
+        int ok = hk == 1 && hv >= 0 && memchr(k, 0, klen) == NULL; /* names are C strings */
+        if (ok) rd_kafka_header_add(h, k, (ssize_t)klen, hv ? v : NULL, hv ? (ssize_t)vlen : 0);
+        free(kbuf);
+        free(vbuf);
+        if (!ok) {
+            rd_kafka_headers_destroy(h);
+            return sio_err_set(err, SIO_E_INVAL,
+                               "headers[%zu]: not {\"key\", \"value\" | \"value_base64\"}", i);
+        }
+    }
+    *out = h;
+    return 0;
 }

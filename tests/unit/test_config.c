@@ -598,7 +598,7 @@ static void http_allow_list(void **state) {
 static void subcommand_args(void **state) {
     (void)state;
     static const char *const extra[] = {"--attrs=", "--wait", NULL};
-    sio_config_opts opts = {extra, 1};
+    sio_config_opts opts = {extra, 1, NULL};
     char *argv[] = {"run", "--attrs", "{\"q\":1}", "noop", "--wait", "--workers", "2",
                     "--attrs={}", NULL};
     sio_err err;
@@ -629,7 +629,7 @@ static void subcommand_args(void **state) {
     assert_null(load_opts(no_val, NULL, &opts, &err));
     assert_string_equal(err.msg, "--attrs needs a value");
 
-    sio_config_opts any = {NULL, -1};
+    sio_config_opts any = {NULL, -1, NULL};
     char *dashes[] = {"validate", "a.yaml", "-", "--", "--workers", "-X", NULL};
     c = load_opts(dashes, NULL, &any, &err);
     if (c == NULL) fail_msg("%s", err.msg);
@@ -639,6 +639,46 @@ static void subcommand_args(void **state) {
     assert_string_equal(c->args[3], "-X");
     assert_int_equal(c->worker_count, 4);
     sio_config_destroy(c);
+}
+
+/* kcat-style short forms of subcommand flags land under the long name. */
+static void short_flags(void **state) {
+    (void)state;
+    static const char *const extra[] = {"--max=", "--exit", "--topic=", NULL};
+    static const char *const shorts[] = {"-c", "--max", "-e", "--exit", "-t", "--topic", NULL};
+    sio_config_opts opts = {extra, -1, shorts};
+    char *argv[] = {"tail", "-c", "5", "-e", "-tone", "-X", "client.id=me", "-t", "two",
+                    "--max=7", "-c9", "--", "-e", NULL};
+    sio_err err;
+    const sio_config *c = load_opts(argv, NULL, &opts, &err);
+    if (c == NULL) fail_msg("%s", err.msg);
+    assert_int_equal(c->nextra, 6);
+    assert_string_equal(c->extra[0].key, "--max");
+    assert_string_equal(c->extra[0].val, "5");
+    assert_string_equal(c->extra[1].key, "--exit");
+    assert_string_equal(c->extra[1].val, "");
+    assert_string_equal(c->extra[2].key, "--topic");
+    assert_string_equal(c->extra[2].val, "one");
+    assert_string_equal(c->extra[3].val, "two");
+    assert_string_equal(sio_config_extra(c, "--max"), "9");
+    assert_int_equal(c->nargs, 1);
+    assert_string_equal(c->args[0], "-e");
+    assert_string_equal(c->kafka_props_flat[0], "client.id");
+    sio_config_destroy(c);
+
+    char *bundled[] = {"tail", "-ec", NULL};
+    assert_null(load_opts(bundled, NULL, &opts, &err));
+    assert_string_equal(err.msg, "unknown flag \"-ec\" (-e takes no value)");
+    char *no_val[] = {"tail", "-c", NULL};
+    assert_null(load_opts(no_val, NULL, &opts, &err));
+    assert_string_equal(err.msg, "-c needs a value");
+    char *unknown[] = {"tail", "-z", NULL};
+    assert_null(load_opts(unknown, NULL, &opts, &err));
+    assert_string_equal(err.msg, "unknown flag \"-z\"");
+    sio_config_opts no_shorts = {extra, -1, NULL};
+    char *not_listed[] = {"tail", "-c", "5", NULL};
+    assert_null(load_opts(not_listed, NULL, &no_shorts, &err));
+    assert_string_equal(err.msg, "unknown flag \"-c\"");
 }
 
 static void dump_masks_secrets_and_reloads(void **state) {
@@ -725,6 +765,7 @@ int main(void) {
         cmocka_unit_test(redis_urls),
         cmocka_unit_test(http_allow_list),
         cmocka_unit_test(subcommand_args),
+        cmocka_unit_test(short_flags),
         cmocka_unit_test(dump_masks_secrets_and_reloads),
         cmocka_unit_test(usage_lists_every_variable),
     };

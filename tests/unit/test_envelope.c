@@ -100,17 +100,6 @@ static void reply_topics(void **state) {
     assert_int_equal(sio_topic_check(t, 249, &err), 0);
 }
 
-static void base64(void **state) {
-    (void)state;
-    static const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
-    for (size_t i = 0; i < 7; i++) {
-        char *b = sio_base64(in[i], strlen(in[i]));
-        assert_string_equal(b, out[i]);
-        free(b);
-    }
-}
-
 static sio_dlq_info info(const json_t *cmd, const char *raw, const rd_kafka_headers_t *h) {
     return (sio_dlq_info){.correlation_id = "c1", .workflow = "w", .error = "boom",
                           .cls = SIO_PERMANENT, .attempts = 1, .command = cmd, .raw = raw,
@@ -192,7 +181,6 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_rules),
         cmocka_unit_test(reply_topics),
-        cmocka_unit_test(base64),
         cmocka_unit_test(dlq_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
