@@ -41,7 +41,7 @@ contract() {
     [[ "$(redis GET "${DEDUPE_KEY_PREFIX}$name-$$")" == done:* ]] || fail "$name: no stored response"
 
     out=$(send "$name-nope-$$" nope '{}' --config "$CONF") && fail "$name: an unknown workflow succeeded: $out"
-    jq -e -s '.[-1].topic == env.KAFKA_RESPONSES_TOPIC + ".dlq" and .[-1].value.error == "unknown workflow '"'nope'"'"
+    jq -e -s '.[-1].topic == env.KAFKA_RESPONSES_TOPIC + ".dlq" and (.[-1].value.error | startswith("unknown workflow '"'nope'"'"))
         and .[-1].value.error_class == "permanent" and .[-1].value.command.workflow == "nope"' <<<"$out" >/dev/null \
         || fail "$name: DLQ entry: $out"
 
