@@ -69,7 +69,9 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
             else if (slash) *slash = '\0';
             else snprintf(values_dirs[i], sizeof values_dirs[i], ".");
         }
-        dirs[nd++] = values_dirs[i];
+        int seen = 0; /* both files in one folder, or in WORKFLOWS_DIR: one watch */
+        for (size_t k = 0; k < nd; k++) seen |= strcmp(dirs[k], values_dirs[i]) == 0;
+        if (!seen) dirs[nd++] = values_dirs[i];
     }
     dirs[nd] = NULL;
     sio_watch *watch = sio_watch_create(dirs, on_files_changed, s, &err);

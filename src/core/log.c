@@ -59,7 +59,8 @@ char *sio_log_timestamp(char *buf, size_t n) {
 
 void sio_log_write(const char *line, size_t len) {
     size_t body = len > 0 && line[len - 1] == '\n' ? len - 1 : len, rlen = 0;
-    char *red = sio_redact_json_text(sio_redact_global(), line, body, &rlen);
+    /* "ts" is ours: never a secret, and kept readable */
+    char *red = sio_redact_json_text(sio_redact_global(), line, body, "ts", &rlen);
     if (red != NULL) {
         red[rlen] = '\n'; /* sio_json_dump leaves room: it replaces the NUL */
         line = red, len = rlen + 1;

@@ -326,7 +326,8 @@ static int may_hold(sio_redactor *r, const char *line, size_t len) {
     return 0;
 }
 
-char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, size_t *outlen) {
+char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, const char *skip,
+                           size_t *outlen) {
     if (sio_redact_count(r) == 0) return NULL;
     pthread_mutex_lock(&r->mu);
     char *out = NULL;
@@ -340,7 +341,7 @@ char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, size_t
             out = w ? sio_json_dump(w, outlen) : NULL;
             json_decref(w);
         } else {
-            if (redact_tree(r, doc, NULL, 0) > 0) out = sio_json_dump(doc, outlen);
+            if (redact_tree(r, doc, skip, 0) > 0) out = sio_json_dump(doc, outlen);
             json_decref(doc);
         }
     }

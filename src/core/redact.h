@@ -62,10 +62,12 @@ char *sio_redact_text(sio_redactor *r, const char *s, size_t len, size_t *outlen
 size_t sio_redact_json(sio_redactor *r, struct json_t *v, const char *skip);
 
 /* A JSON text (a log line, a result: line[0..len), no trailing newline)
- * with every value replaced in its strings: NULL when nothing matched,
- * else a malloc'd text the caller frees (length in *outlen).  A text that
- * is not valid JSON but may hold a value is replaced by a log line that
- * says it was withheld. */
-char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, size_t *outlen);
+ * with every value replaced in its strings (but the top-level member skip,
+ * when not NULL: a log line's "ts"): NULL when nothing matched, else a
+ * malloc'd text the caller frees (length in *outlen).  A text that is not
+ * valid JSON but may hold a value is replaced by a log line that says it
+ * was withheld. */
+char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, const char *skip,
+                           size_t *outlen);
 
 #endif

@@ -15,6 +15,7 @@
 
 #define NAME_MAX_LEN 64
 #define VALUE_MAX (1024 * 1024)
+#define SECRET_MIN 8 /* bytes: see put() */
 
 static const char *const kind_word[2] = {"config", "secret"};
 static const char *const kind_setting[2] = {"WORKFLOW_CONFIG", "WORKFLOW_SECRETS"};
@@ -46,6 +47,12 @@ static int put(building *b, sio_wfkind k, const char *name, size_t nlen, const c
     if (len > VALUE_MAX)
         return sio_err_set(err, SIO_E_CONFIG, "%s: the value of %s '%.*s' is over 1 MiB", where,
                            kind_word[k], (int)nlen, name);
+    if (k == SIO_WF_SECRET && len < SECRET_MIN)
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "%s: secret '%.*s' is shorter than %d bytes: every occurrence of it is "
+                           "redacted from logs and outputs, so a short one would mask unrelated "
+                           "text",
+                           where, (int)nlen, name, SECRET_MIN);
     if (k == SIO_WF_SECRET) {
         for (size_t i = 0; i < len;) {
             size_t n = value[i] == '\0' ? 0 : sio_utf8_seq((const unsigned char *)value + i, len - i);

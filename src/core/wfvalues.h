@@ -19,7 +19,9 @@
  *
  * A name is 1-64 of A-Z a-z 0-9 _ -.  A value is at most 1 MiB; a secret
  * must be valid UTF-8 without NUL (it is text, and redaction matches its
- * bytes).  Every error is SIO_E_CONFIG and names the file (and line).
+ * bytes) and at least 8 bytes long (every occurrence of it is redacted: a
+ * short one would mask unrelated text).  Every error is SIO_E_CONFIG and
+ * names the file (and line).
  *
  * Reading registers every secret value with the process's redactor
  * (redact.h), so no log line or output of the process carries it.

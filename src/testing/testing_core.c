@@ -375,7 +375,7 @@ static void redact_top(lua_State *L, box *b) {
     if (sio_redact_count(b->red) == 0 || lua_type(L, -1) != LUA_TSTRING) return;
     size_t n, rn = 0;
     const char *s = lua_tolstring(L, -1, &n);
-    char *red = sio_redact_json_text(b->red, s, n, &rn);
+    char *red = sio_redact_json_text(b->red, s, n, NULL, &rn);
     if (red == NULL) return;
     lua_pop(L, 1);
     lua_pushlstring(L, red, rn);

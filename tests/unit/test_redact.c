@@ -96,14 +96,20 @@ static void json_texts_and_withheld_lines(void **state) {
     sio_redactor *r = with("tok", "s3cr3t");
     const char *line = "{\"msg\":\"token s3cr3t\",\"payload\":\"{\\\"k\\\":\\\"s3cr3t\\\"}\"}";
     size_t n = 0;
-    char *out = sio_redact_json_text(r, line, strlen(line), &n);
+    char *out = sio_redact_json_text(r, line, strlen(line), NULL, &n);
     assert_non_null(out);
     assert_string_equal(out, "{\"msg\":\"token [redacted:tok]\",\"payload\":\"{\\\"k\\\":\\\"[redacted:tok]\\\"}\"}");
     free(out);
-    assert_null(sio_redact_json_text(r, "{\"msg\":\"clean\"}", 15, &n));
+    assert_null(sio_redact_json_text(r, "{\"msg\":\"clean\"}", 15, NULL, &n));
+    /* a log line's own "ts" is left as it is */
+    const char *ts = "{\"ts\":\"s3cr3t\",\"msg\":\"s3cr3t\"}";
+    out = sio_redact_json_text(r, ts, strlen(ts), "ts", &n);
+    assert_non_null(out);
+    assert_string_equal(out, "{\"ts\":\"s3cr3t\",\"msg\":\"[redacted:tok]\"}");
+    free(out);
     /* not JSON (a line cut short) and holding the value: withheld */
     const char *cut = "{\"msg\":\"token s3cr3t";
-    out = sio_redact_json_text(r, cut, strlen(cut), &n);
+    out = sio_redact_json_text(r, cut, strlen(cut), NULL, &n);
     assert_non_null(out);
     assert_contains(out, "log line withheld");
     assert_null(strstr(out, "s3cr3t"));
@@ -119,7 +125,7 @@ static void nothing_held_changes_nothing(void **state) {
     (void)state;
     sio_redactor *r = sio_redactor_new();
     assert_null(sio_redact_text(r, "s3cr3t", 6, NULL, NULL));
-    assert_null(sio_redact_json_text(r, "{\"a\":1}", 7, NULL));
+    assert_null(sio_redact_json_text(r, "{\"a\":1}", 7, NULL, NULL));
     sio_redact_reset(r);
     assert_int_equal(sio_redact_count(r), 0);
     sio_redactor_free(r);

@@ -133,8 +133,10 @@ static void errors_name_the_source(void **state) {
     snprintf(e1, sizeof e1, "WORKFLOW_SECRETS=%s/missing", dir);
     char *c[] = {e1, NULL};
     expect_error(c, "WORKFLOW_SECRETS", "No such file or directory");
-    char *d[] = {"SIO_SECRET_BIN=\xff\xfe", NULL};
+    char *d[] = {"SIO_SECRET_BIN=\xff\xfe-binary-key", NULL};
     expect_error(d, "secret 'bin' is not UTF-8 text", "SIO_SECRET_BIN");
+    char *d2[] = {"SIO_SECRET_PIN=1234", NULL};
+    expect_error(d2, "secret 'pin' is shorter than 8 bytes", "would mask unrelated text");
     char *e[] = {"SIO_CONFIG_=x", NULL};
     expect_error(e, "is not a config name", NULL);
     char sub[300];
