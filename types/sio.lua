@@ -119,7 +119,7 @@ function sio.kv.incr(key) end
 ---@class sio.kafka
 sio.kafka = {}
 
----Produces one message and waits for the broker's acknowledgement.
+---Produces one message and waits for the broker's acknowledgement (with PROCESSING_GUARANTEE=exactly_once: holds it for the command's transaction and returns at once; a topic that refuses it dead-letters the command).
 ---@param topic string
 ---@param key? string|number
 ---@param value? string|table a table is sent as JSON

@@ -26,6 +26,7 @@ typedef enum kind {
     K_SIZE,    /* byte size (size_t) within [min, max] */
     K_BOOL,
     K_LEVEL,   /* sio_log_level */
+    K_GUARANTEE, /* sio_guarantee */
     K_HOSTS,   /* comma-separated host allow-list */
     K_REDIS,   /* host:port or redis:// URL */
     K_SECRET,  /* string stored off the public struct until finalize */
@@ -37,6 +38,7 @@ typedef struct impl {
     char *user_set, *pass_set; /* REDIS_USERNAME / REDIS_PASSWORD, as given */
     char *url_user, *url_pass; /* credentials from a redis:// URL */
     bool ttl_set;              /* DEDUPE_TTL given (else = workflow timeout) */
+    bool txn_commands_set;     /* TXN_COMMIT_COMMANDS given (else half the in-flight limit) */
     char **allow;              /* pub.http_allow */
     sio_config_kv *props;      /* pub.kafka_props, keys and values owned */
     size_t props_cap;
@@ -128,6 +130,14 @@ static const setting settings[] = {
     {"WORKFLOW_SECRETS", NULL, "", K_STR, OFF(pub.workflow_secrets), 0, 0, NULL,
      "secrets for workflows (sio.secret, ${secret.name}), redacted from every output: like "
      "WORKFLOW_CONFIG; SIO_SECRET_<NAME> variables too"},
+    {"PROCESSING_GUARANTEE", NULL, "at_least_once", K_GUARANTEE, OFF(pub.processing_guarantee),
+     0, 0, NULL,
+     "at_least_once, or exactly_once: outputs and offsets committed in Kafka transactions"},
+    {"TXN_COMMIT_INTERVAL", NULL, "100ms", K_DUR, OFF(pub.txn_commit_interval_ms), 0, I64MAX,
+     NULL, "exactly_once: a transaction starts this long after the previous one started"},
+    {"TXN_COMMIT_COMMANDS", NULL, NULL, K_INT, OFF(pub.txn_commit_commands), 1, INT32_MAX,
+     "half of WORKER_COUNT x WORKER_INFLIGHT",
+     "exactly_once: ... or as soon as this many finished commands wait"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -143,6 +153,25 @@ static const struct {
     {"enable.idempotence", "the service requires the idempotent producer"},
     {"acks", "the service requires acks=all"},
     {"request.required.acks", "the service requires acks=all"},
+};
+
+/* Librdkafka properties that only mean something in one processing
+ * guarantee: a transactional producer is the exactly-once mode's (at least
+ * once, a transactional.id would make every produce outside a transaction
+ * fail), and exactly-once needs committed reads and its own commits. */
+static const struct {
+    const char *prop, *value; /* value NULL: any value */
+    sio_guarantee refused_in;
+    const char *why;
+} guarantee_props[] = {
+    {"transactional.id", NULL, SIO_AT_LEAST_ONCE,
+     "a transactional producer needs PROCESSING_GUARANTEE=exactly_once"},
+    {"transaction.timeout.ms", NULL, SIO_AT_LEAST_ONCE,
+     "transactions are only used with PROCESSING_GUARANTEE=exactly_once"},
+    {"isolation.level", "read_uncommitted", SIO_EXACTLY_ONCE,
+     "exactly_once reads only committed commands"},
+    {"enable.auto.commit", "true", SIO_EXACTLY_ONCE,
+     "exactly_once commits offsets in its transactions"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -202,6 +231,7 @@ static int apply_typed(impl *c, const setting *s, const char *val, sio_err *err)
     switch (s->kind) {
     case K_INT:
         if (sio_cfg_parse_i64(val, s->min, s->max, &i64, err) != 0) return -1;
+        if (s->off == OFF(pub.txn_commit_commands)) c->txn_commands_set = true;
         return *(int *)slot(c, s) = (int)i64, 0;
     case K_I64:
         if (sio_cfg_parse_i64(val, s->min, s->max, &i64, err) != 0) return -1;
@@ -221,6 +251,11 @@ static int apply_typed(impl *c, const setting *s, const char *val, sio_err *err)
     case K_BOOL:
         if (sio_parse_bool(val, &b, err) != 0) return -1;
         return *(bool *)slot(c, s) = b, 0;
+    case K_GUARANTEE:
+        for (int g = SIO_AT_LEAST_ONCE; g <= SIO_EXACTLY_ONCE; g++)
+            if (strcmp(val, sio_guarantee_name((sio_guarantee)g)) == 0)
+                return *(sio_guarantee *)slot(c, s) = (sio_guarantee)g, 0;
+        return sio_err_set(err, SIO_E_CONFIG, "\"%s\" is not at_least_once or exactly_once", val);
     default:
         break;
     }
@@ -264,7 +299,7 @@ static int apply_text(impl *c, const setting *s, const char *val, sio_err *err) 
 static int apply(impl *c, const setting *s, const char *val, const char *src, sio_err *err) {
     sio_err e;
     sio_err_clear(&e);
-    int rc = (s->kind >= K_INT && s->kind <= K_LEVEL) ? apply_typed(c, s, val, &e)
+    int rc = (s->kind >= K_INT && s->kind <= K_GUARANTEE) ? apply_typed(c, s, val, &e)
                                                       : apply_text(c, s, val, &e);
     if (rc == 0) return 0;
     if (e.code == SIO_E_NOMEM) return sio_err_set(err, SIO_E_NOMEM, "%s", e.msg);
@@ -582,6 +617,16 @@ static int apply_flags(impl *c, const cmdline *cl, sio_err *err) {
 /* ------------------------------------------------------------------------ */
 /* Load                                                                      */
 
+/* Does a pass-through value match want (NULL: anything; "true": any
+ * spelling of true)? */
+static bool prop_value_is(const char *val, const char *want) {
+    bool b;
+    sio_err e;
+    if (want == NULL) return true;
+    if (strcmp(want, "true") == 0) return sio_parse_bool(val, &b, &e) == 0 && b;
+    return strcasecmp(val, want) == 0;
+}
+
 /* Resolves defaults that depend on other settings and cross-checks. */
 static int finalize(impl *c, sio_err *err) {
     sio_config *p = &c->pub;
@@ -590,6 +635,24 @@ static int finalize(impl *c, sio_err *err) {
         return sio_err_set(err, SIO_E_CONFIG,
                            "RETRY_BACKOFF_BASE (%" PRId64 "ms) is longer than RETRY_BACKOFF_MAX (%" PRId64 "ms)",
                            p->retry_backoff_base_ms, p->retry_backoff_max_ms);
+    if (!c->txn_commands_set) {
+        int64_t half = (int64_t)p->worker_count * p->worker_inflight / 2;
+        p->txn_commit_commands = half < 1 ? 1 : half > INT32_MAX ? INT32_MAX : (int)half;
+    }
+    for (size_t i = 0; i < p->n_kafka_props; i++) {
+        for (size_t k = 0; k < sizeof guarantee_props / sizeof guarantee_props[0]; k++) {
+            if (strcmp(c->props[i].key, guarantee_props[k].prop) != 0 ||
+                p->processing_guarantee != guarantee_props[k].refused_in ||
+                !prop_value_is(c->props[i].val, guarantee_props[k].value))
+                continue;
+            return sio_err_set(err, SIO_E_CONFIG,
+                               "kafka property %s=%s cannot be used with "
+                               "PROCESSING_GUARANTEE=%s: %s",
+                               c->props[i].key, c->props[i].val,
+                               sio_guarantee_name(p->processing_guarantee),
+                               guarantee_props[k].why);
+        }
+    }
     const char *user = c->user_set ? c->user_set : c->url_user;
     const char *pass = c->pass_set ? c->pass_set : c->url_pass;
     p->redis_username = user && *user ? user : NULL;
@@ -694,6 +757,10 @@ const char *sio_config_extra(const sio_config *cfg, const char *flag) {
     return found;
 }
 
+const char *sio_guarantee_name(sio_guarantee g) {
+    return g == SIO_EXACTLY_ONCE ? "exactly_once" : "at_least_once";
+}
+
 const char *sio_log_level_name(sio_log_level level) {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     return (unsigned)level <= SIO_LOG_ERROR ? names[level] : "info";
@@ -736,6 +803,7 @@ static void print_value(FILE *out, const sio_config *cfg, const setting *s) {
     case K_SIZE: print_size(out, *(size_t *)slot(c, s)); break;
     case K_BOOL: fputs(*(bool *)slot(c, s) ? "true" : "false", out); break;
     case K_LEVEL: fputs(sio_log_level_name(cfg->log_level), out); break;
+    case K_GUARANTEE: fputs(sio_guarantee_name(cfg->processing_guarantee), out); break;
     case K_REDIS: fputs(cfg->redis_addr, out); break;
     case K_HOSTS:
         for (size_t i = 0; cfg->http_allow[i]; i++)

@@ -58,6 +58,12 @@ typedef enum sio_log_level {
     SIO_LOG_ERROR = 3,
 } sio_log_level;
 
+/* PROCESSING_GUARANTEE. */
+typedef enum sio_guarantee {
+    SIO_AT_LEAST_ONCE = 0, /* idempotent producer, offsets stored after delivery */
+    SIO_EXACTLY_ONCE = 1,  /* outputs and offsets in one Kafka transaction */
+} sio_guarantee;
+
 /* A key and a value, both owned by the config. */
 typedef struct sio_config_kv {
     const char *key;
@@ -121,6 +127,13 @@ typedef struct sio_config {
     size_t n_wf_env;              /* the SIO_CONFIG_<NAME> and SIO_SECRET_<NAME> */
     const sio_config_kv *wf_env;  /* variables, in environment order (key = the
                                    * variable's name); never log their values */
+    /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
+     * pass-through transactional.id or transaction.timeout.ms is refused
+     * with at_least_once, isolation.level=read_uncommitted and
+     * enable.auto.commit=true with exactly_once. */
+    sio_guarantee processing_guarantee;
+    int64_t txn_commit_interval_ms; /* TXN_COMMIT_INTERVAL */
+    int txn_commit_commands;        /* TXN_COMMIT_COMMANDS, default half the in-flight limit */
 
     /* Logging */
     sio_log_level log_level;     /* LOG_LEVEL, --log-level */
@@ -180,6 +193,9 @@ void sio_config_dump(const sio_config *cfg, FILE *out);
 
 /* Prints every variable with its flag, default and meaning (for --help). */
 void sio_config_usage(FILE *out);
+
+/* "at_least_once" or "exactly_once". */
+const char *sio_guarantee_name(sio_guarantee g);
 
 /* Name of a level: "debug", "info", "warn", "error". */
 const char *sio_log_level_name(sio_log_level level);

@@ -15,6 +15,8 @@
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "mem.h"
+#include "record.h"
 
 enum {
     P_START,
@@ -34,9 +36,14 @@ enum {
     P_RELEASE_DEL,
 };
 
-/* A step result of the current run: its text, kept until delivered. */
+/* A message of the current run besides the final one: a step result, or
+ * (exactly once) a script's produce.  Kept until delivered (at least
+ * once) or handed over (exactly once). */
 struct sio_step_msg {
     uint64_t op; /* its produce, 0 once reported */
+    char *topic; /* a produce's topic; NULL: a step result (reply topic, correlation id) */
+    char *key;   /* a produce's key, or NULL */
+    size_t key_len;
     char *text;
     size_t len;
     int failed; /* 1 transient, 2 permanent */
@@ -121,9 +128,55 @@ static uint64_t produce(sio_command *c, const char *topic, const char *text, siz
                            len, err);
 }
 
+/* At least once: produces a held message (a step result, or one a record
+ * replays). */
+static uint64_t produce_step(sio_command *c, const sio_step_msg *s, sio_err *err) {
+    if (s->topic == NULL) return produce(c, c->reply, s->text, s->len, err);
+    return sio_aio_produce(sio_worker_aio(c->w), &c->task, s->topic, s->key, s->key_len, s->text,
+                           s->len, err);
+}
+
+static int eos(const sio_command *c) {
+    return c->ctx->eos;
+}
+
+/* Exactly once: the error with which topic refused one of this command's
+ * messages in an aborted transaction (minimal: the minimal DLQ entry), or
+ * NULL. */
+static const char *refused(const sio_command *c, const char *topic, int minimal) {
+    for (const sio_refusal *r = c->refusals; r; r = r->next)
+        if (strcmp(r->topic, topic) == 0 && r->minimal >= minimal) return r->error;
+    return NULL;
+}
+
 static void set_str(char **dst, const char *s) {
     free(*dst);
     *dst = s ? strdup(s) : NULL;
+}
+
+static void free_steps(sio_command *c) {
+    for (size_t i = 0; i < c->nsteps; i++) {
+        free(c->steps[i].text);
+        free(c->steps[i].topic);
+        free(c->steps[i].key);
+    }
+    c->nsteps = c->steps_pending = 0;
+}
+
+/* Appends a message (topic and key NULL: a step result; the strings are
+ * taken over).  NULL when out of memory (nothing taken then). */
+static sio_step_msg *add_step(sio_command *c, char *topic, char *key, size_t key_len, char *text,
+                              size_t len) {
+    if (c->nsteps == c->capsteps) {
+        size_t n = c->capsteps ? c->capsteps * 2 : 4;
+        sio_step_msg *s = realloc(c->steps, n * sizeof *s);
+        if (s == NULL) return NULL;
+        c->steps = s;
+        c->capsteps = n;
+    }
+    sio_step_msg *s = &c->steps[c->nsteps++];
+    *s = (sio_step_msg){.topic = topic, .key = key, .key_len = key_len, .text = text, .len = len};
+    return s;
 }
 
 /* The end: the outcome is in Kafka.  c belongs to the service again. */
@@ -155,26 +208,74 @@ static void get_claim(sio_command *c) {
     if ((c->op = redis(c, 2, argv, lens, &err)) == 0) fail(c, &err, NULL);
 }
 
+/* Is the record's source this very message (consumed again after its
+ * transaction aborted, or after a crash before it committed)? */
+static int same_source(const sio_command *c, const sio_record *rec) {
+    return rec->txn && rec->source_partition == c->partition && rec->source_offset == c->offset &&
+           rec->source_topic_len == strlen(c->topic) &&
+           memcmp(rec->source_topic, c->topic, rec->source_topic_len) == 0;
+}
+
+/* A finished command's record: its response is published again; when the
+ * record is this message's own, every message it stored too (they were
+ * never committed: see record.h). */
+static void replay(sio_command *c, const sio_record *rec) {
+    sio_err e;
+    c->stored = c->duplicate = 1;
+    if ((c->response = sio_memdup(rec->response, rec->response_len)) == NULL) {
+        sio_err_set(&e, SIO_E_NOMEM, "out of memory reading the stored response");
+        fail(c, &e, NULL);
+        return;
+    }
+    c->response_len = rec->response_len;
+    free_steps(c);
+    int own = same_source(c, rec);
+    for (size_t i = 0; own && i < rec->nmsgs; i++) {
+        const sio_record_msg *m = &rec->msgs[i];
+        char *t = m->topic ? sio_memdup(m->topic, m->topic_len) : NULL;
+        char *k = m->key ? sio_memdup(m->key, m->key_len) : NULL;
+        char *v = sio_memdup(m->value, m->len);
+        sio_step_msg *s = NULL;
+        if ((m->topic && !t) || (m->key && !k) || !v ||
+            (s = add_step(c, t, k, m->key_len, v, m->len)) == NULL) {
+            free(t), free(k), free(v);
+            sio_err_set(&e, SIO_E_NOMEM, "out of memory reading the stored messages");
+            fail(c, &e, NULL);
+            return;
+        }
+        if (eos(c)) continue;
+        if ((s->op = produce_step(c, s, &e)) == 0)
+            s->failed = e.code == SIO_E_KAFKA_REJECTED ? 2 : 1;
+        else
+            c->steps_pending++;
+        if (s->failed && c->step_err.code == SIO_E_OK) c->step_err = e;
+    }
+    /* Consumed again (an aborted transaction rewinds every command of
+     * it): routine, so only at debug. */
+    cmd_log(c, own ? SIO_LOG_DEBUG : SIO_LOG_INFO,
+            own ? "consumed again before its outputs were committed: publishing the stored "
+                  "messages again"
+                : "duplicate: re-publishing the stored response",
+            own ? json_pack("{s:I}", "messages", (json_int_t)rec->nmsgs) : NULL);
+    publish_final(c);
+}
+
 /* The key's value after a refused claim. */
 static void on_claim_value(sio_command *c, const sio_aio_result *r) {
     if (r->redis_type != SIO_REDIS_STR) { /* expired meanwhile: claim again */
         claim(c);
         return;
     }
-    if (r->redis_len >= 5 && memcmp(r->redis_str, "done:", 5) == 0) {
-        c->response_len = r->redis_len - 5;
-        c->response = malloc(c->response_len + 1);
-        if (c->response == NULL) {
-            sio_err e;
-            sio_err_set(&e, SIO_E_NOMEM, "out of memory reading the stored response");
-            fail(c, &e, NULL);
-            return;
-        }
-        memcpy(c->response, r->redis_str + 5, c->response_len);
-        c->response[c->response_len] = '\0';
-        c->stored = c->duplicate = 1;
-        cmd_log(c, SIO_LOG_INFO, "duplicate: re-publishing the stored response", NULL);
-        publish_final(c);
+    sio_record rec;
+    sio_err e;
+    int rc = sio_record_parse(r->redis_str, r->redis_len, &rec, &e);
+    if (rc < 0) {
+        fail(c, &e, NULL);
+        return;
+    }
+    if (rc == 1) {
+        replay(c, &rec);
+        sio_record_clear(&rec);
         return;
     }
     if (r->redis_len == strlen(c->token) && memcmp(r->redis_str, c->token, r->redis_len) == 0) {
@@ -215,19 +316,42 @@ static void renew_lease(sio_command *c) {
     c->lease_op = start_timer(c, cfg_of(c)->dedupe_lease_ms / 3);
 }
 
+/* The dedupe record (record.h): the response; exactly once, also where
+ * the command came from and every held message. */
+static char *encode_record(const sio_command *c, size_t *len) {
+    sio_record r = {.txn = eos(c), .response = c->response, .response_len = c->response_len};
+    sio_record_msg *msgs = NULL;
+    if (eos(c)) {
+        if (c->nsteps && (msgs = calloc(c->nsteps, sizeof *msgs)) == NULL) return NULL;
+        for (size_t i = 0; i < c->nsteps; i++) {
+            const sio_step_msg *s = &c->steps[i];
+            msgs[i] = (sio_record_msg){.topic = s->topic, .topic_len = s->topic ? strlen(s->topic) : 0,
+                                       .key = s->key, .key_len = s->key_len, .value = s->text,
+                                       .len = s->len};
+        }
+        r.source_topic = c->topic;
+        r.source_topic_len = strlen(c->topic);
+        r.source_partition = c->partition;
+        r.source_offset = c->offset;
+        r.msgs = msgs;
+        r.nmsgs = c->nsteps;
+    }
+    char *text = sio_record_encode(&r, len);
+    free(msgs);
+    return text;
+}
+
 static void store(sio_command *c) {
     char px[24];
     snprintf(px, sizeof px, "%lld", (long long)cfg_of(c)->dedupe_ttl_ms);
-    size_t vlen = 5 + c->response_len;
-    char *val = malloc(vlen);
+    size_t vlen;
+    char *val = encode_record(c, &vlen);
     sio_err err;
     if (val == NULL) {
         sio_err_set(&err, SIO_E_NOMEM, "out of memory storing the response");
         fail(c, &err, NULL);
         return;
     }
-    memcpy(val, "done:", 5);
-    memcpy(val + 5, c->response, c->response_len);
     const char *argv[] = {"SET", c->key, val, "PX", px};
     size_t lens[] = {3, strlen(c->key), vlen, 2, strlen(px)};
     c->phase = P_STORE;
@@ -252,9 +376,24 @@ static void release(sio_command *c) {
 
 /* --- the workflow ------------------------------------------------------------------*/
 
-static void free_steps(sio_command *c) {
-    for (size_t i = 0; i < c->nsteps; i++) free(c->steps[i].text);
-    c->nsteps = c->steps_pending = 0;
+/* Exactly once, a script's sio.kafka.produce: held for the command's
+ * transaction (the run's callback, see worker.h sio_run_cbs.produce). */
+static int on_produce(void *ud, const char *topic, const char *key, size_t key_len,
+                      const char *value, size_t len, sio_err *err) {
+    sio_command *c = ud;
+    if (sio_topic_check(topic, strlen(topic), err) != 0) return -1;
+    size_t lim = c->ctx->max_message;
+    if (len + key_len + 512 > lim)
+        return sio_err_set(err, SIO_E_KAFKA_REJECTED,
+                           "the message is %zu bytes, over the %zu bytes the producer accepts",
+                           len + key_len, lim > 512 ? lim - 512 : 0);
+    char *t = strdup(topic), *k = key ? sio_memdup(key, key_len) : NULL;
+    char *v = sio_memdup(value, len);
+    if (!t || (key && !k) || !v || add_step(c, t, k, key_len, v, len) == NULL) {
+        free(t), free(k), free(v);
+        return sio_err_set(err, SIO_E_NOMEM, "out of memory holding a produce to %s", topic);
+    }
+    return 0;
 }
 
 static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
@@ -279,25 +418,20 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
         free(text);
         return;
     }
-    if (c->nsteps == c->capsteps) {
-        size_t n = c->capsteps ? c->capsteps * 2 : 4;
-        sio_step_msg *s = realloc(c->steps, n * sizeof *s);
-        if (s == NULL) {
-            free(text);
-            if (c->step_err.code == SIO_E_OK)
-                sio_err_set(&c->step_err, SIO_E_NOMEM, "out of memory publishing step %s", step_id);
-            return;
-        }
-        c->steps = s;
-        c->capsteps = n;
-    }
-    uint64_t op = produce(c, c->reply, text, tlen, &err);
-    if (op == 0) {
+    sio_step_msg *s = add_step(c, NULL, NULL, 0, text, tlen);
+    if (s == NULL) {
         free(text);
+        if (c->step_err.code == SIO_E_OK)
+            sio_err_set(&c->step_err, SIO_E_NOMEM, "out of memory publishing step %s", step_id);
+        return;
+    }
+    if (eos(c)) return; /* held for the command's transaction */
+    if ((s->op = produce(c, c->reply, text, tlen, &err)) == 0) {
+        free(text);
+        c->nsteps--;
         if (c->step_err.code == SIO_E_OK) c->step_err = err;
         return;
     }
-    c->steps[c->nsteps++] = (sio_step_msg){.op = op, .text = text, .len = tlen};
     c->steps_pending++;
 }
 
@@ -353,7 +487,8 @@ static void run_workflow(sio_command *c) {
     sio_err_clear(&c->step_err);
     c->phase = P_RUN;
     c->lease_op = start_timer(c, cfg_of(c)->dedupe_lease_ms / 3);
-    sio_run_cbs cbs = {.step_result = on_step_result, .done = on_run_done};
+    sio_run_cbs cbs = {.step_result = on_step_result, .done = on_run_done,
+                       .produce = eos(c) ? on_produce : NULL};
     c->in_run = 1;
     /* done may come before sio_worker_run returns (a workflow that never
      * waits): c->in_run says whether the run is still going. */
@@ -396,8 +531,38 @@ static void fail(sio_command *c, const sio_err *err, const char *step) {
 
 /* --- publishing ----------------------------------------------------------------------*/
 
+/* Exactly once: the command is done; its messages go to the service,
+ * which writes them in the transaction that commits its offset.  A topic
+ * that refused one of them before takes the at-least-once path of that
+ * refusal instead. */
+static void hand_over_final(sio_command *c) {
+    const char *why = refused(c, c->reply, 0);
+    if (why) {
+        char m[700];
+        snprintf(m, sizeof m, "the final message could not be delivered to %s: %s", c->reply, why);
+        dead_letter(c, SIO_PERMANENT, m, NULL, 1, why);
+        return;
+    }
+    for (size_t i = 0; i < c->nsteps; i++) {
+        if (c->steps[i].topic == NULL || (why = refused(c, c->steps[i].topic, 0)) == NULL) continue;
+        char m[700];
+        snprintf(m, sizeof m, "kafka produce %s: %s", c->steps[i].topic, why);
+        dead_letter(c, SIO_PERMANENT, m, NULL, 0, NULL);
+        return;
+    }
+    if (cfg_of(c)->log_payloads)
+        cmd_log(c, SIO_LOG_INFO, "response ready for its transaction",
+                json_pack("{s:o}", "payload", sio_json_text(c->response, c->response_len)));
+    c->outcome = SIO_OUT_FINAL;
+    finish(c);
+}
+
 static void publish_final(sio_command *c) {
     sio_err err;
+    if (eos(c)) {
+        hand_over_final(c);
+        return;
+    }
     c->phase = P_FINAL;
     c->op = produce(c, c->reply, c->response, c->response_len, &err);
     if (c->op != 0) return;
@@ -432,7 +597,7 @@ static void collect(sio_command *c) {
                  json_pack("{s:o}", "error", jtext(c->step_err.msg)));
         again = 1;
         sio_err err;
-        s->op = produce(c, c->reply, s->text, s->len, &err);
+        s->op = produce_step(c, s, &err);
         if (s->op == 0) { /* the rest after a backoff, then the final again */
             c->phase = P_FINAL_WAIT;
             c->op = start_timer(c, backoff(c, ++c->publish_tries < 16 ? c->publish_tries : 16));
@@ -470,6 +635,7 @@ static void dead_letter(sio_command *c, sio_errclass cls, const char *msg, const
     }
     if (c->lease_op) sio_aio_cancel(sio_worker_aio(c->w), c->lease_op);
     c->lease_op = 0;
+    if (eos(c)) free_steps(c); /* a dead-lettered command writes only its DLQ entry */
     c->fail_cls = cls;
     set_str(&c->fail_msg, msg);
     set_str(&c->fail_step, step);
@@ -537,6 +703,22 @@ static void produce_dlq(sio_command *c) {
             c->op = start_timer(c, backoff(c, 4));
             return;
         }
+    }
+    if (eos(c)) {
+        const char *why = refused(c, c->dlq_topic, c->dlq_minimal);
+        if (why && !(c->dlq_default && c->dlq_minimal)) {
+            sio_err_set(&err, SIO_E_KAFKA_REJECTED, "%s", why);
+            dlq_failed(c, &err);
+            return;
+        }
+        if (why)
+            cmd_log(c, SIO_LOG_ERROR,
+                    "the default DLQ refused even the minimal entry: writing it again (its "
+                    "partition waits until the DLQ takes it)",
+                    json_pack("{s:o,s:o}", "error", jtext(why), "dlq", jtext(c->dlq_topic)));
+        c->outcome = SIO_OUT_DLQ;
+        release(c);
+        return;
     }
     c->phase = P_DLQ;
     c->op = produce(c, c->dlq_topic, c->dlq_text, c->dlq_len, &err);
@@ -780,5 +962,74 @@ void sio_command_free(sio_command *c) {
     free(c->fail_msg);
     free(c->fail_step);
     free(c->dl_reason);
+    sio_refusals_free(c->refusals);
+    free(c->refused_topic);
+    free(c->refused_error);
     free(c);
+}
+
+/* --- exactly once: the hand-over ------------------------------------------------*/
+
+int sio_command_output(const sio_command *c, size_t i, sio_output *o) {
+    const char *cid = c->env.correlation_id;
+    size_t nsteps = c->outcome == SIO_OUT_FINAL ? c->nsteps : 0;
+    if (i < nsteps) {
+        const sio_step_msg *s = &c->steps[i];
+        *o = (sio_output){.topic = s->topic ? s->topic : c->reply,
+                          .key = s->topic ? s->key : cid,
+                          .key_len = s->topic ? s->key_len : cid ? strlen(cid) : 0,
+                          .value = s->text,
+                          .len = s->len};
+        return 1;
+    }
+    if (i > nsteps || c->outcome == SIO_OUT_NONE) return 0;
+    int dlq = c->outcome == SIO_OUT_DLQ;
+    *o = (sio_output){.topic = dlq ? c->dlq_topic : c->reply,
+                      .key = cid,
+                      .key_len = cid ? strlen(cid) : 0,
+                      .value = dlq ? c->dlq_text : c->response,
+                      .len = dlq ? c->dlq_len : c->response_len};
+    return 1;
+}
+
+void sio_command_refuse(sio_command *c, size_t i, const char *why) {
+    sio_output o;
+    if (c->refused_topic || !sio_command_output(c, i, &o)) return;
+    c->refused_topic = strdup(o.topic);
+    c->refused_error = strdup(why);
+    c->refused_minimal = c->outcome == SIO_OUT_DLQ && c->dlq_minimal;
+}
+
+sio_refusal *sio_command_refusal(const sio_command *c) {
+    if (c->refused_topic == NULL || c->refused_error == NULL) return NULL;
+    sio_refusal r = {.topic = c->refused_topic, .error = c->refused_error,
+                     .minimal = c->refused_minimal};
+    return sio_refusals_copy(&r);
+}
+
+sio_refusal *sio_refusals_copy(const sio_refusal *list) {
+    sio_refusal *head = NULL, **tail = &head;
+    for (const sio_refusal *r = list; r; r = r->next) {
+        sio_refusal *n = calloc(1, sizeof *n);
+        if (n == NULL || (n->topic = strdup(r->topic)) == NULL ||
+            (n->error = strdup(r->error)) == NULL) {
+            if (n) free(n->topic);
+            free(n);
+            sio_refusals_free(head);
+            return NULL;
+        }
+        n->minimal = r->minimal;
+        *tail = n;
+        tail = &n->next;
+    }
+    return head;
+}
+
+void sio_refusals_free(sio_refusal *list) {
+    for (sio_refusal *n; list; list = n) {
+        n = list->next;
+        free(list->topic);
+        free(list->error);
+        free(list);
+    }
 }

@@ -42,6 +42,21 @@
  * dead-letters itself.  Every path ends in the finished callback, except a
  * worker stopped under the command (shutdown): then the offset is not
  * committed and Kafka redelivers the command.
+ *
+ * Exactly once (ctx->eos, PROCESSING_GUARANTEE=exactly_once).  The command
+ * produces nothing itself: its step results and sio.kafka.produce messages
+ * are held (a script's produce completes at once, accepted into the
+ * command's transaction), the dedupe record stores them with the response
+ * and where the command came from (record.h), and the finished callback
+ * hands over the messages to write - every held one and the final message,
+ * or only the DLQ entry when the command was dead-lettered (the step
+ * results of a failed run are dropped with it).  The service writes them
+ * in the transaction that commits the command's offset (txn.h).  When that
+ * transaction aborts, the command is consumed again and answered from its
+ * record; a topic that refused one of its messages for good is passed back
+ * in refusals, and the command then takes the path at-least-once takes on
+ * that refusal (the default DLQ, then the minimal entry) instead of
+ * writing there again.
  */
 #ifndef SIO_COMMAND_H
 #define SIO_COMMAND_H
@@ -66,6 +81,7 @@ typedef struct sio_command_ctx {
      * default DLQ (also bounded by the topics' max.message.bytes). */
     size_t max_message, responses_max, default_dlq_max;
     char owner[48];          /* this process, in lease tokens */
+    int eos;                 /* exactly once: hand the messages over, produce nothing */
     /* Worker thread: c's outcome is in Kafka (or c was a duplicate whose
      * answer is); its offset may complete.  c belongs to the caller again. */
     void (*finished)(sio_command *c, void *data);
@@ -73,6 +89,18 @@ typedef struct sio_command_ctx {
 } sio_command_ctx;
 
 typedef struct sio_step_msg sio_step_msg;
+
+/* Exactly once: a topic that refused one of the command's messages for
+ * good (kafka.h sio_kafka_err_permanent) in a transaction that was then
+ * aborted.  minimal: it refused even the DLQ entry cut to its minimum. */
+typedef struct sio_refusal {
+    struct sio_refusal *next;
+    char *topic, *error;
+    int minimal;
+} sio_refusal;
+
+/* Exactly once: what a finished command hands over. */
+enum { SIO_OUT_NONE, SIO_OUT_FINAL, SIO_OUT_DLQ };
 
 struct sio_command {
     sio_task task; /* first: a sio_task * is a sio_command * */
@@ -87,6 +115,11 @@ struct sio_command {
     /* The service's (consumer thread). */
     uint64_t gen;
     sio_command *prev, *next, *done_next;
+    sio_refusal *refusals; /* exactly once: set before post; read-only for the worker */
+    /* Exactly once, the transaction thread's while c is in its batch: the
+     * first message refused for good. */
+    char *refused_topic, *refused_error;
+    int refused_minimal;
     /* The worker's (its loop thread), from start on. */
     sio_worker *w;
     sio_envelope env;
@@ -103,6 +136,7 @@ struct sio_command {
     sio_step_msg *steps; /* step results of the current run */
     size_t nsteps, capsteps, steps_pending;
     sio_err step_err; /* first step-result failure of the run, or code OK */
+    int outcome;      /* exactly once: SIO_OUT_FINAL or SIO_OUT_DLQ when finished */
     /* dead-lettering */
     char *dlq_text;
     size_t dlq_len;
@@ -125,6 +159,35 @@ void sio_command_post(sio_command *c, sio_worker *w);
 
 /* Frees c (never while a worker runs it).  Accepts NULL. */
 void sio_command_free(sio_command *c);
+
+/* Exactly once, a finished command's messages, in order: held step
+ * results and produces, then the final message (SIO_OUT_FINAL), or only
+ * the DLQ entry (SIO_OUT_DLQ).  Every pointer is borrowed from c. */
+typedef struct sio_output {
+    const char *topic;
+    const char *key; /* NULL: no key */
+    size_t key_len;
+    const char *value;
+    size_t len;
+} sio_output;
+
+/* The i-th message of a finished command: 1 with *o set, 0 past the end. */
+int sio_command_output(const sio_command *c, size_t i, sio_output *o);
+
+/* Transaction thread: the i-th message was refused for good (why is
+ * copied); the first refusal is kept for sio_command_refusal. */
+void sio_command_refuse(sio_command *c, size_t i, const char *why);
+
+/* Consumer thread, after the batch: the refusal sio_command_refuse kept
+ * (a new sio_refusal the caller owns), or NULL. */
+sio_refusal *sio_command_refusal(const sio_command *c);
+
+/* A copy of a refusal list, which the caller owns; NULL when out of memory
+ * (or list is NULL). */
+sio_refusal *sio_refusals_copy(const sio_refusal *list);
+
+/* Frees a refusal list.  Accepts NULL. */
+void sio_refusals_free(sio_refusal *list);
 
 /* Exponential backoff with jitter for attempt n (1-based): d = min(max,
  * base * 2^(n-1)), then a random point of [d/2, d].  *rng is the state of

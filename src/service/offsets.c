@@ -252,6 +252,11 @@ int sio_offsets_done(sio_offsets *t, const char *topic, int32_t partition, int64
 /* ------------------------------------------------------------------------ */
 /* Queries                                                                   */
 
+int sio_offsets_current(const sio_offsets *t, const char *topic, int32_t partition, uint64_t gen) {
+    const part *p = find(t, topic, partition);
+    return p != NULL && p->gen == gen;
+}
+
 int sio_offsets_position(const sio_offsets *t, const char *topic, int32_t partition,
                          int64_t *pos) {
     const part *p = find(t, topic, partition);

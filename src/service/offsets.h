@@ -79,6 +79,10 @@ int sio_offsets_track(sio_offsets *t, const char *topic, int32_t partition, int6
 int sio_offsets_done(sio_offsets *t, const char *topic, int32_t partition, int64_t offset,
                      uint64_t gen, int64_t *commit_to);
 
+/* 1 when gen is the current generation of an assigned (topic, partition),
+ * 0 when the partition was revoked or re-assigned since (or never was). */
+int sio_offsets_current(const sio_offsets *t, const char *topic, int32_t partition, uint64_t gen);
+
 /* The committable position of an assigned partition in its current
  * generation: 1 with *pos set once some done() advanced it, else 0. */
 int sio_offsets_position(const sio_offsets *t, const char *topic, int32_t partition,

@@ -67,6 +67,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
         sio_command_free(c);
         return;
     }
+    if (s->eos) sio_service_txn_dispatch(s, c);
     c->next = s->jobs;
     if (s->jobs) s->jobs->prev = c;
     s->jobs = c;
@@ -91,10 +92,20 @@ static void store_offset(sio_service *s, const char *topic, int32_t partition, i
  * position may advance.  Every command ends here (there is no failed
  * completion: the command dead-letters its own failures). */
 static void complete(sio_service *s, sio_command *c) {
+    if (s->eos) { /* exactly once: held until a transaction commits it */
+        sio_service_txn_finished(s, c);
+        return;
+    }
     int64_t to;
     if (sio_offsets_done(s->offsets, c->topic, c->partition, c->offset, c->gen, &to) == 1)
         store_offset(s, c->topic, c->partition, to);
     s->completed_ok++;
+    s->inflight--;
+    job_unlink(s, c);
+    sio_command_free(c);
+}
+
+void sio_service_drop(sio_service *s, sio_command *c) {
     s->inflight--;
     job_unlink(s, c);
     sio_command_free(c);
@@ -176,7 +187,8 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * then forget the partitions, so work still running for them can never
      * store an offset of a partition another member now owns. */
     drain_completed(s);
-    if (!rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, NULL, 0);
+    if (s->eos) sio_service_txn_revoke(s, parts, rd_kafka_assignment_lost(rk));
+    else if (!rd_kafka_assignment_lost(rk)) rd_kafka_commit(rk, NULL, 0);
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     rd_kafka_assign(rk, NULL);
@@ -199,8 +211,9 @@ static void drain(sio_service *s) {
     set_paused(s, 1);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
-    while (s->inflight > 0 && now_ms() < deadline) {
+    while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
         drain_completed(s);
+        if (s->eos) sio_service_txn_tick(s, 1);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, 20);
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
     }
@@ -227,6 +240,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
             sio_service_reload_now(s);
         }
         drain_completed(s);
+        if (s->eos) sio_service_txn_tick(s, 0);
         if (!backpressure(s)) continue;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(s->consumer, s->inflight ? 5 : 100);
         if (m) {
@@ -236,6 +250,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
     }
     drain(s);
     sio_service_shutdown(s);
+    if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "memkv.h"
 #include "offsets.h"
 #include "service.h"
+#include "txn.h"
 #include "worker.h"
 
 /* Workers full for this long: pause the partitions and poll (see
@@ -29,6 +30,17 @@ typedef struct svc_backlog {
     char *topic, *key, *value;
     size_t key_len, value_len;
 } svc_backlog;
+
+/* Exactly once: a message of the commands topic whose command had a
+ * message refused for good in an aborted transaction (service_txn.c);
+ * its redelivery gets the refusals.  Consumer thread. */
+typedef struct svc_refused {
+    struct svc_refused *next;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    sio_refusal *refusals;
+} svc_refused;
 
 /* One worker and what its produce hand-off needs. */
 typedef struct svc_slot {
@@ -63,6 +75,21 @@ struct sio_service {
     int paused;
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
+    /* Exactly once (service_txn.c); the consumer thread's unless said.
+     * Finished commands wait in held (still counted in inflight) until a
+     * transaction commits them. */
+    int eos;                         /* PROCESSING_GUARANTEE=exactly_once */
+    sio_txn *txn;                    /* NULL: at least once, or stopped (nothing commits) */
+    sio_command *held, *held_tail;   /* linked through done_next */
+    size_t nheld;
+    uint64_t held_added, held_scanned; /* commands held so far; so far at the last scan */
+    int txn_busy;                    /* a batch is with the transaction thread */
+    sio_txn_batch *txn_result;       /* guarded by mu: a batch back from it */
+    int64_t txn_last_ms, txn_not_before;
+    int aborts_in_row;
+    svc_refused *refused;
+    char *fatal;                     /* why the service stopped itself (exit 1) */
+    uint64_t txn_commits, txn_aborts;
 };
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -70,5 +97,16 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 void sio_service_reload_now(sio_service *s);
 void sio_service_shutdown(sio_service *s);
 void sio_service_free_jobs(sio_service *s);
+/* Consumer thread: forgets a command the service holds (its job entry,
+ * its in-flight count) and frees it. */
+void sio_service_drop(sio_service *s, sio_command *c);
+
+/* Exactly once (service_txn.c), consumer thread. */
+void sio_service_txn_finished(sio_service *s, sio_command *c);
+void sio_service_txn_tick(sio_service *s, int draining);
+void sio_service_txn_revoke(sio_service *s, rd_kafka_topic_partition_list_t *parts, int lost);
+void sio_service_txn_dispatch(sio_service *s, sio_command *c);
+void sio_service_txn_batch_done(sio_txn_batch *b, void *ud); /* transaction thread */
+void sio_service_txn_free(sio_service *s);
 
 #endif

@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "mem.h"
 #include "service_int.h"
 #include "startup.h"
 
@@ -49,14 +51,6 @@ static rd_kafka_resp_err_t producev(sio_service *s, dr_ctx *d, const char *topic
                              RD_KAFKA_V_END);
 }
 
-static char *dup_bytes(const char *p, size_t n) {
-    char *o = malloc(n + 1);
-    if (o) {
-        if (n) memcpy(o, p, n);
-        o[n] = '\0';
-    }
-    return o;
-}
 
 static void backlog_free(svc_backlog *b) {
     free(b->topic);
@@ -83,8 +77,8 @@ static int produce(void *data, sio_aio *aio, uint64_t op_id, const char *topic, 
     if (s->backlog == NULL) e = producev(s, d, topic, key, key_len, value, value_len);
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         svc_backlog *b = calloc(1, sizeof *b);
-        if (b && (b->topic = strdup(topic)) && (!key || (b->key = dup_bytes(key, key_len))) &&
-            (b->value = dup_bytes(value, value_len))) {
+        if (b && (b->topic = strdup(topic)) && (!key || (b->key = sio_memdup(key, key_len))) &&
+            (b->value = sio_memdup(value, value_len))) {
             b->w = slot->w;
             b->op_id = op_id;
             b->key_len = key_len;
@@ -170,10 +164,34 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
     return conf;
 }
 
+/* Exactly once without -X transactional.id: one unique to this process
+ * (a restarted process does not fence its predecessor; that one's open
+ * transaction ends at transaction.timeout.ms - set a stable, unique id per
+ * instance to have it aborted at once). */
+static void default_txn_id(const sio_service *s, char *buf, size_t n) {
+    char host[128] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint32_t r = (uint32_t)(ts.tv_nsec ^ (ts.tv_sec << 7) ^ getpid()) * 2654435761u;
+    snprintf(buf, n, "%s-%s-%d-%08x", s->cfg->kafka_group_id, host, (int)getpid(), r);
+}
+
 static int make_producer(sio_service *s, sio_err *err) {
-    static const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
-                                       "linger.ms", "5", "client.id", "sio-orchestrator", NULL};
-    rd_kafka_conf_t *conf = base_conf(s, ours, err);
+    int eos = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE;
+    char txn_id[400];
+    default_txn_id(s, txn_id, sizeof txn_id);
+    /* Exactly once: a transaction stays open only while one batch commits,
+     * so a short timeout is safe, and it bounds how long a crashed
+     * process's open transaction holds read_committed readers back. */
+    const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
+                                "linger.ms", "5", "client.id", "sio-orchestrator", NULL};
+    const char *const ours_eos[] = {"enable.idempotence", "true", "acks", "all",
+                                    "linger.ms", "5", "client.id", "sio-orchestrator",
+                                    "transactional.id", txn_id,
+                                    "transaction.timeout.ms", "10000", NULL};
+    rd_kafka_conf_t *conf = base_conf(s, eos ? ours_eos : ours, err);
     if (conf == NULL) return -1;
     /* Properties the contract depends on win over pass-through ones. */
     if (sio_kafka_set(conf, "enable.idempotence", "true", err) != 0 ||
@@ -181,7 +199,7 @@ static int make_producer(sio_service *s, sio_err *err) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_dr_msg_cb(conf, eos ? sio_txn_on_delivery : on_delivery);
     char errstr[512];
     s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (s->producer == NULL) {
@@ -203,7 +221,10 @@ static int make_consumer(sio_service *s, sio_err *err) {
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;
-    if (sio_kafka_set(conf, "enable.auto.offset.store", "false", err) != 0) {
+    if (sio_kafka_set(conf, "enable.auto.offset.store", "false", err) != 0 ||
+        (s->cfg->processing_guarantee == SIO_EXACTLY_ONCE &&
+         (sio_kafka_set(conf, "enable.auto.commit", "false", err) != 0 ||
+          sio_kafka_set(conf, "isolation.level", "read_committed", err) != 0))) {
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -283,6 +304,7 @@ static int command_ctx(sio_service *s, sio_err *err) {
     sio_command_ctx *x = &s->cmd_ctx;
     x->cfg = s->cfg;
     x->default_dlq = s->default_dlq;
+    x->eos = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE;
     snprintf(x->owner, sizeof x->owner, "%d:%llx", (int)getpid(), (unsigned long long)sio_wall_ms());
     message_limits(s);
     return 0;
@@ -308,7 +330,9 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
             .memkv = s->memkv,
-            .produce = produce,
+            /* Exactly once, commands hand their messages over instead
+             * (a produce outside the transaction thread would fail). */
+            .produce = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE ? NULL : produce,
             .produce_data = &s->slots[i],
             .config = s->cfg,
         };
@@ -328,6 +352,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     }
     s->cfg = cfg;
     s->embedded = opts && opts->embedded;
+    s->eos = cfg->processing_guarantee == SIO_EXACTLY_ONCE;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->backlog_mu, NULL);
@@ -346,6 +371,20 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
         goto fail;
+    if (cfg->processing_guarantee == SIO_EXACTLY_ONCE) {
+        /* The transaction thread is the producer's thread (txn.h). */
+        s->txn = sio_txn_start(s->producer, cfg->startup_timeout_ms, sio_service_txn_batch_done, s,
+                               err);
+        if (s->txn == NULL) goto fail;
+        char id[512];
+        size_t n = sizeof id;
+        if (rd_kafka_conf_get(rd_kafka_conf(s->producer), "transactional.id", id, &n) !=
+            RD_KAFKA_CONF_OK)
+            snprintf(id, sizeof id, "?");
+        sio_log_json(SIO_LOG_INFO, "exactly_once: transactional producer ready",
+                     json_pack("{s:o}", "transactional_id", sio_json_text(id, strlen(id))));
+        return s;
+    }
     if (uv_thread_create(&s->poller, poller_main, s) != 0) {
         sio_err_set(err, SIO_E_NOMEM, "cannot start the producer thread");
         goto fail;
@@ -370,6 +409,11 @@ void sio_service_reload_now(sio_service *s) {
  * they produced, commit what was stored and leave the group. */
 void sio_service_shutdown(sio_service *s) {
     for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
+    /* The batch in hand finishes; what is still held is not committed
+     * (consumed again by the next owner).  The service stays exactly once:
+     * a completion drained by the closing revoke must not store an offset. */
+    sio_txn_stop(s->txn);
+    s->txn = NULL;
     if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         sio_logf(SIO_LOG_WARN, "producer flush timed out", "\"queued\":%d",
                  rd_kafka_outq_len(s->producer));
@@ -389,6 +433,8 @@ void sio_service_destroy(sio_service *s) {
         rd_kafka_consumer_close(s->consumer);
         rd_kafka_destroy(s->consumer);
     }
+    sio_txn_stop(s->txn);
+    s->txn = NULL;
     if (s->poller_started) {
         s->poller_stop = 1;
         uv_thread_join(&s->poller);
@@ -404,6 +450,7 @@ void sio_service_destroy(sio_service *s) {
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_destroy(s->slots[i].w);
     if (s->mock) rd_kafka_mock_cluster_destroy(s->mock);
     if (s->mock_rk) rd_kafka_destroy(s->mock_rk);
+    sio_service_txn_free(s);
     sio_service_free_jobs(s);
     sio_offsets_destroy(s->offsets);
     sio_memkv_destroy(s->memkv);

@@ -73,6 +73,15 @@ typedef struct sio_run_cbs {
      * finishes inside it): treat sio_worker_run as the last thing a caller
      * does with its own state. */
     void (*done)(void *ud, json_t *result, const sio_run_error *err);
+    /* Optional: takes the run's sio.kafka.produce messages instead of
+     * producing them (the exactly-once service holds them for the
+     * command's transaction).  Arguments are valid during the call (key
+     * NULL: none).  Returns 0 when taken - the script's produce then
+     * succeeds on the next loop turn - or -1 with err, which the script
+     * gets as the produce's error.  NULL: produced through the worker's
+     * aio (sio_worker_cfg.produce). */
+    int (*produce)(void *ud, const char *topic, const char *key, size_t key_len,
+                   const char *value, size_t len, sio_err *err);
 } sio_run_cbs;
 
 /* Called on the worker thread after each reload (not the initial load):

@@ -30,43 +30,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A configuration with bootstrap.servers set, plus key=value pairs. */
-static rd_kafka_conf_t *conf_new(const char *const *kv) {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", it_brokers(), errstr,
-                                       sizeof errstr),
-                     RD_KAFKA_CONF_OK);
-    for (; kv && kv[0]; kv += 2) {
-        if (rd_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
-            fail_msg("%s=%s: %s", kv[0], kv[1], errstr);
-    }
-    return conf;
-}
-
-static void create_topic(const char *topic, int partitions) {
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf_new(NULL), errstr, sizeof errstr);
-    assert_non_null(rk);
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof errstr);
-    assert_non_null(nt);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    assert_non_null(ev);
-    assert_int_equal(rd_kafka_event_error(ev), RD_KAFKA_RESP_ERR_NO_ERROR);
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n;
-    const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
-    assert_int_equal(n, 1);
-    if (rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        fail_msg("create %s: %s", topic, rd_kafka_topic_result_error_string(tr[0]));
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_destroy(rk);
-}
-
 /* Delivery reports: count successes, remember the first failure. */
 struct dr_state {
     int ok;
@@ -87,7 +50,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 static void produce_n(const char *topic, int n, const char *compression) {
     static const char *base[] = {"enable.idempotence", "true", "acks", "all", "linger.ms", "5",
                                  NULL};
-    rd_kafka_conf_t *conf = conf_new(base);
+    rd_kafka_conf_t *conf = it_conf(base);
     char errstr[512];
     assert_int_equal(rd_kafka_conf_set(conf, "compression.codec", compression, errstr,
                                        sizeof errstr),
@@ -123,7 +86,7 @@ static rd_kafka_t *consumer_new(const char *group, const char *topic) {
                         "auto.offset.reset", "earliest", "enable.auto.commit", "true",
                         "auto.commit.interval.ms", "500", NULL};
     char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf_new(kv), errstr, sizeof errstr);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, it_conf(kv), errstr, sizeof errstr);
     assert_non_null(rk);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
@@ -177,7 +140,7 @@ static void roundtrip_group_offsets(void **state) {
     char topic[256], group[256];
     snprintf(topic, sizeof topic, "%s", it_unique("it.roundtrip"));
     snprintf(group, sizeof group, "%s", it_unique("it.group"));
-    create_topic(topic, N_PARTITIONS);
+    it_create_topic(topic, N_PARTITIONS, NULL);
     produce_n(topic, N_MESSAGES, "none");
 
     int seen[N_MESSAGES] = {0};
@@ -212,7 +175,7 @@ static void compressed_batches(const char *codec) {
     char topic[256], group[256];
     snprintf(topic, sizeof topic, "%s", it_unique(codec));
     snprintf(group, sizeof group, "%s", it_unique("it.cgroup"));
-    create_topic(topic, 1);
+    it_create_topic(topic, 1, NULL);
     produce_n(topic, 200, codec);
     int seen[200] = {0};
     rd_kafka_t *c = consumer_new(group, topic);

@@ -721,6 +721,66 @@ static void dump_masks_secrets_and_reloads(void **state) {
     sio_config_destroy(c);
 }
 
+/* PROCESSING_GUARANTEE and the properties that belong to one guarantee. */
+static void processing_guarantee(void **state) {
+    (void)state;
+    char *none[] = {"serve", NULL};
+    const sio_config *c = load_ok(none, NULL);
+    assert_int_equal(c->processing_guarantee, SIO_AT_LEAST_ONCE);
+    assert_int_equal(c->txn_commit_interval_ms, 100);
+    assert_int_equal(c->txn_commit_commands, 4 * 256 / 2); /* half the in-flight limit */
+    sio_config_destroy(c);
+
+    char *eos_x[] = {"serve", "-X", "transactional.id=abc", "--workers", "2", "--inflight", "3",
+                     NULL};
+    char *eos_env[] = {"PROCESSING_GUARANTEE=exactly_once", "TXN_COMMIT_INTERVAL=20ms", NULL};
+    c = load_ok(eos_x, eos_env);
+    assert_int_equal(c->processing_guarantee, SIO_EXACTLY_ONCE);
+    assert_int_equal(c->txn_commit_interval_ms, 20);
+    assert_int_equal(c->txn_commit_commands, 3);
+    assert_string_equal(c->kafka_props[0].key, "transactional.id");
+    sio_config_destroy(c);
+    char *count_env[] = {"PROCESSING_GUARANTEE=exactly_once", "TXN_COMMIT_COMMANDS=7", NULL};
+    c = load_ok(none, count_env);
+    assert_int_equal(c->txn_commit_commands, 7);
+    sio_config_destroy(c);
+
+    char *bad_env[] = {"PROCESSING_GUARANTEE=exactly-once", NULL};
+    load_fails(none, bad_env,
+               "PROCESSING_GUARANTEE: \"exactly-once\" is not at_least_once or exactly_once");
+    /* At least once, a transactional producer would fail every produce
+     * outside a transaction: refused at start. */
+    char *alos_x[] = {"serve", "-X", "transactional.id=abc", NULL};
+    load_fails(alos_x, NULL,
+               "kafka property transactional.id=abc cannot be used with "
+               "PROCESSING_GUARANTEE=at_least_once: a transactional producer needs "
+               "PROCESSING_GUARANTEE=exactly_once");
+    char *alos_t[] = {"serve", "--kafka-prop", "transaction.timeout.ms=5000", NULL};
+    load_fails(alos_t, NULL, "~transaction.timeout.ms=5000 cannot be used with "
+                             "PROCESSING_GUARANTEE=at_least_once");
+    char path[64];
+    sio_err err;
+    assert_null(load_file("kafka.transactional.id=x\n", NULL, NULL, &err, path, sizeof path));
+    assert_non_null(strstr(err.msg, "transactional.id=x cannot be used"));
+    /* The file says exactly_once, so its transactional.id is fine. */
+    c = load_file("PROCESSING_GUARANTEE=exactly_once\nkafka.transactional.id=x\n", NULL, NULL,
+                  &err, path, sizeof path);
+    if (c == NULL) fail_msg("%s", err.msg);
+    sio_config_destroy(c);
+    /* Exactly once reads committed commands and commits in transactions. */
+    char *eos_env_only[] = {"PROCESSING_GUARANTEE=exactly_once", NULL};
+    char *uncommitted[] = {"serve", "-X", "isolation.level=read_uncommitted", NULL};
+    load_fails(uncommitted, eos_env_only, "~exactly_once reads only committed commands");
+    char *autocommit[] = {"serve", "-X", "enable.auto.commit=1", NULL};
+    load_fails(autocommit, eos_env_only, "~exactly_once commits offsets in its transactions");
+    char *no_autocommit[] = {"serve", "-X", "enable.auto.commit=false", "-X",
+                             "isolation.level=read_committed", NULL};
+    c = load_ok(no_autocommit, eos_env_only);
+    sio_config_destroy(c);
+    c = load_ok(uncommitted, NULL); /* at least once may read uncommitted */
+    sio_config_destroy(c);
+}
+
 static void usage_lists_every_variable(void **state) {
     (void)state;
     char *out = NULL;
@@ -736,7 +796,8 @@ static void usage_lists_every_variable(void **state) {
         "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
-        "SIO_PUBLISH_LIMIT", "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
+        "SIO_PUBLISH_LIMIT", "PROCESSING_GUARANTEE", "TXN_COMMIT_INTERVAL", "TXN_COMMIT_COMMANDS",
+        "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
         "--inflight", "--timeout", "--workflows", "--lua", "--config", "--kafka-prop", "-X",
         "--log-level", "--log-payloads",
         "\"localhost:9092\"", "\"dev.sio.orchestrator.commands\"", "\"10m\"", "\"64m\"",
@@ -767,6 +828,7 @@ int main(void) {
         cmocka_unit_test(subcommand_args),
         cmocka_unit_test(short_flags),
         cmocka_unit_test(dump_masks_secrets_and_reloads),
+        cmocka_unit_test(processing_guarantee),
         cmocka_unit_test(usage_lists_every_variable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

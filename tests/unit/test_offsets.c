@@ -146,6 +146,9 @@ static void reassign_starts_new_generation(void **state) {
     uint64_t g2 = track(t, 0, 6); /* redelivered from the committed offset */
     assert_true(g2 != g1);
     int64_t to = -1;
+    assert_int_equal(sio_offsets_current(t, T, 0, g1), 0);
+    assert_int_equal(sio_offsets_current(t, T, 0, g2), 1);
+    assert_int_equal(sio_offsets_current(t, T, 9, g2), 0); /* not assigned */
     assert_int_equal(sio_offsets_done(t, T, 0, 6, g1, &to), 0); /* the old run's completion */
     assert_int_equal(sio_offsets_partition_inflight(t, T, 0), 1);
     assert_int_equal(sio_offsets_done(t, T, 0, 6, g2, &to), 1);
@@ -156,6 +159,7 @@ static void reassign_starts_new_generation(void **state) {
     assert_int_equal(sio_offsets_inflight(t), 0);
     uint64_t g3 = track(t, 0, 7);
     assert_true(g3 != g2);
+    assert_int_equal(sio_offsets_current(t, T, 0, g2), 0);
     assert_int_equal(sio_offsets_done(t, T, 0, 7, g2, NULL), 0);
     /* another partition's generation never matches */
     assert_int_equal(sio_offsets_assign(t, T, 1, &err), 0);

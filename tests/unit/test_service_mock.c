@@ -1,8 +1,12 @@
 /*
  * test_service_mock.c - fault injection with librdkafka's mock cluster
  * (`serve --embedded`): produce errors and a broker that goes down while
- * commands run.  The real-broker behaviour is covered by the integration
- * tests; these cases need faults only the mock can inject.
+ * commands run; in exactly-once mode, transactions a broker-side fault
+ * aborts and a fenced producer.  The real-broker behaviour is covered by
+ * the integration tests; these cases need faults only the mock can inject.
+ * (The mock cluster of librdkafka 2.0.2 writes no transaction markers, so
+ * what an aborted transaction had written stays readable here: the faults
+ * injected below strike before any of it reaches the log.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,18 +22,22 @@
 #include "service_int.h"
 
 #define PRODUCE_API 0 /* ProduceRequest */
+#define ADD_PARTITIONS_TO_TXN_API 24
+#define END_TXN_API 26
 
 typedef struct fixture {
     const sio_config *cfg;
     sio_service *s;
     uv_thread_t thread;
     rd_kafka_t *producer, *consumer;
+    int rc;      /* what sio_service_run returned */
+    sio_err err; /* and why */
+    int joined;  /* the service thread ended (and was joined) */
 } fixture;
 
 static void run_service(void *arg) {
     fixture *f = arg;
-    sio_err err;
-    assert_int_equal(sio_service_run(f->s, &err), 0);
+    f->rc = sio_service_run(f->s, &f->err);
 }
 
 static rd_kafka_t *client(fixture *f, rd_kafka_type_t type) {
@@ -43,16 +51,17 @@ static rd_kafka_t *client(fixture *f, rd_kafka_type_t type) {
     return rk;
 }
 
-static int setup(void **state) {
+/* Starts a service on the mock cluster; guarantee is PROCESSING_GUARANTEE. */
+static int start(void **state, char *guarantee) {
     /* A produce that keeps failing times out after 1 s (a transient
      * delivery error the service must retry itself). */
     static char *argv[] = {"serve", "--workflows", SIO_TEST_WORKFLOWS,
                            "-X", "reconnect.backoff.max.ms=500", "-X", "session.timeout.ms=6000",
                            "-X", "heartbeat.interval.ms=500", "-X", "message.timeout.ms=1000",
                            "-X", "retry.backoff.ms=100", NULL};
-    static char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
-                           "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
-                           "DRAIN_TIMEOUT=5s", NULL};
+    char *envp[] = {"WORKER_COUNT=1", "RETRY_ATTEMPTS=5", "RETRY_BACKOFF_BASE=50ms",
+                    "RETRY_BACKOFF_MAX=200ms", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=1",
+                    "DRAIN_TIMEOUT=5s", "TXN_COMMIT_INTERVAL=10ms", guarantee, NULL};
     fixture *f = calloc(1, sizeof *f);
     sio_err err;
     f->cfg = sio_config_load(13, argv, envp, NULL, &err);
@@ -71,12 +80,21 @@ static int setup(void **state) {
     return 0;
 }
 
+static int setup(void **state) {
+    return start(state, "PROCESSING_GUARANTEE=at_least_once");
+}
+
+static int setup_eos(void **state) {
+    return start(state, "PROCESSING_GUARANTEE=exactly_once");
+}
+
 static int teardown(void **state) {
     fixture *f = *state;
     rd_kafka_destroy(f->consumer);
     rd_kafka_destroy(f->producer);
     sio_service_stop(f->s);
-    uv_thread_join(&f->thread);
+    if (!f->joined) uv_thread_join(&f->thread);
+    if (f->rc != 0 && !f->joined) fail_msg("serve failed: %s", f->err.msg);
     sio_service_destroy(f->s);
     sio_config_destroy(f->cfg);
     free(f);
@@ -226,11 +244,161 @@ static void broker_down_then_up(void **state) {
     await_status(f, "bd-1", "success");
 }
 
+/* --- exactly once ----------------------------------------------------------------*/
+
+/* What arrived keyed cid, by status. */
+typedef struct seen {
+    int step_result, success, error;
+} seen;
+
+static int has_status(const rd_kafka_message_t *m, const char *status) {
+    char want[64];
+    snprintf(want, sizeof want, "\"status\":\"%s\"", status);
+    return memmem(m->payload, m->len, want, strlen(want)) != NULL;
+}
+
+static int keyed(const rd_kafka_message_t *m, const char *key) {
+    return m->err == 0 && m->key && m->key_len == strlen(key) && memcmp(m->key, key, m->key_len) == 0;
+}
+
+/* Reads the responses topic and the default DLQ from the beginning until
+ * the markers arrive - a success keyed until and a DLQ entry keyed
+ * until-dlq (see send_markers) - and counts what was keyed cid. */
+static seen read_until(fixture *f, const char *cid, const char *until) {
+    char until_dlq[64];
+    snprintf(until_dlq, sizeof until_dlq, "%s-dlq", until);
+    int markers = 0;
+    char dlq[256];
+    snprintf(dlq, sizeof dlq, "%s.dlq", f->cfg->responses_topic);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, f->cfg->responses_topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(l, dlq, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(f->consumer, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    seen n = {0};
+    time_t end = time(NULL) + 60;
+    for (;;) {
+        if (time(NULL) > end) fail_msg("the markers %s did not both arrive within 60 s", until);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(f->consumer, 100);
+        if (m == NULL) continue;
+        int mine = keyed(m, cid);
+        markers += keyed(m, until) && has_status(m, "success");
+        markers += keyed(m, until_dlq) && has_status(m, "error");
+        if (mine && has_status(m, "step_result")) n.step_result++;
+        if (mine && has_status(m, "success")) n.success++;
+        if (mine && has_status(m, "error")) n.error++;
+        rd_kafka_message_destroy(m);
+        if (markers == 2) return n;
+    }
+}
+
+/* memkv GET wf:gated:runs:<id> as a number (0 when unset). */
+static int gated_runs(fixture *f, const char *id) {
+    char k[128];
+    snprintf(k, sizeof k, "wf:gated:runs:%s", id);
+    const char *argv[] = {"GET", k};
+    size_t lens[] = {3, strlen(k)};
+    sio_memkv_reply r = {0};
+    sio_err err;
+    assert_int_equal(sio_memkv_command(f->s->memkv, 2, argv, lens, &r, &err), 0);
+    int n = r.type == SIO_REDIS_STR ? atoi(r.str) : 0;
+    free(r.str);
+    return n;
+}
+
+/* Fails the broker's next request of api with e; returns when the service
+ * has met it (the broker's error stack is empty again). */
+static void inject(fixture *f, int16_t api, rd_kafka_resp_err_t e) {
+    assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(f->s->mock, 1, api, 1, e, 0), 0);
+}
+
+static void await_injected(fixture *f, int16_t api) {
+    size_t left = 1;
+    time_t end = time(NULL) + 60;
+    while (left > 0 && time(NULL) < end) {
+        assert_int_equal(rd_kafka_mock_broker_error_stack_cnt(f->s->mock, 1, api, &left), 0);
+        if (left) usleep(10 * 1000);
+    }
+    assert_int_equal(left, 0);
+}
+
+/* Two commands consumed after what came before, one a success on the
+ * responses topic, one (cid-dlq, an unknown workflow) an entry in the
+ * DLQ: once both are read, each topic holds everything from before. */
+static void send_markers(fixture *f, const char *cid) {
+    char json[128], dlq[64];
+    snprintf(json, sizeof json, "{\"correlation_id\":\"%s\",\"workflow\":\"noop\"}", cid);
+    send_command(f, cid, json);
+    snprintf(dlq, sizeof dlq, "%s-dlq", cid);
+    snprintf(json, sizeof json, "{\"correlation_id\":\"%s\",\"workflow\":\"nope\"}", dlq);
+    send_command(f, dlq, json);
+}
+
+/* The broker refuses to add the responses partition to the transaction
+ * that holds a finished command's messages (an abortable error): the
+ * transaction is aborted, the command consumed again and answered from its
+ * dedupe record - its step result and success published once, in the
+ * retried transaction, and the workflow not run again. */
+static void eos_aborted_transaction_is_retried_once(void **state) {
+    fixture *f = *state;
+    send_gated(f, "ab-1", 0); /* finished only once the fault is in place */
+    inject(f, ADD_PARTITIONS_TO_TXN_API, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING);
+    gated_set(f, "gate:ab-1");
+    await_injected(f, ADD_PARTITIONS_TO_TXN_API);
+    send_markers(f, "ab-2");
+    seen n = read_until(f, "ab-1", "ab-2");
+    assert_int_equal(n.step_result, 1);
+    assert_int_equal(n.success, 1);
+    assert_int_equal(n.error, 0);
+    assert_int_equal(gated_runs(f, "ab-1"), 1);
+}
+
+/* The broker refuses a command's messages for good (message too large):
+ * the transaction aborts, and the command, consumed again, dead-letters
+ * instead of writing there again - no success, no step result, and the
+ * partition goes on.  (That it is exactly one DLQ entry needs a broker
+ * that hides aborted transactions: librdkafka resets the partition's
+ * sequence only with the next epoch bump, so the retry may abort once
+ * more, and the mock would show what it wrote.  it_service_eos counts it
+ * on the real broker.) */
+static void eos_refused_message_is_dead_lettered_once(void **state) {
+    fixture *f = *state;
+    send_gated(f, "rf-1", 0);
+    inject(f, PRODUCE_API, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    gated_set(f, "gate:rf-1");
+    await_injected(f, PRODUCE_API);
+    send_markers(f, "rf-2");
+    seen n = read_until(f, "rf-1", "rf-2");
+    assert_true(n.error >= 1);
+    assert_int_equal(n.success, 0);
+    assert_int_equal(n.step_result, 0);
+    assert_int_equal(gated_runs(f, "rf-1"), 1);
+}
+
+/* A fatal producer error (fenced by a newer instance with the same
+ * transactional.id): the service stops by itself and says why (serve
+ * exits 1 and the orchestrator starts it again). */
+static void eos_fenced_producer_stops_the_service(void **state) {
+    fixture *f = *state;
+    inject(f, END_TXN_API, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    send_markers(f, "fe-1");
+    uv_thread_join(&f->thread);
+    f->joined = 1;
+    assert_int_equal(f->rc, -1);
+    if (strstr(f->err.msg, "fenced") == NULL) fail_msg("error does not say fenced: %s", f->err.msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(produce_errors_are_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(a_transiently_failing_dlq_write_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(broker_down_then_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(eos_aborted_transaction_is_retried_once, setup_eos,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(eos_refused_message_is_dead_lettered_once, setup_eos,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(eos_fenced_producer_stops_the_service, setup_eos,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
