@@ -28,13 +28,16 @@ function sio.log(level, msg, fields) end
 ---@class sio.json
 sio.json = {}
 
----Encodes a value as compact JSON text.  Raises on a value JSON cannot hold
----(a function, a table with mixed keys, NaN).
+---Encodes a value as compact JSON text: integers exact, floats in 17
+---digits, bytes that are not UTF-8 as U+FFFD.  Raises on a value JSON
+---cannot hold (a function, NaN, a cycle), naming its path.
 ---@param value any
 ---@return string
 function sio.json.encode(value) end
 
----Decodes JSON text.  JSON null becomes `sio.json.null`.
+---Decodes JSON text, strictly (trailing bytes, invalid UTF-8, NaN are
+---errors).  JSON integers become integers; JSON null becomes
+---`sio.json.null`.
 ---@param text string
 ---@return any
 function sio.json.decode(text) end

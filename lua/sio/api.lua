@@ -5,14 +5,14 @@
 -- Waiting on host ops: step code runs in a step coroutine; api.await(op)
 -- yields (AWAIT, op) to the engine scheduler, which resumes the step with
 -- (ok, value) when the host reports the op complete.
-local cjson = require "cjson"
+local json = require "sio.json"
 local errors = require "sio.errors"
 local template = require "sio.template"
 
 local M = {}
 
 local type, tostring, error, yield = type, tostring, error, coroutine.yield
-local encode, decode = cjson.encode, cjson.decode
+local encode, decode = json.encode, json.decode
 
 local AWAIT = setmetatable({}, { __name = "sio.await", __metatable = false })
 M.AWAIT = AWAIT
@@ -209,7 +209,7 @@ function M.new(cx)
     if type(fields) == "table" then for k, v in pairs(fields) do f[k] = v end end
     host.log(tostring(level or "info"), tostring(msg), f)
   end
-  sio.json = { encode = encode, decode = decode, null = cjson.null }
+  sio.json = { encode = encode, decode = decode, null = json.null }
   sio.publish = function(payload)
     local cur = cx.current and cx.wf.steps[cx.current]
     if not cur then permanent("sio.publish called outside a step") end
@@ -300,7 +300,7 @@ builtin.kv = { fn = function(args, cx)
   local op = args.op or (args.value ~= nil and "set" or "get")
   if op == "get" then
     local v = kv_call(cx, "get", args.key)
-    if v == nil or v == cjson.null then return "" end
+    if v == nil or v == json.null then return "" end
     return type(v) == "table" and encode(v) or tostring(v)
   elseif op == "set" then
     local v = args.value

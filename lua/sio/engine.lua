@@ -47,7 +47,7 @@
 -- completion order}, outputs = {step_id -> payload}, attempts = {step_id -> n}
 -- (only steps that needed more than one), <declared output fields>}
 -- err = {class = "transient"|"permanent", message = ..., step = id}
-local cjson = require "cjson"
+local json = require "sio.json"
 local api = require "sio.api"
 local errors = require "sio.errors"
 local to_text = require("sio.template").to_text
@@ -57,7 +57,7 @@ local M = {}
 local type, pcall, setmetatable, tostring, rawset = type, pcall, setmetatable, tostring, rawset
 local co_resume, co_yield, isyieldable = coroutine.resume, coroutine.yield, coroutine.isyieldable
 local tinsert, tremove, sformat, mmin = table.insert, table.remove, string.format, math.min
-local encode, decode = cjson.encode, cjson.decode
+local encode, decode = json.encode, json.decode
 local AWAIT = api.AWAIT
 local DONE = setmetatable({}, { __name = "sio.done" })
 local classify = errors.classify
@@ -551,10 +551,10 @@ function M.execute(host, wf, attrs, opts)
   end
   -- Personalize: utter <- echo <- query when utter is absent; query = utter
   local utter = A.utter
-  if utter == nil or utter == cjson.null then
+  if utter == nil or utter == json.null then
     utter = A.echo
-    if utter == nil or utter == cjson.null then utter = A.query end
-    if utter == cjson.null then utter = nil end
+    if utter == nil or utter == json.null then utter = A.query end
+    if utter == json.null then utter = nil end
     A.utter = utter
   end
   A.query = utter

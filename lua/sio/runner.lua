@@ -36,7 +36,7 @@
 --
 -- A running command keeps the workflow set it started with: load_end swaps
 -- the `current` reference, never the tables a command already holds.
-local cjson = require "cjson"
+local json = require "sio.json"
 local engine = require "sio.engine"
 local workflow = require "sio.workflow"
 
@@ -46,7 +46,7 @@ local host
 local current = { workflows = {}, errors = {}, version = 0 }
 local settings = {}
 local run_opts = {}
-local encode = cjson.encode
+local encode = json.encode
 local type, concat, sub = type, table.concat, string.sub
 
 function M.init(h, s)

@@ -28,15 +28,15 @@
 --
 -- Templates are parsed once, at load, into render functions; a bad template
 -- (unclosed `${`, bad path, unknown filter) is a load error.
-local cjson = require "cjson"
+local json = require "sio.json"
 
 local M = {}
 
 local type, tostring, tonumber, pairs, select, error = type, tostring, tonumber, pairs, select, error
 local sfind, ssub, sformat, concat = string.find, string.sub, string.format, table.concat
 local mtype, tointeger = math.type, math.tointeger
-local null = cjson.null
-local encode = cjson.encode
+local null = json.null
+local encode = json.encode
 
 local function is_missing(v) return v == nil or v == null end
 

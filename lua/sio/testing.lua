@@ -86,9 +86,6 @@
 --     r:expect_ran(...), r:expect_skipped(...), r:expect_failed(...),
 --     r:step(id), r:args(id), r:output(id), r:json(id): failures read
 --     "workflows/x.yaml:12: step lookup: ...".
-local cjson = require "cjson"
-local parse_duration = require("sio.api").parse_duration
-
 local M = {}
 
 ---------------------------------------------------------------------------
@@ -126,6 +123,13 @@ end
 
 local core = load_core()
 M.core = core
+-- The engine's JSON codec is C (src/sandbox/luajson.c): the sandbox
+-- preloads it as "sio.json".  Here, in busted's plain Lua state, the same
+-- code comes from the module, for the harness and for engine modules
+-- required directly (sio.api below, the engine specs).
+local json = core.json
+package.preload["sio.json"] = package.preload["sio.json"] or function() return json end
+local parse_duration = require("sio.api").parse_duration
 
 -- Warns once when the engine embedded in the module differs from the
 -- sources next to this file (the module needs a rebuild).
@@ -326,7 +330,7 @@ function Result:output(id)
 end
 function Result:json(id)
   local p = self:output(id)
-  local ok, v = pcall(cjson.decode, p)
+  local ok, v = pcall(json.decode, p)
   if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p)) end
   return v
 end
@@ -479,9 +483,9 @@ local function normalise_http(resp)
   local r = { status = resp.status or 200, headers = resp.headers or {} }
   local body = resp.body
   if resp.json ~= nil then
-    body = cjson.encode(resp.json)
+    body = json.encode(resp.json)
     if not r.headers["content-type"] then r.headers["content-type"] = "application/json" end
-  elseif type(body) == "table" then body = cjson.encode(body) end
+  elseif type(body) == "table" then body = json.encode(body) end
   r.body = body == nil and "" or body
   return r
 end
@@ -565,7 +569,7 @@ end
 local function decode_lines(lines)
   local out = {}
   for i, l in ipairs(lines or {}) do
-    local ok, v = pcall(cjson.decode, l)
+    local ok, v = pcall(json.decode, l)
     out[i] = ok and v or l
   end
   return out
@@ -617,7 +621,7 @@ function H:run(intent, attrs)
   if type(intent) ~= "string" then attrs = intent; intent = self.intent end
   if type(intent) ~= "string" then error("sio.testing: h:run(intent, attrs): no intent", 2) end
   attrs = attrs or {}
-  local payload = type(attrs) == "string" and attrs or cjson.encode(attrs)
+  local payload = type(attrs) == "string" and attrs or json.encode(attrs)
   if payload == "[]" then payload = "{}" end
   local box = self.box
   local r = setmetatable({ intent = intent, calls = {}, published = {}, logs = {}, lines = {} }, Result)
@@ -633,7 +637,7 @@ function H:run(intent, attrs)
   end
   local function handle(ev)
     for _, l in ipairs(ev.logs or {}) do
-      local ok, v = pcall(cjson.decode, l)
+      local ok, v = pcall(json.decode, l)
       r.logs[#r.logs + 1] = ok and v or l
     end
     for _, e in ipairs(ev.events or {}) do
@@ -644,7 +648,7 @@ function H:run(intent, attrs)
         for i, q in ipairs(queue) do if q.id == e.id then table.remove(queue, i); break end end
       elseif k == "emit" then
         if e.what == "step_result" then
-          local ok, v = pcall(cjson.decode, e.data)
+          local ok, v = pcall(json.decode, e.data)
           r.published[#r.published + 1] = ok and v or e.data
           r.lines[#r.lines + 1] = '{"status":"step_result","result":' .. e.data .. "}"
         end
@@ -696,9 +700,9 @@ function H:run(intent, attrs)
   if ev.text then
     r.text = ev.text
   else
-    r.text = cjson.encode({ class = ev.error_class, message = tostring(ev.error_message), step = ev.error_step })
+    r.text = json.encode({ class = ev.error_class, message = tostring(ev.error_message), step = ev.error_step })
   end
-  local decoded = cjson.decode(r.text)
+  local decoded = json.decode(r.text)
   r.ok = ev.ok and true or false
   if r.ok then r.result = decoded else r.error = decoded end
   r.lines[#r.lines + 1] = r.ok and ('{"status":"success","result":' .. r.text .. "}")
@@ -714,7 +718,7 @@ function H:run(intent, attrs)
     local rec = { id = s.id, status = s.status, args = s.args, payload = s.payload, attempts = s.attempts,
                   error = s.error, guard = s.guard, kind = s.kind, tool = s.tool }
     if type(s.payload) == "string" and s.payload:match("^%s*[%[{]") then
-      local okj, v = pcall(cjson.decode, s.payload)
+      local okj, v = pcall(json.decode, s.payload)
       if okj then rec.json = v end
     end
     r.steps[s.id] = rec

@@ -20,13 +20,13 @@
 -- recorded by wrapping the compiled guard factories of a per-run view of the
 -- workflow; outputs, rendered args, attempts and errors are read from the
 -- A[step_id] records the engine writes).
-local cjson = require "cjson"
+local json = require "sio.json"
 local engine = require "sio.engine"
 local workflow = require "sio.workflow"
 
 local M = {}
 
-local encode, decode = cjson.encode, cjson.decode
+local encode, decode = json.encode, json.decode
 local type, pairs, ipairs, pcall, rawget, rawset = type, pairs, ipairs, pcall, rawget, rawset
 
 -- Where a spec sets a value the workflow lacks (engine.lua Cmd:value).

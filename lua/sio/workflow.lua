@@ -33,7 +33,7 @@
 -- (each depends on the previous one, as in the seed system). When any step
 -- declares `depends_on`, the workflow is a DAG: a step without `depends_on`
 -- has no dependencies.
-local cjson = require "cjson"
+local json = require "sio.json"
 local errors = require "sio.errors"
 local guard = require "sio.guard"
 local template = require "sio.template"
@@ -263,12 +263,6 @@ local function denull(v, null1, null2)
   return v
 end
 
-local function line_of_offset(src, off)
-  local n = 1
-  for _ in src:sub(1, off):gmatch("\n") do n = n + 1 end
-  return n
-end
-
 local function parse(host, src, file)
   local ext = file:match("%.([%w]+)$")
   ext = ext and ext:lower()
@@ -282,17 +276,17 @@ local function parse(host, src, file)
       if line then return nil, sformat("%s:%s: YAML: %s", file, line, rest) end
       return nil, file .. ": YAML: " .. msg
     end
-    return denull(t, lyaml.null, cjson.null), "yaml"
+    return denull(t, lyaml.null, json.null), "yaml"
   elseif ext == "json" then
-    local ok, t = pcall(cjson.decode, src)
+    local ok, t = pcall(json.decode, src)
     raise_if_killed(host)
     if not ok then
       local msg = errors.describe(t)
-      local off = tonumber(msg:match("character (%d+)"))
-      if off then return nil, sformat("%s:%d: JSON: %s", file, line_of_offset(src, off), msg) end
+      local why, line, col = msg:match("^malformed JSON: (.*) at line (%d+), column (%d+)$")
+      if why then return nil, sformat("%s:%s: JSON: %s (column %s)", file, line, why, col) end
       return nil, file .. ": JSON: " .. msg
     end
-    return denull(t, cjson.null), "json"
+    return denull(t, json.null), "json"
   elseif ext == "lua" then
     local factory, err = host.compile("local _ENV = ...; " .. src:gsub("^#![^\n]*", ""), "@" .. file)
     raise_if_killed(host)

@@ -82,6 +82,16 @@ function M.run(h, wf, attrs, opts)
   return res, err, pubs
 end
 
+-- `sio-orchestrator run intent --attrs attrs_json` -> its stdout lines (as
+-- text) and exit code
+function M.run_binary(intent, attrs_json, workflows, lua_dir)
+  local out, _, code = M.cli(("run %s --attrs %s --workflows %s --lua %s"):format(
+    M.sh(intent), M.sh(attrs_json), M.sh(workflows), M.sh(lua_dir)))
+  local lines = {}
+  for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  return lines, code
+end
+
 function M.ids(pubs)
   local t = {}
   for i, p in ipairs(pubs) do t[i] = p.id end

@@ -35,14 +35,16 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
                            const json_t *query) {
     (void)ud;
     print_line("step_result", "result",
-               json_pack("{s:s,s:s%,s:O}", "step_id", step_id, "payload", payload, len, "query",
-                         query));
+               json_pack("{s:o,s:o,s:O}", "step_id", sio_json_text(step_id, strlen(step_id)),
+                         "payload", sio_json_text(payload, len), "query", query));
 }
 
-/* {"class", "message"[, "step"]} */
+/* {"class", "message"[, "step"]}; bytes that are not UTF-8 (a script's
+ * message) as U+FFFD, as everywhere we write JSON. */
 static json_t *error_json(const char *cls, const char *message, const char *step) {
-    json_t *e = json_pack("{s:s,s:s}", "class", cls, "message", message);
-    if (e && step) json_object_set_new(e, "step", json_string(step));
+    json_t *e = json_pack("{s:s,s:o}", "class", cls, "message",
+                          sio_json_text(message, strlen(message)));
+    if (e && step) json_object_set_new(e, "step", sio_json_text(step, strlen(step)));
     return e;
 }
 

@@ -1,13 +1,19 @@
 /*
- * json.c - strict parsing and compact encoding on jansson (see json.h).
+ * json.c - strict parsing and compact encoding on jansson, jansson's
+ * metered allocator, UTF-8 checks (see json.h).
  */
 #include "json.h"
 
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SIO_JSON_READ (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY)
-#define SIO_JSON_WRITE (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
+
+static void *metered_malloc(size_t n);
+static void metered_free(void *p);
 
 json_t *sio_json_parse(const char *text, size_t len, sio_err *err) {
     json_error_t je;
@@ -18,11 +24,186 @@ json_t *sio_json_parse(const char *text, size_t len, sio_err *err) {
     return v;
 }
 
-char *sio_json_dump(const json_t *v, size_t *len) {
-    char *out = json_dumps(v, SIO_JSON_WRITE);
-    if (len) *len = out ? strlen(out) : 0;
-    return out;
+/* --- writing --------------------------------------------------------------*/
+
+static int put(const sio_json_out *o, const char *s, size_t n) {
+    return n == 0 ? 0 : o->write(o->ud, s, n);
 }
+
+int sio_json_write_string(const sio_json_out *o, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0; /* start of the bytes not written yet */
+    if (put(o, "\"", 1) != 0) return -1;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        size_t k = c < 0x80 ? 1 : sio_utf8_seq(u + i, n - i);
+        if (k > 1 || (k == 1 && c >= 0x20 && c != '"' && c != '\\')) {
+            i += k; /* written as it is, with its run */
+            continue;
+        }
+        char esc[8] = {'\\', (char)c, 0};
+        size_t elen = 2;
+        if (k == 0) memcpy(esc, "\xEF\xBF\xBD", elen = 3);
+        else if (c == '\b') esc[1] = 'b';
+        else if (c == '\f') esc[1] = 'f';
+        else if (c == '\n') esc[1] = 'n';
+        else if (c == '\r') esc[1] = 'r';
+        else if (c == '\t') esc[1] = 't';
+        else if (c < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (put(o, s + run, i - run) != 0 || put(o, esc, elen) != 0) return -1;
+        run = ++i;
+    }
+    if (put(o, s + run, n - run) != 0) return -1;
+    return put(o, "\"", 1);
+}
+
+int sio_json_write_integer(const sio_json_out *o, long long v) {
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", v);
+    return put(o, num, (size_t)n);
+}
+
+int sio_json_write_real(const sio_json_out *o, double d) {
+    char num[40];
+    int n = snprintf(num, sizeof num, "%.17g", d);
+    char *e = strchr(num, 'e');
+    if (e != NULL) { /* 1e+20 -> 1e20, 1e-07 -> 1e-7 */
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+') from++;
+        else if (*from == '-') from++, to++;
+        while (*from == '0' && from[1] != '\0') from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(num);
+    } else if (strchr(num, '.') == NULL) {
+        memcpy(num + n, ".0", 3); /* a real stays a real when read back */
+        n += 2;
+    }
+    return put(o, num, (size_t)n);
+}
+
+/* The growing text of sio_json_dump, in blocks charged to the thread's
+ * meter like jansson's own. */
+typedef struct dumpbuf {
+    char *p;
+    size_t len, cap;
+} dumpbuf;
+
+static int dumpbuf_write(void *ud, const char *s, size_t n) {
+    dumpbuf *b = ud;
+    if (n >= b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (n >= cap - b->len) {
+            if (cap > SIZE_MAX / 2) return -1;
+            cap *= 2;
+        }
+        char *q = metered_malloc(cap);
+        if (q == NULL) return -1;
+        if (b->len) memcpy(q, b->p, b->len);
+        metered_free(b->p);
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static int dump_value(const sio_json_out *o, const json_t *v, int depth) {
+    if (depth > SIO_JSON_MAX_DEPTH) return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        size_t klen;
+        json_t *e;
+        void *it;
+        int first = 1;
+        if (put(o, "{", 1) != 0) return -1;
+        json_object_keylen_foreach_safe((json_t *)v, it, k, klen, e) {
+            if ((!first && put(o, ",", 1) != 0) || sio_json_write_string(o, k, klen) != 0 ||
+                put(o, ":", 1) != 0 || dump_value(o, e, depth + 1) != 0)
+                return -1;
+            first = 0;
+        }
+        return put(o, "}", 1);
+    }
+    case JSON_ARRAY:
+        if (put(o, "[", 1) != 0) return -1;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if ((i > 0 && put(o, ",", 1) != 0) || dump_value(o, json_array_get(v, i), depth + 1))
+                return -1;
+        return put(o, "]", 1);
+    case JSON_STRING: return sio_json_write_string(o, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: return sio_json_write_integer(o, (long long)json_integer_value(v));
+    case JSON_REAL: return sio_json_write_real(o, json_real_value(v));
+    case JSON_TRUE: return put(o, "true", 4);
+    case JSON_FALSE: return put(o, "false", 5);
+    case JSON_NULL: return put(o, "null", 4);
+    }
+    return -1;
+}
+
+char *sio_json_dump(const json_t *v, size_t *len) {
+    dumpbuf b = {0};
+    sio_json_out o = {.write = dumpbuf_write, .ud = &b};
+    if (v == NULL || dump_value(&o, v, 0) != 0 || dumpbuf_write(&b, "", 1) != 0) {
+        metered_free(b.p);
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = b.len - 1; /* without the NUL */
+    return b.p;
+}
+
+/* --- metering -------------------------------------------------------------*/
+
+static _Thread_local const sio_json_meter *tls_meter;
+
+const sio_json_meter *sio_json_meter_set(const sio_json_meter *m) {
+    const sio_json_meter *prev = tls_meter;
+    tls_meter = m;
+    return prev;
+}
+
+/* jansson's allocator: malloc and free, reporting usable sizes to the
+ * thread's meter.  The requested size is offered before allocating, so a
+ * refusal costs no allocation (jansson's lexer retries a failed append on
+ * every following byte); the usable size's surplus after.  Sizes come from
+ * malloc_usable_size rather than a header, so a block allocated before the
+ * hook was installed is still freed correctly. */
+static void *metered_malloc(size_t n) {
+    const sio_json_meter *m = tls_meter;
+    if (m == NULL) return malloc(n);
+    if (m->charge(m->ud, n) != 0) return NULL;
+    void *p = malloc(n);
+    size_t extra = p ? malloc_usable_size(p) - n : 0;
+    if (p == NULL || (extra > 0 && m->charge(m->ud, extra) != 0)) {
+        m->credit(m->ud, n);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void metered_free(void *p) {
+    const sio_json_meter *m = tls_meter;
+    if (p != NULL && m != NULL) m->credit(m->ud, malloc_usable_size(p));
+    free(p);
+}
+
+/* Installed before main (and when sio_core.so is loaded), while the
+ * process has one thread: jansson's allocator is process-wide, and setting
+ * it later would race with threads already using jansson. */
+__attribute__((constructor)) static void install_allocator(void) {
+    json_set_alloc_funcs(metered_malloc, metered_free);
+}
+
+/* --- UTF-8 ------------------------------------------------------------------*/
 
 size_t sio_utf8_seq(const unsigned char *s, size_t n) {
     unsigned c = s[0];
@@ -41,6 +222,13 @@ size_t sio_utf8_seq(const unsigned char *s, size_t n) {
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
     return len;
+}
+
+size_t sio_utf8_valid(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+    while (i < n && (k = sio_utf8_seq(u + i, n - i)) != 0) i += k;
+    return i;
 }
 
 json_t *sio_json_text(const char *s, size_t len) {

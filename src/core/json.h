@@ -1,9 +1,12 @@
 /*
- * json.h - the one JSON codec of the C host, on jansson.
+ * json.h - the one JSON codec of the host: jansson trees, read by
+ * jansson, written by our own rules.
  *
- * Every JSON text the host reads (command envelopes, CLI arguments) goes
- * through sio_json_parse, and every text it writes (envelopes, log lines,
- * CLI output) through sio_json_dump, so there is one set of rules:
+ * Every JSON text the host reads (command envelopes, CLI arguments, Lua's
+ * sio.json.decode) goes through sio_json_parse, and every text it writes
+ * (envelopes, log lines, CLI output, Lua's sio.json.encode) through
+ * sio_json_dump or the sio_json_write_* functions it is made of, so there
+ * is one set of rules:
  *
  *   reading   the whole buffer is one JSON value (bytes after it are an
  *             error); UTF-8 must be valid; duplicate object keys, NaN,
@@ -13,7 +16,7 @@
  *   writing   compact, object keys in insertion order, reals with 17
  *             significant digits (they read back as the same double),
  *             integers exact, '/' never escaped, always valid UTF-8
- *             (jansson refuses to build a string that is not).
+ *             (see "writing" below).
  */
 #ifndef SIO_JSON_H
 #define SIO_JSON_H
@@ -28,17 +31,70 @@
  * message "malformed JSON: <reason> at line L, column C". */
 json_t *sio_json_parse(const char *text, size_t len, sio_err *err);
 
-/* Encodes v (any JSON value, borrowed) compactly.  Returns a malloc'd,
- * NUL-terminated text the caller frees, its length in *len (may be NULL);
- * NULL when out of memory. */
+/* Nesting beyond this is an error, reading (jansson's own limit) and
+ * writing (which also stops cycles). */
+#define SIO_JSON_MAX_DEPTH 2048
+
+/* Encodes v (any JSON value, borrowed) compactly, by the writing rules
+ * below.  Returns a malloc'd, NUL-terminated text the caller frees, its
+ * length in *len (may be NULL); NULL when out of memory or nested deeper
+ * than SIO_JSON_MAX_DEPTH. */
 char *sio_json_dump(const json_t *v, size_t *len);
+
+/* --- writing -----------------------------------------------------------------
+ *
+ * The rules of every JSON text the host writes, shared by sio_json_dump
+ * (jansson trees) and luajson's encoder (Lua values): strings quoted with
+ * '"', '\\' and control characters escaped (\b \f \n \r \t, else
+ * \u00XX) and nothing else ('/' and non-ASCII as they are), each byte of an
+ * invalid UTF-8 sequence written as U+FFFD; integers exact; reals with 17
+ * significant digits (they read back as the same double), the exponent
+ * without '+' or leading zeros, and ".0" added when they would read back
+ * as an integer (2.0 stays a real). */
+typedef struct sio_json_out {
+    /* Appends s[0..n); returns 0, or -1 to stop (the writer returns -1).
+     * It may also raise (longjmp): the writers hold nothing. */
+    int (*write)(void *ud, const char *s, size_t n);
+    void *ud;
+} sio_json_out;
+
+int sio_json_write_string(const sio_json_out *o, const char *s, size_t n);
+int sio_json_write_integer(const sio_json_out *o, long long v);
+int sio_json_write_real(const sio_json_out *o, double d); /* d finite */
+
+/* --- metering -------------------------------------------------------------
+ *
+ * Every allocation jansson makes (trees, the parser's buffers, the text of
+ * a dump) goes through json.c's allocator.  While a meter is installed on
+ * the calling thread, each block's usable size is offered to charge()
+ * after it is allocated (a refusal frees it, and the jansson call fails as
+ * out of memory), and credit() receives the size of each block freed.  The
+ * sandbox charges JSON work to a command's memory budget this way.  A meter
+ * must not raise (longjmp) out of its callbacks. */
+typedef struct sio_json_meter {
+    int (*charge)(void *ud, size_t bytes); /* 0 = allowed, -1 = refused */
+    void (*credit)(void *ud, size_t bytes);
+    void *ud;
+} sio_json_meter;
+
+/* Installs m (borrowed; NULL = none) as the calling thread's meter and
+ * returns the previous one, to be restored when done. */
+const sio_json_meter *sio_json_meter_set(const sio_json_meter *m);
+
+/* --- UTF-8 -----------------------------------------------------------------*/
+
+/* Length of the valid UTF-8 sequence starting at s (n > 0 bytes
+ * available), or 0 when the bytes there are not valid UTF-8 (overlong
+ * forms, surrogates and code points above U+10FFFF are invalid). */
+size_t sio_utf8_seq(const unsigned char *s, size_t n);
+
+/* Bytes of s[0..n) before the first invalid UTF-8 sequence (n when all of
+ * it is valid). */
+size_t sio_utf8_valid(const char *s, size_t n);
 
 /* A JSON string of the bytes s[0..len), each byte of an invalid UTF-8
  * sequence replaced by U+FFFD (so what we write is always valid).  Returns
  * a new reference, or NULL when out of memory. */
 json_t *sio_json_text(const char *s, size_t len);
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0. */
-size_t sio_utf8_seq(const unsigned char *s, size_t n);
 
 #endif

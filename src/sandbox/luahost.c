@@ -3,6 +3,7 @@
  * environments, coroutines, time, ids, structured logging.
  */
 #include "luahost.h"
+#include "json.h"
 #include "log.h"
 #include "suggest.h"
 
@@ -146,28 +147,15 @@ static void jput(jbuf *j, const char *s, size_t n) {
 
 static void jlit(jbuf *j, const char *s) { jput(j, s, strlen(s)); }
 
-/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+static int jwrite(void *ud, const char *s, size_t n) {
+    jput(ud, s, n);
+    return 0;
+}
+
+/* A JSON string by json.h's rules (valid UTF-8 whatever the bytes). */
 static void jstr(jbuf *j, const char *s, size_t n) {
-    jput(j, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            jput(j, esc, 2);
-        } else if (c == '\n' || c == '\t' || c == '\r') {
-            esc[0] = '\\';
-            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
-            jput(j, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            jput(j, esc, 6);
-        } else {
-            jput(j, (const char *)&c, 1);
-        }
-    }
-    jput(j, "\"", 1);
+    sio_json_out o = {.write = jwrite, .ud = j};
+    sio_json_write_string(&o, s, n);
 }
 
 static void jvalue(jbuf *j, lua_State *L, int idx, int depth);
@@ -210,18 +198,11 @@ static void jtable(jbuf *j, lua_State *L, int idx, int depth) {
 }
 
 static void jnumber(jbuf *j, lua_State *L, int idx) {
-    char num[64];
-    if (lua_isinteger(L, idx)) {
-        snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
-    } else {
-        double d = (double)lua_tonumber(L, idx);
-        if (!isfinite(d)) {
-            jlit(j, "null");
-            return;
-        }
-        snprintf(num, sizeof num, "%.17g", d);
-    }
-    jlit(j, num);
+    sio_json_out o = {.write = jwrite, .ud = j};
+    double d = (double)lua_tonumber(L, idx);
+    if (lua_isinteger(L, idx)) sio_json_write_integer(&o, (long long)lua_tointeger(L, idx));
+    else if (isfinite(d)) sio_json_write_real(&o, d);
+    else jlit(j, "null");
 }
 
 static void jvalue(jbuf *j, lua_State *L, int idx, int depth) {

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "luahost.h"
+#include "luajson.h"
 #include "sandbox_int.h"
 
 /* --- allocator -----------------------------------------------------------*/
@@ -159,6 +160,8 @@ static int setup_state(lua_State *L) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_sio_host);
     lua_setfield(L, -2, "sio.host");
+    lua_pushcfunction(L, luaopen_sio_json);
+    lua_setfield(L, -2, "sio.json");
     return 0;
 }
 

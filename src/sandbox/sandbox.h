@@ -9,8 +9,9 @@
  * whose __index is a frozen table of safe globals:
  *
  *   string (no dump; find/match/gmatch/gsub/rep replaced by budgeted
- *   versions), table (insert/remove/move budgeted), math, utf8, coroutine
- *   (create/wrap inherit the running execution's limits), os.time/clock/date,
+ *   versions), table (insert/remove/move/concat/sort budgeted), math, utf8,
+ *   coroutine (create/wrap inherit the running execution's limits),
+ *   os.time/clock/date,
  *   assert error ipairs next pairs pcall xpcall select tonumber tostring type
  *   rawequal rawlen rawget rawset getmetatable, setmetatable (no __gc),
  *   print (-> host log), and per environment load (text only, binds that
@@ -26,7 +27,9 @@
  * (a count hook every SIO_HOOK_EVERY instructions, which also checks the
  * deadline) and a wall-clock deadline.  C functions that can loop for long
  * charge the same budget: pattern matching per step, table.insert/remove/
- * move per element, and every allocation one instruction per 16 bytes (C
+ * move/concat per element, table.sort n log2 n up front, JSON conversion
+ * (luajson.h) per value and per byte, and every allocation one
+ * instruction per 16 bytes (C
  * copying, e.g. s = s .. x in a loop, is proportional to what it
  * allocates).  Once tripped the exec is killed and stays killed: the hook
  * raises the limit error on every later call, and the safe pcall, xpcall,
@@ -85,7 +88,8 @@ typedef enum sio_kill {
     SIO_KILL_DEADLINE,
 } sio_kill;
 
-/* Creates the state, the safe globals and package.preload["sio.host"].
+/* Creates the state, the safe globals and package.preload["sio.host"]
+ * (luahost.h) and ["sio.json"] (luajson.h), for the trusted engine.
  * cfg may be NULL (all defaults).  Returns NULL and fills err on failure
  * (INVAL for a bad lua_dir, NOMEM).  The caller owns the result. */
 sio_sandbox *sio_sandbox_create(const sio_sandbox_cfg *cfg, sio_err *err);
@@ -163,6 +167,30 @@ void *sio_exec_data(const sio_exec *ex);
  * none; owned by ex. */
 void sio_exec_set_step(sio_exec *ex, const char *step);
 const char *sio_exec_step(const sio_exec *ex);
+
+
+/* --- C work on behalf of an execution ------------------------------------
+ *
+ * C code that does work proportional to user input outside the VM (JSON
+ * conversion, buffers) charges the execution running on thread L: the one
+ * bound to L, else the entered one; without one these do nothing.  None of
+ * them raises, so the caller can free what it holds first and then raise
+ * the limit error (see luajson.c). */
+
+/* Charges n instructions.  Returns 0, or -1 when the exec is (or becomes)
+ * killed. */
+int sio_exec_spend(lua_State *L, uint64_t n);
+
+/* Charges bytes of memory held outside the Lua allocator (a C buffer, a
+ * jansson tree) to the exec's memory limit, plus one instruction per
+ * SIO_BYTES_PER_INSTR bytes, as Lua's own allocations are charged.  When
+ * they do not fit, a full collection runs first (garbage never kills); if
+ * they still do not fit the exec is killed (SIO_KILL_MEMORY) and nothing is
+ * charged.  Returns 0, or -1 when the exec is killed. */
+int sio_exec_mem_charge(lua_State *L, size_t bytes);
+
+/* Gives back bytes charged by sio_exec_mem_charge (once freed). */
+void sio_exec_mem_release(lua_State *L, size_t bytes);
 
 uint64_t sio_exec_instructions(const sio_exec *ex); /* approx., +-1000 */
 size_t sio_exec_mem_used(const sio_exec *ex);       /* net bytes charged */

@@ -154,13 +154,17 @@ void sio_exec_set_step(sio_exec *ex, const char *step) {
 
 const char *sio_exec_step(const sio_exec *ex) { return ex->step; }
 
-/* Adds n instructions to ex and kills it when a limit is crossed. */
+/* Adds n instructions to ex and kills it when a limit is crossed.  The
+ * clock is read once per SIO_HOOK_EVERY instructions, as the hook does,
+ * not on every small charge (JSON charges each value). */
 static void spend(sio_exec *ex, uint64_t n) {
+    uint64_t before = ex->instr;
     ex->instr += n;
     if (ex->killed != SIO_KILL_NONE) return;
     if (ex->instr > ex->instr_limit)
         ex->killed = SIO_KILL_INSTR;
-    else if (ex->deadline_ns != 0 && sio_now_ns() >= ex->deadline_ns)
+    else if (ex->deadline_ns != 0 && before / SIO_HOOK_EVERY != ex->instr / SIO_HOOK_EVERY &&
+             sio_now_ns() >= ex->deadline_ns)
         ex->killed = SIO_KILL_DEADLINE;
 }
 
@@ -172,6 +176,55 @@ void sio_exec_charge(lua_State *L, uint64_t n) {
         sio_push_limit_error(L, ex);
         lua_error(L);
     }
+}
+
+int sio_exec_spend_on(sio_exec *ex, uint64_t n) {
+    if (ex == NULL) return 0;
+    spend(ex, n);
+    return ex->killed != SIO_KILL_NONE ? -1 : 0;
+}
+
+int sio_exec_spend(lua_State *L, uint64_t n) {
+    return sio_exec_spend_on(sio_exec_of(L), n);
+}
+
+/* Whether bytes more fit under ex's memory limit. */
+static int mem_fits(const sio_exec *ex, size_t bytes) {
+    return ex->mem_used <= ex->mem_limit && bytes <= ex->mem_limit - ex->mem_used;
+}
+
+int sio_exec_mem_room_on(sio_exec *ex, lua_State *L, size_t bytes) {
+    if (ex == NULL) return 0;
+    if (ex->killed != SIO_KILL_NONE) return -1;
+    if (!mem_fits(ex, bytes)) {
+        lua_gc(L, LUA_GCCOLLECT, 0); /* as Lua's emergency collection */
+        if (!mem_fits(ex, bytes)) {
+            ex->killed = SIO_KILL_MEMORY;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sio_exec_mem_charge_on(sio_exec *ex, lua_State *L, size_t bytes) {
+    if (ex == NULL) return 0;
+    if (sio_exec_mem_room_on(ex, L, bytes) != 0) return -1;
+    ex->mem_used += bytes;
+    if (ex->mem_used > ex->mem_peak) ex->mem_peak = ex->mem_used;
+    spend(ex, bytes / SIO_BYTES_PER_INSTR);
+    return ex->killed != SIO_KILL_NONE ? -1 : 0;
+}
+
+int sio_exec_mem_charge(lua_State *L, size_t bytes) {
+    return sio_exec_mem_charge_on(sio_exec_of(L), L, bytes);
+}
+
+void sio_exec_mem_release_on(sio_exec *ex, size_t bytes) {
+    if (ex != NULL) ex->mem_used -= bytes < ex->mem_used ? bytes : ex->mem_used;
+}
+
+void sio_exec_mem_release(lua_State *L, size_t bytes) {
+    sio_exec_mem_release_on(sio_exec_of(L), bytes);
 }
 
 /* The count hook: charges the period and, once the exec is killed, raises

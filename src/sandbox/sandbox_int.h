@@ -70,6 +70,17 @@ uint64_t sio_now_ns(void);
  * when the exec is (or becomes) killed.  No-op without an exec. */
 void sio_exec_charge(lua_State *L, uint64_t n);
 
+/* sio_exec_spend / sio_exec_mem_charge / sio_exec_mem_release (sandbox.h)
+ * for an exec already looked up (ex may be NULL: nothing is charged), for
+ * C code that charges many small amounts; L is the running thread. */
+int sio_exec_spend_on(sio_exec *ex, uint64_t n);
+/* Makes sure bytes more fit under ex's memory limit before C code asks the
+ * allocator for them (a full collection first if needed); when they do
+ * not, kills ex and returns -1.  Charges nothing. */
+int sio_exec_mem_room_on(sio_exec *ex, lua_State *L, size_t bytes);
+int sio_exec_mem_charge_on(sio_exec *ex, lua_State *L, size_t bytes);
+void sio_exec_mem_release_on(sio_exec *ex, size_t bytes);
+
 /* Copies L's exec binding (or the entered exec) onto new thread co. */
 void sio_exec_inherit(lua_State *L, lua_State *co);
 

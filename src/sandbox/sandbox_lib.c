@@ -9,6 +9,7 @@
  * reachable only from C and from the string metatable's __index (itself
  * protected).
  */
+#include <limits.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -182,9 +183,27 @@ static int safe_pcall(lua_State *L) {
     return finish_pcall(L, st, 0);
 }
 
+/* The message handler safe_xpcall installs: the user's (upvalue 1), unless
+ * the exec is killed.  A kill is raised by the count hook, and Lua calls
+ * the message handler before unwinding, still inside the hook, where hooks
+ * are off: a user handler there would run unmetered (a loop in it never
+ * ends).  Its result would be dropped anyway (finish_pcall re-raises the
+ * kill), so after a kill the error passes through unchanged. */
+static int xpcall_handler(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex != NULL && sio_exec_kill_reason(ex) != SIO_KILL_NONE) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int safe_xpcall(lua_State *L) {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     lua_rotate(L, 3, 2); /* f, handler, true, f, args... */
@@ -354,6 +373,80 @@ static int safe_tmove(lua_State *L) {
     return 1;
 }
 
+/* Appends t[i] (t at index 1) to b; concat's rule: strings and numbers
+ * only. */
+static void concat_field(lua_State *L, luaL_Buffer *b, lua_Integer i) {
+    lua_geti(L, 1, i);
+    if (!lua_isstring(L, -1))
+        luaL_error(L, "invalid value (at index %I) in table for 'concat'", (LUAI_UACINT)i);
+    luaL_addvalue(b);
+}
+
+/* table.concat(t [, sep [, i [, j]]]), charging each element: the bytes it
+ * writes are charged by the allocator, but an element can be empty, and
+ * with __index = table.concat a range of 2^40 costs nothing else. */
+static int safe_tconcat(lua_State *L) {
+    luaL_Buffer b;
+    size_t lsep;
+    lua_Integer last = checkn(L);
+    const char *sep = luaL_optlstring(L, 2, "", &lsep);
+    lua_Integer i = luaL_optinteger(L, 3, 1);
+    uint64_t k = 0;
+    last = luaL_optinteger(L, 4, last);
+    luaL_buffinit(L, &b);
+    for (; i < last; i++) {
+        tick(L, &k);
+        concat_field(L, &b, i);
+        luaL_addlstring(&b, sep, lsep);
+    }
+    if (i == last) concat_field(L, &b, i);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* Charges sorting n elements: n log2 n comparisons and moves. */
+static void charge_sort(lua_State *L, lua_Integer n) {
+    uint64_t lg = 1;
+    for (lua_Unsigned m = (lua_Unsigned)n; m > 1; m >>= 1) lg++;
+    if (n > 1) sio_exec_charge(L, (uint64_t)n * lg);
+}
+
+/* table.sort(t [, comp]): the standard sort (upvalue 1), its C work charged
+ * up front (only a comparator or __lt written in Lua would be counted).  A
+ * table with a metatable is sorted as a plain copy, written back after: its
+ * __len could answer differently to the standard sort than to us, and C
+ * metamethods make its elements for free.  Copying charges each element. */
+static int safe_tsort(lua_State *L) {
+    lua_Integer n = checkn(L);
+    uint64_t k = 0;
+    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    luaL_argcheck(L, n < INT_MAX, 1, "array too big");
+    charge_sort(L, n);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, 2, 0);
+        return 0;
+    }
+    lua_createtable(L, (int)n, 0); /* 4: the copy */
+    for (lua_Integer i = 1; i <= n; i++) {
+        tick(L, &k);
+        lua_geti(L, 1, i);
+        lua_rawseti(L, 4, i);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        tick(L, &k);
+        lua_rawgeti(L, 4, i);
+        lua_seti(L, 1, i);
+    }
+    return 0;
+}
+
 /* --- building the safe globals --------------------------------------------*/
 
 /* Pushes a copy of _G[lib] (fields in `only`, or all but `skip`). */
@@ -426,7 +519,8 @@ static void add_libs(lua_State *L, sio_sandbox *sb) {
                                           NULL};
     static const char *const os_keep[] = {"time", "clock", "date", NULL};
     static const luaL_Reg tab_fns[] = {{"insert", safe_tinsert}, {"remove", safe_tremove},
-                                       {"move", safe_tmove}, {NULL, NULL}};
+                                       {"move", safe_tmove}, {"concat", safe_tconcat},
+                                       {NULL, NULL}};
     static const luaL_Reg co_fns[] = {{"create", sio_sandbox_cocreate}, {"wrap", co_wrap},
                                       {NULL, NULL}};
     build_string(L);
@@ -434,6 +528,11 @@ static void add_libs(lua_State *L, sio_sandbox *sb) {
     lua_setfield(L, -2, "string");
     copy_lib(L, "table", NULL, NULL);
     set_funcs(L, tab_fns);
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushcclosure(L, safe_tsort, 1);
+    lua_setfield(L, -3, "sort");
+    lua_pop(L, 1);
     freeze(L, sb, "table");
     lua_setfield(L, -2, "table");
     copy_lib(L, "coroutine", co_keep, NULL);

@@ -10,6 +10,7 @@
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
  *   box:set_secrets({name = value})          -- redacted from what runs hand back
  *   core.embedded_source("sio.engine") -> text | nil
+ *   core.json = {encode, decode, null}       -- the engine's codec (luajson.h)
  *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
  *   core.settings() -> runner.init's settings: the daemon's defaults
  *
@@ -33,7 +34,7 @@
  *
  * host.now()/host.time() read the box's virtual clock (set_clock).  Values
  * cross states only by deep copy (nil, booleans, numbers keeping integer or
- * float, strings, tables with sharing and cycles kept, cjson.null; anything
+ * float, strings, tables with sharing and cycles kept, json null; anything
  * else becomes a "<type>" string).  Every call into the sandbox state is
  * protected; its main thread's stack is emptied on entry to each method.
  */
@@ -44,6 +45,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "luajson.h"
 #include "redact.h"
 #include "luahost.h"
 #include "sandbox.h"
@@ -92,7 +94,7 @@ static void copy_value(lua_State *from, int fidx, lua_State *to, int seen, int d
         return;
     }
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(from, fidx) == NULL) lua_pushlightuserdata(to, NULL); /* cjson.null */
+        if (lua_touserdata(from, fidx) == NULL) lua_pushlightuserdata(to, NULL); /* json null */
         else lua_pushliteral(to, "<lightuserdata>");
         return;
     case LUA_TTABLE: break;
@@ -730,6 +732,8 @@ int luaopen_sio_core(lua_State *L) {
     }
     lua_pop(L, 1);
     luaL_newlib(L, fns);
+    luaopen_sio_json(L); /* the same codec as the engine's, for sio.testing */
+    lua_setfield(L, -2, "json");
     lua_pushliteral(L, "sio_core 0.1.0");
     lua_setfield(L, -2, "version");
     return 1;

@@ -194,7 +194,7 @@ static int l_step_result(lua_State *L) {
 }
 
 /* host.tool(name, args) -> op: calls a native tool (sio/tool.h) with the
- * args encoded as JSON by cjson (upvalue 1). */
+ * args encoded as JSON by sio.json's encode (upvalue 1). */
 static int l_tool(lua_State *L) {
     sio_run *c = cmd_of(L);
     const char *name = luaL_checkstring(L, 1);
@@ -202,7 +202,7 @@ static int l_tool(lua_State *L) {
     if (t == NULL) return luaL_error(L, "no native tool '%s'", name);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 2);
-    lua_call(L, 1, 1); /* cjson.encode; raises on unencodable args */
+    lua_call(L, 1, 1); /* sio.json encode; raises on unencodable args */
     size_t len;
     const char *json = lua_tolstring(L, -1, &len);
     sio_err err;
@@ -394,11 +394,11 @@ int sio_worker_host_push(sio_worker *w, sio_err *err) {
     lua_setfield(L, -2, "native_tools");
     lua_pushcfunction(L, l_list_dir);
     lua_setfield(L, -2, "list_dir");
-    /* host.tool keeps cjson.encode as its upvalue */
+    /* host.tool keeps sio.json's encode as its upvalue */
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson");
+    lua_pushliteral(L, "sio.json");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        sio_err_set(err, SIO_E_SCRIPT, "loading cjson: %s", lua_tostring(L, -1));
+        sio_err_set(err, SIO_E_SCRIPT, "loading sio.json: %s", lua_tostring(L, -1));
         lua_pop(L, 2);
         return -1;
     }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,10 +58,115 @@ static void integers_exact_reals_round_trip(void **state) {
     json_decref(v);
 }
 
+/* sio_json_dump writes what jansson's own writer writes (compact, 17
+ * digits) for valid input; it differs only where jansson's would write
+ * invalid UTF-8. */
+static void writes_as_jansson_does(void **state) {
+    (void)state;
+    const char *in = "[0.1,-0.0,2.0,1e20,1e-7,5e-324,1.7976931348623157e308,-1.5e-300,"
+                     "123456789.125,9223372036854775807,-9223372036854775808,0,"
+                     "\"\\u0000\\u001f\\b\\f\\n\\r\\t\\\"\\\\/\\u007f\u00e9\\ud83d\\ude00\","
+                     "{\"k\":{\"\":[]},\"a\":true,\"b\":false,\"c\":null},[],{}]";
+    sio_err err;
+    json_t *v = sio_json_parse(in, strlen(in), &err);
+    if (v == NULL) fail_msg("%s", err.msg);
+    char *ours = sio_json_dump(v, NULL);
+    char *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    assert_string_equal(ours, theirs);
+    assert_contains(ours, "\"\\u0000\\u001F\\b\\f\\n\\r\\t\\\"\\\\/");
+    assert_contains(ours, "[0.10000000000000001,-0.0,2.0,1e20,9.9999999999999995e-8,");
+    free(ours);
+    free(theirs);
+    json_decref(v);
+    /* bytes that are not UTF-8 (a string built without checks) */
+    v = json_stringn_nocheck("a\xff\xc3(\xed\xa0\x80z", 8);
+    ours = sio_json_dump(v, NULL);
+    assert_string_equal(ours, "\"a\xEF\xBF\xBD\xEF\xBF\xBD(\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz\"");
+    free(ours);
+    json_decref(v);
+    /* deeper than the limit (or a cycle): refused */
+    json_t *a = json_array(), *top = a;
+    for (int i = 0; i < SIO_JSON_MAX_DEPTH + 1; i++) {
+        json_t *b = json_array();
+        json_array_append_new(a, b);
+        a = b;
+    }
+    assert_null(sio_json_dump(top, NULL));
+    json_decref(top);
+}
+
+/* A meter that allows up to `limit` bytes and counts what is held. */
+typedef struct budget {
+    size_t limit, held, charged;
+    int refusals;
+} budget;
+
+static int budget_charge(void *ud, size_t n) {
+    budget *b = ud;
+    if (n > b->limit - b->held) {
+        b->refusals++;
+        return -1;
+    }
+    b->held += n;
+    b->charged += n;
+    return 0;
+}
+
+static void budget_credit(void *ud, size_t n) {
+    budget *b = ud;
+    assert_true(n <= b->held);
+    b->held -= n;
+}
+
+/* Every block jansson allocates on this thread while a meter is set is
+ * charged, every block freed credited; a refusal fails the call cleanly. */
+static void allocations_are_metered(void **state) {
+    (void)state;
+    budget b = {.limit = SIZE_MAX};
+    sio_json_meter m = {.charge = budget_charge, .credit = budget_credit, .ud = &b};
+    const char *in = "{\"a\":[1,2,3,\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"],\"b\":{\"c\":null}}";
+    assert_null(sio_json_meter_set(&m));
+    sio_err err;
+    json_t *v = sio_json_parse(in, strlen(in), &err);
+    assert_non_null(v);
+    assert_true(b.held > 200); /* the tree */
+    char *out = sio_json_dump(v, NULL);
+    assert_non_null(out);
+    size_t text = malloc_usable_size(out);
+    free(out); /* plain free: the text is the caller's, as json.h says */
+    json_decref(v);
+    assert_int_equal(b.held, text); /* all but the text came back */
+    /* a budget too small for the tree: the parse fails, nothing leaks */
+    budget small = {.limit = 300};
+    m.ud = &small;
+    assert_null(sio_json_parse(in, strlen(in), &err));
+    assert_true(small.refusals > 0);
+    assert_int_equal(small.held, 0);
+    assert_true(sio_json_meter_set(NULL) == &m);
+    /* without a meter nothing is counted */
+    v = sio_json_parse(in, strlen(in), &err);
+    json_decref(v);
+    assert_int_equal(small.held, 0);
+}
+
+static void utf8_checks(void **state) {
+    (void)state;
+    assert_int_equal(sio_utf8_valid("caf\xC3\xA9", 5), 5);
+    assert_int_equal(sio_utf8_valid("ab\xFF", 3), 2);
+    assert_int_equal(sio_utf8_valid("\xC0\x80", 2), 0);         /* overlong NUL */
+    assert_int_equal(sio_utf8_valid("\xED\xA0\x80", 3), 0);     /* a surrogate */
+    assert_int_equal(sio_utf8_valid("\xF4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    assert_int_equal(sio_utf8_valid("\xE2\x82", 2), 0);         /* cut short */
+    assert_int_equal(sio_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(strict_reading),
         cmocka_unit_test(integers_exact_reals_round_trip),
+        cmocka_unit_test(writes_as_jansson_does),
+        cmocka_unit_test(allocations_are_metered),
+        cmocka_unit_test(utf8_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,7 @@ static fx *fx_new(const char *lua_dir) {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     sio_sandbox_cfg cfg = {.lua_dir = lua_dir,
-                           .limits = {.mem_limit_bytes = 8u << 20, .instr_limit = 20000000},
+                           .limits = {.mem_limit_bytes = 8u << 20, .instr_limit = 5000000},
                            .log = log_sink,
                            .log_ud = f};
     sio_err err;
@@ -145,15 +145,21 @@ static void refused(fx *f, const char *src, const char *want) {
     still_fine(f);
 }
 
-/* src must end with the limit error for kill k. */
-static void limited(fx *f, const char *src, sio_kill k, const sio_limits *lim) {
-    sio_kill got = run_with(f, src, NULL, lim);
+/* src (with preload, see run_with) must end with the limit error for
+ * kill k. */
+static void limited_pre(fx *f, const char *src, const char *preload, sio_kill k,
+                        const sio_limits *lim) {
+    sio_kill got = run_with(f, src, preload, lim);
     if (got != k) fail_msg("'%s': kill %d, want %d (%s)", src, got, k, f->out);
     char want[128];
     snprintf(want, sizeof want, "err:permanent:%s:limit", sio_kill_message(k));
     assert_string_equal(f->out, want);
     f->limited_instr = f->instr;
     still_fine(f);
+}
+
+static void limited(fx *f, const char *src, sio_kill k, const sio_limits *lim) {
+    limited_pre(f, src, NULL, k, lim);
 }
 
 /* --- escapes --------------------------------------------------------------*/
@@ -326,7 +332,7 @@ static void print_goes_to_host_log(void **state) {
 static void infinite_loops_are_killed(void **state) {
     fx *f = *state;
     limited(f, "while true do end", SIO_KILL_INSTR, NULL);
-    assert_true(f->limited_instr >= 20000000 && f->limited_instr < 20100000);
+    assert_true(f->limited_instr >= 5000000 && f->limited_instr < 5100000);
     limited(f, "for i = 1, 10 do pcall(function() while true do end end) end return 'escaped'",
             SIO_KILL_INSTR, NULL);
     limited(f, "while true do pcall(error, 'x') end", SIO_KILL_INSTR, NULL);
@@ -346,6 +352,45 @@ static void infinite_loops_are_killed(void **state) {
     limited(f, "local f, e = load(function() while true do end end) return 'escaped'",
             SIO_KILL_INSTR, NULL);
     limited(f, "local ok = pcall(require, 'x') while true do end", SIO_KILL_INSTR, NULL);
+}
+
+/* Code Lua runs while unwinding a limit error: xpcall's message handler
+ * (called inside the count hook, where hooks are off) and __close
+ * handlers.  Each must end with the limit error, not spin.  The alarm
+ * only turns a regression (a hang) into a failure instead of a ctest
+ * timeout; a passing run takes a fraction of a second. */
+static void limits_hold_while_unwinding(void **state) {
+    fx *f = *state;
+    sio_limits small = {.instr_limit = 2000000}; /* the count is not the point */
+    alarm(120);
+    limited(f, "xpcall(function() while true do end end, function(m) while true do end end)"
+               " return 'escaped'",
+            SIO_KILL_INSTR, &small);
+    limited(f, "xpcall(error, function(m) while true do end end, 'x') return 'escaped'",
+            SIO_KILL_INSTR, &small);
+    limited(f, "xpcall(function() while true do end end, function(m)\n"
+               "  return xpcall(function() while true do end end, function() while true do end end)\n"
+               "end) return 'escaped'",
+            SIO_KILL_INSTR, &small);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "pcall(function() local x <close> = spin while true do end end) return 'escaped'",
+            SIO_KILL_INSTR, &small);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local co = coroutine.wrap(function() local x <close> = spin while true do end end)\n"
+               "pcall(co) return 'escaped'",
+            SIO_KILL_INSTR, &small);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local co = coroutine.create(function() local x <close> = spin\n"
+               "  coroutine.yield() end)\n"
+               "coroutine.resume(co) pcall(coroutine.close, co) while true do end",
+            SIO_KILL_INSTR, &small);
+    limited(f, "local spin = setmetatable({}, {__close = function() while true do end end})\n"
+               "local x <close> = spin while true do end",
+            SIO_KILL_INSTR, &small);
+    /* a handler still runs for ordinary errors */
+    run(f, "return select(2, xpcall(error, function(m) return 'handled ' .. m end, 'x'))");
+    assert_string_equal(f->out, "ok:handled x");
+    alarm(0);
 }
 
 static void deadline_is_enforced(void **state) {
@@ -374,14 +419,103 @@ static void memory_bombs_are_killed(void **state) {
     assert_true(f->peak <= (8u << 20) + (64u << 10));
     /* quadratic copying is work, charged by the bytes it allocates */
     limited(f, "local s = '' for i = 1, 1e9 do s = s .. 'x' end", SIO_KILL_INSTR, NULL);
-    /* garbage alone never kills: 200 MB of churn under an 8 MiB limit */
-    run(f, "local n = 0 for i = 1, 200 do local s = ('x'):rep(1e6) n = n + #s end return n");
+    /* garbage alone never kills: 200 MB of churn under an 8 MiB limit (and
+     * the instructions its copying costs) */
+    sio_limits churn = {.instr_limit = 100000000};
+    run_with(f, "local n = 0 for i = 1, 200 do local s = ('x'):rep(1e6) n = n + #s end return n",
+             NULL, &churn);
     assert_string_equal(f->out, "ok:200000000");
+}
+
+/* --- JSON work (issue 9.4) -------------------------------------------------*/
+
+/* User code gets the codec as require 'json'. */
+static const char *const with_json = "return {json = require 'sio.json'}";
+
+/* A table of 10 references nested 9 deep: 10^9 values once written out. */
+#define FANOUT                                                                   \
+    "local json = require 'json'\n"                                              \
+    "local t = {'x'} for d = 1, 9 do local n = {} for i = 1, 10 do n[i] = t end t = n end\n"
+
+/* Converting is charged as it goes: shared references cost what they
+ * expand to, and the tree and the text count against the memory limit.
+ * (The alarm turns a regression - an endless conversion - into a
+ * failure.) */
+static void json_work_is_charged(void **state) {
+    fx *f = *state;
+    alarm(120);
+    limited_pre(f, FANOUT "return #json.encode(t)", with_json, SIO_KILL_INSTR, NULL);
+    limited_pre(f, FANOUT "pcall(json.encode, t) return 'escaped'", with_json, SIO_KILL_INSTR,
+                NULL);
+    /* with instructions unlimited, the text meets the memory limit */
+    sio_limits roomy = {.mem_limit_bytes = 2u << 20, .instr_limit = UINT64_MAX,
+                        .deadline_ms = 600000};
+    limited_pre(f, FANOUT "return #json.encode(t)", with_json, SIO_KILL_MEMORY, &roomy);
+    assert_true(f->peak <= (2u << 20) + (64u << 10));
+    /* 100 KB referenced 60 times: a 6 MB text, and the string made of it,
+     * do not fit in 8 MB; 20 times does */
+    limited_pre(f, "local json = require 'json'\n"
+                   "local s, t = ('x'):rep(1e5), {} for i = 1, 60 do t[i] = s end\n"
+                   "return #json.encode(t)",
+                with_json, SIO_KILL_MEMORY, NULL);
+    run_with(f, "local json = require 'json'\n"
+                "local s, t = ('x'):rep(1e5), {} for i = 1, 20 do t[i] = s end\n"
+                "return #json.encode(t)",
+             with_json, NULL);
+    assert_string_equal(f->out, "ok:2000061");
+    /* decoding: the parsed tree counts as well as the Lua values */
+    limited_pre(f, "local json = require 'json'\n"
+                   "return #json.decode('[' .. ('0,'):rep(1e6) .. '0]')",
+                with_json, SIO_KILL_MEMORY, NULL);
+    limited_pre(f, "local json = require 'json'\n"
+                   "local s = json.encode(('x'):rep(2e6))\n"
+                   "local t = {} for i = 1, 1e9 do t[i] = json.decode(s) end",
+                with_json, SIO_KILL_MEMORY, NULL);
+    alarm(0);
+}
+
+/* Runs src with instruction limits, then memory limits, from a twelfth
+ * of what it needs up to all of it: the limit strikes in every phase of a
+ * conversion (building the tree, writing or parsing the text, building the
+ * Lua values).  Each run ends with that limit's error or succeeds, the
+ * state stays usable, and LeakSanitizer (at exit) sees nothing left over. */
+static void sweep_limits(fx *f, const char *src, const char *want) {
+    assert_int_equal(run_with(f, src, with_json, NULL), SIO_KILL_NONE);
+    assert_string_equal(f->out, want);
+    uint64_t instr = f->instr;
+    size_t peak = f->peak;
+    for (int i = 1; i < 12; i++) {
+        sio_limits l = {.instr_limit = instr * (uint64_t)i / 12};
+        sio_kill k = run_with(f, src, with_json, &l);
+        if (k != SIO_KILL_INSTR && strcmp(f->out, want) != 0)
+            fail_msg("instr limit %llu: %s", (unsigned long long)l.instr_limit, f->out);
+    }
+    for (int i = 1; i < 12; i++) {
+        sio_limits l = {.mem_limit_bytes = peak * (size_t)i / 12};
+        sio_kill k = run_with(f, src, with_json, &l);
+        if (k != SIO_KILL_MEMORY && strcmp(f->out, want) != 0)
+            fail_msg("memory limit %zu: %s", l.mem_limit_bytes, f->out);
+        if (k == SIO_KILL_MEMORY) assert_true(f->peak <= l.mem_limit_bytes + (64u << 10));
+    }
+    still_fine(f);
+}
+
+static void json_limits_leave_nothing_behind(void **state) {
+    fx *f = *state;
+    sweep_limits(f, "local json = require 'json'\n"
+                    "local t = {} for i = 1, 3000 do t[i] = {id = i, s = ('n'):rep(i % 300)} end\n"
+                    "return #json.encode(t)",
+                 "ok:504394");
+    sweep_limits(f, "local json = require 'json'\n"
+                    "local s = '[' .. ('{\"id\":1,\"s\":\"' .. ('n'):rep(200) .. '\"},'):rep(3000)"
+                    " .. '0]'\n"
+                    "return #json.decode(s)",
+                 "ok:3001");
 }
 
 static void deep_recursion_is_an_error(void **state) {
     fx *f = *state;
-    sio_limits big = {.mem_limit_bytes = 256u << 20};
+    sio_limits big = {.mem_limit_bytes = 256u << 20, .instr_limit = 100000000};
     run_with(f, "local function r(n) return 1 + r(n + 1) end return r(1)", NULL, &big);
     assert_contains(f->out, "stack overflow");
     still_fine(f);
@@ -427,6 +561,30 @@ static void c_loops_are_charged(void **state) {
             SIO_KILL_INSTR, NULL);
     limited(f, "table.remove(setmetatable({}, {__len = function() return 2^40 end}), 1)",
             SIO_KILL_INSTR, NULL);
+    /* C loops over elements that metamethods written in C produce: each
+     * element is charged, sort's n log n up front (the alarm turns the
+     * endless loop of a regression into a failure) */
+    sio_limits small = {.instr_limit = 1000000};
+    alarm(120);
+    limited(f, "table.concat(setmetatable({}, {__index = table.concat}), '', 1, 2^40)",
+            SIO_KILL_INSTR, &small);
+    limited(f, "table.sort(setmetatable({}, {__len = function() return 2^31 - 2 end,\n"
+               "  __index = table.concat, __newindex = rawequal}))",
+            SIO_KILL_INSTR, &small);
+    alarm(0);
+    run(f, "local t = {5, 3, 9, 1} table.sort(t) local a = table.concat(t, ',')\n"
+           "table.sort(t, function(x, y) return x > y end)\n"
+           "return a .. '|' .. table.concat(t, '-', 2, 3) .. '|' .. table.concat({}, 'x')"
+           " .. '|' .. table.concat({1, 2.5, 'z'})");
+    assert_string_equal(f->out, "ok:1,3,5,9|5-3||12.5z");
+    refused(f, "return table.concat({1, {}, 3})", "invalid value (at index 2) in table for 'concat'");
+    refused(f, "local t = {} for i = 1, 100 do t[i] = i end\n"
+               "table.sort(t, function(a, b) return true end)", "invalid order function");
+    run(f, "local t = setmetatable({}, {__index = function(_, i) return 10 - i end,\n"
+           "  __len = function() return 4 end}) table.sort(t)\n"
+           "return rawget(t, 1) .. rawget(t, 4)");
+    assert_string_equal(f->out, "ok:69");
+    refused(f, "table.sort({1, 'x'})", "attempt to compare");
     run(f, "local t = {1, 2, 3} table.insert(t, 1, 0) table.insert(t, 9)\n"
            "local r = table.remove(t, 2) table.move(t, 1, 4, 2)\n"
            "return table.concat(t, ',') .. '|' .. r");
@@ -519,8 +677,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(gc_metamethods_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(print_goes_to_host_log, setup, teardown),
         cmocka_unit_test_setup_teardown(infinite_loops_are_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(limits_hold_while_unwinding, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_is_enforced, setup, teardown),
         cmocka_unit_test_setup_teardown(memory_bombs_are_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_work_is_charged, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_limits_leave_nothing_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(deep_recursion_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(pathological_patterns_end, setup, teardown),
         cmocka_unit_test_setup_teardown(c_loops_are_charged, setup, teardown),

@@ -73,6 +73,17 @@ static int make_dir(void **state) {
     write_file("spin.lua", "return { intent = 'spin', steps = { { id = 'loop', run = function(A)\n"
                            "  while true do pcall(function() while true do end end) end\n"
                            "end } } }\n");
+    write_file("handler.yaml", "intent: handler\nsteps:\n  - id: s1\n    run: |\n"
+                               "      xpcall(function() while true do end end,\n"
+                               "             function(m) while true do end end)\n");
+    write_file("fanout.yaml", "intent: fanout\nsteps:\n  - id: s1\n    run: |\n"
+                              "      local t = {'x'}\n"
+                              "      for d = 1, 9 do local n = {} for i = 1, 10 do n[i] = t end t = n end\n"
+                              "      return t\n");
+    write_file("bigref.yaml", "intent: bigref\nsteps:\n  - id: s1\n    run: |\n"
+                              "      local s, t = ('x'):rep(1e6), {}\n"
+                              "      for i = 1, 25 do t[i] = s end\n"
+                              "      return t\n");
     write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     write_file("hello.yaml", "intent: hello\nsteps:\n  - id: s1\n    tool:\n      name: echo\n"
                              "      args:\n        query: \"${A.query}\"\n");
@@ -123,27 +134,65 @@ static void two_workers_hold_200_requests_open(void **state) {
     free(jobs);
 }
 
-static void a_killed_command_leaves_the_worker_serving(void **state) {
-    (void)state;
-    sio_worker *w = new_worker(1, 2000000);
+/* Runs intent, which must break a limit (in step, when not NULL), then
+ * hello on the same worker: the first ends with a permanent error
+ * containing want, the second is served. */
+static void killed_then_served(const char *intent, uint64_t instr_limit, const char *want,
+                               const char *step) {
+    sio_worker *w = new_worker(1, instr_limit);
     tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    tjob spin = {.t = &t}, hello = {.t = &t};
-    submit(w, &spin, &t, "spin", "{}");
+    tjob bad = {.t = &t}, hello = {.t = &t};
+    submit(w, &bad, &t, intent, "{}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 1);
     assert_int_equal(t.ok, 0);
     assert_non_null(strstr(t.last, "\"class\":\"permanent\""));
-    assert_non_null(strstr(t.last, "instruction limit exceeded"));
-    assert_non_null(strstr(t.last, "\"step\":\"loop\"")); /* the step it hit in */
-    const char *attrs = "{\"query\":\"again\"}";
-    submit(w, &hello, &t, "hello", attrs);
+    if (strstr(t.last, want) == NULL) fail_msg("'%s' does not contain '%s'", t.last, want);
+    if (step != NULL) {
+        char s[64];
+        snprintf(s, sizeof s, "\"step\":\"%s\"", step); /* the step it hit in */
+        assert_non_null(strstr(t.last, s));
+    }
+    submit(w, &hello, &t, "hello", "{\"query\":\"again\"}");
     sio_worker_run_until_idle(w);
     assert_int_equal(t.done, 2);
     assert_int_equal(t.ok, 1);
     assert_non_null(strstr(t.last, "{\\\"query\\\":\\\"again\\\"}"));
-    json_decref(spin.attrs);
+    json_decref(bad.attrs);
     json_decref(hello.attrs);
     sio_worker_destroy(w);
+}
+
+static void a_killed_command_leaves_the_worker_serving(void **state) {
+    (void)state;
+    killed_then_served("spin", 2000000, "instruction limit exceeded", "loop");
+}
+
+/* Issue 9.3: an xpcall message handler runs inside the count hook, with
+ * hooks off.  The command ends with the instruction limit and the worker
+ * serves the next one.  (The alarm turns a regression - a worker spinning
+ * for ever - into a failure; the run itself takes well under a second.) */
+static void a_spinning_message_handler_is_killed(void **state) {
+    (void)state;
+    alarm(120);
+    killed_then_served("handler", 2000000, "instruction limit exceeded", "s1");
+    alarm(0);
+}
+
+/* Issue 9.4: a step's result is written as JSON in C, charged to the
+ * command.  10 references nested 9 deep (10^9 values written out) end with
+ * the instruction limit instead of growing for ever; 1 MB referenced 25
+ * times does not fit in the default 64 MB: its 25 MB text as the step's
+ * payload, the text of the result (which holds the payload) being written,
+ * and the string made of it (before, the texts being written were not
+ * counted, and it passed).  The worker serves the next command either
+ * way. */
+static void json_results_are_charged(void **state) {
+    (void)state;
+    alarm(120);
+    killed_then_served("fanout", 0, "instruction limit exceeded", NULL);
+    killed_then_served("bigref", 0, "memory limit exceeded", NULL);
+    alarm(0);
 }
 
 /* An unknown workflow is permanent; the engine works on a Lua copy of the
@@ -203,6 +252,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
+        cmocka_unit_test(a_spinning_message_handler_is_killed),
+        cmocka_unit_test(json_results_are_charged),
         cmocka_unit_test(unknown_workflow_is_permanent_and_attrs_stay_as_given),
         cmocka_unit_test(a_waiting_command_meets_its_deadline),
     };
