@@ -90,11 +90,9 @@ describe("workflows/support_triage.yaml", function()
 
   it("a CRM that never answers fails each attempt at the request's 2 s timeout, without waiting", function()
     h:stub("http", testing.never())
-    local t0 = os.clock()
     local r = h:run({ query = "hello", customer_id = "42" })
     r:expect_error("transient", "^http: timed out$", "lookup")
     assert.are.equal(2, r.retries.lookup)
     assert.are.equal(3 * 2000 + 200 + 400, r.elapsed_ms) -- before the step's own 5 s
-    assert.is_true(os.clock() - t0 < 2)
   end)
 end)

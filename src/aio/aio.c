@@ -155,7 +155,7 @@ sio_aio *sio_aio_create(uv_loop_t *loop, const sio_aio_cfg *cfg, sio_err *err) {
             return NULL;
         }
     }
-    if (sio_aio_http_init(aio, err) != 0) {
+    if (sio_aio_redis_init(aio, err) != 0 || sio_aio_http_init(aio, err) != 0) {
         sio_aio_destroy(aio);
         return NULL;
     }

@@ -80,9 +80,11 @@ typedef struct sio_aio_cfg {
      * field the owner zero-initialises), so forgetting an owner costs its
      * own ops only.  NULL: sio_aio_forget scans every pending op. */
     struct sio_op **(*owner_ops)(void *owner);
-    /* HTTP: hosts allowed ("*" allows any; NULL or empty allows none),
+    /* HTTP: the allow-list, entries as SIO_HTTP_ALLOW takes them (see
+     * sio_http_allow_parse: "host" allows the scheme's default port only,
+     * "host:port" that port, "*" anything; NULL or empty allows nothing),
      * default timeout, TLS verification (always on unless tls_insecure). */
-    const char *const *http_allow; /* borrowed, NULL-terminated, must outlive aio */
+    const char *const *http_allow; /* NULL-terminated; copied */
     long http_timeout_ms;          /* default 10000 */
     size_t http_max_body;          /* default 8 MiB */
     int tls_insecure;
@@ -91,6 +93,10 @@ typedef struct sio_aio_cfg {
     int redis_port;
     const char *redis_password;    /* may be NULL */
     const char *redis_user;        /* ACL user, may be NULL */
+    /* A connect, or a reply while commands wait, that takes longer drops
+     * the connection (its commands fail transiently; it reconnects).
+     * 0: no limit. */
+    int64_t redis_timeout_ms;
     /* An in-memory store answering Redis commands instead (serve
      * --embedded); borrowed, must outlive aio.  Wins over redis_host. */
     struct sio_memkv *memkv;
@@ -112,11 +118,27 @@ void sio_aio_destroy(sio_aio *aio);
  * the op could not start (the callback is then never called). */
 uint64_t sio_aio_timer(sio_aio *aio, void *owner, uint64_t ms, sio_err *err);
 
-/* method/url/body are copied.  headers: NULL-terminated array of
- * "Name: value" strings, copied.  timeout_ms 0 = the configured default. */
-uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, const char *url,
-                      const char *const *headers, const char *body, size_t body_len,
-                      long timeout_ms, sio_err *err);
+/* One request header, sent as given (lengths count every byte, so an
+ * embedded NUL is seen). */
+typedef struct sio_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} sio_http_header;
+
+/* An HTTP request (everything is copied; timeout_ms 0 = the configured
+ * default).  Refused with a permanent error, before anything is sent: a
+ * method that is not an HTTP token; a URL that is not http(s), is
+ * malformed, or holds CR, LF or NUL; a host and port off the allow-list
+ * (see sio_aio_cfg.http_allow); a header name that is not a token; a
+ * header value holding CR, LF or NUL; a Content-Length or
+ * Transfer-Encoding header (the request's framing is curl's: a script
+ * that set it could smuggle a second request). */
+uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, size_t method_len,
+                      const char *url, size_t url_len, const sio_http_header *headers,
+                      size_t nheaders, const char *body, size_t body_len, long timeout_ms,
+                      sio_err *err);
 
 /* A Redis command as an argument vector (copied). */
 uint64_t sio_aio_redis(sio_aio *aio, void *owner, int argc, const char **argv,

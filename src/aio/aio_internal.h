@@ -9,6 +9,14 @@
 
 typedef struct sio_op sio_op;
 
+/* The Redis connection's state (see aio_redis.c). */
+typedef enum sio_redis_state {
+    SIO_REDIS_IDLE,
+    SIO_REDIS_CONNECTING,
+    SIO_REDIS_UP,
+    SIO_REDIS_DOWN,
+} sio_redis_state;
+
 /* One pending op.  Lives in aio->ops until it completes. */
 struct sio_op {
     sio_op *prev, *next;             /* all ops of the aio */
@@ -36,6 +44,13 @@ struct sio_op {
     sio_aio_result deferred;
 };
 
+/* One allow-list entry (sio_http_allow_parse): host "*" = any; port -1 =
+ * any, 0 = the scheme's default only. */
+typedef struct sio_allow {
+    char host[256];
+    int port;
+} sio_allow;
+
 struct sio_aio {
     uv_loop_t *loop;
     sio_aio_cfg cfg;
@@ -45,12 +60,20 @@ struct sio_aio {
     size_t index_cap;
     uint64_t next_id;
     /* HTTP */
+    sio_allow *allow;
+    size_t nallow;
     CURLM *multi;
     uv_timer_t *curl_timer;
-    /* Redis */
-    redisAsyncContext *redis;
+    /* Redis (aio_redis.c) */
+    redisAsyncContext *redis; /* the connection, when CONNECTING or UP */
     char *redis_host;
-    int redis_ready;
+    sio_redis_state redis_state;
+    uv_timer_t *redis_timer;  /* connect/reply timeout, reconnect backoff */
+    uint64_t redis_backoff_ms;
+    size_t redis_pending;     /* commands sent, replies outstanding */
+    int redis_counted_down;   /* counted in the process's down connections */
+    int redis_overdue;        /* the timeout passed once: judged after a poll */
+    char redis_why[256];      /* why it is DOWN */
     int closing;
 };
 
@@ -71,6 +94,9 @@ void sio_op_finish(sio_op *op, sio_aio_result *res);
 
 int sio_aio_http_init(sio_aio *aio, sio_err *err);
 void sio_aio_http_close(sio_aio *aio);
+int sio_aio_redis_init(sio_aio *aio, sio_err *err);
+/* Opens the connection (state CONNECTING); on failure the state is DOWN. */
+int sio_aio_redis_connect(sio_aio *aio, sio_err *err);
 void sio_aio_redis_close(sio_aio *aio);
 
 #endif

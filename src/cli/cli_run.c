@@ -83,6 +83,7 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_username,
         .redis_password = cfg->redis_password,
+        .redis_timeout_ms = cfg->redis_timeout_ms,
         .config = cfg,
         .no_load = workflows_dir == NULL,
     };

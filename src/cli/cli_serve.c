@@ -1,8 +1,9 @@
 /*
  * cli_serve.c - `serve [--embedded]`: the daemon.
  *
- * SIGTERM / SIGINT stop it gracefully (drain, flush, commit, close; exit 0);
- * SIGHUP reloads the workflows.  Invalid configuration exits 2 at once;
+ * SIGTERM / SIGINT stop it gracefully (drain, flush, commit, close; exit 0,
+ * or 1 when commands were abandoned at DRAIN_TIMEOUT or a worker did not
+ * stop - the process exits anyway); SIGHUP reloads the workflows.  Invalid configuration exits 2 at once;
  * brokers or Redis that do not answer at start exit 1 with a message naming
  * them.
  */
@@ -17,6 +18,7 @@
 #include "watch.h"
 
 static sio_service *running;
+static const sio_config *left_cfg; /* in use by a worker that did not stop */
 
 static void on_stop_signal(int sig) {
     (void)sig;
@@ -91,6 +93,12 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
     if (rc != 0) fprintf(stderr, "sio-orchestrator serve: %s\n", err.msg);
     sio_watch_destroy(watch);
     running = NULL;
+    if (sio_service_left_running(s)) {
+        /* A worker is still busy with s and cfg: both stay until exit. */
+        left_cfg = cfg;
+        sio_service_destroy(s);
+        return 1;
+    }
     sio_service_destroy(s);
     sio_config_destroy(cfg);
     return rc == 0 ? 0 : 1;

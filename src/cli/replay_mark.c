@@ -68,7 +68,7 @@ void sio_replay_marks_close(sio_replay_marks *m) {
 /* The key of k (malloc'd). */
 static char *key_of(const sio_replay_marks *m, const sio_replay_key *k) {
     char *key = NULL;
-    if (asprintf(&key, "%sreplayed:%s:%d:%lld", m->cfg->dedupe_key_prefix, k->topic,
+    if (asprintf(&key, "%s%s:%d:%lld", m->cfg->replay_key_prefix, k->topic,
                  (int)k->partition, (long long)k->offset) < 0)
         return NULL;
     return key;

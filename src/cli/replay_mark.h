@@ -4,7 +4,7 @@
  *
  * One Redis key per DLQ entry, in the Redis the service already uses:
  *
- *   <DEDUPE_KEY_PREFIX>replayed:<dlq topic>:<partition>:<offset>
+ *   <REPLAY_KEY_PREFIX><dlq topic>:<partition>:<offset>
  *
  * holding JSON: {"state": "sending" | "replayed", "at": "<ISO time>",
  * "target": "<topic>", "host": "<hostname>", "pid": n} and, once the

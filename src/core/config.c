@@ -88,10 +88,15 @@ static const setting settings[] = {
      "claim on an in-flight command, renewed while it runs"},
     {"DEDUPE_KEY_PREFIX", NULL, "sio:dedupe:", K_STR, OFF(pub.dedupe_key_prefix), 0, 0, NULL,
      "prefix of dedupe keys in Redis"},
+    {"REPLAY_KEY_PREFIX", NULL, "sio:replay:", K_STR, OFF(pub.replay_key_prefix), 0, 0, NULL,
+     "prefix of the marks `replay` leaves in Redis (a namespace of its own: no correlation id "
+     "can collide with a mark)"},
     {"REDIS_USERNAME", NULL, NULL, K_SECRET, OFF(user_set), 0, 0, "none",
      "Redis ACL user (wins over one in the URL)"},
     {"REDIS_PASSWORD", NULL, NULL, K_SECRET, OFF(pass_set), 0, 0, "none",
      "Redis password (wins over one in the URL)"},
+    {"REDIS_TIMEOUT", NULL, "5s", K_DUR, OFF(pub.redis_timeout_ms), 1, I64MAX, NULL,
+     "a Redis connect, or a reply, taking longer drops the connection (reconnected)"},
     {"RETRY_ATTEMPTS", NULL, "3", K_INT, OFF(pub.retry_attempts), 1, 100, NULL,
      "attempts per command for transient failures, the first included"},
     {"RETRY_BACKOFF_BASE", NULL, "200ms", K_DUR, OFF(pub.retry_backoff_base_ms), 0, I64MAX,
@@ -115,7 +120,8 @@ static const setting settings[] = {
     {"LUA_DIR", "--lua", "lua", K_NESTR, OFF(pub.lua_dir), 0, 0, NULL,
      "folder of Lua modules and tools"},
     {"SIO_HTTP_ALLOW", NULL, "", K_HOSTS, 0, 0, 0, NULL,
-     "hosts scripts may call over HTTP, comma-separated; empty = none, * = any"},
+     "hosts scripts may call over HTTP, comma-separated host (default port only) or "
+     "host:port; empty = none, * = any"},
     {"HTTP_TIMEOUT", NULL, "10s", K_DUR, OFF(pub.http_timeout_ms), 1, I64MAX, NULL,
      "default HTTP request timeout"},
     {"SIO_MEM_LIMIT", NULL, "64m", K_SIZE, OFF(pub.mem_limit), 64 * 1024, I64MAX, NULL,
@@ -172,6 +178,9 @@ static const struct {
      "exactly_once reads only committed commands"},
     {"enable.auto.commit", "true", SIO_EXACTLY_ONCE,
      "exactly_once commits offsets in its transactions"},
+    {"enable.auto.commit", "false", SIO_AT_LEAST_ONCE,
+     "at_least_once commits the offsets it stores through librdkafka's auto commit; "
+     "without it nothing would ever be committed"},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -624,6 +633,7 @@ static bool prop_value_is(const char *val, const char *want) {
     sio_err e;
     if (want == NULL) return true;
     if (strcmp(want, "true") == 0) return sio_parse_bool(val, &b, &e) == 0 && b;
+    if (strcmp(want, "false") == 0) return sio_parse_bool(val, &b, &e) == 0 && !b;
     return strcasecmp(val, want) == 0;
 }
 

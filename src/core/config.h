@@ -99,6 +99,8 @@ typedef struct sio_config {
     int64_t dedupe_ttl_ms;       /* DEDUPE_TTL, default = workflow timeout */
     int64_t dedupe_lease_ms;     /* DEDUPE_LEASE */
     const char *dedupe_key_prefix; /* DEDUPE_KEY_PREFIX, may be "" */
+    const char *replay_key_prefix; /* REPLAY_KEY_PREFIX */
+    int64_t redis_timeout_ms;    /* REDIS_TIMEOUT: connect and reply timeout */
 
     /* Workers and execution */
     int worker_count;            /* WORKER_COUNT, --workers */
@@ -114,7 +116,8 @@ typedef struct sio_config {
 
     /* Sandbox */
     const char *const *http_allow; /* SIO_HTTP_ALLOW: NULL-terminated, lower
-                                    * case; empty = none, {"*"} = any */
+                                    * case; empty = none, {"*"} = any; each
+                                    * entry as sio_http_allow_parse takes it */
     int64_t http_timeout_ms;     /* HTTP_TIMEOUT */
     size_t mem_limit;            /* SIO_MEM_LIMIT, bytes per execution */
     int64_t instr_limit;         /* SIO_INSTR_LIMIT, per execution */
@@ -211,6 +214,15 @@ int sio_parse_duration_ms(const char *s, int64_t *out, sio_err *err);
  * or t (any case, optionally followed by "b" or "ib": "64m", "64MiB", "1g",
  * "512KB"); no suffix means bytes.  Overflow is an error. */
 int sio_parse_size(const char *s, uint64_t *out, sio_err *err);
+
+/* One SIO_HTTP_ALLOW entry: "*" (any host, any port), "host" (that host
+ * on the scheme's default port only: 80 for http, 443 for https),
+ * "host:port" (that port, either scheme), "[v6addr]" or "[v6addr]:port".
+ * Fills host (size bytes, the name without brackets; "*" for any; host may
+ * be NULL when size is 0) and *port (-1 = any, 0 = the scheme's default, or
+ * the port; port may be NULL).  -1 with err (SIO_E_CONFIG) when the entry
+ * is none of these (a URL, a bare IPv6 address, a bad port). */
+int sio_http_allow_parse(const char *entry, char *host, size_t size, int *port, sio_err *err);
 
 /* Parses true/false, 1/0, yes/no, on/off (any case). */
 int sio_parse_bool(const char *s, bool *out, sio_err *err);

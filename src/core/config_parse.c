@@ -185,15 +185,6 @@ void sio_cfg_free_strv(char **v) {
     free(v);
 }
 
-/* Checks one allow-list entry: "*" or a host name / address, no URL. */
-static int check_host(const char *h, const char *all, sio_err *err) {
-    if (strcmp(h, "*") == 0) return 0;
-    if (strspn(h, "abcdefghijklmnopqrstuvwxyz0123456789.-_:[]") != strlen(h))
-        return sio_err_set(err, SIO_E_CONFIG,
-                           "\"%s\": \"%s\" is not a host name (give hosts, not URLs)", all, h);
-    return 0;
-}
-
 /* Splits a comma list of hosts (trimmed, lower-cased, empties skipped)
  * into a NULL-terminated array the caller owns. */
 char **sio_cfg_parse_hosts(const char *s, sio_err *err) {
@@ -206,7 +197,11 @@ char **sio_cfg_parse_hosts(const char *s, sio_err *err) {
         tok = sio_cfg_trim(tok);
         if (*tok == '\0') continue;
         for (char *q = tok; *q; q++) *q = (char)tolower((unsigned char)*q);
-        if (check_host(tok, s, err) != 0) goto fail;
+        sio_err why;
+        if (sio_http_allow_parse(tok, NULL, 0, NULL, &why) != 0) {
+            sio_err_set(err, SIO_E_CONFIG, "\"%s\": %s", s, why.msg);
+            goto fail;
+        }
         if ((v[n++] = strdup(tok)) == NULL) goto nomem;
     }
     free(copy);
@@ -237,39 +232,69 @@ static char *pct_decode(const char *s, size_t n, sio_err *err) {
     return d;
 }
 
-/* A parsed Redis address. */
-
-/* Splits "host:port", "host", "[v6]:port" (n bytes of s) into r. */
-static int parse_hostport(const char *s, size_t n, const char *all, redis_addr *r, sio_err *err) {
-    const char *hs = s, *colon = NULL;
-    size_t hn;
+/* Splits "host", "host:port", "[v6]" or "[v6]:port" (n bytes of s):
+ * *hs and *hn the host without brackets, *port 0 when absent.  -1 when it is
+ * none of these (empty host, a bad port, a bare IPv6 address). */
+static int split_hostport(const char *s, size_t n, const char **hs, size_t *hn, int *port) {
+    const char *colon = NULL;
+    *hs = s;
     if (n > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', n);
-        if (close == NULL) goto bad;
-        hs = s + 1, hn = (size_t)(close - hs);
-        if (close + 1 < s + n && close[1] != ':') goto bad;
+        if (close == NULL) return -1;
+        *hs = s + 1, *hn = (size_t)(close - *hs);
+        if (close + 1 < s + n && close[1] != ':') return -1;
         if (close + 1 < s + n) colon = close + 1;
     } else {
         colon = memchr(s, ':', n);
-        hn = colon ? (size_t)(colon - s) : n;
-        if (colon && memchr(colon + 1, ':', n - hn - 1)) goto bad;
+        *hn = colon ? (size_t)(colon - s) : n;
+        if (colon && memchr(colon + 1, ':', n - *hn - 1)) return -1;
     }
-    if (hn == 0) goto bad;
-    r->port = 6379;
+    if (*hn == 0) return -1;
+    *port = 0;
     if (colon != NULL) {
-        char port[8] = {0};
+        char digits[8] = {0};
         size_t pn = (size_t)(s + n - colon - 1);
         int64_t v;
-        if (pn == 0 || pn >= sizeof port) goto bad;
-        memcpy(port, colon + 1, pn);
-        if (sio_cfg_parse_i64(port, 1, 65535, &v, NULL) != 0) goto bad;
-        r->port = (int)v;
+        if (pn == 0 || pn >= sizeof digits) return -1;
+        memcpy(digits, colon + 1, pn);
+        if (sio_cfg_parse_i64(digits, 1, 65535, &v, NULL) != 0) return -1;
+        *port = (int)v;
     }
+    return 0;
+}
+
+/* A Redis address's host and port (6379 when absent) into r. */
+static int parse_hostport(const char *s, size_t n, const char *all, redis_addr *r, sio_err *err) {
+    const char *hs;
+    size_t hn;
+    if (split_hostport(s, n, &hs, &hn, &r->port) != 0)
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "\"%s\" is not a Redis address (host:port or redis://[user:pass@]host:port)",
+                           all);
+    if (r->port == 0) r->port = 6379;
     if ((r->host = strndup(hs, hn)) == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
     return 0;
-bad:
-    return sio_err_set(err, SIO_E_CONFIG,
-                       "\"%s\" is not a Redis address (host:port or redis://[user:pass@]host:port)", all);
+}
+
+int sio_http_allow_parse(const char *entry, char *host, size_t size, int *port, sio_err *err) {
+    const char *hs = entry;
+    size_t hn = strlen(entry);
+    int p = -1;
+    if (strcmp(entry, "*") != 0 &&
+        (strspn(entry, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]") !=
+             hn ||
+         split_hostport(entry, hn, &hs, &hn, &p) != 0))
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "\"%s\" is not a host name (give host or host:port, not URLs; "
+                           "[addr] for IPv6)",
+                           entry);
+    if (size > 0) {
+        if (hn >= size) return sio_err_set(err, SIO_E_CONFIG, "\"%s\": host name too long", entry);
+        memcpy(host, hs, hn);
+        host[hn] = '\0';
+    }
+    if (port) *port = p;
+    return 0;
 }
 
 /* Parses host:port or redis://[user[:pass]@]host[:port][/] into r (owned

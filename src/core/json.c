@@ -70,8 +70,15 @@ int sio_json_write_integer(const sio_json_out *o, long long v) {
 }
 
 int sio_json_write_real(const sio_json_out *o, double d) {
+    /* The shortest of 15, 16 or 17 significant digits that reads back as
+     * the same double: 0.1 stays "0.1", and every double still
+     * round-trips (17 digits always do). */
     char num[40];
-    int n = snprintf(num, sizeof num, "%.17g", d);
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(num, sizeof num, "%.*g", prec, d);
+        if (strtod(num, NULL) == d) break;
+    }
     char *e = strchr(num, 'e');
     if (e != NULL) { /* 1e+20 -> 1e20, 1e-07 -> 1e-7 */
         char *from = e + 1, *to = e + 1;

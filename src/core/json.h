@@ -13,8 +13,8 @@
  *             Infinity and numbers out of range (1e999, integers beyond
  *             64 bits) are errors; "\u0000" in strings is allowed (strings
  *             carry their length); nesting is capped by jansson (2048).
- *   writing   compact, object keys in insertion order, reals with 17
- *             significant digits (they read back as the same double),
+ *   writing   compact, object keys in insertion order, reals in the
+ *             shortest form that reads back as the same double,
  *             integers exact, '/' never escaped, always valid UTF-8
  *             (see "writing" below).
  */
@@ -47,8 +47,9 @@ char *sio_json_dump(const json_t *v, size_t *len);
  * (jansson trees) and luajson's encoder (Lua values): strings quoted with
  * '"', '\\' and control characters escaped (\b \f \n \r \t, else
  * \u00XX) and nothing else ('/' and non-ASCII as they are), each byte of an
- * invalid UTF-8 sequence written as U+FFFD; integers exact; reals with 17
- * significant digits (they read back as the same double), the exponent
+ * invalid UTF-8 sequence written as U+FFFD; integers exact; reals with the
+ * fewest of 15, 16 or 17 significant digits that read back as the same
+ * double (0.1 is "0.1"), the exponent
  * without '+' or leading zeros, and ".0" added when they would read back
  * as an integer (2.0 stays a real). */
 typedef struct sio_json_out {

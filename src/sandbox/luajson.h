@@ -13,8 +13,8 @@
  *   null          sio.json.null (a light userdata NULL; cjson.null is equal)
  *   true/false    boolean
  *   integer       integer (exact, 64-bit)
- *   real          float (written with 17 significant digits: reads back
- *                 as the same double; 2.0 is written 2.0)
+ *   real          float (written in the shortest form that reads back as
+ *                 the same double, at most 17 digits; 2.0 is written 2.0)
  *   string        string (may hold NUL bytes)
  *
  * Lua to JSON: a table whose keys are exactly 1..n (n >= 1) is an array,

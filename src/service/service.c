@@ -53,8 +53,6 @@ static sio_worker *pick_worker(sio_service *s) {
 /* Tracks m's offset and hands the command to a worker. */
 static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
-    s->cmd_ctx.finished = on_finished;
-    s->cmd_ctx.finished_data = s;
     sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
     if (c == NULL) {
         sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
@@ -218,12 +216,17 @@ static void drain(sio_service *s) {
         if (m) rd_kafka_message_destroy(m); /* fetched before the pause: not ours to start */
     }
     drain_completed(s);
+    s->abandoned = s->inflight;
     if (s->inflight > 0)
         sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
                  "\"inflight\":%zu", s->inflight);
 }
 
 int sio_service_run(sio_service *s, sio_err *err) {
+    /* Set once, before the first command can reach a worker (workers read
+     * cmd_ctx from their threads; writing it per dispatch was a race). */
+    s->cmd_ctx.finished = on_finished;
+    s->cmd_ctx.finished_data = s;
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(subs, s->cfg->commands_topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(s->consumer, subs);
@@ -251,7 +254,10 @@ int sio_service_run(sio_service *s, sio_err *err) {
     drain(s);
     sio_service_shutdown(s);
     if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
-    return 0;
+    if (s->abandoned == 0 && s->wedged == 0) return 0;
+    return sio_err_set(err, SIO_E_TIMEOUT,
+                       "drain timeout: %zu command(s) abandoned, left uncommitted for redelivery%s",
+                       s->abandoned, s->wedged ? "; a worker did not stop" : "");
 }
 
 void sio_service_stop(sio_service *s) {

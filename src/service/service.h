@@ -33,8 +33,11 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
 const char *sio_service_brokers(const sio_service *s);
 
 /* Consumes until sio_service_stop, then drains (in-flight work gets up to
- * the drain timeout; what is abandoned is not committed), flushes, commits
- * and closes the consumer.  Returns 0, or -1 with err set. */
+ * the drain timeout; what is abandoned is not committed), stops the
+ * workers (each gets SIO_STOP_GRACE_MS; one still busy after that is left
+ * running), flushes, commits and closes the consumer.  Returns 0, or -1
+ * with err set: SIO_E_TIMEOUT when commands were abandoned at the drain
+ * deadline or a worker did not stop. */
 int sio_service_run(sio_service *s, sio_err *err);
 
 /* Asks run to stop.  Async-signal-safe. */
@@ -44,7 +47,13 @@ void sio_service_stop(sio_service *s);
  * happens on the service thread). */
 void sio_service_reload(sio_service *s);
 
-/* Frees s (after run returned, or instead of it).  Accepts NULL. */
+/* Frees s (after run returned, or instead of it).  Accepts NULL.  A
+ * service with a worker that did not stop is not freed (the worker's
+ * thread still uses it, and the configuration it borrows): it stays
+ * allocated, and reachable, until the process exits. */
 void sio_service_destroy(sio_service *s);
+
+/* 1 when a worker did not stop (see sio_service_destroy). */
+int sio_service_left_running(const sio_service *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "command.h"
@@ -19,6 +20,11 @@
 /* Workers full for this long: pause the partitions and poll (see
  * backpressure() in service.c). */
 #define SIO_FULL_PAUSE_MS 2000
+
+/* After the drain, how long a worker gets to leave its loop before it is
+ * taken as wedged (busy in C or in a script that never yields) and left
+ * behind: the process exits without it. */
+#define SIO_STOP_GRACE_MS 5000
 
 /* A produce the producer's queue could not take yet (QUEUE_FULL): kept in
  * order and handed to librdkafka by the producer thread after its polls
@@ -68,9 +74,11 @@ struct sio_service {
     pthread_mutex_t backlog_mu; /* guards backlog, backlog_tail */
     svc_backlog *backlog, *backlog_tail;
     uv_thread_t poller;
-    volatile int poller_stop;
+    atomic_int poller_stop;     /* set by the thread that destroys s */
     int poller_started;
-    volatile sig_atomic_t stop, reload;
+    /* Set by signal handlers and other threads (lock-free atomics are
+     * async-signal-safe; a volatile sig_atomic_t is not thread-safe). */
+    atomic_int stop, reload;
     size_t inflight, max_inflight;
     int paused;
     int64_t full_since; /* when inflight reached the maximum, or 0 */
@@ -90,6 +98,10 @@ struct sio_service {
     svc_refused *refused;
     char *fatal;                     /* why the service stopped itself (exit 1) */
     uint64_t txn_commits, txn_aborts;
+    /* Set by the shutdown (service thread): commands abandoned at the
+     * drain deadline, workers that did not stop. */
+    size_t abandoned;
+    int wedged;
 };
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,

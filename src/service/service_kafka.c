@@ -310,6 +310,27 @@ static int command_ctx(sio_service *s, sio_err *err) {
     return 0;
 }
 
+/* Loads the workflow set once before anything waits on Kafka or Redis, so
+ * an invalid set stops serve at once with exit 2 (naming file:line) instead
+ * of after STARTUP_TIMEOUT, or after a broker finally answered.  The same
+ * loader and rules as the workers' own load (and `validate`). */
+static int check_workflows(const sio_config *cfg, sio_err *err) {
+    sio_worker_cfg wc = {
+        .workflows_dir = cfg->workflows_dir,
+        .lua_dir = cfg->lua_dir,
+        .limits = {.mem_limit_bytes = cfg->mem_limit,
+                   .instr_limit = (uint64_t)cfg->instr_limit,
+                   .deadline_ms = (uint64_t)cfg->workflow_timeout_ms},
+        .config = cfg,
+    };
+    /* The workers' initial load: the same message (paths relative to
+     * WORKFLOWS_DIR, errors only) as a worker refusing the set. */
+    sio_worker *w = sio_worker_create(&wc, err);
+    if (w == NULL) return -1;
+    sio_worker_destroy(w);
+    return 0;
+}
+
 static int start_workers(sio_service *s, sio_err *err) {
     s->nworkers = s->cfg->worker_count;
     s->slots = calloc((size_t)s->nworkers, sizeof *s->slots);
@@ -329,6 +350,7 @@ static int start_workers(sio_service *s, sio_err *err) {
             .redis_port = s->cfg->redis_port,
             .redis_user = s->cfg->redis_username,
             .redis_password = s->cfg->redis_password,
+            .redis_timeout_ms = s->cfg->redis_timeout_ms,
             .memkv = s->memkv,
             /* Exactly once, commands hand their messages over instead
              * (a produce outside the transaction thread would fail). */
@@ -364,9 +386,9 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         s->brokers = strdup(cfg->kafka_brokers);
         if (s->brokers == NULL) goto fail;
     }
-    /* The wait comes first: no client of the service reconnects (and
-     * logs each failure) while it runs. */
-    if ((s->offsets = sio_offsets_create(err)) == NULL ||
+    /* The wait comes before any client of the service exists: none of them
+     * reconnects (and logs each failure) while it runs. */
+    if (check_workflows(cfg, err) != 0 || (s->offsets = sio_offsets_create(err)) == NULL ||
         sio_startup_wait(cfg, s->brokers, !s->embedded, err) != 0 || make_producer(s, err) != 0 ||
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
@@ -408,7 +430,12 @@ void sio_service_reload_now(sio_service *s) {
 /* After the drain: stop the workers (abandoning what is left), flush what
  * they produced, commit what was stored and leave the group. */
 void sio_service_shutdown(sio_service *s) {
-    for (int i = 0; i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_logf(SIO_LOG_ERROR, "worker did not stop: exiting without it", "\"worker\":%d,"
+                 "\"waited_ms\":%d", i, SIO_STOP_GRACE_MS);
+    }
     /* The batch in hand finishes; what is still held is not committed
      * (consumed again by the next owner).  The service stays exactly once:
      * a completion drained by the closing revoke must not store an offset. */
@@ -426,8 +453,19 @@ void sio_service_shutdown(sio_service *s) {
              (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
 }
 
+int sio_service_left_running(const sio_service *s) {
+    return s->wedged > 0;
+}
+
+/* A service left running, kept reachable (it is in use until exit). */
+static sio_service *left_running;
+
 void sio_service_destroy(sio_service *s) {
     if (s == NULL) return;
+    if (s->wedged) {
+        left_running = s;
+        return;
+    }
     for (int i = 0; s->slots && i < s->nworkers; i++) sio_worker_stop(s->slots[i].w);
     if (s->consumer) {
         rd_kafka_consumer_close(s->consumer);

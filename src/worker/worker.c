@@ -218,6 +218,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
         .redis_port = cfg->redis_port,
         .redis_user = cfg->redis_user,
         .redis_password = cfg->redis_password,
+        .redis_timeout_ms = cfg->redis_timeout_ms,
         .memkv = cfg->memkv,
         .produce = cfg->produce,
         .produce_data = cfg->produce_data,
@@ -700,14 +701,32 @@ int sio_worker_start(sio_worker *w, sio_err *err) {
     return 0;
 }
 
-void sio_worker_stop(sio_worker *w) {
-    if (w == NULL || !w->started) return;
+/* Asks the loop to stop at its next wake-up. */
+static void request_stop(sio_worker *w) {
     pthread_mutex_lock(&w->mu);
     w->stop = 1;
     pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->wake);
+}
+
+void sio_worker_stop(sio_worker *w) {
+    if (w == NULL || !w->started) return;
+    request_stop(w);
     uv_thread_join(&w->thread);
     w->started = 0;
+}
+
+int sio_worker_stop_within(sio_worker *w, int64_t ms) {
+    if (w == NULL || !w->started) return 0;
+    request_stop(w);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    if (pthread_timedjoin_np(w->thread, NULL, &until) != 0) return -1;
+    w->started = 0;
+    return 0;
 }
 
 void sio_worker_destroy(sio_worker *w) {

@@ -102,6 +102,7 @@ typedef struct sio_worker_cfg {
     const char *redis_host;      /* NULL: kv unavailable */
     int redis_port;
     const char *redis_user, *redis_password;
+    int64_t redis_timeout_ms;    /* see sio_aio_cfg; 0 = none */
     struct sio_memkv *memkv;     /* answers Redis commands instead (embedded) */
     sio_aio_produce_fn produce;  /* NULL: kafka produce unavailable */
     void *produce_data;
@@ -221,6 +222,13 @@ void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, con
 /* Stops the thread (jobs still running are abandoned: their done is never
  * called) and waits for it.  Accepts a worker never started. */
 void sio_worker_stop(sio_worker *w);
+
+/* Like sio_worker_stop, waiting at most ms for the thread: 0 when it
+ * stopped; -1 when it is still busy in something that does not yield to
+ * the loop (a native tool blocking in C, a script the limits cannot stop).
+ * The thread is then left running, and the worker must never be destroyed
+ * (its thread still uses it): the process is expected to exit. */
+int sio_worker_stop_within(sio_worker *w, int64_t ms);
 
 /* Frees the worker; stops it first if needed.  Accepts NULL. */
 void sio_worker_destroy(sio_worker *w);

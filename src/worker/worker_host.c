@@ -60,37 +60,64 @@ static int l_timer(lua_State *L) {
     return op_return(L, id, &err);
 }
 
-/* Collects headers given as {Name = value} or {"Name: value", ...} into a
- * NULL-terminated array of strings anchored in a Lua table (so an error
- * cannot leak them). */
-static const char **collect_headers(lua_State *L, int tidx, int *anchor) {
+/* Collects headers given as {Name = value} or {"Name: value", ...} into
+ * *out, an array in a userdata pushed on the stack (its strings are the
+ * table's own or anchored in the userdata's user value, so an error cannot
+ * leak them; *out is NULL when tidx is not a table).  Names and values are
+ * taken byte for byte (aio checks them); a value must be a string or a
+ * number.  Returns -1 with err set on a bad entry. */
+static int collect_headers(lua_State *L, int tidx, sio_http_header **out, size_t *n,
+                           sio_err *err) {
+    *out = NULL, *n = 0;
+    size_t cap = 0;
+    if (lua_istable(L, tidx)) {
+        lua_pushnil(L);
+        while (lua_next(L, tidx)) cap++, lua_pop(L, 1);
+    }
+    sio_http_header *h = lua_newuserdatauv(L, sizeof *h * (cap ? cap : 1), 1);
+    int ud = lua_gettop(L);
+    if (cap == 0) return 0;
     lua_newtable(L);
-    *anchor = lua_gettop(L);
-    if (!lua_istable(L, tidx)) return NULL;
-    int n = 0;
+    lua_setiuservalue(L, ud, 1);
     lua_pushnil(L);
-    while (lua_next(L, tidx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            /* the value's text first: the order C evaluates arguments in is
-             * unspecified, and luaL_tolstring pushes (key, value, text) */
-            const char *v = luaL_tolstring(L, -1, NULL);
-            lua_pushfstring(L, "%s: %s", lua_tostring(L, -3), v);
-            lua_remove(L, -2);
-        } else {
-            luaL_tolstring(L, -1, NULL);
+    while (*n < cap && lua_next(L, tidx)) {
+        int vt = lua_type(L, -1);
+        if (vt != LUA_TSTRING && vt != LUA_TNUMBER) {
+            lua_pop(L, 2);
+            return sio_err_set(err, SIO_E_INVAL,
+                               "http: header values must be strings or numbers, got a %s",
+                               lua_typename(L, vt));
         }
-        lua_rawseti(L, *anchor, ++n);
+        if (vt == LUA_TNUMBER) { /* as text, anchored; a whole number without ".0" */
+            int whole;
+            lua_Integer i = lua_tointegerx(L, -1, &whole);
+            lua_getiuservalue(L, ud, 1);
+            if (whole) lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+            else lua_pushfstring(L, "%f", (LUAI_UACNUMBER)lua_tonumber(L, -2));
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, (lua_Integer)*n + 1);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        }
+        sio_http_header *e = &h[*n];
+        size_t vlen;
+        const char *v = lua_tolstring(L, -1, &vlen);
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            e->name = lua_tolstring(L, -2, &e->name_len);
+            e->value = v, e->value_len = vlen;
+        } else { /* "Name: value" */
+            const char *colon = memchr(v, ':', vlen);
+            e->name = v;
+            e->name_len = colon ? (size_t)(colon - v) : vlen;
+            e->value = colon ? colon + 1 : v + vlen;
+            while (e->value < v + vlen && (*e->value == ' ' || *e->value == '\t')) e->value++;
+            e->value_len = (size_t)(v + vlen - e->value);
+        }
+        (*n)++;
         lua_pop(L, 1);
     }
-    const char **h = lua_newuserdatauv(L, sizeof *h * (size_t)(n + 1), 0);
-    lua_rawseti(L, *anchor, 0);
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, *anchor, i);
-        h[i - 1] = lua_tostring(L, -1);
-        lua_pop(L, 1);
-    }
-    h[n] = NULL;
-    return h;
+    *out = h;
+    return 0;
 }
 
 /* host.http{method, url, headers, body, timeout_ms} -> op */
@@ -102,15 +129,16 @@ static int l_http(lua_State *L) {
     lua_getfield(L, 1, "body");
     lua_getfield(L, 1, "timeout_ms");
     lua_getfield(L, 1, "headers");
-    const char *method = luaL_optstring(L, 2, "GET");
-    const char *url = luaL_checkstring(L, 3);
-    size_t blen = 0;
+    size_t mlen, ulen, blen = 0, nh;
+    const char *method = luaL_optlstring(L, 2, "GET", &mlen);
+    const char *url = luaL_checklstring(L, 3, &ulen);
     const char *body = luaL_optlstring(L, 4, NULL, &blen);
     long timeout = (long)luaL_optinteger(L, 5, 0);
-    int anchor;
-    const char **hdrs = collect_headers(L, 6, &anchor);
+    sio_http_header *hdrs;
     sio_err err;
-    uint64_t id = sio_aio_http(c->w->aio, &c->task, method, url, hdrs, body, blen, timeout, &err);
+    if (collect_headers(L, 6, &hdrs, &nh, &err) != 0) return op_return(L, 0, &err);
+    uint64_t id = sio_aio_http(c->w->aio, &c->task, method, mlen, url, ulen, hdrs, nh, body,
+                               blen, timeout, &err);
     return op_return(L, id, &err);
 }
 

@@ -23,6 +23,7 @@
 
 #define N_MESSAGES 1000
 #define N_PARTITIONS 3
+#define MAX_WAIT_S 300 /* a bound only a broken test reaches */
 
 static double now_s(void) {
     struct timespec ts;
@@ -105,8 +106,40 @@ static void store_offset(rd_kafka_t *rk, const rd_kafka_message_t *m) {
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Consumes until `want` messages arrived or `idle_s` passed without one once
- * at least one arrived (or `max_s` in all).  seen[i] counts message i. */
+/* Polls rk until the group gave it n partitions; returns its assignment
+ * (the caller destroys it). */
+static rd_kafka_topic_partition_list_t *wait_assigned(rd_kafka_t *rk, int n) {
+    rd_kafka_topic_partition_list_t *asg = NULL;
+    double start = now_s();
+    for (;;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (m) {
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) fail_msg("a message arrived again");
+            rd_kafka_message_destroy(m);
+        }
+        assert_int_equal(rd_kafka_assignment(rk, &asg), RD_KAFKA_RESP_ERR_NO_ERROR);
+        if (asg->cnt == n) return asg;
+        rd_kafka_topic_partition_list_destroy(asg);
+        if (now_s() - start > MAX_WAIT_S) fail_msg("not assigned %d partitions", n);
+    }
+}
+
+/* One message keyed "marker" to each of the n partitions. */
+static void produce_markers(const char *topic, int n) {
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, it_conf(NULL), errstr, sizeof errstr);
+    assert_non_null(rk);
+    for (int p = 0; p < n; p++)
+        assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+                                           RD_KAFKA_V_KEY("marker", 6), RD_KAFKA_V_VALUE("m", 1),
+                                           RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+}
+
+/* Consumes until `want` messages arrived (or `max_s` passed: a bound for a
+ * broken test).  seen[i] counts message i. */
 static int consume(rd_kafka_t *rk, int *seen, int n, int want, double max_s, int *partitions) {
     int got = 0;
     double start = now_s();
@@ -146,7 +179,7 @@ static void roundtrip_group_offsets(void **state) {
     int seen[N_MESSAGES] = {0};
     int parts[N_PARTITIONS] = {0};
     rd_kafka_t *c1 = consumer_new(group, topic);
-    int got = consume(c1, seen, N_MESSAGES, N_MESSAGES, 60, parts);
+    int got = consume(c1, seen, N_MESSAGES, N_MESSAGES, MAX_WAIT_S, parts);
     assert_int_equal(got, N_MESSAGES);
     for (int i = 0; i < N_MESSAGES; i++) assert_int_equal(seen[i], 1);
     for (int p = 0; p < N_PARTITIONS; p++) assert_true(parts[p] > 0); /* keys spread */
@@ -156,17 +189,28 @@ static void roundtrip_group_offsets(void **state) {
 
     /* The committed offsets are at the end of each partition. */
     rd_kafka_t *c2 = consumer_new(group, topic);
-    int again[N_MESSAGES] = {0};
-    got = consume(c2, again, N_MESSAGES, 1, 8, NULL);
-    assert_int_equal(got, 0);
-    rd_kafka_topic_partition_list_t *asg = NULL;
-    assert_int_equal(rd_kafka_assignment(c2, &asg), RD_KAFKA_RESP_ERR_NO_ERROR);
-    assert_int_equal(asg->cnt, N_PARTITIONS); /* it did join and get the partitions */
+    rd_kafka_topic_partition_list_t *asg = wait_assigned(c2, N_PARTITIONS);
     assert_int_equal(rd_kafka_committed(c2, asg, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     int64_t total = 0;
     for (int i = 0; i < asg->cnt; i++) total += asg->elems[i].offset;
     assert_int_equal(total, N_MESSAGES);
     rd_kafka_topic_partition_list_destroy(asg);
+    /* Nothing is delivered again: a marker produced to each partition now
+     * is the first thing the new member gets from it. */
+    produce_markers(topic, N_PARTITIONS);
+    int markers = 0, others = 0;
+    double start = now_s();
+    while (markers < N_PARTITIONS && now_s() - start < MAX_WAIT_S) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c2, 200);
+        if (m == NULL) continue;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (m->key_len == 6 && memcmp(m->key, "marker", 6) == 0) markers++;
+            else others++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(markers, N_PARTITIONS);
+    assert_int_equal(others, 0);
     assert_int_equal(rd_kafka_consumer_close(c2), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(c2);
 }
@@ -179,7 +223,7 @@ static void compressed_batches(const char *codec) {
     produce_n(topic, 200, codec);
     int seen[200] = {0};
     rd_kafka_t *c = consumer_new(group, topic);
-    assert_int_equal(consume(c, seen, 200, 200, 60, NULL), 200);
+    assert_int_equal(consume(c, seen, 200, 200, MAX_WAIT_S, NULL), 200);
     for (int i = 0; i < 200; i++) assert_int_equal(seen[i], 1);
     assert_int_equal(rd_kafka_consumer_close(c), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(c);

@@ -49,14 +49,14 @@ echo "$out" | jq -e -s '(.[0:3] | all(.result == "would_replay" and .workflow ==
     and .[3].summary.would_replay == 3 and .[3].summary.read == 4 and .[3].summary.dry_run' \
     --arg ids "$ids" >/dev/null || fail "dry run: $out"
 [ "$(messages "$KAFKA_COMMANDS_TOPIC" 1s | wc -l)" = 4 ] || fail "the dry run sent something"
-[ -z "$(redis --scan --pattern "${DEDUPE_KEY_PREFIX}replayed:*")" ] || fail "the dry run left marks"
+[ -z "$(redis --scan --pattern "${REPLAY_KEY_PREFIX}*")" ] || fail "the dry run left marks"
 pass "--dry-run lists the three entries, sends nothing, marks nothing"
 
 # A delivery that fails (an invalid target topic) leaves no mark.
 out=$("$BIN" replay --workflow fixme --target 'not a topic!' -c 1) && fail "replay to an invalid topic exited 0"
 echo "$out" | jq -e -s '.[0].result == "failed" and (.[0].reason | test("not delivered"))
     and .[1].summary.failed == 1' >/dev/null || fail "failed delivery: $out"
-[ -z "$(redis --scan --pattern "${DEDUPE_KEY_PREFIX}replayed:*")" ] || fail "a failed delivery left a mark"
+[ -z "$(redis --scan --pattern "${REPLAY_KEY_PREFIX}*")" ] || fail "a failed delivery left a mark"
 pass "a delivery that fails: exit 1, reported, no mark left"
 
 # The fix, hot-reloaded.
@@ -100,7 +100,7 @@ spread=$(echo "$cmds" | jq -s '[.[] | select(.headers | any(.key == "sio-replay-
 # 2 a second: the third goes 1 s after the first (990: the producer's
 # timestamps and replay's clock are each rounded to the millisecond).
 [ "$spread" -ge 990 ] || fail "--rate 2: three commands within $spread ms"
-mark=$(redis GET "${DEDUPE_KEY_PREFIX}replayed:$(echo "$cmds" | jq -r -s '[.[] | .headers[] | select(.key == "sio-replay-of")][0].value | split("/") | join(":")')")
+mark=$(redis GET "${REPLAY_KEY_PREFIX}$(echo "$cmds" | jq -r -s '[.[] | .headers[] | select(.key == "sio-replay-of")][0].value | split("/") | join(":")')")
 echo "$mark" | jq -e '.state == "replayed" and .target == env.KAFKA_COMMANDS_TOPIC and (.target_offset | type) == "number"' \
     >/dev/null || fail "mark: $mark"
 pass "replayed commands are the originals with their headers and a sio-replay-of header; marked in Redis; --rate 2 spread them over ${spread} ms"

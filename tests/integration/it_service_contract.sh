@@ -4,6 +4,7 @@
 # original payload, duplicates answered from the stored response, and the
 # commands topic fully committed afterwards.
 source "$(dirname "$0")/lib.sh"
+gate_start
 start_service a
 
 # 1. The seed's sample flow: step_result for s1, then success.
@@ -56,12 +57,18 @@ echo "$out" | jq -e -s 'length == 1 and .[0].value.status == "success"' >/dev/nu
 [ "$(kv_get counted "runs:dup-$$")" = 1 ] || fail "duplicate ran again: runs=$(kv_get counted "runs:dup-$$")"
 pass "a duplicate after success gets the stored response; the workflow ran once"
 
+# The first copy is held inside its workflow at the test server's gate
+# until the other four have found it in flight and wait for it.
 for i in 1 2 3 4 5; do
-    echo '{"correlation_id":"five-'$$'","workflow":"counted","attrs":{"id":"five-'$$'","sleep":300}}'
+    echo '{"correlation_id":"five-'$$'","workflow":"counted","attrs":{"id":"five-'$$'","gate":"'"$GATE"'"}}'
 done >"$RUN/five.jsonl"
 "$BIN" send --lines "$RUN/five.jsonl" >/dev/null
+gate_wait held 1
+wait_log a '"duplicate of a command in flight: waiting for it"' 4
+gate open >/dev/null
 wait_count "$RESPONSES" 5 '.key == "five-'$$'" and .value.status == "success"'
 [ "$(kv_get counted "runs:five-$$")" = 1 ] || fail "five copies ran $(kv_get counted "runs:five-$$") times"
+[ "$(gate stats | jq .received)" = 1 ] || fail "the workflow reached the gate $(gate stats | jq .received) times"
 n=$(messages "$RESPONSES" | jq -c 'select(.key == "five-'$$'" and .value.status == "success") | .value' | sort -u | wc -l)
 [ "$n" = 1 ] || fail "the five copies got $n different success envelopes"
 pass "five copies sent at once ran once; all five got the same stored response"

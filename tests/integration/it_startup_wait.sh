@@ -2,7 +2,8 @@
 # serve started before its Redis or Kafka (as under docker compose or
 # Kubernetes) waits for them, logging what it waits for, and serves once
 # they answer; with a short STARTUP_TIMEOUT it exits 1 naming what did not
-# answer; a Redis that answers with a refusal (NOAUTH) ends it at once.
+# answer; a Redis that answers with a refusal (NOAUTH) ends it at once; an
+# invalid workflow set ends it with exit 2 before anything is waited for.
 # Redis here is one of the test's own on a free port, started only after
 # serve logged that it waits; "Kafka down" is a port where nothing listens
 # until the test starts a TCP relay (socat) to the dev environment's broker.
@@ -16,7 +17,16 @@ redis_start() {
     redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no --dir "$rdir" \
         --daemonize yes --pidfile "$rdir/pid" --logfile "$rdir/log" "$@" >/dev/null
 }
-redis_stop() { [ -f "$rdir/pid" ] && kill "$(cat "$rdir/pid")" 2>/dev/null; rm -f "$rdir/pid"; }
+# redis_stop: stops the test's Redis and returns once its port is closed, so
+# what follows sees Redis down whatever the machine's speed.
+redis_stop() {
+    [ -f "$rdir/pid" ] || return 0
+    local pid
+    pid=$(cat "$rdir/pid")
+    rm -f "$rdir/pid"
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
 # cleanup (lib.sh) reports and exits with the status it finds in $?.
 trap 'st=$?; redis_stop; (exit $st); cleanup' EXIT
 
@@ -104,4 +114,19 @@ grep -q '"waiting for redis"' "$RUN/n.err" && fail "waited for a Redis that refu
 last=$(grep -v '^{' "$RUN/n.err" | tail -1)
 [[ $last == *"redis at 127.0.0.1:$rport refused PING: NOAUTH"* ]] || fail "refusal message: $last"
 pass "Redis refusing (NOAUTH) ends start-up at once with exit 1: $last"
+
+# 5. An invalid workflow set is a configuration error found before anything
+# is waited for: exit 2 naming file:line, with Kafka and Redis both down
+# and a STARTUP_TIMEOUT that would otherwise keep it waiting.
+mkdir -p "$RUN/badwf"
+printf 'intent: bad\nsteps:\n  - id: s1\n    guard: "A.x =="\n    tool: {name: echo}\n' \
+    >"$RUN/badwf/bad.yaml"
+redis_stop
+serve_bg w KAFKA_BROKERS=127.0.0.1:$dead DEDUPE_REDIS_ADDR=127.0.0.1:$rport STARTUP_TIMEOUT=10m \
+    WORKFLOWS_DIR="$RUN/badwf"
+ended w
+[ $rc = 2 ] || fail "exit code $rc for an invalid workflow set"
+grep -q '"waiting for' "$RUN/w.err" && fail "waited for Kafka/Redis before checking the workflows"
+grep -q 'bad.yaml:4: step s1: invalid guard' "$RUN/w.err" || fail "no file:line in: $(tail -3 "$RUN/w.err")"
+pass "an invalid workflow set exits 2 naming file:line before waiting for Kafka or Redis"
 finish

@@ -4,10 +4,19 @@
 # share the dev environment's broker and Redis without seeing each other.
 # Services run in the background with logs in $RUN; everything is stopped
 # and removed on exit.  Assertions print what they saw when they fail.
+#
+# Nothing here depends on how fast the machine is: work that must be in
+# flight is held at the gate (gate_start; a workflow step calls the test
+# HTTP server, which holds the request until the test releases it), and
+# every wait is for an observed event - a log line, a message, a count at
+# the gate - with a generous bound that only a broken test reaches.
 set -euo pipefail
+export LC_ALL=C # sort, join and comm agree on one order
 
 TOP=${SIO_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BIN=${SIO_BIN:-$TOP/build/src/sio-orchestrator}
+HTTPD=${SIO_TEST_HTTPD:-$TOP/build/tests/sio_test_httpd}
+TOOLS=${SIO_TEST_TOOLS:-$TOP/build/tests/sio_test_tools}
 : "${KAFKA_BROKERS:?run under tests/integration/with-devenv}"
 : "${DEDUPE_REDIS_ADDR:?run under tests/integration/with-devenv}"
 RUN=$(mktemp -d /tmp/sio-it.XXXXXX)
@@ -16,11 +25,17 @@ export KAFKA_COMMANDS_TOPIC="it.$uniq.commands"
 export KAFKA_RESPONSES_TOPIC="it.$uniq.responses"
 export KAFKA_GROUP_ID="it.$uniq"
 export DEDUPE_KEY_PREFIX="it:$uniq:"
+export REPLAY_KEY_PREFIX="it:$uniq:replay:"
 export WORKFLOWS_DIR="$TOP/tests/integration/workflows"
 export LUA_DIR="$TOP/tests/integration/lua"
 export TOPIC_PARTITIONS=${TOPIC_PARTITIONS:-3}
 export LOG_LEVEL=${LOG_LEVEL:-info}
-export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-20s}
+# SIGTERM must find the drain done on a slow machine too (it ends as soon
+# as the work in flight has; it_service_drain sets its own).
+export DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-5m}
+# A loaded test machine can stall a worker or Redis for seconds; that must
+# not read as a dead Redis (REDIS_TIMEOUT) in tests that count executions.
+export REDIS_TIMEOUT=${REDIS_TIMEOUT:-60s}
 RESPONSES=$KAFKA_RESPONSES_TOPIC
 DLQ=$KAFKA_RESPONSES_TOPIC.dlq
 PASSED=0
@@ -30,8 +45,13 @@ redis() { redis-cli -h "${DEDUPE_REDIS_ADDR%:*}" -p "${DEDUPE_REDIS_ADDR##*:}" "
 # The key our kv capability uses for a workflow: wf:<intent>:<key>.
 kv_get() { redis GET "wf:$1:$2"; }
 
+# Commands run first on exit (a test's own servers); cleanup keeps the
+# test's exit status whatever they return.
+EXIT_HOOKS=()
+
 cleanup() {
-    local rc=$?
+    local rc=$? hook
+    for hook in "${EXIT_HOOKS[@]}"; do "$hook" || true; done
     for f in "$RUN"/*.pid; do
         [ -e "$f" ] || continue
         kill -9 "$(cat "$f")" 2>/dev/null || true
@@ -53,19 +73,20 @@ pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 finish() { echo "$PASSED passed, 0 failed"; }
 
 # start_service NAME [VAR=value...]: serve in the background, wait until it
-# has its partitions.  $SERVE_ARGS are added to the command line.
+# has its partitions.  $SERVE_ARGS are added to the command line; $SERVE_BIN
+# replaces the binary (the test build with native tools: $TOOLS).
 start_service() {
     local name=$1
     shift
     # shellcheck disable=SC2086
-    env "$@" "$BIN" serve ${SERVE_ARGS:-} >"$RUN/$name.out" 2>"$RUN/$name.err" &
+    env "$@" "${SERVE_BIN:-$BIN}" serve ${SERVE_ARGS:-} >"$RUN/$name.out" 2>"$RUN/$name.err" &
     echo $! >"$RUN/$name.pid"
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 3000); do
         grep -q '"partitions assigned"' "$RUN/$name.err" 2>/dev/null && return 0
         kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null || fail "$name exited at start: $(tail -3 "$RUN/$name.err")"
         sleep 0.1
     done
-    fail "$name did not get partitions within 60 s"
+    fail "$name did not get partitions within 300 s"
 }
 
 # stop_service NAME: SIGTERM, then the exit code must be 0.
@@ -92,25 +113,93 @@ send() {
     "$BIN" send "$wf" --correlation-id "$cid" --attrs "$attrs" --wait 60s "$@"
 }
 
-# messages TOPIC [IDLE]: every message of TOPIC (JSON lines), once it has
-# been quiet for IDLE (default 3s).
-messages() { "$BIN" tail --from-beginning --idle "${2:-3s}" "$1"; }
+# messages TOPIC: every message in TOPIC now (JSON lines, as tail prints
+# them): tail -e reads each partition to its end, however long that takes.
+messages() { "$BIN" tail --from-beginning -e "$1"; }
+
+# follow: a background `tail` of $RESPONSES and $DLQ from the beginning
+# into $RUN/seen.jsonl, started once (a service must have created the
+# topics first), so waiting for messages reads a file instead of the topic.
+follow() {
+    [ -e "$RUN/follow.pid" ] && return 0
+    : >"$RUN/seen.jsonl" # exists before the background job opens it
+    "$BIN" tail --from-beginning "$RESPONSES" "$DLQ" >>"$RUN/seen.jsonl" 2>"$RUN/follow.err" &
+    echo $! >"$RUN/follow.pid"
+}
+
+# seen TOPIC: the messages of TOPIC ($RESPONSES or $DLQ) the follower has
+# written so far; whole lines only.
+seen() {
+    [ "$1" = "$RESPONSES" ] || [ "$1" = "$DLQ" ] || fail "seen: only $RESPONSES and $DLQ are followed, not $1"
+    follow
+    local n
+    n=$(wc -l <"$RUN/seen.jsonl")
+    head -n "$n" "$RUN/seen.jsonl" | jq -c --arg t "$1" 'select(.topic == $t)'
+}
 
 # wait_count TOPIC N JQFILTER: until N messages of TOPIC match the filter.
 wait_count() {
     local topic=$1 want=$2 filter=$3 got=0
-    for _ in $(seq 1 200); do
-        got=$(messages "$topic" 300ms | jq -c "select($filter)" | wc -l)
+    for _ in $(seq 1 1500); do
+        got=$(seen "$topic" | jq -c "select($filter)" | wc -l)
         [ "$got" -ge "$want" ] && return 0
+        sleep 0.2
     done
-    fail "$topic: $got messages match $filter, want $want"
+    fail "$topic: $got messages match $filter, want $want (waited 300 s)"
+}
+
+# wait_log NAME PATTERN [N]: until NAME's log has N (default 1) lines
+# matching the grep pattern.
+wait_log() {
+    local name=$1 pattern=$2 want=${3:-1} got=0
+    for _ in $(seq 1 1500); do
+        got=$(grep -c -- "$pattern" "$RUN/$name.err" 2>/dev/null || true)
+        [ "${got:-0}" -ge "$want" ] && return 0
+        sleep 0.2
+    done
+    fail "$name logged $pattern $got times, want $want (waited 300 s)"
+}
+
+# gate_start: the test HTTP server (tests/support/httpd.h) with its gate
+# closed.  Sets GATE (its URL, for a workflow's attrs), allows services to
+# call it (SIO_HTTP_ALLOW) and lets their requests wait there as long as
+# the test needs (HTTP_TIMEOUT: how long that is depends on the machine).
+gate_start() {
+    "$HTTPD" --hold >"$RUN/gate.out" 2>"$RUN/gate.err" &
+    echo $! >"$RUN/gate.pid"
+    for _ in $(seq 1 300); do
+        [ -s "$RUN/gate.out" ] && break
+        sleep 0.1
+    done
+    local port
+    port=$(head -n 1 "$RUN/gate.out")
+    [ -n "$port" ] || fail "the gate server did not start: $(cat "$RUN/gate.err")"
+    GATE=http://127.0.0.1:$port
+    export SIO_HTTP_ALLOW=127.0.0.1:$port HTTP_TIMEOUT=${HTTP_TIMEOUT:-1h}
+}
+
+# gate REQUEST: one control request (hold, open, release?n=K, stats,
+# wait?held=N, wait?received=N, wait?answered=N); prints the gate's
+# counts as JSON.  A wait gives up after 300 s.
+gate() {
+    timeout 300 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+        printf "GET /_gate/%s HTTP/1.1\r\nHost: gate\r\nConnection: close\r\n\r\n" "$1" >&3
+        cat <&3' "${GATE##*:}" "$1" | tail -n 1 || fail "gate $1: no answer"
+}
+
+# gate_wait WHAT N: until the gate counts N requests WHAT (held, received
+# or answered).
+gate_wait() {
+    local got
+    got=$(gate "wait?$1=$2" | jq ".$1") || true
+    [ "${got:-0}" -ge "$2" ] || fail "gate: ${got:-no answer} requests $1, want $2 (waited 300 s)"
 }
 
 # committed_lag: the group's total lag on the commands topic.
 committed_lag() { "$BIN" offsets | tail -n 1 | jq '.lag'; }
 
 wait_committed() {
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 1000); do
         [ "$(committed_lag)" = 0 ] && return 0
         sleep 0.3
     done

@@ -107,6 +107,7 @@ static void every_default(void **state) {
     assert_int_equal(c->dedupe_ttl_ms, 10 * 60 * 1000);
     assert_int_equal(c->dedupe_lease_ms, 30000);
     assert_string_equal(c->dedupe_key_prefix, "sio:dedupe:");
+    assert_int_equal(c->redis_timeout_ms, 5000);
     assert_int_equal(c->retry_attempts, 3);
     assert_int_equal(c->retry_backoff_base_ms, 200);
     assert_int_equal(c->retry_backoff_max_ms, 10000);
@@ -359,6 +360,10 @@ static void every_variable_checked(void **state) {
         {"WORKFLOWS_DIR=", "WORKFLOWS_DIR: must not be empty"},
         {"LUA_DIR=", "LUA_DIR: must not be empty"},
         {"SIO_HTTP_ALLOW=https://api.x.io", "~SIO_HTTP_ALLOW: \"https://api.x.io\": \"https://api.x.io\" is not a host name"},
+        {"SIO_HTTP_ALLOW=a.io,::1", "~SIO_HTTP_ALLOW: \"a.io,::1\": \"::1\" is not a host name"},
+        {"SIO_HTTP_ALLOW=a.io:0", "~SIO_HTTP_ALLOW: \"a.io:0\": \"a.io:0\" is not a host name"},
+        {"SIO_HTTP_ALLOW=a.io:65536", "~SIO_HTTP_ALLOW: \"a.io:65536\": \"a.io:65536\" is not a host name"},
+        {"SIO_HTTP_ALLOW=a.io:", "~SIO_HTTP_ALLOW: \"a.io:\": \"a.io:\" is not a host name"},
         {"HTTP_TIMEOUT=0ms", "HTTP_TIMEOUT: \"0ms\" must be more than 0"},
         {"SIO_MEM_LIMIT=lots", "~SIO_MEM_LIMIT: \"lots\" is not a size"},
         {"SIO_MEM_LIMIT=1k", "SIO_MEM_LIMIT: \"1k\" is below the minimum of 64k"},
@@ -585,6 +590,24 @@ static void http_allow_list(void **state) {
     assert_string_equal(c->http_allow[1], "api.x.io");
     assert_null(c->http_allow[2]);
     sio_config_destroy(c);
+    char *env_ports[] = {"SIO_HTTP_ALLOW=127.0.0.1:8080,[::1]:443,[FE80::1]", NULL};
+    c = load_ok(argv, env_ports);
+    assert_string_equal(c->http_allow[0], "127.0.0.1:8080");
+    assert_string_equal(c->http_allow[1], "[::1]:443");
+    assert_string_equal(c->http_allow[2], "[fe80::1]");
+    assert_null(c->http_allow[3]);
+    sio_config_destroy(c);
+    char host[64];
+    int port;
+    sio_err err;
+    assert_int_equal(sio_http_allow_parse("[::1]:443", host, sizeof host, &port, &err), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 443);
+    assert_int_equal(sio_http_allow_parse("api.x.io", host, sizeof host, &port, &err), 0);
+    assert_string_equal(host, "api.x.io");
+    assert_int_equal(port, 0);
+    assert_int_equal(sio_http_allow_parse("*", host, sizeof host, &port, &err), 0);
+    assert_int_equal(port, -1);
     char *env_any[] = {"SIO_HTTP_ALLOW=*", NULL};
     c = load_ok(argv, env_any);
     assert_string_equal(c->http_allow[0], "*");
@@ -779,6 +802,12 @@ static void processing_guarantee(void **state) {
     sio_config_destroy(c);
     c = load_ok(uncommitted, NULL); /* at least once may read uncommitted */
     sio_config_destroy(c);
+    /* At least once commits what it stores through the auto commit: turning
+     * it off would leave every offset uncommitted, so it is refused. */
+    char *alos_manual[] = {"serve", "-X", "enable.auto.commit=false", NULL};
+    load_fails(alos_manual, NULL, "~at_least_once commits the offsets it stores");
+    char *alos_manual0[] = {"serve", "-X", "enable.auto.commit=0", NULL};
+    load_fails(alos_manual0, NULL, "~without it nothing would ever be committed");
 }
 
 static void usage_lists_every_variable(void **state) {
@@ -791,7 +820,8 @@ static void usage_lists_every_variable(void **state) {
     static const char *const names[] = {
         "KAFKA_BROKERS", "KAFKA_GROUP_ID", "KAFKA_COMMANDS_TOPIC", "KAFKA_RESPONSES_TOPIC",
         "DEDUPE_REDIS_ADDR", "WORKER_COUNT", "WORKER_INFLIGHT", "DEFAULT_WORKFLOW_TIMEOUT",
-        "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REDIS_USERNAME", "REDIS_PASSWORD",
+        "DEDUPE_TTL", "DEDUPE_LEASE", "DEDUPE_KEY_PREFIX", "REPLAY_KEY_PREFIX", "REDIS_USERNAME",
+        "REDIS_PASSWORD", "REDIS_TIMEOUT",
         "RETRY_ATTEMPTS", "RETRY_BACKOFF_BASE", "RETRY_BACKOFF_MAX", "DRAIN_TIMEOUT",
         "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",

@@ -110,20 +110,21 @@ static void safe_env_is_fresh_and_protected(void **state) {
                         "1z");
 }
 
-/* host.safe_env runs once per command: it must stay cheap. */
+/* host.safe_env runs once per command: it must stay cheap, i.e. never copy
+ * the globals.  Asserted by shape, not by timing (performance belongs to
+ * bench/): an env holds only what is bound to it (_G, its own require and
+ * load) and reads everything else through one shared table of frozen
+ * globals. */
 static void safe_env_is_cheap(void **state) {
     fx *f = *state;
-    lua_State *L = f->L;
-    assert_int_equal(luaL_loadstring(L, "local se = host.safe_env\n"
-                                        "for i = 1, 200000 do se() end"),
-                     LUA_OK);
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    assert_int_equal(lua_pcall(L, 0, 0, 0), LUA_OK);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 200000;
-    print_message("host.safe_env: %.0f ns per call (this build)\n", ns);
-    assert_true(ns < 20000); /* sanitizer builds are ~5-10x slower than release */
+    assert_string_equal(trusted(f, "local a, b = host.safe_env(), host.safe_env()\n"
+                                   "local keys = {} for k in next, a do keys[#keys + 1] = k end\n"
+                                   "table.sort(keys)\n"
+                                   "local ia = debug.getmetatable(a).__index\n"
+                                   "local ib = debug.getmetatable(b).__index\n"
+                                   "return table.concat(keys, ',') .. ' ' .. tostring(rawequal(ia, ib))\n"
+                                   "  .. ' ' .. type(a.string)"),
+                        "_G,load,require true table");
 }
 
 static void coroutines_inherit_the_exec(void **state) {
@@ -172,9 +173,10 @@ static void time_and_ids(void **state) {
     assert_string_equal(trusted(f, "local a = host.now() local b = host.now()\n"
                                    "return math.type(a) == 'float' and b >= a and a > 0"),
                         "true");
-    double now = (double)time(NULL);
+    double before = (double)time(NULL);
     double t = atof(trusted(f, "return string.format('%.3f', host.time())"));
-    assert_true(t > now - 5 && t < now + 5);
+    double after = (double)time(NULL);
+    assert_true(t >= before && t < after + 1); /* wall clock, in seconds */
     assert_string_equal(trusted(f, "local seen = {}\n"
                                    "for i = 1, 10000 do\n"
                                    "  local u = host.uuid()\n"

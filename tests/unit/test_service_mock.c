@@ -232,14 +232,18 @@ static void a_transiently_failing_dlq_write_is_retried(void **state) {
 }
 
 /* The broker goes down while a command runs, and comes back: the command
- * completes, its final message delivered once the broker is up. */
+ * completes, its final message delivered once the broker is up.  The
+ * broker goes down while the command is known to wait inside its step;
+ * then the command goes on, and the broker comes back only once its
+ * messages are known to wait in the producer's queue. */
 static void broker_down_then_up(void **state) {
     fixture *f = *state;
-    send_command(f, "bd-1", "{\"correlation_id\":\"bd-1\",\"workflow\":\"counted\","
-                            "\"attrs\":{\"id\":\"bd-1\",\"sleep\":300}}");
-    usleep(100 * 1000);
+    send_gated(f, "bd-1", 0);
     rd_kafka_mock_broker_set_down(f->s->mock, 1);
-    sleep(2);
+    gated_set(f, "gate:bd-1");
+    time_t end = time(NULL) + 60; /* a bound for a broken test only */
+    while (rd_kafka_outq_len(f->s->producer) == 0 && time(NULL) < end) usleep(10 * 1000);
+    assert_true(rd_kafka_outq_len(f->s->producer) > 0);
     rd_kafka_mock_broker_set_up(f->s->mock, 1);
     await_status(f, "bd-1", "success");
 }
