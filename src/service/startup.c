@@ -3,16 +3,15 @@
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "json.h"
 #include "kafka.h"
 #include "log.h"
+#include "redis_conn.h"
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 5000
@@ -48,53 +47,12 @@ static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Is a Redis error reply one that a Redis still starting gives? */
-static int redis_busy(const char *msg) {
-    static const char *const busy[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"};
-    for (size_t i = 0; i < sizeof busy / sizeof busy[0]; i++)
-        if (strncmp(msg, busy[i], strlen(busy[i])) == 0) return 1;
-    return 0;
-}
-
-/* Sends one command; a NULL or error reply fills err and tells which kind. */
-static probe redis_call(redisContext *c, const sio_config *cfg, const char *what, sio_err *err,
-                        const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    probe p = ANSWERED;
-    if (r == NULL) {
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer %s: %s", cfg->redis_addr, what,
-                    c->errstr);
-        p = SILENT;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        p = redis_busy(r->str) ? SILENT : REFUSED;
-        sio_err_set(err, SIO_E_REDIS, "redis at %s refused %s: %s", cfg->redis_addr, what, r->str);
-    }
-    if (r) freeReplyObject(r);
-    return p;
-}
-
 /* One attempt: connect, AUTH when configured, PING, within timeout_ms. */
 static probe redis_probe(const sio_config *cfg, int64_t timeout_ms, sio_err *err) {
-    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (c == NULL || c->err) {
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer: %s", cfg->redis_addr,
-                    c ? c->errstr : "out of memory");
-        if (c) redisFree(c);
-        return SILENT;
-    }
-    redisSetTimeout(c, tv);
-    probe p = ANSWERED;
-    if (cfg->redis_password)
-        p = cfg->redis_username ? redis_call(c, cfg, "AUTH", err, "AUTH %s %s",
-                                             cfg->redis_username, cfg->redis_password)
-                                : redis_call(c, cfg, "AUTH", err, "AUTH %s", cfg->redis_password);
-    if (p == ANSWERED) p = redis_call(c, cfg, "PING", err, "PING");
-    redisFree(c);
-    return p;
+    redisContext *c;
+    sio_redis_open_result r = sio_redis_open(cfg, timeout_ms, &c, err);
+    if (c) redisFree(c);
+    return r == SIO_REDIS_OPENED ? ANSWERED : r == SIO_REDIS_REFUSED ? REFUSED : SILENT;
 }
 
 /* --- Kafka ----------------------------------------------------------------*/
