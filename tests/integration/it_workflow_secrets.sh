@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 command -v /usr/bin/python3 >/dev/null || fail "python3 missing: run scripts/setup"
 
 (/usr/bin/python3 "$TOP/tests/authoring/http_server.py" >"$RUN/http.port" & echo $! >"$RUN/http.pid")
-for _ in $(seq 1 100); do [ -s "$RUN/http.port" ] && break; sleep 0.1; done
+for _ in $(seq 1 3000); do [ -s "$RUN/http.port" ] && break; sleep 0.1; done
 hport=$(head -1 "$RUN/http.port")
 [ -n "$hport" ] || fail "the test server did not start"
 server_log() { curl -s "http://127.0.0.1:$hport/_log"; }
@@ -107,11 +107,7 @@ pass "DLQ entries: the 401's URL and body and the script's error say [redacted:a
 reloads=$(grep -c '"workflows reloaded"' "$RUN/a.err" || true)
 printf '%s\n' "$new" >"$RUN/secrets/.api_token.tmp"
 mv "$RUN/secrets/.api_token.tmp" "$RUN/secrets/api_token"
-for _ in $(seq 1 600); do
-    [ "$(grep -c '"workflows reloaded"' "$RUN/a.err" || true)" -ge $((reloads + 2)) ] && break
-    sleep 0.1
-done
-[ "$(grep -c '"workflows reloaded"' "$RUN/a.err" || true)" -ge $((reloads + 2)) ] || fail "no reload after the secret changed"
+wait_log a '"workflows reloaded"' $((reloads + 2))
 out=$(send "s2-$$" callapi '{"query":"again"}') || fail "callapi after the reload: $out"
 server_log | jq -e --arg t "Bearer $new" 'any(.headers.authorization == $t)' >/dev/null || fail "the new token was not sent"
 pass "a new value in WORKFLOW_SECRETS reloads with the workflows and is sent"
