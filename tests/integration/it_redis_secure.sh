@@ -8,7 +8,8 @@
 # The contract runs at least once (sample flow, a lease renewed, a DLQ
 # entry releasing its claim, a duplicate from the store, every sio.kv
 # operation), through a reconnection after Redis closed the service's
-# connections, then `replay` (a failed delivery, a replay, a skip), then
+# connections and through reconnections refused AUTH while the password
+# was changed, then `replay` (a failed delivery, a replay, a skip), then
 # exactly once (a command and its duplicate); after all of it Redis's ACL
 # LOG must be empty (nothing sent was refused) and every command of the
 # ACL must have been used.  Then the same credentials are refused a
@@ -135,11 +136,37 @@ wait_log a '"redis connection restored"'
 out=$(send "again-$$" noop '{"query":"again"}') || fail "after the reconnection: $out"
 jq -e -s '.[-1].value.status == "success"' <<<"$out" >/dev/null || fail "after the reconnection: $out"
 [[ "$(redis GET "${DEDUPE_KEY_PREFIX}again-$$")" == done:* ]] || fail "no stored response after the reconnection"
-wait_committed
-stop_service a
 pass "Redis closed the ACL user's $killed connections: the service reconnected as that user and the next command succeeded"
 
-# 1c. replay, with the same credentials: a delivery that fails (its claim
+# 1c. The user's password changes under a running service and its
+# connections are closed: each reconnection is refused AUTH, logged once,
+# and tried again until the password is back (not a connection left
+# answering NOAUTH to every command).
+acl_log_empty() { # nothing the service or replay sent was refused
+    local log
+    log=$(redis ACL LOG)
+    [ -z "$log" ] || fail "Redis refused the service: $log"
+}
+acl_log_empty # (the refused AUTHs below are logged there)
+[ "$(redis ACL SETUSER sio-orchestrator resetpass ">other-$pw")" = OK ] || fail "ACL SETUSER resetpass"
+redis CLIENT KILL USER sio-orchestrator >/dev/null
+wait_log a '"redis refused AUTH: reconnecting"'
+grep '"redis refused AUTH: reconnecting"' "$RUN/a.err" | jq -e '.error | startswith("WRONGPASS")' >/dev/null \
+    || fail "AUTH refusal: $(grep '"redis refused AUTH' "$RUN/a.err")"
+! grep -q -- "$pw" "$RUN/a.err" || fail "the password is in the log"
+restored=$(grep -c '"redis connection restored"' "$RUN/a.err")
+[ "$(redis ACL SETUSER sio-orchestrator resetpass ">$pw")" = OK ] || fail "ACL SETUSER resetpass back"
+wait_log a '"redis connection restored"' $((restored + 1))
+redis ACL LOG RESET >/dev/null
+out=$(send "back-$$" noop '{"query":"back"}') || fail "after the password came back: $out"
+jq -e -s '.[-1].value.status == "success"' <<<"$out" >/dev/null || fail "after the password came back: $out"
+[ "$(grep -c '"redis refused AUTH: reconnecting"' "$RUN/a.err")" = 1 ] \
+    || fail "AUTH refusals logged more than once: $(grep -c '"redis refused AUTH' "$RUN/a.err")"
+wait_committed
+stop_service a
+pass "a changed password: reconnections refused AUTH (logged once, no password in the log) and retried; once it was back the service went on"
+
+# 1d. replay, with the same credentials: a delivery that fails (its claim
 # dropped), a replay (claimed, then marked replayed), a second replay that
 # finds the mark.
 out=$("$BIN" replay --workflow broken --target 'not a topic!') && fail "replay to an invalid topic exited 0: $out"
@@ -156,7 +183,7 @@ jq -e -s '.[0].result == "already_replayed" and .[-1].summary.replayed == 0' <<<
     || fail "second replay: $out"
 pass "replay as the ACL user: a failed delivery leaves no mark, a replay marks its entry under REPLAY_KEY_PREFIX, a second one skips it"
 
-# 1d. Exactly once through the same tunnel and user (it also runs the
+# 1e. Exactly once through the same tunnel and user (it also runs the
 # command replay just sent back: dead-lettered again).
 start_service b PROCESSING_GUARANTEE=exactly_once
 out=$(send "eos-$$" counted '{"id":"eos-'$$'"}') || fail "exactly once: $out"
@@ -172,8 +199,7 @@ pass "exactly once as the ACL user: a command, its duplicate answered from the r
 # 2. Nothing the service or replay sent was refused, and between them they
 # used every command the ACL allows (so the list is no longer than it
 # needs).
-log=$(redis ACL LOG)
-[ -z "$log" ] || fail "Redis refused the service: $log"
+acl_log_empty
 stats=$(redis INFO commandstats)
 for c in get set del pexpire incr ping auth; do
     grep -q "^cmdstat_$c:calls=[1-9]" <<<"$stats" || fail "the service never sent $c: $stats"
