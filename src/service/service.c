@@ -122,11 +122,19 @@ static void drain_completed(sio_service *s) {
 
 /* --- backpressure ------------------------------------------------------------*/
 
-static void set_paused(sio_service *s, int pause) {
+/* Pauses or resumes the intake: every assigned partition.  While paused,
+ * a partition assigned is paused too; one revoked is resumed (see
+ * sio_service_on_rebalance), so exactly the assigned partitions carry our
+ * pause.
+ * why: logged at info, or NULL (the drain says so itself). */
+static void set_paused(sio_service *s, int pause, const char *why) {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(s->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     if (pause) rd_kafka_pause_partitions(s->consumer, parts);
     else rd_kafka_resume_partitions(s->consumer, parts);
+    if (why)
+        sio_logf(SIO_LOG_INFO, why, "\"inflight\":%zu,\"limit\":%zu,\"partitions\":%d",
+                 s->inflight, s->max_inflight, parts->cnt);
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
 }
@@ -154,14 +162,15 @@ static void wait_for_completion(sio_service *s, int ms) {
 static int backpressure(sio_service *s) {
     if (s->inflight < s->max_inflight) {
         s->full_since = 0;
-        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2) set_paused(s, 0);
+        if (s->paused && !s->stop && s->inflight <= s->max_inflight / 2)
+            set_paused(s, 0, "intake resumed");
         return 1;
     }
     if (s->paused) return 1; /* polling returns no messages */
     int64_t now = now_ms();
     if (s->full_since == 0) s->full_since = now;
     if (now - s->full_since >= SIO_FULL_PAUSE_MS) {
-        set_paused(s, 1);
+        set_paused(s, 1, "intake paused: the workers stayed full");
         return 1;
     }
     wait_for_completion(s, 20);
@@ -190,6 +199,15 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
     rd_kafka_assign(rk, NULL);
+    /* Our pause leaves with the partitions.  librdkafka keeps it on a
+     * partition through the unassign, and set_paused() reaches only what
+     * is assigned: a partition paused here, revoked, and assigned to us
+     * again after the intake resumed meanwhile (dropping held commands can
+     * bring it under half while we own nothing) was never fetched again.
+     * Resuming after the unassign restarts no fetch; and only partitions
+     * we paused are resumed (librdkafka 2.0.2 can restart a partition that
+     * was not paused from an old position, #4636). */
+    if (s->paused) rd_kafka_resume_partitions(rk, parts);
     sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
              rd_kafka_assignment_lost(rk) ? "true" : "false");
 }
@@ -206,7 +224,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 
 /* After stop: no new work; in-flight work gets until the drain deadline. */
 static void drain(sio_service *s) {
-    set_paused(s, 1);
+    set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
     sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {

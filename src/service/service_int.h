@@ -80,7 +80,7 @@ struct sio_service {
      * async-signal-safe; a volatile sig_atomic_t is not thread-safe). */
     atomic_int stop, reload;
     size_t inflight, max_inflight;
-    int paused;
+    atomic_int paused; /* intake paused (set by the consumer thread; read by tests) */
     int64_t full_since; /* when inflight reached the maximum, or 0 */
     uint64_t dispatched, completed_ok;
     /* Exactly once (service_txn.c); the consumer thread's unless said.

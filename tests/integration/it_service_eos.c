@@ -5,20 +5,26 @@
  * times mid-stream and started again, and a read_committed consumer of
  * every topic it writes counting what each command left.
  *
- * EOS_COMMANDS commands (default 10,000: about 80 s on 2 busy cores; set
- * fewer for a quicker look) go in four quarters.  Each quarter is sent
- * after the previous kill; the service is killed once the reader has seen
- * the outcomes of half of the quarter in flight (an observed event, never
- * a timer), so every kill lands while commands run, wait in held
- * transactions or commit.  The first and third restarts reuse a stable
- * transactional.id (the dead process's open transaction is aborted at
- * once); the second takes the default one (it ends at
- * transaction.timeout.ms).  In the last quarter some commands wait on a
- * gate the test holds; once some of them are known to wait (so later
- * commands of their partitions finish and are held, uncommitted), a
- * second member joins the group: the rebalance happens with work in
- * flight and held, and the gate opens only when the second member has its
- * partitions.
+ * EOS_COMMANDS commands (default 10,000; at least 4,000) go in four
+ * quarters.  Each quarter is sent after the previous kill; the service is
+ * killed once the reader has seen the outcomes of half of the quarter in
+ * flight (an observed event, never a timer), so every kill lands while
+ * commands run, wait in held transactions or commit.  The first and third
+ * restarts reuse a stable transactional.id (the dead process's open
+ * transaction is aborted at once); the second takes the default one (it
+ * ends at transaction.timeout.ms).  In the last quarter some commands wait
+ * on a gate the test holds, so the commands behind them in their
+ * partitions finish and are held, uncommitted, until the in-flight limit
+ * (WORKER_COUNT x WORKER_INFLIGHT, small here) is reached and the service
+ * pauses its intake (it logs "intake paused").  Only then does a second
+ * member join the group: the rebalance happens with work in flight, held
+ * and the intake paused, the first member gets back partitions it had
+ * paused, and the gate opens only once the second member has its
+ * partitions.  (Before the fix, those partitions stayed paused for good:
+ * "8843 of 10000 outcomes after 600 s".)  A run that stops making
+ * progress fails after STALL_S with each commands partition's committed
+ * offset and end.  EOS_LOG_LEVEL (default info) is the services' log
+ * level; their logs are kept when the test fails.
  *
  * Mixed in: commands for an unknown workflow (dead-lettered), and commands
  * whose reply topic takes messages of at most 100 bytes, so the broker
@@ -53,7 +59,13 @@
 #include "json.h"
 
 #define MAX_WAIT_S 600 /* a bound only a broken test (or service) reaches */
+/* No new outcome for this long: stuck (the longest expected pause is a
+ * killed process's transaction timing out, 10 s). */
+#define STALL_S 180
 #define DUPLICATES 20
+#define WORKERS 4
+#define INFLIGHT_PER_WORKER 32 /* the in-flight limit is 128 */
+#define COMMANDS_PARTITIONS 6
 
 enum kind { K_NORMAL, K_UNKNOWN, K_SMALL };
 
@@ -70,9 +82,11 @@ typedef struct eos_test {
     seen *seen;
     int outcomes; /* commands with a success or a DLQ entry */
     long committed_msgs;
-    rd_kafka_t *reader, *producer;
+    rd_kafka_t *reader, *producer, *raw; /* raw: the read_uncommitted reader */
+    redisContext *redis;
     pid_t pid, second; /* the service; a second member of its group, or 0 */
     int starts;
+    int passed; /* 1: the logs are not needed */
 } eos_test;
 
 static double now_s(void) {
@@ -123,7 +137,12 @@ static pid_t start_service(eos_test *t, const char *txn_id) {
         setenv("PROCESSING_GUARANTEE", "exactly_once", 1);
         setenv("DEDUPE_LEASE", "2s", 1); /* a killed process's claims expire soon */
         setenv("DRAIN_TIMEOUT", "60s", 1);
-        setenv("LOG_LEVEL", "info", 1);
+        setenv("LOG_LEVEL", getenv("EOS_LOG_LEVEL") ? getenv("EOS_LOG_LEVEL") : "info", 1);
+        char workers[16], inflight[16];
+        snprintf(workers, sizeof workers, "%d", WORKERS);
+        snprintf(inflight, sizeof inflight, "%d", INFLIGHT_PER_WORKER);
+        setenv("WORKER_COUNT", workers, 1);
+        setenv("WORKER_INFLIGHT", inflight, 1);
         char txn[260];
         snprintf(txn, sizeof txn, "transactional.id=%s", txn_id ? txn_id : "");
         char *argv[] = {"sio-orchestrator", "serve", "-X", "session.timeout.ms=6000", "-X",
@@ -147,6 +166,7 @@ static void check_alive(eos_test *t) {
 static void kill9(eos_test *t) {
     assert_int_equal(kill(t->pid, SIGKILL), 0);
     waitpid(t->pid, NULL, 0);
+    t->pid = 0;
     fprintf(stderr, "# killed -9 with %d of %d outcomes committed\n", t->outcomes, t->n);
 }
 
@@ -255,6 +275,7 @@ static void tally(eos_test *t, const rd_kafka_message_t *m) {
                strcmp(step, "second") == 0) {
         s->second++;
     } else {
+        json_decref(v);
         fail_msg("unexpected message on %s: %.*s", topic, (int)m->len, (const char *)m->payload);
     }
     json_decref(v);
@@ -312,10 +333,37 @@ static rd_kafka_t *reader_new(eos_test *t, const char *isolation) {
     return rk;
 }
 
+/* Prints each commands partition's committed offset (the services'
+ * group) and end: where a stuck run stopped. */
+static void print_progress(eos_test *t) {
+    const char *kv[] = {"group.id", t->group, NULL};
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, it_conf(kv), errstr, sizeof errstr);
+    if (rk == NULL) return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(COMMANDS_PARTITIONS);
+    for (int p = 0; p < COMMANDS_PARTITIONS; p++) rd_kafka_topic_partition_list_add(l, t->commands, p);
+    if (rd_kafka_committed(rk, l, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int p = 0; p < COMMANDS_PARTITIONS; p++) {
+            int64_t lo = -1, hi = -1;
+            rd_kafka_query_watermark_offsets(rk, t->commands, p, &lo, &hi, 10000);
+            fprintf(stderr, "# %s [%d]: committed %lld of %lld\n", t->commands, p,
+                    (long long)l->elems[p].offset, (long long)hi);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+}
+
 static void await_outcomes(eos_test *t, int want) {
-    double end = now_s() + MAX_WAIT_S;
+    double end = now_s() + MAX_WAIT_S, last = now_s();
+    int had = t->outcomes;
     while (t->outcomes < want) {
-        if (now_s() > end) fail_msg("%d of %d outcomes after %d s", t->outcomes, want, MAX_WAIT_S);
+        if (t->outcomes != had) had = t->outcomes, last = now_s();
+        if (now_s() > end || now_s() - last > STALL_S) {
+            print_progress(t);
+            fail_msg("%d of %d outcomes, none new for %.0f s (logs: %s)", t->outcomes, want,
+                     now_s() - last, t->logdir);
+        }
         check_alive(t);
         pump(t, t->reader, 200, NULL);
     }
@@ -361,19 +409,23 @@ static void open_gate(eos_test *t, redisContext *r) {
     freeReplyObject(rep);
 }
 
-/* Waits until a service's log says it got partitions. */
-static void await_assigned(eos_test *t, int start) {
-    char path[128];
+/* Lines of a service's log that hold needle. */
+static int log_count(const eos_test *t, int start, const char *needle) {
+    char path[128], line[4096];
     snprintf(path, sizeof path, "%s/serve.%d.err", t->logdir, start);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
+    if (f) fclose(f);
+    return n;
+}
+
+/* Waits until a service's log has more than `had` lines holding needle. */
+static void await_log(eos_test *t, int start, const char *needle, int had) {
     double end = now_s() + MAX_WAIT_S;
-    for (;;) {
-        FILE *f = fopen(path, "r");
-        char line[4096];
-        int found = 0;
-        while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, "\"partitions assigned\"") != NULL;
-        if (f) fclose(f);
-        if (found) return;
-        if (now_s() > end) fail_msg("serve %d never got partitions (see %s)", start, path);
+    while (log_count(t, start, needle) <= had) {
+        if (now_s() > end)
+            fail_msg("serve %d never logged %s (see %s)", start, needle, t->logdir);
         check_alive(t);
         pump(t, t->reader, 100, NULL);
     }
@@ -391,7 +443,7 @@ static void setup_topics(eos_test *t) {
     snprintf(t->group, sizeof t->group, "%s.group", t->uniq);
     snprintf(t->prefix, sizeof t->prefix, "%s:", t->uniq);
     snprintf(t->txn_id, sizeof t->txn_id, "%s.txn", t->uniq);
-    it_create_topic(t->commands, 6, NULL);
+    it_create_topic(t->commands, COMMANDS_PARTITIONS, NULL);
     it_create_topic(t->responses, 3, NULL);
     it_create_topic(t->dlq, 3, NULL);
     it_create_topic(t->side, 2, NULL);
@@ -399,15 +451,49 @@ static void setup_topics(eos_test *t) {
     it_create_topic(t->small, 1, small);
 }
 
-static void exactly_once_through_three_kills(void **state) {
-    (void)state;
+static int eos_setup(void **state) {
+    int n = env_int("EOS_COMMANDS", 10000);
+    if (n < 4000) {
+        fprintf(stderr, "EOS_COMMANDS=%d: at least 4000 (the last quarter must fill the "
+                        "in-flight limit)\n", n);
+        return -1;
+    }
     eos_test *t = calloc(1, sizeof *t);
     assert_non_null(t);
-    t->n = env_int("EOS_COMMANDS", 10000);
-    t->n -= t->n % 4;
+    t->n = n - n % 4;
     t->seen = calloc((size_t)t->n, sizeof *t->seen);
+    assert_non_null(t->seen);
     snprintf(t->logdir, sizeof t->logdir, "/tmp/sio-it-eos.XXXXXX");
     assert_non_null(mkdtemp(t->logdir));
+    *state = t;
+    return 0;
+}
+
+/* Also after a failure: no service is left running, nothing leaks; the
+ * services' logs are kept unless the test passed. */
+static int eos_teardown(void **state) {
+    eos_test *t = *state;
+    pid_t pids[] = {t->pid, t->second};
+    for (int i = 0; i < 2; i++)
+        if (pids[i] > 0 && kill(pids[i], SIGKILL) == 0) waitpid(pids[i], NULL, 0);
+    if (t->raw) rd_kafka_destroy(t->raw);
+    if (t->reader) rd_kafka_destroy(t->reader);
+    if (t->producer) rd_kafka_destroy(t->producer);
+    if (t->redis) redisFree(t->redis);
+    for (int k = 1; t->passed && k <= t->starts; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/serve.%d.err", t->logdir, k);
+        unlink(path);
+    }
+    if (t->passed) rmdir(t->logdir);
+    else fprintf(stderr, "# the services' logs: %s\n", t->logdir);
+    free(t->seen);
+    free(t);
+    return 0;
+}
+
+static void exactly_once_through_three_kills(void **state) {
+    eos_test *t = *state;
     setup_topics(t);
     char errstr[512];
     const char *pkv[] = {"enable.idempotence", "true", "linger.ms", "20", NULL};
@@ -424,26 +510,28 @@ static void exactly_once_through_three_kills(void **state) {
         await_outcomes(t, k * q + q / 2);
         kill9(t);
     }
-    /* The last quarter: once gated commands wait, a second member joins
-     * (a rebalance with work in flight and held); then the gate opens. */
-    redisContext *r = redis_connect();
+    /* The last quarter: once the gated commands and those held behind them
+     * fill the in-flight limit and the intake is paused, a second member
+     * joins (a rebalance with work in flight and held, and partitions
+     * paused); then the gate opens. */
+    t->redis = redis_connect();
+    redisContext *r = t->redis;
     t->pid = start_service(t, t->txn_id);
+    int first = t->starts;
     send_commands(t, 3 * q, t->n);
-    double wait_end = now_s() + MAX_WAIT_S;
-    while (kv_int(t, r, "entered") < 3) {
-        if (now_s() > wait_end) fail_msg("no gated command started");
-        check_alive(t);
-        pump(t, t->reader, 100, NULL);
-    }
+    await_log(t, first, "\"intake paused", 0);
     char second_id[260];
     snprintf(second_id, sizeof second_id, "%s.second", t->txn_id);
+    int assigned = log_count(t, first, "\"partitions assigned\"");
     t->second = start_service(t, second_id);
-    await_assigned(t, t->starts);
-    fprintf(stderr, "# a second member joined with %d of %d outcomes committed, %d gated waiting\n",
-            t->outcomes, t->n, kv_int(t, r, "entered"));
+    await_log(t, t->starts, "\"partitions assigned\"", 0);
+    await_log(t, first, "\"partitions assigned\"", assigned); /* the first member's share */
+    fprintf(stderr, "# a second member joined with %d of %d outcomes committed, %d gated waiting, "
+            "the first member's intake paused\n", t->outcomes, t->n, kv_int(t, r, "entered"));
     open_gate(t, r);
     await_outcomes(t, t->n);
-    fprintf(stderr, "# %d outcomes after three kills in %.0f s\n", t->n, now_s() - t0);
+    fprintf(stderr, "# %d outcomes after three kills and a rebalance in %.0f s\n", t->n,
+            now_s() - t0);
 
     /* Duplicates at new offsets: answered from the dedupe record. */
     int dup[DUPLICATES], runs_before[DUPLICATES], nd = 0;
@@ -461,9 +549,12 @@ static void exactly_once_through_three_kills(void **state) {
             pump(t, t->reader, 200, NULL);
         }
     }
-    stop_gracefully(t, t->second);
+    pid_t second = t->second;
     t->second = 0;
-    stop_gracefully(t, t->pid);
+    stop_gracefully(t, second);
+    pid_t pid = t->pid;
+    t->pid = 0;
+    stop_gracefully(t, pid);
 
     /* Read what is committed to the end of every partition. */
     produce_markers(t);
@@ -505,30 +596,17 @@ static void exactly_once_through_three_kills(void **state) {
             "# exactly once: %d successes (each after its two step results, each once, and one "
             "side message), %d + %d dead-lettered once (unknown workflow, refused reply topic), "
             "%d duplicates answered from the record; %d workflows ran more than once (in "
-            "flight at a kill: a side effect, not an output)\n",
+            "flight at a kill or the rebalance: a side effect, not an output)\n",
             normal, unknown, small, nd, ran_again);
 
     /* Aborted data existed: read_uncommitted sees more. */
-    rd_kafka_t *raw = reader_new(t, "read_uncommitted");
+    t->raw = reader_new(t, "read_uncommitted");
     readstat all = {0};
-    read_to_markers(t, raw, &all);
+    read_to_markers(t, t->raw, &all);
     fprintf(stderr, "# read_uncommitted: %ld messages, read_committed: %ld\n", all.msgs,
             t->committed_msgs);
     assert_true(all.msgs > t->committed_msgs);
-
-    /* Passed: the services' logs are not needed (a failure keeps them). */
-    for (int k = 1; k <= t->starts; k++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/serve.%d.err", t->logdir, k);
-        unlink(path);
-    }
-    rmdir(t->logdir);
-    rd_kafka_destroy(raw);
-    redisFree(r);
-    rd_kafka_destroy(t->reader);
-    rd_kafka_destroy(t->producer);
-    free(t->seen);
-    free(t);
+    t->passed = 1;
 }
 
 /* At least once, a transactional.id would make every produce fail outside
@@ -555,7 +633,7 @@ static void at_least_once_refuses_a_transactional_id(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(at_least_once_refuses_a_transactional_id),
-        cmocka_unit_test(exactly_once_through_three_kills),
+        cmocka_unit_test_setup_teardown(exactly_once_through_three_kills, eos_setup, eos_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
