@@ -8,7 +8,13 @@
  * limits (64 MiB, 1e8 instructions, 10 min), warms up, then submits runs
  * (sio_worker_submit_run: WORKFLOW with ATTRS_JSON as Lua values) in batches of 100
  * until SECONDS of CPU time have been used.  Since it is single-threaded,
- * executions per CPU second is executions per core.  Prints one JSON line.
+ * executions per CPU second is executions per core.  Prints one JSON line,
+ * with the allocations per execution over the timed part: lua_allocs /
+ * lua_bytes the Lua state's (blocks allocated or grown by the counting
+ * allocator, and their sizes) and c_mallocs the C heap's (malloc, calloc,
+ * realloc calls of the whole process: jansson trees, the run's records;
+ * the Lua state's small blocks come from its own pool, so they are not in
+ * this count).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +23,36 @@
 
 #include "json.h"
 #include "worker.h"
+
+/* C heap calls, counted by wrapping glibc's allocator (not under the
+ * sanitizers, which bring their own). */
+static unsigned long c_mallocs;
+#if defined(__has_feature) /* clang's spelling of the sanitizer checks */
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SIO_BENCH_SANITIZED 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(SIO_BENCH_SANITIZED) && defined(__GLIBC__)
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+void *malloc(size_t n) {
+    c_mallocs++;
+    return __libc_malloc(n);
+}
+void *calloc(size_t n, size_t size) {
+    c_mallocs++;
+    return __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t n) {
+    c_mallocs++;
+    return __libc_realloc(p, n);
+}
+#define C_MALLOCS_COUNTED 1
+#else
+#define C_MALLOCS_COUNTED 0
+#endif
 
 static long done, ok;
 static char last_err[512];
@@ -81,15 +117,25 @@ int main(int argc, char **argv) {
         return 1;
     }
     done = ok = 0;
+    uint64_t a0, b0, a1, b1;
+    sio_worker_alloc_stats(w, &a0, &b0);
+    unsigned long m0 = c_mallocs;
     double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC), c1;
     do {
         run_batches(w, jobs, 10);
         c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     } while (c1 - c0 < seconds);
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = c1 - c0;
+    unsigned long m1 = c_mallocs;
+    sio_worker_alloc_stats(w, &a1, &b1);
+    double n = (double)done;
     printf("{\"workflow\":\"%s\",\"executions\":%ld,\"ok\":%ld,\"cpu_s\":%.3f,\"wall_s\":%.3f,"
-           "\"per_sec_per_core\":%.0f,\"us_per_exec\":%.2f}\n",
-           wf, done, ok, cpu, wall, (double)done / cpu, cpu * 1e6 / (double)done);
+           "\"per_sec_per_core\":%.0f,\"us_per_exec\":%.2f,\"lua_allocs\":%.1f,"
+           "\"lua_bytes\":%.0f",
+           wf, done, ok, cpu, wall, n / cpu, cpu * 1e6 / n, (double)(a1 - a0) / n,
+           (double)(b1 - b0) / n);
+    if (C_MALLOCS_COUNTED) printf(",\"c_mallocs\":%.1f", (double)(m1 - m0) / n);
+    printf("}\n");
     sio_worker_destroy(w);
     json_decref(attrs_v);
     return ok == done ? 0 : 1;

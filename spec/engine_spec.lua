@@ -35,6 +35,73 @@ steps:
     end)
   end)
 
+  -- Workflows of sync built-in tools only, unguarded, run down the plan
+  -- sio.workflow resolves at load (wf.straight): the order, failures and
+  -- what is published are the scheduler's.
+  describe("straight plan (sync steps only)", function()
+    it("runs in the scheduler's order: the ready step first in file order", function()
+      local wf, h = H.load([[
+intent: p
+steps:
+  - {id: a, tool: {name: echo, args: {x: "${A.c.json.x}"}}, depends_on: [c], publish_result: true}
+  - {id: b, tool: {name: echo, args: {x: "b"}}, depends_on: [], publish_result: true}
+  - {id: c, tool: {name: echo, args: {x: "${A.b.json.x}c"}}, depends_on: [b], publish_result: true}
+  - {id: d, tool: {name: noop}, depends_on: [], publish_result: true}
+]])
+      assert.is_true(wf.straight)
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(err)
+      assert.are.same({ "b", "c", "a", "d" }, res.steps)
+      assert.are.same({ "b", "c", "a", "d" }, H.ids(pubs))
+      assert.are.same({ x = "bc" }, cjson.decode(res.outputs.a))
+    end)
+
+    it("fail_fast: false runs what does not depend on the failed step, then reports it", function()
+      local wf, h = H.load([[
+intent: p
+fail_fast: false
+steps:
+  - {id: a, tool: {name: echo, args: {x: "${A.nope}"}}, strict_templates: true, depends_on: [], publish_result: true}
+  - {id: b, tool: {name: echo, args: {x: "b"}}, depends_on: [a], publish_result: true}
+  - {id: c, tool: {name: echo, args: {x: "c"}}, depends_on: [], publish_result: true}
+]])
+      assert.is_true(wf.straight)
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.equal("a", err.step)
+      assert.matches("missing %${A.nope}", err.message)
+      assert.are.same({ "c" }, H.ids(pubs))
+    end)
+
+    it("fail_fast (default) stops at the failed step", function()
+      local wf, h = H.load([[
+intent: p
+steps:
+  - {id: a, tool: {name: echo, args: {x: "${A.nope}"}}, strict_templates: true, depends_on: [], publish_result: true}
+  - {id: c, tool: {name: echo, args: {x: "c"}}, depends_on: [], publish_result: true}
+]])
+      local res, err, pubs = H.run(h, wf, {})
+      assert.is_nil(res)
+      assert.are.equal("a", err.step)
+      assert.are.equal(0, #pubs)
+    end)
+
+    it("continue_on_error: dependants run and the failure is counted", function()
+      local wf, h = H.load([[
+intent: p
+steps:
+  - {id: a, tool: {name: echo, args: {x: "${A.nope}"}}, strict_templates: true, continue_on_error: true}
+  - {id: b, tool: {name: echo, args: {a_ok: "${A.a.ok}"}}}
+]])
+      assert.is_true(wf.straight)
+      local res, err = H.run(h, wf, {})
+      assert.is_nil(err)
+      assert.are.same({ "a", "b" }, res.steps)
+      assert.are.same({ a_ok = false }, cjson.decode(res.outputs.b))
+      assert.are.equal("workflow p: 1 steps ok, 0 skipped, 1 failed", res.summary)
+    end)
+  end)
+
   describe("DAG and concurrency", function()
     it("runs independent steps concurrently up to max_concurrency", function()
       local wf, h = H.load([[

@@ -56,6 +56,7 @@ local M = {}
 
 local type, pcall, setmetatable, tostring, rawset = type, pcall, setmetatable, tostring, rawset
 local co_resume, co_yield, isyieldable = coroutine.resume, coroutine.yield, coroutine.isyieldable
+local co_status = coroutine.status
 local tinsert, tremove, sformat, mmin = table.insert, table.remove, string.format, math.min
 local encode, decode = json.encode, json.decode
 local AWAIT = api.AWAIT
@@ -105,12 +106,15 @@ Cmd.__index = Cmd
 
 -- require "sio" is answered from the env's preload table, so env.require
 -- stays the host's own function: its errors point at the user's line,
--- not at a wrapper in this file.
+-- not at a wrapper in this file.  Module files are compiled once per
+-- workflow-set version (the registry's `modules`, new at every load) and
+-- instantiated per command.
 function Cmd:env()
   local env = self._env
   if env then return env end
   local sio = self:sio()
-  env = self.host.safe_env({ sio = sio })
+  local reg = self.wf.registry
+  env = self.host.safe_env({ sio = sio }, reg and reg.modules)
   rawset(env, "sio", sio)
   self._env = env
   return env
@@ -158,6 +162,7 @@ function Cmd:guard_fn(i)
   if g then return g end
   local step = self.wf.steps[i]
   if step.guard_lua then g = self:wf_instance().steps[i].guard
+  elseif step.guard_pure then g = step.guard() -- shared (sio.workflow prepare)
   else g = step.guard(self:env()) end
   gs[i] = g
   return g
@@ -166,7 +171,7 @@ end
 function Cmd:run_fn(i)
   local step = self.wf.steps[i]
   if step.run_lua then return self:wf_instance().steps[i].run end
-  local f = step.run_factory(self:env())
+  local f = step.run_factory(not step.run_pure and self:env() or nil)
   if type(f) ~= "function" then
     error({ class = "permanent", message = "run module for step " .. step.id .. " must return a function" }, 0)
   end
@@ -301,6 +306,14 @@ local function step_main(cx, i)
   return DONE, payload, extra
 end
 
+-- Body of a step coroutine: runs steps one after another, yielding each
+-- one's DONE, so the command reuses it for the next step it starts
+-- (Cmd.spare_co).  A step that fails, times out or yields anything else
+-- leaves it for good.
+local function step_loop(cx, i)
+  while true do cx, i = co_yield(step_main(cx, i)) end
+end
+
 function Cmd:step_ctx(i, args)
   local step = self.wf.steps[i]
   return { step = step.id, attempt = self.rt[i].attempts, intent = self.wf.intent,
@@ -320,8 +333,9 @@ end
 -- A step is finished (ok, skipped, or failed with continue_on_error):
 -- release its dependants.
 function Cmd:release(i)
-  local dependants = self.wf.steps[i].dependants
   local remaining, state = self.remaining, self.state
+  if not remaining then return end -- run_straight: nothing waits to be released
+  local dependants = self.wf.steps[i].dependants
   for k = 1, #dependants do
     local d = dependants[k]
     local n = remaining[d] - 1
@@ -440,7 +454,10 @@ function Cmd:attempt(i)
   local step = self.wf.steps[i]
   local r = self.rt[i]
   r.attempts = r.attempts + 1
-  r.co = self.host.coroutine_create(step_main)
+  local co = self.spare_co
+  if co and co_status(co) == "suspended" then self.spare_co = nil
+  else co = self.host.coroutine_create(step_loop) end
+  r.co = co
   if step.timeout_ms then
     local t, err = self.host.timer(step.timeout_ms)
     if not t then return self:step_error(i, { class = "transient", message = "timer: " .. tostring(err), step = step.id }) end
@@ -461,6 +478,7 @@ function Cmd:resume(i, ...)
   if self:killed() then return end
   if not ok then return self:step_error(i, classify(a, self.wf.steps[i].id)) end
   if a == DONE then
+    self.spare_co = r.co
     r.co = nil
     if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
     return self:complete(i, normalise(b), r.args, r.attempts, c)
@@ -535,39 +553,15 @@ end
 
 ---------------------------------------------------------------------------
 
-function M.execute(host, wf, attrs, opts)
-  if not isyieldable() then
-    error("sio.engine.execute must run inside the command coroutine", 2)
-  end
-  opts = opts or EMPTY
-  local A = attrs or {}
-  local ids = wf.step_ids
-  for k = 1, #ids do
-    local id = ids[k]
-    if A[id] ~= nil then
-      return nil, { class = "permanent", message = sformat(
-        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
-    end
-  end
-  -- Personalize: utter <- echo <- query when utter is absent; query = utter
-  local utter = A.utter
-  if utter == nil or utter == json.null then
-    utter = A.echo
-    if utter == nil or utter == json.null then utter = A.query end
-    if utter == json.null then utter = nil end
-    A.utter = utter
-  end
-  A.query = utter
-
+-- The scheduler: steps start as they become ready (file order among
+-- them, at most wf.max_concurrency running), and the command waits when
+-- all that run are blocked on host ops.
+local function schedule(cx)
+  local wf, state = cx.wf, cx.state
   local n = wf.n
-  local remaining, indeg, state = {}, wf.indeg, {}
+  local remaining, indeg = {}, wf.indeg
   for i = 1, n do remaining[i] = indeg[i] end
-  local cx = setmetatable({
-    host = host, wf = wf, A = A, opts = opts, query = utter,
-    state = state, remaining = remaining, ready = {}, running = 0,
-    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
-    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
-  }, Cmd)
+  cx.remaining, cx.ready = remaining, {}
   local steps = wf.steps
 
   -- Personalize: drop steps whose guard is false against the attrs
@@ -576,7 +570,7 @@ function M.execute(host, wf, attrs, opts)
       cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
       cx:mark(nil)
-      if cx:killed() then return nil, cx.err end
+      if cx:killed() then return end
       -- A guard that raises here usually reads an output that does not exist
       -- yet (A.s1.json...): keep the step; the evaluation just before it runs
       -- decides, and raising there fails the step permanently.
@@ -609,6 +603,58 @@ function M.execute(host, wf, attrs, opts)
       cx:dispatch(op, ok, val)
     end
   end
+end
+
+-- A workflow whose steps are all sync and unguarded (wf.straight, see
+-- sio.workflow) runs down its plan, wf.order, with nothing to schedule: a
+-- step runs when each of its dependencies succeeded or failed with
+-- continue_on_error, as the scheduler would have released it.
+local function run_straight(cx)
+  local wf, state = cx.wf, cx.state
+  local steps, order = wf.steps, wf.order
+  for k = 1, wf.n do
+    local i = order[k]
+    local deps, go = steps[i].deps, true
+    for j = 1, #deps do
+      local d = deps[j]
+      local st = state[d]
+      if st ~= OK and not (st == FAILED and steps[d].continue_on_error) then go = false; break end
+    end
+    if go then cx:start(i) end
+    if cx.err then return end
+  end
+end
+
+function M.execute(host, wf, attrs, opts)
+  if not isyieldable() then
+    error("sio.engine.execute must run inside the command coroutine", 2)
+  end
+  opts = opts or EMPTY
+  local A = attrs or {}
+  local ids = wf.step_ids
+  for k = 1, #ids do
+    local id = ids[k]
+    if A[id] ~= nil then
+      return nil, { class = "permanent", message = sformat(
+        "attrs key '%s' is the id of a step of workflow '%s': step outputs are A.<step id>, so attrs may not use step ids", id, wf.intent) }
+    end
+  end
+  -- Personalize: utter <- echo <- query when utter is absent; query = utter
+  local utter = A.utter
+  if utter == nil or utter == json.null then
+    utter = A.echo
+    if utter == nil or utter == json.null then utter = A.query end
+    if utter == json.null then utter = nil end
+    A.utter = utter
+  end
+  A.query = utter
+
+  local cx = setmetatable({
+    host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
+    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
+  }, Cmd)
+  if wf.straight then run_straight(cx) else schedule(cx) end
 
   if cx.err then cx:abandon(); return nil, cx.err end
   if cx.first_err then return nil, cx.first_err end

@@ -180,6 +180,23 @@ local function compile_module(host, path, name)
 end
 M.compile_module = compile_module
 
+-- prepare(factory) -> factory, pure
+-- A guard or inline `run` whose function reads no global (it has no _ENV
+-- upvalue, so it sees only its arguments, literals and operators) is
+-- instantiated once here and shared by every command: it can hold no
+-- state of its own, and the command needs no environment for it.  Its
+-- factory then returns that instance whatever env it is given (pure =
+-- true, so the engine passes none).  Only for factories whose call runs
+-- no user code (the code is inside the returned function).
+local getupvalue = debug.getupvalue
+local function prepare(factory)
+  local fn = factory(nil)
+  if type(fn) == "function" and getupvalue(fn, 1) == nil then
+    return function() return fn end, true
+  end
+  return factory, false
+end
+
 ---------------------------------------------------------------------------
 -- registry: tools (built-in, lua/tools/*.lua, native) and user filters
 
@@ -193,8 +210,10 @@ end
 -- The built-in and native tools (no user code runs).
 function M.registry_base(host, opts)
   opts = opts or {}
+  -- modules: the lua/ modules user code requires, compiled on first use
+  -- and shared by every command of this set (host.safe_env)
   local reg = { host = host, lua_dir = opts.lua_dir or "lua", lua_prefix = opts.lua_prefix or "",
-                tools = {}, filters = {}, errors = {} }
+                tools = {}, filters = {}, errors = {}, modules = {} }
   for name, t in pairs(api.builtin_tools) do
     reg.tools[name] = { kind = "builtin", name = name, fn = t.fn, sync = t.sync }
   end
@@ -360,7 +379,7 @@ local function build_step(ctx, wf, raw, i)
       local chunk = ctx.fmt == "lua" and ("=" .. ctx.file .. ":" .. id .. ".guard") or ("@" .. ctx.file)
       local f, err = guard.compile(host, g, chunk, ctx.fmt ~= "lua" and line or 1)
       if not f then add_error(ctx, id, "guard", err)
-      else step.guard = f; step.has_guard = true end
+      else step.guard, step.guard_pure = prepare(f); step.has_guard = true end
     else
       add_error(ctx, id, "guard", "guard must be a string expression")
     end
@@ -417,7 +436,7 @@ local function build_step(ctx, wf, raw, i)
       local src = "local _ENV = ...; return function(A, args, ctx) " .. string.rep("\n", line - 1) .. run .. "\nend"
       local f, err = host.compile(src, chunk)
       if not f then add_error(ctx, id, "run", "run code does not compile: " .. tostring(err))
-      else step.run_factory = f end
+      else step.run_factory, step.run_pure = prepare(f) end
     end
   else
     add_error(ctx, id, nil, "a step needs a tool or run")
@@ -578,6 +597,27 @@ local function build(ctx, raw)
   end
   for i = 1, #steps do steps[i].dependants = dependants[i] end
   wf.steps, wf.n, wf.indeg, wf.dag = steps, #steps, indeg, dag
+
+  -- The plan: the order steps run in when none of them waits (the engine
+  -- starts the ready step first in file order), and whether a command can
+  -- simply run down it (straight): every step sync (a built-in tool run
+  -- inline) and none guarded, so none waits, is skipped or is dropped.
+  local order, left, placed = {}, {}, {}
+  for i = 1, #steps do left[i] = indeg[i] end
+  for k = 1, #steps do
+    for i = 1, #steps do
+      if not placed[i] and left[i] == 0 then
+        placed[i] = true; order[k] = i
+        for _, d in ipairs(dependants[i]) do left[d] = left[d] - 1 end
+        break
+      end
+    end
+  end
+  local straight = #order == #steps
+  for i = 1, #steps do
+    if not steps[i].sync or steps[i].has_guard then straight = false end
+  end
+  wf.order, wf.straight = order, straight
 
   -- declared output
   local out = raw.output

@@ -39,7 +39,7 @@ static int h_compile(lua_State *L) {
 }
 
 static int h_safe_env(lua_State *L) {
-    sio_sandbox_push_env(L, lua_istable(L, 1) ? 1 : 0);
+    sio_sandbox_push_env(L, lua_istable(L, 1) ? 1 : 0, lua_istable(L, 2) ? 2 : 0);
     return 1;
 }
 

@@ -11,10 +11,14 @@
  *       The chunk's _ENV upvalue is env when given, else nil: a source that
  *       does not bind `local _ENV = ...` itself sees no globals at all
  *       (never the trusted _G).
- *   host.safe_env([preload]) -> env
+ *   host.safe_env([preload [, modules]]) -> env
  *       A fresh table: _G = env, require/load bound to env, metatable
  *       {__index = frozen safe globals, __metatable = false}.  preload maps
  *       module names to values env's require returns first (e.g. {sio=sio}).
+ *       modules (a table the caller keeps, one per workflow-set version)
+ *       caches the compiled module files env's require finds, so envs
+ *       sharing it compile each file once; each env still runs its own
+ *       instance of the module (see sandbox_require.c).
  *   host.coroutine_create(fn) -> thread
  *       A coroutine bound to the running coroutine's execution (limits).
  *   host.now() -> ms (float, monotonic)   host.time() -> s (float, wall)

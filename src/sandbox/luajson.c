@@ -3,11 +3,14 @@
  * luajson.h).
  *
  * Writing.  Lua values are written straight to text by json.h's writing
- * rules, into a buffer from the state's allocator held by a userdata: the
- * text is charged to the running execution like any Lua allocation
- * (memory, and an instruction per 16 bytes), and a raise anywhere - a
- * limit, an error - leaves nothing behind (the collector frees the
- * buffer).  Each value also costs an instruction, each string one per 16
+ * rules, into a buffer from the state's allocator held by a userdata (one
+ * per state, anchored in the registry and kept between encodes while it
+ * is at most TEXT_KEEP bytes): the text's growth is charged to the running
+ * execution like any Lua allocation (memory, and an instruction per 16
+ * bytes), and a raise anywhere - a limit, an error - leaves nothing behind
+ * (the next encode starts the buffer afresh, and frees it after use when
+ * it has grown past TEXT_KEEP).  Each value also costs an instruction, each
+ * string one per 16
  * bytes.  JSON has no sharing, so a table referenced a billion times costs
  * a billion values: the budget, not the machine, runs out.
  *
@@ -17,7 +20,11 @@
  * the jansson call.  Nothing raises while the tree is held: a refusal is
  * recorded, the tree freed, and only then the limit error raised; building
  * the Lua values from the tree (which can raise) runs under lua_pcall.
- * C callers that want a tree from a Lua value get the text parsed.
+ * C callers that want a tree from a Lua value (sio_lua_to_json) get it
+ * built by the same walk as the text, node by node: no text is written
+ * and parsed back.  The tree is held by a userdata until it is handed
+ * over (a raise frees it with the userdata), and the meter is installed
+ * only around each jansson call, never across a Lua call that may raise.
  */
 #include "luajson.h"
 
@@ -38,6 +45,8 @@
 #define WRITE_COST 32
 #define READ_COST 128
 #define TEXT_MT "sio.json.text"    /* metatable of the text buffers */
+#define TREE_MT "sio.json.tree"    /* metatable of the tree holders */
+#define TEXT_KEEP ((size_t)16 << 10) /* text buffer kept between encodes */
 
 /* --- charging ---------------------------------------------------------------*/
 
@@ -164,24 +173,39 @@ static int text_free(lua_State *L) {
     return 0;
 }
 
-/* Pops the text on top of the stack, freeing its buffer now rather than
- * at the next collection. */
-static void text_drop(lua_State *L) {
-    lua_pushcfunction(L, text_free);
-    lua_insert(L, -2);
-    lua_call(L, 1, 0);
+/* The state's one text (l_encode never runs Lua code while it writes, so
+ * it is never written twice at once), anchored in the registry: its
+ * buffer is kept between calls.  Pushes it, emptied. */
+static const char scratch_key = 0;
+static text *text_scratch(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        text *t = lua_newuserdatauv(L, sizeof *t, 0);
+        memset(t, 0, sizeof *t);
+        if (luaL_newmetatable(L, TEXT_MT)) {
+            lua_pushcfunction(L, text_free);
+            lua_setfield(L, -2, "__gc");
+        }
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
+    }
+    text *t = lua_touserdata(L, -1);
+    t->len = 0;
+    return t;
 }
 
-/* Pushes a new, empty text. */
-static text *text_new(lua_State *L) {
-    text *t = lua_newuserdatauv(L, sizeof *t, 0);
-    memset(t, 0, sizeof *t);
-    if (luaL_newmetatable(L, TEXT_MT)) {
+/* Pops the text on top of the stack; a buffer grown past what small
+ * values need is freed now rather than kept. */
+static void text_done(lua_State *L) {
+    text *t = lua_touserdata(L, -1);
+    if (t->cap > TEXT_KEEP) {
         lua_pushcfunction(L, text_free);
-        lua_setfield(L, -2, "__gc");
+        lua_insert(L, -2);
+        lua_call(L, 1, 0);
+    } else {
+        lua_pop(L, 1);
     }
-    lua_setmetatable(L, -2);
-    return t;
 }
 
 /* Makes room for n more bytes, doubling.  Growth the exec's memory limit
@@ -208,7 +232,9 @@ static void text_grow(lua_State *L, sio_exec *ex, text *t, size_t n) {
 
 /* --- Lua to JSON ------------------------------------------------------------*/
 
-/* One encoding: where it writes, who pays, and its error. */
+/* One encoding: where it writes, who pays, and its error.  Text mode
+ * writes to t; tree mode (m != NULL) adds each value to `parent` (under
+ * `key` when it is an object) or, first, to *root. */
 typedef struct enc {
     lua_State *L;
     sio_exec *ex;
@@ -216,6 +242,11 @@ typedef struct enc {
     sio_json_out out;
     sio_err *err;
     int has_path; /* err->msg starts with the path of the failing value */
+    metered *m;
+    json_t **root;   /* in the holder userdata */
+    json_t *parent;
+    const char *key; /* borrowed from the Lua stack while the value is added */
+    size_t klen;
 } enc;
 
 static int enc_write(void *ud, const char *s, size_t n) {
@@ -226,7 +257,29 @@ static int enc_write(void *ud, const char *s, size_t n) {
     return 0;
 }
 
-static void put(enc *e, const char *s, size_t n) { enc_write(e, s, n); }
+static void put(enc *e, const char *s, size_t n) {
+    if (e->m == NULL) enc_write(e, s, n);
+}
+
+/* Tree mode: adds v (a new reference, may be NULL: a refused allocation)
+ * where the walk is, under the meter.  Returns -1 with err set when v is
+ * NULL or cannot be added. */
+static int add(enc *e, json_t *v) {
+    int rc = v == NULL ? -1
+             : e->parent == NULL ? (*e->root = v, 0)
+             : e->key != NULL ? json_object_setn_new_nocheck(e->parent, e->key, e->klen, v)
+                              : json_array_append_new(e->parent, v);
+    meter_off(e->m);
+    if (rc != 0) sio_err_set(e->err, SIO_E_NOMEM, "out of memory building the JSON tree");
+    return rc;
+}
+
+static int tree_holder_gc(lua_State *L) {
+    json_t **root = lua_touserdata(L, 1);
+    json_decref(*root);
+    *root = NULL;
+    return 0;
+}
 
 /* Puts seg in front of err's message as the error unwinds: the first
  * segment makes "seg: message", the next ones "seg.rest" / "seg[2]...". */
@@ -344,9 +397,16 @@ static int enc_value(enc *e, int idx, int depth);
 
 static int enc_array(enc *e, int idx, lua_Integer n, int depth) {
     lua_State *L = e->L;
+    json_t *arr = NULL;
+    if (e->m != NULL) {
+        meter_on(e->m);
+        if (add(e, arr = json_array()) != 0) return -1;
+    }
     put(e, "[", 1);
     for (lua_Integer i = 1; i <= n; i++) {
         if (i > 1) put(e, ",", 1);
+        e->parent = arr;
+        e->key = NULL;
         lua_rawgeti(L, idx, i);
         int rc = enc_value(e, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
@@ -362,6 +422,11 @@ static int enc_array(enc *e, int idx, lua_Integer n, int depth) {
 static int enc_object(enc *e, int idx, int depth) {
     lua_State *L = e->L;
     int seen = 0, first = 1;
+    json_t *obj = NULL;
+    if (e->m != NULL) {
+        meter_on(e->m);
+        if (add(e, obj = json_object()) != 0) return -1;
+    }
     put(e, "{", 1);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -370,8 +435,11 @@ static int enc_object(enc *e, int idx, int depth) {
         if (k == NULL) return -1;
         if (!first) put(e, ",", 1);
         first = 0;
-        sio_json_write_string(&e->out, k, klen);
+        if (e->m == NULL) sio_json_write_string(&e->out, k, klen);
         put(e, ":", 1);
+        e->parent = obj;
+        e->key = k;
+        e->klen = klen;
         if (enc_value(e, lua_gettop(L) - 1, depth + 1) != 0) {
             path_key(e, k, klen);
             return -1;
@@ -397,42 +465,62 @@ static int enc_table(enc *e, int idx, int depth) {
     return rc;
 }
 
+/* Tree mode: adds the scalar at idx (checked by enc_value; s, len its
+ * string, if any), a string with each byte of an invalid UTF-8 sequence
+ * replaced as the text writer does. */
+static int add_scalar(enc *e, int idx, const char *s, size_t len) {
+    lua_State *L = e->L;
+    int scrubbed = s != NULL && sio_utf8_valid(s, len) != len;
+    if (scrubbed) {
+        push_scrubbed(L, s, len);
+        s = lua_tolstring(L, -1, &len);
+    }
+    meter_on(e->m);
+    json_t *v;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: v = json_boolean(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER:
+        v = lua_isinteger(L, idx) ? json_integer((json_int_t)lua_tointeger(L, idx))
+                                  : json_real((double)lua_tonumber(L, idx));
+        break;
+    case LUA_TSTRING: v = json_stringn_nocheck(s, len); break;
+    default: v = json_null(); break;
+    }
+    int rc = add(e, v);
+    if (scrubbed) lua_pop(L, 1);
+    return rc;
+}
+
 static int enc_value(enc *e, int idx, int depth) {
     lua_State *L = e->L;
     size_t len = 0;
-    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    int t = lua_type(L, idx);
+    const char *s = t == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
     charge(L, e->ex, WRITE_COST, len);
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: put(e, "null", 4); return 0;
+    if (t == LUA_TTABLE) return enc_table(e, idx, depth);
+    if (t == LUA_TNUMBER && !lua_isinteger(L, idx) && !isfinite((double)lua_tonumber(L, idx))) {
+        sio_err_set(e->err, SIO_E_INVAL, "cannot encode %s as JSON",
+                    isnan((double)lua_tonumber(L, idx)) ? "NaN" : "an infinite number");
+        return -1;
+    }
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TNUMBER && t != LUA_TSTRING &&
+        !(t == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL)) {
+        sio_err_set(e->err, SIO_E_INVAL, "cannot encode a %s as JSON", luaL_typename(L, idx));
+        return -1;
+    }
+    if (e->m != NULL) return add_scalar(e, idx, s, len);
+    switch (t) {
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, idx)) put(e, "true", 4);
         else put(e, "false", 5);
         return 0;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            sio_json_write_integer(&e->out, (long long)lua_tointeger(L, idx));
-        } else {
-            double d = (double)lua_tonumber(L, idx);
-            if (!isfinite(d)) {
-                sio_err_set(e->err, SIO_E_INVAL, "cannot encode %s as JSON",
-                            isnan(d) ? "NaN" : "an infinite number");
-                return -1;
-            }
-            sio_json_write_real(&e->out, d);
-        }
+        if (lua_isinteger(L, idx)) sio_json_write_integer(&e->out, (long long)lua_tointeger(L, idx));
+        else sio_json_write_real(&e->out, (double)lua_tonumber(L, idx));
         return 0;
     case LUA_TSTRING: sio_json_write_string(&e->out, s, len); return 0;
-    case LUA_TTABLE: return enc_table(e, idx, depth);
-    case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, idx) == NULL) {
-            put(e, "null", 4);
-            return 0;
-        }
-        break;
-    default: break;
+    default: put(e, "null", 4); return 0; /* nil, json.null */
     }
-    sio_err_set(e->err, SIO_E_INVAL, "cannot encode a %s as JSON", luaL_typename(L, idx));
-    return -1;
 }
 
 /* Writes the value at idx into a new text, pushed.  Returns it, or NULL
@@ -442,7 +530,7 @@ static text *encode(lua_State *L, int idx, sio_err *err) {
     enc e = {.L = L, .ex = sio_exec_of(L), .err = err};
     e.out = (sio_json_out){.write = enc_write, .ud = &e};
     sio_err_clear(err);
-    e.t = text_new(L);
+    e.t = text_scratch(L);
     return enc_value(&e, idx, 0) == 0 ? e.t : NULL;
 }
 
@@ -450,13 +538,34 @@ json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
     sio_err local;
     metered m;
     if (err == NULL) err = &local;
-    text *t = encode(L, idx, err);
-    json_t *v = NULL;
-    if (t != NULL) {
-        v = metered_parse(&m, L, t->p, t->len, err);
-        meter_done(&m); /* v now belongs to the caller */
+    sio_err_clear(err);
+    idx = lua_absindex(L, idx);
+    meter_init(&m, L);
+    /* A scalar's node is made after the last call that can raise: no
+     * holder needed. */
+    json_t *scalar = NULL, **root = &scalar;
+    int held = lua_type(L, idx) == LUA_TTABLE;
+    if (held) {
+        root = lua_newuserdatauv(L, sizeof *root, 0);
+        *root = NULL;
+        if (luaL_newmetatable(L, TREE_MT)) {
+            lua_pushcfunction(L, tree_holder_gc);
+            lua_setfield(L, -2, "__gc");
+        }
+        lua_setmetatable(L, -2);
     }
-    text_drop(L);
+    enc e = {.L = L, .ex = m.ex, .err = err, .m = &m, .root = root};
+    json_t *v = NULL;
+    if (enc_value(&e, idx, 0) == 0) {
+        v = *root; /* now the caller's */
+    } else {
+        meter_on(&m); /* credits what was built */
+        json_decref(*root);
+        meter_off(&m);
+    }
+    *root = NULL;
+    if (held) lua_pop(L, 1);
+    meter_done(&m);
     if (v == NULL) sio_exec_charge(L, 0); /* raises when killed */
     return v;
 }
@@ -472,7 +581,7 @@ static int l_encode(lua_State *L) {
     if (t != NULL) lua_pushlstring(L, t->p, t->len);
     else lua_pushstring(L, err.msg);
     lua_insert(L, 2);
-    text_drop(L);
+    text_done(L);
     return t != NULL ? 1 : lua_error(L);
 }
 

@@ -98,7 +98,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize > old && !admit(sb, ptr, osize, nsize, nsize - old)) return NULL;
     void *p = pool_realloc(sb, ptr, old, nsize);
     if (p == NULL) return NULL;
-    if (nsize > old) sb->refused.set = 0;
+    if (nsize > old) {
+        sb->refused.set = 0;
+        sb->nallocs++;
+        sb->alloc_bytes += nsize;
+    }
     account(sb, old, nsize);
     return p;
 }
@@ -211,5 +215,10 @@ sio_sandbox *sio_sandbox_of(lua_State *L) {
 }
 
 size_t sio_sandbox_mem_used(const sio_sandbox *sb) { return sb->used; }
+
+void sio_sandbox_alloc_stats(const sio_sandbox *sb, uint64_t *allocs, uint64_t *bytes) {
+    *allocs = sb->nallocs;
+    *bytes = sb->alloc_bytes;
+}
 
 const char *sio_sandbox_lua_dir(const sio_sandbox *sb) { return sb->lua_dir; }

@@ -108,6 +108,12 @@ sio_sandbox *sio_sandbox_of(lua_State *L);
 /* Bytes currently allocated by the whole state. */
 size_t sio_sandbox_mem_used(const sio_sandbox *sb);
 
+/* Allocations the state has made since its creation: *allocs = the
+ * blocks allocated or grown (a growth counts once, with its new size),
+ * *bytes = the sum of their sizes.  For measuring (bench/engine.c); read
+ * on the state's thread. */
+void sio_sandbox_alloc_stats(const sio_sandbox *sb, uint64_t *allocs, uint64_t *bytes);
+
 /* The configured lua_dir (resolved to an absolute path) or NULL; owned by
  * sb. */
 const char *sio_sandbox_lua_dir(const sio_sandbox *sb);

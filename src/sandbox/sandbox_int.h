@@ -45,6 +45,8 @@ struct sio_sandbox {
     char *lua_dir;
     sio_limits defaults;
     size_t cap, used;
+    uint64_t nallocs;     /* blocks allocated or grown, ever (stats) */
+    uint64_t alloc_bytes; /* their sizes, summed */
     sio_exec *cur;        /* exec charged for allocations */
     struct {              /* last refused growth, to spot Lua's retry */
         void *ptr;
@@ -97,15 +99,18 @@ void sio_push_limit_error(lua_State *L, const sio_exec *ex);
 int sio_sandbox_build_safe(lua_State *L);
 
 /* Pushes a fresh user environment; preload_idx (0 = none) is a table of
- * module name -> value that the env's require returns first. */
-void sio_sandbox_push_env(lua_State *L, int preload_idx);
+ * module name -> value that the env's require returns first; modules_idx
+ * (0 = none) a table of compiled module files shared by envs (see
+ * sandbox_require.c). */
+void sio_sandbox_push_env(lua_State *L, int preload_idx, int modules_idx);
 
 /* Limit-aware coroutine.create: pushes a new thread running the function at
  * index 1, bound like the running thread.  (sandbox_lib.c) */
 int sio_sandbox_cocreate(lua_State *L);
 
 /* The environment-bound require and load closures (sandbox_require.c);
- * upvalue 1 is the env; require also has 2 = preload, 3 = cache. */
+ * upvalue 1 is the env; require also has 2 = preload, 3 = cache (the env's
+ * module instances), 4 = the shared compiled modules (or nil). */
 int sio_env_require(lua_State *L);
 int sio_env_load(lua_State *L);
 

@@ -590,16 +590,18 @@ int sio_sandbox_build_safe(lua_State *L) {
     return 0;
 }
 
-void sio_sandbox_push_env(lua_State *L, int preload_idx) {
+void sio_sandbox_push_env(lua_State *L, int preload_idx, int modules_idx) {
     sio_sandbox *sb = sio_sandbox_of(L);
     if (preload_idx != 0) preload_idx = lua_absindex(L, preload_idx);
+    if (modules_idx != 0) modules_idx = lua_absindex(L, modules_idx);
     lua_createtable(L, 0, 4);
     lua_pushvalue(L, -1);
     lua_setfield(L, -2, "_G");
     lua_pushvalue(L, -1);
     if (preload_idx != 0) lua_pushvalue(L, preload_idx); else lua_pushnil(L);
     lua_pushnil(L);
-    lua_pushcclosure(L, sio_env_require, 3);
+    if (modules_idx != 0) lua_pushvalue(L, modules_idx); else lua_pushnil(L);
+    lua_pushcclosure(L, sio_env_require, 4);
     lua_setfield(L, -2, "require");
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, sio_env_load, 1);

@@ -11,8 +11,14 @@
  * then <lua_dir>/<name with . as />.lua and <lua_dir>/<name>/init.lua.
  * Names are [A-Za-z0-9_.] only, without "..", and `sio` / `sio.*` are
  * refused unless preloaded (lua/sio/ holds the trusted engine).  Files are
- * compiled text-only with _ENV = the requiring env, so every command gets
- * its own module instance and nothing leaks between commands.
+ * compiled text-only, each as a factory (`local _ENV = ...; return
+ * function(...) <file> end`), and the module runs as factory(env)(name,
+ * file): its _ENV is the requiring env, so every command gets its own
+ * module instance and nothing leaks between commands.  The factories go
+ * in the modules table given to host.safe_env when there is one (one per
+ * workflow-set version, kept by the engine), so a file is found and
+ * compiled once per version, not once per command; a reload starts a new
+ * table, which reads the files again.
  */
 #include <errno.h>
 #include <limits.h>
@@ -100,23 +106,62 @@ static int push_cache(lua_State *L) {
     return lua_gettop(L);
 }
 
-/* Compiles and runs module file `full` with _ENV = the env, leaving its
- * value at the top.  The cache entry marks the load in progress, so a
- * require loop fails instead of recursing. */
-static void run_module(lua_State *L, int cache, const char *name,
-                       const char *full, const char *rel) {
+/* Compiles module file `full` into a factory (see the top of this file)
+ * and pushes {factory, rel}.  Raises on a read or syntax error. */
+static void push_compiled(lua_State *L, const char *full, const char *rel) {
+    static const char head[] = "local _ENV = ...; return function(...) ", tail[] = "\nend";
     push_source(L, full);
     size_t len;
     const char *src = lua_tolstring(L, -1, &len);
+    luaL_Buffer b;
+    luaL_buffinitsize(L, &b, sizeof head + len + sizeof tail);
+    luaL_addlstring(&b, head, sizeof head - 1);
+    luaL_addlstring(&b, src, len);
+    luaL_addlstring(&b, tail, sizeof tail - 1);
+    luaL_pushresult(&b);
+    src = lua_tolstring(L, -1, &len);
     lua_pushfstring(L, "@%s", rel);
-    if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK)
-        lua_error(L);
+    if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK) lua_error(L);
+    lua_createtable(L, 2, 0);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, rel);
+    lua_rawseti(L, -2, 2);
+    lua_replace(L, -4); /* over the source */
+    lua_pop(L, 2);
+}
+
+/* Pushes {factory, rel} for module name: from the shared modules table
+ * (upvalue 4) when it has it, else found and compiled (and stored there).
+ * Raises when the module does not exist or does not compile. */
+static void push_module(lua_State *L, const char *name) {
+    int shared = lua_type(L, lua_upvalueindex(4)) == LUA_TTABLE;
+    if (shared && lua_getfield(L, lua_upvalueindex(4), name) == LUA_TTABLE) return;
+    if (shared) lua_pop(L, 1);
+    const char *dir = sio_sandbox_lua_dir(sio_sandbox_of(L));
+    char full[PATH_MAX], rel[PATH_MAX];
+    if (dir == NULL || !find_module(dir, name, full, rel, sizeof full))
+        luaL_error(L, "require: module '%s' not found in the project's lua/ folder", name);
+    push_compiled(L, full, rel);
+    if (shared) {
+        lua_pushvalue(L, -1);
+        lua_setfield(L, lua_upvalueindex(4), name);
+    }
+}
+
+/* Runs module name in the env (upvalue 1), leaving its value at the top.
+ * The cache entry marks the load in progress, so a require loop fails
+ * instead of recursing. */
+static void run_module(lua_State *L, int cache, const char *name) {
+    push_module(L, name);
+    int entry = lua_gettop(L);
+    lua_rawgeti(L, entry, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_setupvalue(L, -2, 1);
+    lua_call(L, 1, 1); /* factory(env): no user code runs */
     lua_pushlightuserdata(L, (void *)&loading_mark);
     lua_setfield(L, cache, name);
     lua_pushstring(L, name);
-    lua_pushstring(L, rel);
+    lua_rawgeti(L, entry, 2);
     if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
         lua_pushnil(L);
         lua_setfield(L, cache, name);
@@ -126,6 +171,7 @@ static void run_module(lua_State *L, int cache, const char *name,
         lua_pop(L, 1);
         lua_pushboolean(L, 1);
     }
+    lua_remove(L, entry);
 }
 
 int sio_env_require(lua_State *L) {
@@ -146,12 +192,7 @@ int sio_env_require(lua_State *L) {
     if (!name_ok(name, len)) return luaL_error(L, "require: invalid module name '%s'", name);
     if (is_internal(name))
         return luaL_error(L, "require: module '%s' is internal to the engine", name);
-    const char *dir = sio_sandbox_lua_dir(sio_sandbox_of(L));
-    char full[PATH_MAX], rel[PATH_MAX];
-    if (dir == NULL || !find_module(dir, name, full, rel, sizeof full))
-        return luaL_error(L, "require: module '%s' not found in the project's lua/ folder",
-                          name);
-    run_module(L, cache, name, full, rel);
+    run_module(L, cache, name);
     lua_pushvalue(L, -1);
     lua_setfield(L, cache, name);
     return 1;

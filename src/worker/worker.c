@@ -300,8 +300,15 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
         return NULL;
     }
     sio_exec_set_data(r->exec, r);
-    r->co = lua_newthread(L);
-    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
+    if (w->nidle > 0) { /* a finished run's thread, bound afresh below */
+        r->co_ref = w->idle_threads[--w->nidle];
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->co_ref);
+        r->co = lua_tothread(L, -1);
+        lua_pop(L, 1);
+    } else {
+        r->co = lua_newthread(L);
+        r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
+    }
     if (sio_exec_bind(r->exec, r->co, err) != 0) {
         luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
         sio_exec_destroy(r->exec);
@@ -389,7 +396,16 @@ static void run_release(sio_worker *w, sio_run *r) {
     else w->active = r->next;
     if (r->next) r->next->prev = r->prev;
     w->runs--;
-    if (r->co_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, r->co_ref);
+    /* A thread whose body returned (status OK, no frame left) can run the
+     * next command's body; one that failed or still waits cannot. */
+    lua_Debug ar;
+    if (r->co_ref != LUA_NOREF && w->nidle < SIO_IDLE_THREADS && lua_status(r->co) == LUA_OK &&
+        lua_getstack(r->co, 0, &ar) == 0) {
+        lua_settop(r->co, 0);
+        w->idle_threads[w->nidle++] = r->co_ref;
+    } else if (r->co_ref != LUA_NOREF) {
+        luaL_unref(w->L, LUA_REGISTRYINDEX, r->co_ref);
+    }
     sio_exec_destroy(r->exec);
     json_decref(r->result);
     free(r);
@@ -601,6 +617,10 @@ size_t sio_worker_inflight(sio_worker *w) {
     size_t n = w->queued + w->tasks;
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+void sio_worker_alloc_stats(const sio_worker *w, uint64_t *allocs, uint64_t *bytes) {
+    sio_sandbox_alloc_stats(w->sb, allocs, bytes);
 }
 
 void sio_worker_reload(sio_worker *w) {

@@ -180,6 +180,10 @@ void sio_worker_run_until_idle(sio_worker *w);
 /* Tasks queued or alive (thread-safe). */
 size_t sio_worker_inflight(sio_worker *w);
 
+/* The Lua state's allocations so far (sio_sandbox_alloc_stats); on the
+ * loop's thread, or before sio_worker_start (bench/engine.c). */
+void sio_worker_alloc_stats(const sio_worker *w, uint64_t *allocs, uint64_t *bytes);
+
 /* Loads the workflow files and folders in paths as `validate` does, each
  * file with a budget of its own; nothing goes live.  *text (malloc'd, the
  * caller's) gets "ok: intent (file)" per valid workflow, then one

@@ -9,6 +9,8 @@
 
 #include "worker.h"
 
+#define SIO_IDLE_THREADS 16
+
 /* One Lua run in flight: its coroutine, anchored in the registry, and its
  * exec (limits).  It is an aio owner through its task header (on_op
  * resumes the coroutine); it is not posted, and does not count as a task. */
@@ -60,6 +62,11 @@ struct sio_worker {
     sio_task *live;     /* tasks started and not ended */
     sio_sandbox *sb;
     lua_State *L;
+    /* Threads of runs that returned, kept (registry refs) for the next runs:
+     * a new thread would cost its allocation and its stack's growth.
+     * Loop thread only. */
+    int idle_threads[SIO_IDLE_THREADS];
+    int nidle;
     int runner_ref;
     sio_aio *aio;
     sio_limits limits;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -84,7 +85,8 @@ static int make_dir(void **state) {
     write_file("bigref.yaml", "intent: bigref\nsteps:\n  - id: s1\n    run: |\n"
                               "      local s, t = ('x'):rep(1e6), {}\n"
                               "      for i = 1, 25 do t[i] = s end\n"
-                              "      return t\n");
+                              "      return t\n"
+                              "  - id: s2\n    run: return A.s1.payload\n");
     write_file("sleepy.yaml", "intent: sleepy\nsteps:\n  - id: nap\n    run: \"sio.sleep(60000)\"\n");
     /* Everything from attrs: method, url, headers. */
     write_file("call.lua",
@@ -216,10 +218,10 @@ static void a_spinning_message_handler_is_killed(void **state) {
  * command.  10 references nested 9 deep (10^9 values written out) end with
  * the instruction limit instead of growing for ever; 1 MB referenced 25
  * times does not fit in the default 64 MB: its 25 MB text as the step's
- * payload, the text of the result (which holds the payload) being written,
- * and the string made of it (before, the texts being written were not
- * counted, and it passed).  The worker serves the next command either
- * way. */
+ * payload, which a second step returns as its own (the same Lua string),
+ * and the result's tree, which holds the payload twice (before, the texts
+ * being written were not counted, and it passed).  The worker serves the
+ * next command either way. */
 static void json_results_are_charged(void **state) {
     (void)state;
     alarm(120);
@@ -468,8 +470,71 @@ static void the_allow_list_matches_ports(void **state) {
     sio_worker_destroy(w);
 }
 
+/* Runs intent with attrs {} on w (driven on this thread) and returns the
+ * outcome's text in t->last; the command must succeed. */
+static void run_ok(sio_worker *w, tally *t, const char *intent) {
+    tjob j = {.t = t};
+    int before = t->done;
+    submit(w, &j, t, intent, "{}");
+    sio_worker_run_until_idle(w);
+    json_decref(j.attrs);
+    assert_int_equal(t->done, before + 1);
+    if (t->ok != t->done) fail_msg("%s failed: %s", intent, t->last);
+}
+
+static void assert_in(const char *text, const char *want) {
+    if (strstr(text, want) == NULL) fail_msg("'%s' does not contain '%s'", text, want);
+}
+
+/* Issue 17: what is prepared once (compiled guards and step code, module
+ * files compiled once per workflow-set version) never carries state from
+ * one command to the next on the same worker: each command sees its own
+ * globals (a guard, evaluated up to twice per command, and step code
+ * count or set one and find it unset next time)
+ * and its own instance of a module; a module file changed on disk is
+ * served from the cache until a reload, which compiles it anew. */
+static void commands_share_no_globals_and_reload_replaces_modules(void **state) {
+    (void)state;
+    char wdir[96], ldir[128];
+    test_make_dir(wdir, sizeof wdir, "sio-test-worker-mods");
+    snprintf(ldir, sizeof ldir, "%s/lua", wdir);
+    assert_int_equal(mkdir(ldir, 0700), 0);
+    test_write_file(ldir, "mod.lua", "n = (n or 0) + 1\nreturn { v = 1, n = n }\n");
+    test_write_file(wdir, "leak.yaml",
+                    "intent: leak\nsteps:\n  - id: s1\n"
+                    "    guard: \"(function() GUARD = (GUARD or 0) + 1; return GUARD <= 2 end)()\"\n"
+                    "    run: |\n"
+                    "      local m = require 'mod'\n"
+                    "      m.n = m.n + 10\n"
+                    "      local seen = tostring(LEAK)\n"
+                    "      LEAK = 'set'\n"
+                    "      return 'seen=' .. seen .. ' v=' .. m.v .. ' n=' .. m.n\n"
+                    "    publish_result: true\n");
+    sio_worker_cfg cfg = {.id = 1, .workflows_dir = wdir, .lua_dir = ldir};
+    sio_err err;
+    sio_worker *w = sio_worker_create(&cfg, &err);
+    if (w == NULL) fail_msg("worker: %s", err.msg);
+    tally t = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    for (int i = 0; i < 3; i++) {
+        run_ok(w, &t, "leak");
+        assert_in(t.last, "seen=nil v=1 n=11");
+    }
+    /* changed on disk: the set's compiled module still serves */
+    test_write_file(ldir, "mod.lua", "n = (n or 0) + 1\nreturn { v = 2, n = n }\n");
+    run_ok(w, &t, "leak");
+    assert_in(t.last, "seen=nil v=1 n=11");
+    sio_worker_reload(w); /* taken before the next command */
+    for (int i = 0; i < 2; i++) {
+        run_ok(w, &t, "leak");
+        assert_in(t.last, "seen=nil v=2 n=11");
+    }
+    sio_worker_destroy(w);
+    assert_int_equal(test_remove_dir(wdir), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(commands_share_no_globals_and_reload_replaces_modules),
         cmocka_unit_test(two_workers_hold_200_requests_open),
         cmocka_unit_test(a_killed_command_leaves_the_worker_serving),
         cmocka_unit_test(a_spinning_message_handler_is_killed),
