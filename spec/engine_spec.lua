@@ -1,17 +1,21 @@
+-- The engine in the daemon's sandbox and host contract, on the virtual
+-- clock of sio.testing (spec/support/helpers.lua).
 local engine = require "sio.engine"
-local workflow = require "sio.workflow"
+local testing = require "sio.testing"
 local H = require "support.helpers"
-local cjson = require "cjson"
+local cjson = require "sio.json"
 
 -- http stub: responds with the URL's path as body after `delay` ms of virtual time
 local function delayed(delay)
-  return function(req) return true, { status = 200, body = req.url:match("//[^/]+(.*)$") }, delay end
+  return function(req) return testing.after(delay or 0, { status = 200, body = req.url:match("//[^/]+(.*)$") }) end
 end
+
+-- the hosts the specs call (the harness enforces the allow-list, as serve does)
+local X = { http_allow = "x,api.example.com" }
 
 describe("sio.engine", function()
   it("must run inside a coroutine", function()
-    local wf, h = H.load("intent: x\nsteps: []\n")
-    assert.has_error(function() engine.execute(h, wf, {}) end,
+    assert.has_error(function() engine.execute({}, { step_ids = {} }, {}) end,
       "sio.engine.execute must run inside the command coroutine")
   end)
 
@@ -113,14 +117,14 @@ steps:
   - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
   - {id: d, tool: {name: http, args: {url: "http://x/d"}}, depends_on: []}
   - {id: e, tool: {name: http, args: {url: "http://x/e"}}, depends_on: []}
-]])
-      h.http_stub = delayed(100)
-      local res = H.run(h, wf, {})
-      assert.are.equal(2, h.max_in_flight)
-      assert.are.equal(5, h.ops_started)
+]], nil, X)
+      h:stub("http", delayed(100))
+      local res, _, _, r = H.run(h, wf, {})
+      assert.are.equal(2, H.max_in_flight(r))
+      assert.are.equal(5, #r:calls_of("http"))
       assert.are.same({ "a", "b", "c", "d", "e" }, res.steps)
       assert.are.same({ a = "/a", b = "/b", c = "/c", d = "/d", e = "/e" }, res.outputs)
-      assert.are.equal(300, h.now()) -- 3 waves of 100 ms of virtual time
+      assert.are.equal(300, r.elapsed_ms) -- 3 waves of 100 ms of virtual time
     end)
 
     it("uses the default max_concurrency of 4", function()
@@ -133,10 +137,10 @@ steps:
   - {id: d, tool: {name: http, args: {url: "http://x/d"}}, depends_on: []}
   - {id: e, tool: {name: http, args: {url: "http://x/e"}}, depends_on: []}
   - {id: f, tool: {name: http, args: {url: "http://x/f"}}, depends_on: []}
-]])
-      h.http_stub = delayed(10)
-      H.run(h, wf, {})
-      assert.are.equal(4, h.max_in_flight)
+]], nil, X)
+      h:stub("http", delayed(10))
+      local _, _, _, r = H.run(h, wf, {})
+      assert.are.equal(4, H.max_in_flight(r))
     end)
 
     it("without depends_on, steps run one after another in file order", function()
@@ -146,12 +150,12 @@ steps:
   - {id: a, tool: {name: http, args: {url: "http://x/a"}}}
   - {id: b, tool: {name: http, args: {url: "http://x/b"}}}
   - {id: c, tool: {name: http, args: {url: "http://x/c"}}}
-]])
-      h.http_stub = delayed(50)
-      local res = H.run(h, wf, {})
-      assert.are.equal(1, h.max_in_flight)
+]], nil, X)
+      h:stub("http", delayed(50))
+      local res, _, _, r = H.run(h, wf, {})
+      assert.are.equal(1, H.max_in_flight(r))
       assert.are.same({ "a", "b", "c" }, res.steps)
-      assert.are.equal(150, h.now())
+      assert.are.equal(150, r.elapsed_ms)
     end)
 
     it("honours depends_on: diamond a -> (b, c) -> d", function()
@@ -162,17 +166,17 @@ steps:
   - {id: b, tool: {name: http, args: {url: "http://x/b"}}, depends_on: [a], publish_result: true}
   - {id: c, tool: {name: http, args: {url: "http://x/c-${A.a.payload}"}}, depends_on: [a], publish_result: true}
   - {id: a, tool: {name: http, args: {url: "http://x/a"}}, publish_result: true}
-]])
+]], nil, X)
       local delays = { ["/a"] = 10, ["/b"] = 50, ["/c-/a"] = 20 }
-      h.http_stub = function(req)
+      h:stub("http", function(req)
         local p = req.url:match("//[^/]+(.*)$")
-        return true, { status = 200, body = p }, delays[p]
-      end
-      local res, err, pubs = H.run(h, wf, {})
+        return testing.after(delays[p], { status = 200, body = p })
+      end)
+      local res, err, pubs, r = H.run(h, wf, {})
       assert.is_nil(err)
       assert.are.same({ "a", "c", "b", "d" }, H.ids(pubs)) -- completion order
       assert.are.same({ "a", "c", "b", "d" }, res.steps)
-      assert.are.equal(2, h.max_in_flight)
+      assert.are.equal(2, H.max_in_flight(r))
       assert.are.same({ b = "/b", c = "/c-/a" }, cjson.decode(res.outputs.d))
     end)
 
@@ -210,43 +214,43 @@ steps:
   - {id: a, tool: {name: http, args: {url: "http://x/a"}}, depends_on: []}
   - {id: b, tool: {name: echo}, depends_on: [a]}
   - {id: c, tool: {name: http, args: {url: "http://x/c"}}, depends_on: []}
-]])
-      h.http_stub = function(req)
-        if req.url:find("/a$") then return true, { status = 400, body = "boom" }, 50 end
-        return true, { status = 200, body = "c" }, 100
-      end
-      local res, err, pubs = H.run(h, wf, {})
+]], nil, X)
+      h:stub("http", function(req)
+        if req.url:find("/a$") then return testing.after(50, { status = 400, body = "boom" }) end
+        return testing.after(100, { status = 200, body = "c" })
+      end)
+      local res, err, pubs, r = H.run(h, wf, {})
       assert.is_nil(res)
       assert.are.equal("permanent", err.class)
       assert.are.equal("a", err.step)
       assert.matches("status 400", err.message)
       assert.are.equal(0, #pubs)
       -- c was started and abandoned when a failed: its request was cancelled
-      assert.are.equal(2, h.ops_started)
-      assert.are.equal(1, #h.cancelled)
-      assert.are.equal(50, h.now())
+      assert.are.equal(2, #r:calls_of("http"))
+      assert.are.equal(1, H.cancelled(r))
+      assert.are.equal(50, r.elapsed_ms)
     end)
 
     it("fail_fast: a step that fails before others start prevents them from starting", function()
-      local wf, h = H.load(failing_wf())
-      h.http_stub = delayed(100)
-      local res, err, pubs = H.run(h, wf, {})
+      local wf, h = H.load(failing_wf(), nil, X)
+      h:stub("http", delayed(100))
+      local res, err, pubs, r = H.run(h, wf, {})
       assert.is_nil(res)
       assert.are.equal("permanent", err.class)
       assert.are.equal("a", err.step)
       assert.matches("boom", err.message)
       assert.are.equal(0, #pubs)
-      assert.are.equal(0, h.ops_started)
+      assert.are.equal(0, #r.calls)
     end)
 
     it("fail_fast: false lets independent steps finish, then reports the failure", function()
-      local wf, h = H.load(failing_wf("fail_fast: false\n"))
-      h.http_stub = delayed(100)
-      local res, err = H.run(h, wf, {})
+      local wf, h = H.load(failing_wf("fail_fast: false\n"), nil, X)
+      h:stub("http", delayed(100))
+      local res, err, _, r = H.run(h, wf, {})
       assert.is_nil(res)
       assert.are.equal("a", err.step)
-      assert.are.equal(100, h.now()) -- waited for c
-      assert.are.equal("/c", h.http_requests[1].url:match("//[^/]+(.*)$"))
+      assert.are.equal(100, r.elapsed_ms) -- waited for c
+      assert.are.equal("/c", r.calls[1].args.url:match("//[^/]+(.*)$"))
     end)
 
     it("continue_on_error records the failure and dependants still run", function()
@@ -307,14 +311,14 @@ steps:
     publish_result: true
   - id: s2
     tool: {name: echo, args: {attempts: "${A.s1.attempts}"}}
-]])
+]], nil, X)
       local n = 0
-      h.http_stub = function()
+      h:stub("http", function()
         n = n + 1
-        if n < 3 then return false, "connection refused", 5 end
-        return true, { status = 200, body = "finally" }, 5
-      end
-      local res, err, pubs = H.run(h, wf, {}, { retry_base_ms = 100 })
+        if n < 3 then return testing.after(5, testing.fail("connection refused")) end
+        return testing.after(5, { status = 200, body = "finally" })
+      end)
+      local res, err, pubs, r = H.run(h, wf, {}, { retry_base_ms = 100 })
       assert.is_nil(err)
       assert.are.equal(3, n)
       assert.are.equal("finally", res.outputs.s1)
@@ -322,7 +326,7 @@ steps:
       assert.are.same({ attempts = 3 }, cjson.decode(res.outputs.s2))
       assert.are.equal(1, #pubs) -- published once, on success
       -- 3 requests of 5 ms + backoff 100 ms + 200 ms
-      assert.are.equal(315, h.now())
+      assert.are.equal(315, r.elapsed_ms)
     end)
 
     it("gives up after retries and reports the attempts", function()
@@ -343,18 +347,18 @@ intent: r
 steps:
   - {id: s1, retries: 5, run: "error('bad input')"}
 ]])
-      local _, err = H.run(h, wf, {})
+      local _, err, _, r = H.run(h, wf, {})
       assert.are.equal("permanent", err.class)
       assert.are.equal(1, err.attempts)
-      assert.are.equal(0, h.timers_started)
+      assert.are.equal(0, #r.timers) -- no backoff
     end)
 
     it("an http 5xx is transient, 4xx permanent", function()
-      local wf, h = H.load("intent: r\nsteps:\n  - {id: s1, tool: {name: http, args: {url: 'http://x/'}}}\n")
-      h.http_stub = function() return true, { status = 503, body = "" } end
+      local wf, h = H.load("intent: r\nsteps:\n  - {id: s1, tool: {name: http, args: {url: 'http://x/'}}}\n", nil, X)
+      h:stub("http", { status = 503, body = "" })
       local _, err = H.run(h, wf, {})
       assert.are.equal("transient", err.class)
-      h.http_stub = function() return true, { status = 404, body = "" } end
+      h:stub("http", { status = 404, body = "" })
       _, err = H.run(h, wf, {})
       assert.are.equal("permanent", err.class)
     end)
@@ -366,14 +370,14 @@ steps:
 intent: t
 steps:
   - {id: s1, timeout: 500ms, tool: {name: http, args: {url: "http://x/slow"}}}
-]])
-      h.http_stub = delayed(2000)
-      local res, err = H.run(h, wf, {})
+]], nil, X)
+      h:stub("http", delayed(2000))
+      local res, err, _, r = H.run(h, wf, {})
       assert.is_nil(res)
       assert.are.same({ class = "transient", step = "s1", attempts = 1,
                         message = "step s1 timed out after 500ms" }, err)
-      assert.are.equal(500, h.now())
-      assert.are.equal(1, #h.cancelled) -- the slow request was cancelled
+      assert.are.equal(500, r.elapsed_ms)
+      assert.are.equal(1, H.cancelled(r)) -- the slow request was cancelled
     end)
 
     it("a timed-out attempt is retried and the next attempt can succeed", function()
@@ -381,14 +385,17 @@ steps:
 intent: t
 steps:
   - {id: s1, timeout: 1s, retries: 1, tool: {name: http, args: {url: "http://x/"}}}
-]])
+]], nil, X)
       local n = 0
-      h.http_stub = function() n = n + 1; return true, { status = 200, body = "r" .. n }, n == 1 and 5000 or 10 end
-      local res, err = H.run(h, wf, {}, { retry_base_ms = 50 })
+      h:stub("http", function()
+        n = n + 1
+        return testing.after(n == 1 and 5000 or 10, { status = 200, body = "r" .. n })
+      end)
+      local res, err, _, r = H.run(h, wf, {}, { retry_base_ms = 50 })
       assert.is_nil(err)
       assert.are.equal("r2", res.outputs.s1)
       assert.are.same({ s1 = 2 }, res.attempts)
-      assert.are.equal(1060, h.now())
+      assert.are.equal(1060, r.elapsed_ms)
     end)
 
     it("a step that finishes in time cancels its timer", function()
@@ -396,12 +403,13 @@ steps:
 intent: t
 steps:
   - {id: s1, timeout: 1s, tool: {name: http, args: {url: "http://x/"}}}
-]])
-      h.http_stub = delayed(10)
-      local res = H.run(h, wf, {})
+]], nil, X)
+      h:stub("http", delayed(10))
+      local res, _, _, r = H.run(h, wf, {})
       assert.are.equal("/", res.outputs.s1)
-      assert.are.equal(10, h.now())
-      assert.are.equal(0, h.leftover_events)
+      assert.are.equal(10, r.elapsed_ms)
+      assert.are.equal(1, #r.timers)
+      assert.are.equal(10, r.timers[1].cancelled_at)
     end)
   end)
 
@@ -414,10 +422,10 @@ steps:
   - {id: fast, tool: {name: http, args: {url: "http://x/fast"}}, publish_result: true, depends_on: []}
   - {id: quiet, tool: {name: echo}, depends_on: []}
   - {id: extra, run: "sio.publish({n = 1}); sio.publish('two'); return 'done'", depends_on: [fast]}
-]])
-      h.http_stub = function(req)
-        return true, { status = 200, body = req.url }, req.url:find("slow") and 100 or 10
-      end
+]], nil, X)
+      h:stub("http", function(req)
+        return testing.after(req.url:find("slow") and 100 or 10, { status = 200, body = req.url })
+      end)
       local res, err, pubs = H.run(h, wf, { query = "q?" })
       assert.is_nil(err)
       assert.are.same({
@@ -458,18 +466,14 @@ intent: k
 steps:
   - id: s1
     run: |
-      local ok = pcall(sio.http.request, {url = "http://x/"})
+      local ok = pcall(function() local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(64) .. i end end)
       return "swallowed"
   - {id: s2, tool: {name: echo}}
-]])
-      -- the fake trips the execution's limit while s1 runs
-      h.http_stub = function()
-        h.killed = "memory limit exceeded"
-        error("memory limit exceeded")
-      end
-      local res, err = H.run(h, wf, {})
+]], nil, { memory = "4m" })
+      local res, err, _, r = H.run(h, wf, {})
       assert.is_nil(res)
-      assert.are.same({ class = "permanent", message = "memory limit exceeded", killed = true }, err)
+      assert.are.same({ class = "permanent", message = "memory limit exceeded", step = "s1", killed = true }, err)
+      assert.are.equal("memory limit exceeded", r.killed)
     end)
   end)
 
@@ -482,18 +486,19 @@ steps:
   - {id: s2, tool: {name: kv, args: {op: get, key: k}}}
   - {id: s3, run: "sio.kv.del('k'); return tostring(sio.kv.get('k'))"}
 ]])
-      local res = H.run(h, wf, { query = "v1" })
+      local res, _, _, r = H.run(h, wf, { query = "v1" })
       assert.are.equal("v1", res.outputs.s1)
       assert.are.equal("v1", res.outputs.s2)
       assert.are.equal("nil", res.outputs.s3)
-      assert.are.same({}, h.kv_store)
+      assert.are.same({}, h.kv)
+      assert.are.equal("wf:store:k", r:calls_of("kv")[1].key)
       H.run(h, wf, { query = "v2" })
-      assert.is_nil(h.kv_store.k)
+      assert.is_nil(h.kv.k)
     end)
 
     it("kv failures are transient", function()
       local wf, h = H.load("intent: s\nsteps:\n  - {id: s1, run: \"return sio.kv.get('x')\"}\n")
-      h.kv_fail = "redis unavailable"
+      h:stub("kv", testing.fail("redis unavailable"))
       local _, err = H.run(h, wf, {})
       assert.are.equal("transient", err.class)
       assert.matches("redis unavailable", err.message)
@@ -525,12 +530,14 @@ steps:
       return r.body
   - id: s2
     run: "return sio.http.request{url = 'file:///etc/passwd'}.body"
-]])
-      local _, err = H.run(h, wf, {})
+]], nil, X)
+      h:stub("http", { status = 200, body = "ok" })
+      local _, err, _, r = H.run(h, wf, {})
+      local calls = r:calls_of("http")
+      assert.are.equal(1, #calls)
       assert.are.same({ method = "POST", url = "https://api.example.com/x",
         headers = { ["content-type"] = "application/json" }, body = '{"a":1}', timeout_ms = 2000 },
-        h.http_requests[1])
-      assert.are.equal(1, #h.http_requests)
+        calls[1].args)
       assert.are.equal("permanent", err.class)
       assert.are.equal("s2", err.step)
       assert.matches("only http%(s%) URLs", err.message)
@@ -546,10 +553,14 @@ steps:
       return sio.json.encode({t = sio.time.now(), u = sio.time.unix(), id = sio.id(),
         d = sio.json.decode('{"x":[1]}').x[1]})
 ]])
-      local res = H.run(h, wf, {})
+      local res, _, _, r = H.run(h, wf, {})
       local out = cjson.decode(res.outputs.s1)
-      assert.are.same({ t = 0, u = 1700000000, id = "00000000-0000-4000-8000-000000000001", d = 1 }, out)
-      assert.are.same({ level = "info", msg = "hello", fields = { n = 1, intent = "misc", step = "s1" } }, h.logs[1])
+      assert.are.equal(0, out.t)
+      assert.are.equal(1700000000, out.u)
+      assert.are.equal(1, out.d)
+      assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", out.id)
+      local line = r.logs[1]
+      assert.are.same({ "info", "hello", 1, "misc", "s1" }, { line.level, line.msg, line.n, line.intent, line.step })
     end)
 
     it("user code gets a fresh environment per command", function()

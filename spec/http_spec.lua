@@ -31,7 +31,7 @@ output:
 describe("the http tool", function()
   local h
   before_each(function()
-    h = testing.new({ root = "/nonexistent", intent = "call" })
+    h = testing.new({ root = "/nonexistent", intent = "call", http_allow = "api.example" })
     h:add_workflow(WF, "call.yaml")
   end)
 
@@ -127,7 +127,7 @@ end)
 
 describe("an http request's timeout in the harness", function()
   it("fails the request at its timeout, or HTTP_TIMEOUT's, as libcurl does", function()
-    local h = testing.new({ root = "/nonexistent" })
+    local h = testing.new({ root = "/nonexistent", http_allow = "api.example" })
     h:add_workflow([[
 intent: slow
 steps:
@@ -151,7 +151,7 @@ end)
 
 describe("sio.http.request", function()
   it("returns {status, headers, body, json} for any status", function()
-    local h = testing.new({ root = "/nonexistent" })
+    local h = testing.new({ root = "/nonexistent", http_allow = "api.example" })
     h:add_workflow([[
 intent: req
 steps:
@@ -170,5 +170,83 @@ steps:
     r:expect_ok()
     assert.are.same({ status = 200, type = "application/json", json = { ok = true }, body = '{"ok":true}',
                       miss = 404, miss_json = true, miss_body = "nope" }, r:json("s"))
+  end)
+end)
+
+-- The harness applies serve's rules to a request before any stub sees it:
+-- the same host contract (luahost_ops.c) and the same checks.
+describe("the HTTP allow-list in the harness", function()
+  local WF = [[
+intent: reach
+steps:
+  - id: s
+    run: |
+      local ok, e = pcall(sio.http.request, { url = A.url })
+      if ok then return { status = e.status } end
+      return { error = type(e) == "table" and e.message or tostring(e) }
+]]
+  local function reach(allow, url)
+    local h = testing.new({ root = "/nonexistent", http_allow = allow })
+    h:add_workflow(WF, "reach.yaml")
+    h:stub("http", { status = 204 })
+    local r = h:run("reach", { url = url })
+    r:expect_ok()
+    local out = r:json("s")
+    h:close()
+    return out, #r:calls_of("http")
+  end
+
+  it("refuses a host off the list, as serve does, before any stub is asked", function()
+    local out, calls = reach(nil, "https://api.example/x")
+    assert.matches("not on the allow%-list %(SIO_HTTP_ALLOW", out.error)
+    assert.are.equal(0, calls)
+    out, calls = reach("other.example", "https://api.example/x")
+    assert.matches("not on the allow%-list", out.error)
+    assert.are.equal(0, calls)
+  end)
+
+  it("lets a listed host through (a list or a comma string, any case)", function()
+    local out, calls = reach({ "other.example", "API.example" }, "https://api.example/x")
+    assert.are.same({ status = 204 }, out)
+    assert.are.equal(1, calls)
+    out = reach("*", "http://anything.example:8080/")
+    assert.are.same({ status = 204 }, out)
+  end)
+
+  it("matches host and port as serve does: a bare host is the scheme's default port only", function()
+    local out, calls = reach("api.example", "https://api.example:8443/x")
+    assert.matches("api.example:8443 is not on the allow%-list", out.error)
+    assert.are.equal(0, calls)
+    out = reach("api.example:8443", "https://api.example:8443/x")
+    assert.are.same({ status = 204 }, out)
+    out = reach("127.0.0.1", "http://127.0.0.1:8000/")
+    assert.matches("127.0.0.1:8000 is not on the allow%-list", out.error)
+    out = reach("127.0.0.1:8000", "http://127.0.0.1:8000/")
+    assert.are.same({ status = 204 }, out)
+  end)
+
+  it("refuses what serve refuses before it is sent: a header value with CR/LF, a framing header", function()
+    local h = testing.new({ root = "/nonexistent", http_allow = "api.example" })
+    h:add_workflow([[
+intent: hdr
+steps:
+  - id: s
+    run: |
+      local ok, e = pcall(sio.http.request, { url = "https://api.example/", headers = A.headers })
+      return { error = not ok and (type(e) == "table" and e.message or tostring(e)) or nil }
+]], "hdr.yaml")
+    h:stub("http", { status = 204 })
+    local r = h:run("hdr", { headers = { ["X-User"] = "a\r\nX-Admin: true" } })
+    assert.are.equal("http: the value of header 'X-User' holds CR", r:json("s").error)
+    r = h:run("hdr", { headers = { ["Content-Length"] = "0" } })
+    assert.matches("header 'Content%-Length' is set by the host", r:json("s").error)
+    assert.are.equal(0, #r:calls_of("http"))
+    h:close()
+  end)
+
+  it("refuses a bad http_allow entry with serve's message", function()
+    local ok, msg = pcall(testing.new, { root = "/nonexistent", http_allow = "https://api.example/" })
+    assert.is_false(ok)
+    assert.matches("SIO_HTTP_ALLOW", msg)
   end)
 end)

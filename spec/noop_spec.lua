@@ -1,16 +1,14 @@
--- The seed's sample flow, end to end against the fake host.
-local workflow = require "sio.workflow"
-local engine = require "sio.engine"
+-- The seed's sample flow, end to end in the daemon's sandbox and host
+-- contract (sio.testing).
 local H = require "support.helpers"
-local cjson = require "cjson"
+local json = require "sio.json"
 
 describe("workflows/noop.yaml (the seed's sample flow)", function()
   local h, wf
   before_each(function()
-    h = H.host()
-    local res = workflow.load_dir(h, "workflows", { lua_dir = "lua" })
-    assert.are.same({}, res.errors)
-    wf = res.workflows.noop
+    h = H.harness({ root = "." })
+    assert.are.same({}, h:load_errors())
+    wf = h:workflow("noop")
   end)
 
   it("command attrs {query: 'hello'} yield a step_result for s1 echoing the query, then success", function()
@@ -37,14 +35,13 @@ describe("workflows/noop.yaml (the seed's sample flow)", function()
     assert.are.equal('{"query":""}', pubs[1].payload)
   end)
 
-  it("stays on the lean path: no waits, no user environment, no host ops", function()
-    local envs = 0
-    local safe_env = h.safe_env
-    h.safe_env = function() envs = envs + 1; return safe_env() end
-    for _ = 1, 100 do H.run(h, wf, { query = "x" }) end
-    assert.are.equal(0, envs)
-    assert.are.equal(0, h.waits)
-    assert.are.equal(0, h.ops_started + h.timers_started)
+  it("stays on the lean path: no waits, no host ops, no virtual time", function()
+    for _ = 1, 100 do
+      local _, _, _, r = H.run(h, wf, { query = "x" })
+      assert.are.same({}, r.calls)
+      assert.are.same({}, r.timers)
+      assert.are.equal(0, r.elapsed_ms)
+    end
   end)
 
   it("many commands in one state do not leak into each other", function()
@@ -52,25 +49,16 @@ describe("workflows/noop.yaml (the seed's sample flow)", function()
     local b = H.run(h, wf, { query = "two" })
     assert.are.equal('{"query":"one"}', a.outputs.s1)
     assert.are.equal('{"query":"two"}', b.outputs.s1)
-    assert.are_not.equal(a.outputs, b.outputs)
   end)
 
   it("records the step's output under A.s1 with payload, json and args", function()
-    local A = { query = "hello" }
-    H.run(h, wf, A)
-    assert.are.equal('{"query":"hello"}', A.s1.payload)
-    assert.are.same({ query = "hello" }, A.s1.json)
-    assert.are.same({ query = "hello" }, A.s1.args)
-    assert.is_true(A.s1.ok)
-    assert.are.equal(1, A.s1.attempts)
-  end)
-
-  it("also runs as the driver sees it: a command coroutine that never yields", function()
-    local co = coroutine.create(engine.execute)
-    local ok, res = coroutine.resume(co, h, wf, { query = "hi" }, {})
-    assert.is_true(ok)
-    assert.are.equal("dead", coroutine.status(co))
-    assert.are.equal('{"query":"hi"}', res.outputs.s1)
-    assert.are.equal(cjson.encode({ query = "hi" }), res.outputs.s1)
+    local _, _, _, r = H.run(h, wf, { query = "hello" })
+    local s1 = r.steps.s1
+    assert.are.equal('{"query":"hello"}', s1.payload)
+    assert.are.same({ query = "hello" }, s1.json)
+    assert.are.same({ query = "hello" }, s1.args)
+    assert.are.equal("ok", s1.status)
+    assert.are.equal(1, s1.attempts)
+    assert.are.equal(json.encode({ query = "hello" }), s1.payload)
   end)
 end)

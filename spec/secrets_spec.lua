@@ -40,7 +40,7 @@ local TOKEN = "tok-3f9a-Bearer/=="
 describe("workflow config and secrets", function()
   local h, seen
   before_each(function()
-    h = testing.new({ root = "/nonexistent", intent = "users" })
+    h = testing.new({ root = "/nonexistent", intent = "users", http_allow = "users.example,a.example" })
     h:add_workflow(USERS, "users.yaml")
     h:add_workflow(OTHER, "other.yaml")
     seen = nil
@@ -103,7 +103,7 @@ steps:
   end)
 
   it("takes values from the options, and reset goes back to them", function()
-    local h2 = testing.new({ root = "/nonexistent", intent = "users", config = { users_url = "https://a.example" },
+    local h2 = testing.new({ root = "/nonexistent", intent = "users", http_allow = "a.example", config = { users_url = "https://a.example" },
                              secrets = { users_token = "from-opts" } })
     h2:add_workflow(USERS, "users.yaml")
     h2:stub("http", { status = 200, body = "{}" })

@@ -1,6 +1,6 @@
 local template = require "sio.template"
 local H = require "support.helpers"
-local cjson = require "cjson"
+local cjson = require "sio.json"
 
 -- a minimal command context for user filters
 local function cx(filters)
@@ -68,18 +68,15 @@ steps:
       assert.are.equal("HEY!", render("${A.q | shout}", { q = "hey" }, false, { shout = shout }))
     end)
     it("user filters are loaded from the project's lua/filters.lua as user code", function()
-      local dir = H.mkproject({ ["lua/filters.lua"] = [[
-        return { reverse = function(v) return string.reverse(v) end,
-                 tagged = function(v, tag) return tag .. ":" .. v end }
-      ]] })
-      local h = H.host({ lua_dir = dir .. "/lua" })
-      local reg = require("sio.workflow").registry(h, { lua_dir = dir .. "/lua" })
-      local wf = H.load([[
+      local wf, h = H.load([[
 intent: f
 steps:
   - id: s1
     tool: {name: echo, args: {r: "${A.query | reverse}", t: "${A.query | tagged('q')}"}}
-]], "wf.yaml", h, reg)
+]], "wf.yaml", { files = { ["lua/filters.lua"] = [[
+        return { reverse = function(v) return string.reverse(v) end,
+                 tagged = function(v, tag) return tag .. ":" .. v end }
+      ]] } })
       local res = H.run(h, wf, { query = "abc" })
       assert.are.same({ r = "cba", t = "q:abc" }, cjson.decode(res.outputs.s1))
     end)
@@ -125,7 +122,7 @@ steps:
       local res, err = H.run(h, wf, {})
       assert.is_nil(res)
       assert.are.equal("missing ${A.y} in step s2 args.b", err.message)
-      assert.are.equal('{"a":"d"}', wf.steps[1] and H.run(h, wf, { y = 1 }).outputs.s1)
+      assert.are.equal('{"a":"d"}', H.run(h, wf, { y = 1 }).outputs.s1)
     end)
   end)
 

@@ -30,7 +30,7 @@ describe("sio.testing", function()
   local dir = H.mkproject(PROJECT)
   local h
   before_each(function()
-    h = testing.new({ root = dir, intent = "api" })
+    h = testing.new({ root = dir, intent = "api", http_allow = "svc.example" })
     h:stub("http", { status = 200, json = { name = "lamp" } })
   end)
 
@@ -167,7 +167,7 @@ describe("engine behaviour the harness surfaced", function()
   -- by its guard at personalisation passes through: its dependant still
   -- waits for the dropped step's own dependencies.
   it("a -> b (dropped by its guard) -> c: c waits for a", function()
-    local h = testing.new()
+    local h = testing.new({ http_allow = "svc.example" })
     h:add_workflow([[
 intent: chain
 steps:

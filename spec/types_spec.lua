@@ -105,7 +105,7 @@ describe("types/sio.lua", function()
   local real
 
   setup(function()
-    local h = testing.new({ root = "/nonexistent" })
+    local h = testing.new({ root = "/nonexistent", http_allow = "api.example" })
     h:add_workflow(PROBE, "probe.yaml")
     h:stub("http", { status = 200, body = "{}" })
     local r = h:run("probe", { query = "q" })

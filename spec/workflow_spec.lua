@@ -1,6 +1,5 @@
-local workflow = require "sio.workflow"
 local H = require "support.helpers"
-local cjson = require "cjson"
+local cjson = require "sio.json"
 
 local JSON_WF = [[
 {
@@ -90,30 +89,21 @@ return {
     end)
 
     it("a Lua workflow must return a table; compile errors name the file and line", function()
-      local h = H.host()
-      local wf, errs = workflow.load_source(h, "return 42", "workflows/x.lua")
-      assert.is_nil(wf)
+      local errs = H.load_errors("return 42", "workflows/x.lua")
       assert.matches("workflows/x.lua: a Lua workflow must return a table", errs[1], 1, true)
-      wf, errs = workflow.load_source(h, "local x = \nreturn {", "workflows/y.lua")
-      assert.is_nil(wf)
+      errs = H.load_errors("local x = \nreturn {", "workflows/y.lua")
       assert.matches("^workflows/y%.lua:2:", errs[1])
     end)
 
     it("YAML and JSON syntax errors name the file and line", function()
-      local h = H.host()
-      local _, errs = workflow.load_source(h, "intent: x\nsteps: [a\n", "workflows/bad.yaml")
+      local errs = H.load_errors("intent: x\nsteps: [a\n", "workflows/bad.yaml")
       assert.matches("^workflows/bad%.yaml:%d+: YAML", errs[1])
-      _, errs = workflow.load_source(h, '{"intent": "x",\n "steps": }', "workflows/bad.json")
+      errs = H.load_errors('{"intent": "x",\n "steps": }', "workflows/bad.json")
       assert.matches("^workflows/bad%.json:2: JSON", errs[1])
     end)
 
     it("run: inline code and module paths under lua/", function()
-      local dir = H.mkproject({
-        ["lua/steps/greet.lua"] = "return function(A, args, ctx) return 'hello ' .. args.who end",
-      })
-      local h = H.host({ lua_dir = dir .. "/lua" })
-      local reg = workflow.registry(h, { lua_dir = dir .. "/lua" })
-      local wf = H.load([[
+      local wf, h = H.load([[
 intent: r
 steps:
   - id: s1
@@ -123,14 +113,20 @@ steps:
     run: |
       local p = A.s1.payload
       return {len = #p, upper = string.upper(p)}
-]], "wf.yaml", h, reg)
+]], "wf.yaml", { files = {
+        ["lua/steps/greet.lua"] = "return function(A, args, ctx) return 'hello ' .. args.who end",
+      } })
       local res = H.run(h, wf, { query = "bob" })
       assert.are.equal("hello bob", res.outputs.s1)
       assert.are.same({ len = 9, upper = "HELLO BOB" }, cjson.decode(res.outputs.s2))
     end)
 
     it("tools under lua/tools/ are user modules returning function(args, ctx)", function()
-      local dir = H.mkproject({
+      local wf, h = H.load([[
+intent: t
+steps:
+  - {id: s1, tool: {name: greeter, args: {name: "${A.query}"}}}
+]], "wf.yaml", { files = {
         ["lua/tools/greeter.lua"] = [[
           local n = 0
           return function(args, ctx)
@@ -138,15 +134,8 @@ steps:
             return { greeting = "hi " .. args.name, n = n, step = ctx.step }
           end
         ]],
-      })
-      local h = H.host({ lua_dir = dir .. "/lua" })
-      local reg = workflow.registry(h, { lua_dir = dir .. "/lua" })
-      assert.are.equal("lua", reg.tools.greeter.kind)
-      local wf = H.load([[
-intent: t
-steps:
-  - {id: s1, tool: {name: greeter, args: {name: "${A.query}"}}}
-]], "wf.yaml", h, reg)
+      } })
+      assert.are.same({ kind = "lua", name = "greeter" }, wf.steps[1].tool)
       local res = H.run(h, wf, { query = "ann" })
       assert.are.same({ greeting = "hi ann", n = 1, step = "s1" }, cjson.decode(res.outputs.s1))
       res = H.run(h, wf, { query = "ann" })
@@ -154,9 +143,8 @@ steps:
     end)
 
     it("natively registered tool names are known", function()
-      local h = H.host()
-      local reg = workflow.registry(h, { lua_dir = "/nonexistent", native_tools = { "vector_search" } })
-      local wf = H.load("intent: n\nsteps:\n  - {id: s1, tool: {name: vector_search}}\n", "wf.yaml", h, reg)
+      local wf = H.load("intent: n\nsteps:\n  - {id: s1, tool: {name: vector_search}}\n", "wf.yaml",
+        { tools = { vector_search = "found" } })
       assert.are.equal("native", wf.steps[1].tool.kind)
     end)
   end)
@@ -227,7 +215,7 @@ steps:
     retries: -1
 ]], "workflows/a.yaml")
       assert.are.equal(2, #errs)
-      assert.matches("^workflows/a%.yaml:5: step s1: timeout: bad duration 'soon'", errs[1])
+      assert.matches('^workflows/a%.yaml:5: step s1: timeout: "soon" is not a duration', errs[1])
       assert.matches("^workflows/a%.yaml:8: step s2: retries must be an integer >= 0", errs[2])
     end)
 
@@ -244,7 +232,7 @@ return {
 ]], "workflows/l.lua")
       assert.are.same({
         "workflows/l.lua:5: step s2: unknown tool 'nosuch'",
-        "workflows/l.lua:6: step s3: timeout: bad duration 'later' (use e.g. 500ms, 30s, 2m, 1h)",
+        'workflows/l.lua:6: step s3: timeout: "later" is not a duration (e.g. "500ms", "30s", "10m", "1h30m")',
       }, errs)
     end)
 
@@ -261,30 +249,24 @@ steps:
 
   describe("load_dir", function()
     it("loads every workflow and reports duplicate intents and invalid files", function()
-      local dir = H.mkproject({
+      local h = H.harness({ files = {
         ["workflows/a.yaml"] = "intent: one\nsteps:\n  - {id: s1, tool: {name: noop}}\n",
         ["workflows/b.json"] = '{"intent": "two", "steps": [{"id": "s1", "tool": {"name": "echo"}}]}',
         ["workflows/c.yaml"] = "intent: one\nsteps: []\n",
         ["workflows/d.yaml"] = "intent: bad\nsteps:\n  - {id: s1, tool: {name: nosuch}}\n",
         ["workflows/README.md"] = "not a workflow",
-      })
-      local h = H.host()
-      local res = workflow.load_dir(h, dir .. "/workflows", { lua_dir = dir .. "/lua" })
-      assert.are.same({ "one", "two" }, (function()
-        local t = {}
-        for k in pairs(res.workflows) do t[#t + 1] = k end
-        table.sort(t)
-        return t
-      end)())
-      assert.are.equal(2, #res.errors)
-      assert.matches("c%.yaml:1: duplicate intent 'one' %(already defined in .*a%.yaml%)", res.errors[1])
-      assert.matches("d%.yaml:3: step s1: unknown tool 'nosuch'", res.errors[2])
+      } })
+      assert.are.same({ "one", "two" }, h:intents())
+      local errs = h:load_errors()
+      assert.are.equal(2, #errs)
+      assert.matches("c%.yaml:1: duplicate intent 'one' %(already defined in .*a%.yaml%)", errs[1])
+      assert.matches("d%.yaml:3: step s1: unknown tool 'nosuch'", errs[2])
     end)
 
     it("the shipped workflows/ folder loads without errors", function()
-      local res = workflow.load_dir(H.host(), "workflows", { lua_dir = "lua" })
-      assert.are.same({}, res.errors)
-      assert.is_table(res.workflows.noop)
+      local h = H.harness({ root = "." })
+      assert.are.same({}, h:load_errors())
+      assert.are.equal("noop", h:workflow("noop").intent)
     end)
   end)
 end)

@@ -16,6 +16,7 @@ local testing = {}
 ---@field cpu_deadline? string|number a wall-clock limit per command (default none)
 ---@field retry_base_ms? number step retry backoff base (RETRY_BACKOFF_BASE)
 ---@field http_timeout? string|number an http request's limit when it sets none (HTTP_TIMEOUT)
+---@field http_allow? string|string[] the spec's SIO_HTTP_ALLOW ("host", "host:port", "*"); default none, as serve's
 ---@field epoch? number the virtual unix time at clock 0 (1700000000)
 ---@field intent? string the workflow h:run runs by default
 ---@field config? table<string, string> the workflows' configuration values (sio.config, ${config.x})
@@ -52,7 +53,7 @@ function testing.never() end
 
 ---@class sio.testing.Answer
 
----@alias sio.testing.Cap "http"|"kv"|"kafka"|"redis"|"time"|"config"|"secret"
+---@alias sio.testing.Cap "http"|"kv"|"kafka"|"time"|"config"|"secret"
 
 ---@class sio.testing.HttpCall
 ---@field method string
@@ -68,7 +69,7 @@ local Harness = {}
 
 ---Answers a capability's calls: a function receives the call (http: the
 ---request, sio.testing.HttpCall; kv: op, key, value, ttl; kafka: topic, key,
----value; redis: args) and returns the answer; any other value is the answer
+---value) and returns the answer; any other value is the answer
 ---to every call.  An http answer is {status = 200, headers = {...}, body =
 ---"..." | json = {...}} (a string is a 200 body).  "time" sets the clock:
 ---unix seconds or {unix = s, now = ms}.  "config" and "secret" take
@@ -121,6 +122,21 @@ function Harness:reset() end
 ---Frees the sandbox (also done by the garbage collector).
 function Harness:close() end
 
+---What loading the project (and the inline workflows) reports, each
+---"file:line: message" as `sio-orchestrator validate` prints it; {} when all loads.
+---@return string[]
+function Harness:load_errors() end
+
+---The intents the project (and the inline workflows) define, sorted.
+---@return string[]
+function Harness:intents() end
+
+---The workflow as the loader read it (intent, steps with their ids, deps,
+---timeout_ms, retries...; functions as "<function>"), or nil.
+---@param intent? string the harness's intent when omitted
+---@return table?
+function Harness:workflow(intent) end
+
 ---Runs a workflow (the harness's intent when `intent` is omitted) with the
 ---attrs, to the end, on the virtual clock.
 ---@param intent string|table
@@ -142,7 +158,7 @@ function Harness:run(intent, attrs) end
 ---@field tool? string
 
 ---@class sio.testing.Call
----@field kind "http"|"kv"|"produce"|"redis"|"tool"
+---@field kind "http"|"kv"|"produce"|"tool"
 ---@field at number virtual ms when it started
 ---@field args? table http: the request (sio.testing.HttpCall); tool: the rendered args
 ---@field name? string tool name
@@ -150,6 +166,13 @@ function Harness:run(intent, attrs) end
 ---@field key? string
 ---@field value? string
 ---@field topic? string
+---@field delay_ms? number when the stub's answer came, after `at`
+---@field cancelled_at? number virtual ms when the engine abandoned it (a step timeout, fail_fast)
+
+---@class sio.testing.Timer
+---@field ms number
+---@field at number virtual ms when it started
+---@field cancelled_at? number virtual ms when it was stopped before it fired
 
 ---What a run did.
 ---@class sio.testing.Result
@@ -166,6 +189,7 @@ function Harness:run(intent, attrs) end
 ---@field failed string[]
 ---@field not_run string[]
 ---@field calls sio.testing.Call[] every op, in order
+---@field timers sio.testing.Timer[] step timeouts, retry backoffs and sio.sleep, in order
 ---@field retries table<string, integer> step id -> retries it needed
 ---@field elapsed_ms number virtual time the run took
 ---@field logs table[] the log lines, decoded
@@ -222,7 +246,7 @@ function Result:output(id) end
 ---@return any
 function Result:json(id) end
 
----The calls of one kind ("http", "tool", "kv", "produce", "redis"),
+---The calls of one kind ("http", "tool", "kv", "produce"),
 ---optionally of one tool, in order.
 ---@param kind string
 ---@param name? string

@@ -45,8 +45,10 @@ typedef struct sio_tool_call sio_tool_call;
 typedef void (*sio_tool_fn)(sio_tool_call *call, const char *args, size_t len, void *ud);
 
 /* Registers a tool under name (copied).  Call before sio_main / before any
- * worker exists; not thread-safe.  Returns 0, or -1 when the name is taken
- * (by a built-in or another native tool), empty, or memory is short. */
+ * worker exists; not thread-safe.  Returns 0, or -1 when another native
+ * tool has the name, the name is empty, or memory is short.  A built-in
+ * tool's name (echo, noop, http, kafka, kv) is refused when the workflows
+ * load: serve, run and validate then stop with exit 2, naming the tool. */
 int sio_tool_register(const char *name, sio_tool_fn fn, void *ud);
 
 /* Finishes call with a payload (copied).  Thread-safe.  call is freed. */

@@ -31,25 +31,17 @@ local function op_failed(what, e)
   transient(what .. ": " .. errors.describe(e))
 end
 
--- Duration "500ms" | "30s" | "2m" | "1h" | "1m30s" -> ms; a number is ms.
-local units = { ms = 1, s = 1000, m = 60000, h = 3600000 }
-function M.parse_duration(v)
+-- duration_ms(host, v) -> ms | nil, msg: a number is milliseconds; text
+-- ("500ms", "30s", "1h30m") is read by the configuration's one duration
+-- parser, host.duration_ms (C, sio_parse_duration_ms).  `host` is anything
+-- with that function (the harness passes its sio_core module).
+function M.duration_ms(host, v)
   if type(v) == "number" then
-    if v < 0 then return nil, "negative duration" end
+    if not (v >= 0) then return nil, "a duration cannot be negative" end
     return v
   end
-  if type(v) ~= "string" then return nil, "duration must be a string like \"30s\"" end
-  local total, pos, s = 0, 1, v:match("^%s*(.-)%s*$")
-  if s == "" then return nil, "empty duration" end
-  while pos <= #s do
-    local num, unit, e = s:match("^(%d+%.?%d*)(%a+)()", pos)
-    if not num or not units[unit] then
-      return nil, "bad duration '" .. v .. "' (use e.g. 500ms, 30s, 2m, 1h)"
-    end
-    total = total + tonumber(num) * units[unit]
-    pos = e
-  end
-  return total
+  if type(v) ~= "string" then return nil, "a duration is text like \"30s\" or milliseconds" end
+  return host.duration_ms(v)
 end
 
 ---------------------------------------------------------------------------
@@ -100,7 +92,7 @@ function M.http_request(host, req)
   end
   local timeout = req.timeout
   if timeout ~= nil then
-    local ms, err = M.parse_duration(timeout)
+    local ms, err = M.duration_ms(host, timeout)
     if not ms then permanent("http: " .. err) end
     timeout = ms
   end

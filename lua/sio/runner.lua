@@ -36,7 +36,6 @@
 --
 -- A running command keeps the workflow set it started with: load_end swaps
 -- the `current` reference, never the tables a command already holds.
-local json = require "sio.json"
 local engine = require "sio.engine"
 local workflow = require "sio.workflow"
 
@@ -46,7 +45,6 @@ local host
 local current = { workflows = {}, errors = {}, version = 0 }
 local settings = {}
 local run_opts = {}
-local encode = json.encode
 local type, concat, sub = type, table.concat, string.sub
 
 function M.init(h, s)
@@ -160,10 +158,6 @@ end
 -- The intents of the live set, sorted (for logs and sio_worker_knows).
 function M.intents() return sorted_keys(current.workflows) end
 
-local function fail(class, message, step)
-  return false, encode({ class = class, message = message, step = step })
-end
-
 -- "unknown workflow 'x' (did you mean y?)": the name quoted safely (at
 -- most 200 bytes of it), with the closest of `intents` (default: the live
 -- set's) by host.suggest.
@@ -175,27 +169,34 @@ local function unknown(name, intents)
 end
 M.unknown = unknown
 
-function M.run(name, attrs)
-  local wf = current.workflows[name]
+-- execute(wf, name, attrs, opts) -> true, result | false, {class, message,
+-- step}: runs workflow wf (nil: unknown workflow `name`) with attrs and the
+-- engine options, tells the live set's observer (the harness's) that the
+-- run ended, and makes a limit breach the outcome whatever the workflow did.
+local function execute(wf, name, attrs, opts)
   if not wf then return false, { class = "permanent", message = unknown(name) } end
-  local res, err = engine.execute(host, wf, attrs, current.run_opts or run_opts)
+  local res, err = engine.execute(host, wf, attrs, opts)
+  local observe = current.observe
+  if observe then observe(name, attrs) end
   local killed = host.exec_killed()
   if killed then return false, killed end
   if not res then return false, { class = err.class, message = err.message, step = err.step } end
   return true, res
 end
 
--- Job entries for the busted harness (src/testing/testing_core.c), which
--- adds its own ("test", lua/sio/testing_bridge.lua).
-local entries = {}
-
-function M.job(entry, payload, meta)
-  local fn = entries[entry]
-  if not fn then return fail("permanent", "unknown job entry '" .. tostring(entry) .. "'") end
-  return fn(payload, meta)
+function M.run(name, attrs)
+  return execute(current.workflows[name], name, attrs, current.run_opts or run_opts)
 end
 
-function M.add_entry(name, fn) entries[name] = fn end
+-- The harness's (testing_bridge.lua): makes set the live one as it is -
+-- errors and all, for a spec that runs one workflow of a project being
+-- edited - with its own run options (set.run_opts) and, when it has one,
+-- set.observe(name, attrs) called as each run ends.
+function M.use(set)
+  set.version = current.version + 1
+  current = set
+end
+
 M.current = function() return current end
 
 return M

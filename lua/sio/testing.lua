@@ -17,16 +17,19 @@
 -- sio_exec and resumed with sio_exec_resume).  Workflows, guards, templates,
 -- `run` code and lua/ modules all run in that second state under the real
 -- sandbox.  Only the host ops differ: instead of libuv/curl/hiredis/
--- librdkafka, every op the engine starts (http, kv, redis, produce, native
+-- librdkafka, every op the engine starts (http, kv, produce, native
 -- tools, timers) is handed back to this module, which answers it from the
 -- stubs living in busted's state — arguments and results cross the two
 -- states by deep copy — and decides, on a virtual clock, when each op
 -- completes.  Timers (step timeouts, retry backoff) complete when the clock
 -- reaches them, so nothing waits for real; sio.time.now()/unix() read the
--- virtual clock.  A command runs through the runner entry "test"
--- (lua/sio/testing_bridge.lua), which performs the same calls as the "run"
--- entry that `sio-orchestrator run` uses and additionally reports, per step,
--- what the engine did.
+-- virtual clock.  The module's box IS a worker (sio_worker, no thread),
+-- given the harness's backend of the one host contract (luahost.h): every
+-- argument check of serve's - the HTTP allow-list, methods, header names
+-- and values, HTTP_TIMEOUT, kv ops - applies here too.  A command runs as
+-- a worker runs one (sio_worker_run -> runner.run -> runner.execute);
+-- lua/sio/testing_bridge.lua only loads the set and reads, per step, what
+-- the engine did.
 --
 -- Run specs with `sio-orchestrator test [busted args]`, which puts the
 -- module of its build or installation on package.cpath.  (Inside this
@@ -40,17 +43,19 @@
 --       (SIO_PUBLISH_LIMIT's default: step results + sio.publish calls per
 --       command), cpu_deadline (wall clock per command, ms; default none),
 --       retry_base_ms, http_timeout (an http request's limit when it sets
---       none: HTTP_TIMEOUT's default), epoch (virtual
---       unix time at clock 0, 1700000000), intent (default for h:run),
---       config / secrets ({name = value}: the workflows' configuration and
---       secrets, as h:stub("config" | "secret", ...) sets them).
+--       none: HTTP_TIMEOUT's default), http_allow (SIO_HTTP_ALLOW as serve
+--       takes it, "host,host:port" or a list; default none, as serve's: a
+--       request to a host and port off it fails permanently, unanswered by
+--       any stub), epoch (virtual unix time at clock 0, 1700000000), intent
+--       (default for h:run), config / secrets ({name = value}: the
+--       workflows' configuration and secrets, as h:stub("config" | "secret",
+--       ...) sets them).
 --   testing.load(intent, opts) -> h   new + checks the intent loads (errors
 --       otherwise, naming files and lines); h:run(attrs) then runs it.
---   h:stub(cap, fn | canned)      cap = "http" | "kv" | "kafka" | "redis" | "time"
+--   h:stub(cap, fn | canned)      cap = "http" | "kv" | "kafka" | "time"
 --       http:  fn(req) -> response {status = 200, body = "..." | json = {...}, headers}
 --       kv:    fn(op, key, value, ttl) -> value  (default: in-memory h.kv)
 --       kafka: fn(topic, key, value) -> {partition, offset}  (default: h.produced)
---       redis: fn(args) -> value
 --       time:  a number (unix seconds) or {unix = s, now = ms}: sets the clock
 --       config, secret: {name = value, ...}: what sio.config / sio.secret and
 --              ${config.x} / ${secret.x} read (replacing those given before);
@@ -71,6 +76,10 @@
 --   h:advance(ms)  h:now() -> ms  h:set_time(unix_s)   the virtual clock
 --   h:reset()                    stubs, tools, kv, produced, clock (config and
 --                                secrets back to the opts given)
+--   h:load_errors() -> {"file:line: message", ...}   what loading reports
+--   h:intents() -> {intent, ...}   what the project defines, sorted
+--   h:workflow([intent]) -> the workflow as the loader read it (steps, deps,
+--       timeout_ms, retries, ...; functions as "<function>"), or nil
 --   h:run([intent,] attrs) -> r
 --     r.ok, r.result (the final result), r.error = {class, message, step},
 --     r.text (raw JSON), r.lines (the JSON lines `sio-orchestrator run` prints),
@@ -79,7 +88,11 @@
 --                   payload, json, attempts, error, guard}, r.order (ids in
 --     file order), r.ran (ids that ran ok, completion order when the run
 --     succeeded), r.skipped / r.failed / r.not_run (file order),
---     r.calls = {{kind, args | op, key, ... , at = ms, step?}, ...} in order,
+--     r.calls = {{kind, args | op, key, ... , at = ms, delay_ms, response |
+--       failed, cancelled_at?}, ...} in order (cancelled_at: the engine
+--       abandoned it, e.g. a step timeout or fail_fast),
+--     r.timers = {{ms, at, cancelled_at?}, ...}: step timeouts, retry
+--       backoffs and sio.sleep, in the order the engine started them,
 --     r.retries = {id -> retries}, r.elapsed_ms (virtual), r.logs (decoded),
 --     r.killed (limit message), r.file, r.intent, r.attrs (normalised).
 --     r:expect_ok(), r:expect_error(class [, pattern [, step]]),
@@ -129,7 +142,7 @@ M.core = core
 -- required directly (sio.api below, the engine specs).
 local json = core.json
 package.preload["sio.json"] = package.preload["sio.json"] or function() return json end
-local parse_duration = require("sio.api").parse_duration
+local duration_ms = require("sio.api").duration_ms
 
 -- Warns once when the engine embedded in the module differs from the
 -- sources next to this file (the module needs a rebuild).
@@ -157,17 +170,18 @@ end
 ---------------------------------------------------------------------------
 -- helpers
 
+-- sizes and durations are read by the configuration's parsers (C)
 local function parse_size(v, what)
   if v == nil then return nil end
   if type(v) == "number" then return math.floor(v) end
-  local n, u = tostring(v):lower():match("^%s*(%d+)%s*([kmg]?)b?%s*$")
-  if not n then error("sio.testing: bad " .. what .. " '" .. tostring(v) .. "' (e.g. 64m)", 3) end
-  return math.floor(tonumber(n) * ({ [""] = 1, k = 1024, m = 1048576, g = 1073741824 })[u])
+  local n, err = core.size(tostring(v))
+  if not n then error("sio.testing: " .. what .. ": " .. err, 3) end
+  return n
 end
 
 local function ms_of(v, what)
   if v == nil then return nil end
-  local ms, err = parse_duration(v)
+  local ms, err = duration_ms(core, v)
   if not ms then error("sio.testing: " .. what .. ": " .. err, 3) end
   return ms
 end
@@ -334,7 +348,7 @@ function Result:json(id)
   if not ok then fail_at(self, id, "output is not JSON: " .. tostring(p)) end
   return v
 end
--- calls of one kind ("http", "tool", "kv", "produce", "redis"), in order
+-- calls of one kind ("http", "tool", "kv", "produce"), in order
 function Result:calls_of(kind, name)
   local out = {}
   for _, c in ipairs(self.calls) do
@@ -384,22 +398,31 @@ function M.new(opts)
   check_engine_sources()
   local lua_dir = h.lua_dir
   if not file_exists(lua_dir) then lua_dir = nil end -- sandbox: no user modules
+  -- the settings serve would read from its environment: SIO_HTTP_ALLOW
+  -- (none unless the spec gives it, as serve allows none by default) and
+  -- HTTP_TIMEOUT, enforced by the host contract serve's workers use
+  local allow = opts.http_allow
+  if type(allow) == "table" then allow = table.concat(allow, ",") end
+  if allow ~= nil and type(allow) ~= "string" then
+    error("sio.testing: http_allow is a string (\"host,host:port\") or a list of them", 2)
+  end
   h.box = core.new({
     lua_dir = lua_dir,
     mem_limit = parse_size(opts.memory, "memory"),
     instr_limit = opts.instructions,
     deadline_ms = ms_of(opts.cpu_deadline, "cpu_deadline"),
+    timeout_ms = h.timeout_ms,
+    env = { "SIO_HTTP_ALLOW=" .. (allow or ""), ("HTTP_TIMEOUT=%dms"):format(h.http_timeout_ms) },
     epoch_s = h.epoch,
   })
   return h
 end
 
-local CAPS = { http = true, kv = true, kafka = true, redis = true, time = true, config = true, secret = true }
-
+local CAPS = { http = true, kv = true, kafka = true, time = true, config = true, secret = true }
 
 function H:stub(cap, answer)
   if not CAPS[cap] then
-    error("sio.testing: unknown capability '" .. tostring(cap) .. "' (http, kv, kafka, redis, time, config, secret; tools: h:stub_tool)", 2)
+    error("sio.testing: unknown capability '" .. tostring(cap) .. "' (http, kv, kafka, time, config, secret; tools: h:stub_tool)", 2)
   end
   if cap == "config" or cap == "secret" then
     self.values[cap] = value_table(answer, "stub('" .. cap .. "', ...)", 2)
@@ -473,10 +496,6 @@ function defaults.kafka(h, topic, key, value)
   return { partition = 0, offset = #h.produced - 1 }
 end
 
-function defaults.redis(h, args)
-  return M.fail({ class = "permanent", message = "sio.testing: no redis stub for " .. tostring(args[1]) })
-end
-
 local function normalise_http(resp)
   if getmetatable(resp) == AFTER or getmetatable(resp) == FAIL or resp == NEVER then return resp end
   if type(resp) ~= "table" then return { status = 200, headers = {}, body = resp == nil and "" or tostring(resp) } end
@@ -488,24 +507,6 @@ local function normalise_http(resp)
   elseif type(body) == "table" then body = json.encode(body) end
   r.body = body == nil and "" or body
   return r
-end
-
--- A request's headers as the daemon sends them ({Name = value} and
--- {"Name: value"} entries), as {lower-case name = value}; a repeated
--- header's values joined with ", ".
-local function request_headers(given)
-  local out = {}
-  if type(given) ~= "table" then return out end
-  for k, v in pairs(given) do
-    local name, value
-    if type(k) == "string" then name, value = k, tostring(v)
-    elseif type(v) == "string" then name, value = v:match("^([^:]*):[ \t]*(.-)[ \t]*$") end
-    if name then
-      name = name:lower()
-      out[name] = out[name] and (out[name] .. ", " .. value) or value
-    end
-  end
-  return out
 end
 
 -- Calls the stub for an op event; returns ok, value, delay_ms (nil: never).
@@ -520,7 +521,6 @@ local function answer(h, e, call)
     return res
   end
   if kind == "http" then
-    e.args.headers = request_headers(e.args.headers)
     stub = h.stubs.http
     if stub == nil then v = defaults.http(h, e.args)
     elseif type(stub) == "function" then v = invoke(stub, e.args, call)
@@ -535,11 +535,6 @@ local function answer(h, e, call)
     if stub == nil then v = defaults.kafka(h, e.topic, e.key, e.value)
     elseif type(stub) == "function" then v = invoke(stub, e.topic, e.key, e.value)
     else v = stub end
-  elseif kind == "redis" then
-    stub = h.stubs.redis
-    if stub == nil then v = defaults.redis(h, e.args)
-    elseif type(stub) == "function" then v = invoke(stub, e.args)
-    else v = stub end
   elseif kind == "tool" then
     stub = h.tools[e.name]
     if type(stub) == "function" then v = invoke(stub, e.args, call) else v = stub end
@@ -550,8 +545,8 @@ local function answer(h, e, call)
   while getmetatable(v) == AFTER do delay = delay + v.ms; v = v.value end
   if kind == "http" then
     -- as libcurl in the daemon: no answer within the request's timeout
-    -- (HTTP_TIMEOUT by default) fails it
-    local limit = tonumber(e.args.timeout_ms) or h.http_timeout_ms
+    -- (the host contract gives HTTP_TIMEOUT's when the request sets none)
+    local limit = e.args.timeout_ms
     if v == NEVER or delay > limit then
       v, delay = M.fail({ class = "transient", code = "TIMEOUT", message = "http: timed out" }), limit
     end
@@ -593,15 +588,38 @@ local function meta_for(h, intent, extra)
   return m
 end
 
+-- A dry load through the engine's loader (nothing runs, the live set is
+-- kept): the bridge's load with load_only, plus extra meta.
+local function dry_load(h, intent, extra)
+  local m = { load_only = true }
+  for k, v in pairs(extra or {}) do m[k] = v end
+  return h.box:load(meta_for(h, intent, m))
+end
+
+-- The errors loading the project (and the inline workflows) reports, each
+-- "file:line: message", as `sio-orchestrator validate` prints them.
+function H:load_errors()
+  return dry_load(self, self.intent).load_errors or {}
+end
+
+-- The intents the project (and the inline workflows) define, sorted.
+function H:intents()
+  return dry_load(self, self.intent).intents or {}
+end
+
+-- The workflow `intent` as the loader read it (steps with ids, deps,
+-- timeouts, retries, guards...; functions as "<function>"), or nil.
+function H:workflow(intent)
+  intent = intent or self.intent
+  return dry_load(self, intent, { inspect = intent }).workflow
+end
+
 function M.load(intent, opts)
   opts = opts or {}
   opts.intent = intent
   local h = M.new(opts)
-  -- a dry load through the engine's loader: the "unknown workflow" path
-  -- reports the load errors; attrs are not run (load_only)
-  local ev = h.box:start("test", "{}", meta_for(h, intent, { load_only = true }))
-  if ev.status ~= "done" then h.box:abort() end
-  local t = ev.trace or {}
+  -- the "unknown workflow" path reports the load errors
+  local t = dry_load(h, intent)
   local found = false
   for _, i in ipairs(t.intents or {}) do if i == intent then found = true end end
   if not found then
@@ -624,47 +642,56 @@ function H:run(intent, attrs)
   local payload = type(attrs) == "string" and attrs or json.encode(attrs)
   if payload == "[]" then payload = "{}" end
   local box = self.box
-  local r = setmetatable({ intent = intent, calls = {}, published = {}, logs = {}, lines = {} }, Result)
+  local r = setmetatable({ intent = intent, calls = {}, timers = {}, published = {}, logs = {}, lines = {} },
+    Result)
   local queue, seq = {}, 0
+  local ops = {} -- op id -> its call or timer record
   local start = self.clock
-  local deadline_at = start + self.timeout_ms
   box:set_clock(self.clock, self.epoch)
 
-  local function push(id, ok, value, delay, timer)
+  local function push(id, ok, value, delay)
     if delay == nil then return end -- never completes
     seq = seq + 1
-    queue[#queue + 1] = { at = self.clock + delay, seq = seq, id = id, ok = ok, value = value, timer = timer }
+    queue[#queue + 1] = { at = self.clock + delay, seq = seq, id = id, ok = ok, value = value }
   end
   local function handle(ev)
     for _, l in ipairs(ev.logs or {}) do
       local ok, v = pcall(json.decode, l)
       r.logs[#r.logs + 1] = ok and v or l
     end
+    for _, line in ipairs(ev.published or {}) do -- as `run` prints them
+      local p = json.decode(line).result
+      if p.query == json.null then p.query = nil end -- a step without a query
+      r.published[#r.published + 1] = p
+      r.lines[#r.lines + 1] = line
+    end
     for _, e in ipairs(ev.events or {}) do
       local k = e.kind
       if k == "timer" then
-        push(e.id, true, true, e.ms, true)
+        local t = { ms = e.ms, at = self.clock }
+        r.timers[#r.timers + 1] = t
+        ops[e.id] = t
+        push(e.id, true, true, e.ms)
+      elseif k == "deadline" then -- the worker's, for a command that waits
+        push(e.id, true, true, e.ms)
       elseif k == "cancel" then
         for i, q in ipairs(queue) do if q.id == e.id then table.remove(queue, i); break end end
-      elseif k == "emit" then
-        if e.what == "step_result" then
-          local ok, v = pcall(json.decode, e.data)
-          r.published[#r.published + 1] = ok and v or e.data
-          r.lines[#r.lines + 1] = '{"status":"step_result","result":' .. e.data .. "}"
-        end
+        if ops[e.id] then ops[e.id].cancelled_at = self.clock end
       else
         local call = { kind = k, id = e.id, at = self.clock }
-        for key, v in pairs(e) do if key ~= "kind" and key ~= "id" then call[key] = v end end
+        for key, v in pairs(e) do if key ~= "kind" and key ~= "id" and key ~= "args_json" then call[key] = v end end
+        if e.args_json then call.args = json.decode(e.args_json); e.args = call.args end
         r.calls[#r.calls + 1] = call
+        ops[e.id] = call
         local ok, v, delay = answer(self, e, call)
-        push(e.id, ok, v, delay, false)
+        push(e.id, ok, v, delay)
       end
     end
   end
 
   box:set_secrets(self.values.secret) -- redacted from what the run hands back
   local ok, err = pcall(function()
-    local ev = box:start("test", payload, meta_for(self, intent))
+    local ev = box:run(intent, payload, meta_for(self, intent))
     while true do
       handle(ev)
       if ev.status == "done" then return ev end
@@ -672,14 +699,7 @@ function H:run(intent, attrs)
       for i, q in ipairs(queue) do
         if not best or q.at < best.at or (q.at == best.at and q.seq < best.seq) then best, bi = q, i end
       end
-      if not best or best.at > deadline_at then
-        -- the worker's deadline op: the command is abandoned
-        self.clock = math.max(self.clock, deadline_at)
-        local waiting = box:stats().step -- as the worker names it (host.exec_step)
-        box:abort()
-        return { status = "done", ok = false, error_class = "permanent", error_message = "deadline exceeded",
-                 error_step = waiting, deadline = true, stuck = best == nil }
-      end
+      if not best then error("sio.testing: the command waits, but nothing it waits for is pending") end
       table.remove(queue, bi)
       if best.at > self.clock then self.clock = best.at end
       box:set_clock(self.clock, self.epoch)
@@ -697,16 +717,11 @@ function H:run(intent, attrs)
   r.instructions = ev.instructions
   r.mem_peak = ev.mem_peak
   r._trace = ev.trace
-  if ev.text then
-    r.text = ev.text
-  else
-    r.text = json.encode({ class = ev.error_class, message = tostring(ev.error_message), step = ev.error_step })
-  end
+  r.text = ev.text
   local decoded = json.decode(r.text)
   r.ok = ev.ok and true or false
   if r.ok then r.result = decoded else r.error = decoded end
-  r.lines[#r.lines + 1] = r.ok and ('{"status":"success","result":' .. r.text .. "}")
-    or ('{"status":"error","error":' .. r.text .. "}")
+  r.lines[#r.lines + 1] = ev.line
 
   -- per-step view
   local t = ev.trace or {}

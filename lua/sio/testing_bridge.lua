@@ -1,33 +1,39 @@
 -- sio.testing_bridge: the trusted side of the busted harness (sio.testing).
 --
--- It runs INSIDE the sandbox state the `sio_core` Lua C module creates with
--- sio_sandbox_create (the daemon's sandbox, limits and embedded engine), and
--- adds one runner entry, "test", next to the worker's "run":
+-- It runs INSIDE the worker the `sio_core` Lua C module creates for a
+-- harness (src/testing/testing_core.c): the daemon's sandbox, limits,
+-- embedded engine and host contract, with the harness's backend.  A spec's
+-- command runs exactly as a worker runs one - sio_worker_run, runner.run,
+-- runner.execute - on the set this module makes live for it:
 --
---   ok, text, trace = runner.job("test", attrs_json, meta)
+--   extra = bridge.load(meta)     before each run (and for h:load_errors,
+--       h:intents, h:workflow): loads the project as meta says and, unless
+--       meta.load_only, makes it the runner's live set (runner.use), with
+--       meta.intent's workflow observed for the trace.
+--   trace = bridge.trace()        after the run: what the engine did with
+--       each step (status, rendered args, payload, attempts, error, the
+--       guard's value), read from the A[step_id] records it wrote.
 --
 -- meta (a table, copied in from busted's state) =
 --   { intent = "name", workflows = "dir", lua_dir = "dir",
 --     tools = { name = true, ... },      -- tools answered by the harness
 --     sources = { {file = "x.yaml", src = "..."}, ... },  -- extra workflows
 --     retry_base_ms = n|nil, publish_limit = n|nil,
+--     load_only = bool, inspect = "intent"|nil,
 --     values = {config = {name = value}, secret = {name = value}} }  -- the stubs
+-- extra = { load_errors = {...}, intents = {...}, workflow = (inspect) }
 --
--- `text` is exactly what the "run" entry returns (the result or the error as
--- JSON); `trace` tells the harness what the engine did with each step.  The
--- engine itself is not touched: the workflow is loaded with sio.workflow,
--- executed with sio.engine.execute, and only observed (guard results are
--- recorded by wrapping the compiled guard factories of a per-run view of the
--- workflow; outputs, rendered args, attempts and errors are read from the
--- A[step_id] records the engine writes).
-local json = require "sio.json"
+-- The engine itself is not touched: the workflow is loaded with
+-- sio.workflow and only observed (guard results are recorded by wrapping the
+-- compiled guard factories of a per-run view of the workflow).
 local engine = require "sio.engine"
+local host = require "sio.host"
+local runner = require "sio.runner"
 local workflow = require "sio.workflow"
 
 local M = {}
 
-local encode, decode = json.encode, json.decode
-local type, pairs, ipairs, pcall, rawget, rawset = type, pairs, ipairs, pcall, rawget, rawset
+local type, pairs, ipairs, rawget, rawset = type, pairs, ipairs, rawget, rawset
 
 -- Where a spec sets a value the workflow lacks (engine.lua Cmd:value).
 local VALUE_HINTS = {
@@ -35,13 +41,9 @@ local VALUE_HINTS = {
   secret = 'stub it: h:stub("secret", {{name} = ...})',
 }
 
-local function fail(class, message, step, extra)
-  return false, encode({ class = class, message = message, step = step }), extra or {}
-end
-
 -- Loads the project with the stubbed tools turned into host-answered
 -- ("native") tools, plus any inline sources.
-local function load_set(host, meta)
+local function load_set(meta)
   local reg = workflow.registry(host, { lua_dir = meta.lua_dir or "lua" })
   for name in pairs(meta.tools or {}) do
     reg.tools[name] = { kind = "native", name = name }
@@ -129,41 +131,56 @@ local function trace_of(wf, A, seen, extra)
   return extra
 end
 
-function M.install(host, runner)
-  runner.add_entry("test", function(payload, meta)
-    if type(meta) ~= "table" then return fail("permanent", "test entry: meta must be a table") end
-    local set = load_set(host, meta)
-    local extra = { load_errors = set.errors, intents = {} }
-    for k in pairs(set.workflows) do extra.intents[#extra.intents + 1] = k end
-    table.sort(extra.intents)
-    if meta.load_only then return true, "{}", extra end
-    -- from here on, the same checks and calls as runner's "run" entry
-    local ok, attrs = pcall(decode, payload)
-    if not ok then return fail("permanent", "attrs are not valid JSON: " .. tostring(attrs), nil, extra) end
-    if type(attrs) ~= "table" or payload:match("^%s*%[") then -- an array is not attrs (as in `run`)
-      return fail("permanent", "attrs must be a JSON object", nil, extra)
-    end
-    local name = meta.intent
-    if type(name) ~= "string" or name == "" then return fail("permanent", "missing workflow", nil, extra) end
-    local wf = set.workflows[name]
-    if not wf then return fail("permanent", runner.unknown(name, extra.intents), nil, extra) end
-    local seen = {}
-    local res, err = engine.execute(host, traced(wf, seen), attrs, {
-      on_step_result = function(step_id, p, query)
-        host.emit("step_result", encode({ step_id = step_id, payload = p, query = query }))
-      end,
-      retry_base_ms = meta.retry_base_ms or runner.settings().retry_backoff_base_ms,
-      retry_max_ms = runner.settings().retry_backoff_max_ms,
-      publish_limit = meta.publish_limit or runner.settings().publish_limit,
-      values = { config = meta.values and meta.values.config or {}, secret = meta.values and meta.values.secret or {},
-                 hint = VALUE_HINTS },
-    })
-    trace_of(wf, attrs, seen, extra)
-    if not res then
-      return false, encode({ class = err.class, message = err.message, step = err.step }), extra
-    end
-    return true, encode(res), extra
-  end)
+-- What the loader made of wf, for h:workflow(): its fields without the
+-- registry (tools, filters, the host) and the compiled factories.
+local HIDDEN = { registry = true, filters_factory = true, factory = true }
+local function inspect(wf)
+  if not wf then return nil end
+  local view = {}
+  for k, v in pairs(wf) do if not HIDDEN[k] then view[k] = v end end
+  view.steps = {}
+  for i, s in ipairs(wf.steps) do
+    local st = {}
+    for k, v in pairs(s) do st[k] = v end
+    if type(s.tool) == "table" then st.tool = { kind = s.tool.kind, name = s.tool.name } end
+    view.steps[i] = st
+  end
+  return view
+end
+
+local observed -- {wf, seen, A}: the run being observed
+
+function M.load(meta)
+  local set = load_set(meta)
+  local extra = { load_errors = set.errors, intents = {} }
+  for k in pairs(set.workflows) do extra.intents[#extra.intents + 1] = k end
+  table.sort(extra.intents)
+  if meta.inspect then extra.workflow = inspect(set.workflows[meta.inspect]) end
+  if meta.load_only then return extra end
+  local wf, seen = set.workflows[meta.intent], {}
+  observed = wf and { wf = wf, seen = seen } or nil
+  if wf then set.workflows[meta.intent] = traced(wf, seen) end
+  set.observe = function(_, A) if observed then observed.A = A end end
+  local settings = runner.settings()
+  set.run_opts = {
+    on_step_result = host.step_result,
+    retry_base_ms = meta.retry_base_ms or settings.retry_backoff_base_ms,
+    retry_max_ms = settings.retry_backoff_max_ms,
+    publish_limit = meta.publish_limit or settings.publish_limit,
+    -- the stubbed config and secrets, where the daemon's set has the files'
+    -- (runner.load_values)
+    values = { config = meta.values and meta.values.config or {},
+               secret = meta.values and meta.values.secret or {}, hint = VALUE_HINTS },
+  }
+  runner.use(set)
+  return extra
+end
+
+function M.trace()
+  local o = observed
+  observed = nil
+  if not (o and o.A) then return {} end
+  return trace_of(o.wf, o.A, o.seen, {})
 end
 
 return M

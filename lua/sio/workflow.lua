@@ -219,7 +219,12 @@ function M.registry_base(host, opts)
   end
   for k, v in pairs(opts.native_tools or {}) do
     local name = type(k) == "string" and k or v
-    reg.tools[name] = { kind = "native", name = name }
+    if reg.tools[name] then -- a built-in: the engine's names win, and say so
+      reg.errors[#reg.errors + 1] = ("native tool '%s' (sio_tool_register) has the name of a built-in tool")
+        :format(name)
+    else
+      reg.tools[name] = { kind = "native", name = name }
+    end
   end
   return reg
 end
@@ -363,7 +368,7 @@ local function build_step(ctx, wf, raw, i)
 
   -- timeout
   if raw.timeout ~= nil then
-    local ms, err = api.parse_duration(raw.timeout)
+    local ms, err = api.duration_ms(host, raw.timeout)
     if not ms then add_error(ctx, id, "timeout", "timeout: " .. err)
     elseif ms <= 0 then add_error(ctx, id, "timeout", "timeout must be > 0")
     else step.timeout_ms = ms; step.timeout_text = tostring(raw.timeout) end

@@ -1,7 +1,11 @@
 -- spec/support/helpers.lua: shared helpers for the engine specs.
-local fakehost = require "support.fakehost"
-local workflow = require "sio.workflow"
-local engine = require "sio.engine"
+--
+-- The engine runs where it runs in the daemon: inside the C sandbox, with
+-- the host contract of src/sandbox/luahost.c, driven by sio.testing (its
+-- recording backend and virtual clock).  There is no Lua stand-in for the
+-- host: what these specs see is what a worker's engine does.
+local testing = require "sio.testing"
+local json = require "sio.json"
 
 local M = {}
 
@@ -22,8 +26,6 @@ function M.mkproject(files)
   end
   return dir
 end
-
-function M.host(opts) return fakehost.new(opts) end
 
 -- binary() -> path of the sio-orchestrator binary under test
 function M.binary()
@@ -57,29 +59,90 @@ function M.cli(args, env)
   return out, errout, code
 end
 
--- load(src, file, host, reg) -> wf (asserts it loads)
-function M.load(src, file, h, reg)
-  h = h or fakehost.new()
-  local wf, errs = workflow.load_source(h, src, file or "wf.yaml", reg)
-  if not wf then error("workflow did not load:\n" .. table.concat(errs, "\n"), 2) end
-  return wf, h
+-- harness(opts) -> h: sio.testing.new(opts) on opts.root, or on a fresh
+-- empty project (with opts.files in it, as mkproject takes them).
+function M.harness(opts)
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do if k ~= "files" and k ~= "tools" then o[k] = v end end
+  o.root = o.root or M.mkproject(opts.files)
+  local h = testing.new(o)
+  for name, fn in pairs(opts.tools or {}) do h:stub_tool(name, fn) end
+  return h
 end
 
--- load_errors(src, file, reg) -> errs (asserts it does NOT load)
-function M.load_errors(src, file, reg, h)
-  h = h or fakehost.new()
-  local wf, errs = workflow.load_source(h, src, file or "wf.yaml", reg)
-  assert(wf == nil, "workflow unexpectedly loaded")
+-- load(src, file, opts) -> wf, h: a harness (opts as harness takes them)
+-- with src as an inline workflow (file's suffix picks the format; default
+-- wf.yaml), and the workflow as the loader read it (h:workflow).  Asserts
+-- it loads.
+function M.load(src, file, opts)
+  local h = M.harness(opts)
+  local before = {}
+  for _, i in ipairs(h:intents()) do before[i] = true end
+  h:add_workflow(src, file or "wf.yaml")
+  local errs = h:load_errors()
+  if #errs > 0 then error("workflow did not load:\n" .. table.concat(errs, "\n"), 2) end
+  for _, i in ipairs(h:intents()) do if not before[i] then h.intent = i end end
+  return h:workflow(h.intent), h
+end
+
+-- load_errors(src, file, opts) -> errs, all: what loading src reports
+-- (asserts it does NOT load).
+function M.load_errors(src, file, opts)
+  local h = M.harness(opts)
+  h:add_workflow(src, file or "wf.yaml")
+  local errs = h:load_errors()
+  assert(#errs > 0, "workflow unexpectedly loaded")
   return errs, table.concat(errs, "\n")
 end
 
--- run(h, wf, attrs, opts) -> result, err, published {{id, payload, query}, ...}
+-- run(h, wf, attrs, opts) -> result, err, published {{id, payload, query},
+-- ...}, r: h:run on wf's intent.  err is r.error plus the failed step's
+-- attempts (and killed = true for a limit).  opts.retry_base_ms sets the
+-- backoff base.
 function M.run(h, wf, attrs, opts)
+  h.retry_base_ms = opts and opts.retry_base_ms or h.retry_base_ms
+  local r = h:run(wf.intent, attrs or {})
   local pubs = {}
-  opts = opts or {}
-  opts.on_step_result = function(id, payload, query) pubs[#pubs + 1] = { id = id, payload = payload, query = query } end
-  local res, err = h:run(engine.execute, h, wf, attrs or {}, opts)
-  return res, err, pubs
+  for i, p in ipairs(r.published) do pubs[i] = { id = p.step_id, payload = p.payload, query = p.query } end
+  if r.ok then return r.result, nil, pubs, r end
+  local err = {}
+  for k, v in pairs(r.error) do err[k] = v end
+  local s = err.step and r.steps[err.step]
+  if r.killed then err.killed = true elseif s then err.attempts = s.attempts end
+  return nil, err, pubs, r
+end
+
+-- guard(expr, A) -> whether the guard `expr` lets a step run for attrs A.
+function M.guard(expr, A)
+  local h = M.harness()
+  h:add_workflow(json.encode({ intent = "g", steps = { { id = "g", guard = expr, tool = { name = "echo" } } } }),
+    "g.json")
+  local r = h:run("g", A or {})
+  r:expect_ok()
+  return r.steps.g.status == "ok"
+end
+
+-- max_in_flight(r) -> the most ops (calls, not timers) open at once, on
+-- the virtual clock: each from its start to its answer or cancellation.
+function M.max_in_flight(r)
+  local ev = {}
+  for _, c in ipairs(r.calls) do
+    local done = c.cancelled_at or (c.delay_ms and c.at + c.delay_ms) or math.huge
+    ev[#ev + 1] = { c.at, 1 }
+    ev[#ev + 1] = { done, -1 }
+  end
+  table.sort(ev, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local n, max = 0, 0
+  for _, e in ipairs(ev) do n = n + e[2]; if n > max then max = n end end
+  return max
+end
+
+-- cancelled(r) -> how many calls the engine abandoned
+function M.cancelled(r)
+  local n = 0
+  for _, c in ipairs(r.calls) do if c.cancelled_at then n = n + 1 end end
+  return n
 end
 
 -- `sio-orchestrator run intent --attrs attrs_json` -> its stdout lines (as

@@ -9,7 +9,7 @@ local ORDER = { order_id = "o-1", customer_id = "42", items = { { sku = "A", qty
 describe("workflows/enrich_order.lua", function()
   local h, confirmed
   before_each(function()
-    h = testing.load("enrich_order")
+    h = testing.load("enrich_order", { http_allow = "crm.internal.example,warehouse.internal.example" })
     confirmed = true
     h:stub("http", function(req)
       if req.url == "https://crm.internal.example/customers/42" then

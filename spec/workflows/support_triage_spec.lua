@@ -23,7 +23,7 @@ end
 describe("workflows/support_triage.yaml", function()
   local h
   before_each(function()
-    h = testing.load("support_triage")
+    h = testing.load("support_triage", { http_allow = "crm.internal.example,pager.internal.example" })
     h:stub("http", services)
   end)
 

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "http_req.h"
 #include "sio_err.h"
 
 typedef struct sio_aio sio_aio;
@@ -84,7 +85,7 @@ typedef struct sio_aio_cfg {
      * sio_http_allow_parse: "host" allows the scheme's default port only,
      * "host:port" that port, "*" anything; NULL or empty allows nothing),
      * default timeout, TLS verification (always on unless tls_insecure). */
-    const char *const *http_allow; /* NULL-terminated; copied */
+    const char *const *http_allow; /* NULL-terminated; read during create only */
     long http_timeout_ms;          /* default 10000 */
     size_t http_max_body;          /* default 8 MiB */
     int tls_insecure;
@@ -118,19 +119,10 @@ void sio_aio_destroy(sio_aio *aio);
  * the op could not start (the callback is then never called). */
 uint64_t sio_aio_timer(sio_aio *aio, void *owner, uint64_t ms, sio_err *err);
 
-/* One request header, sent as given (lengths count every byte, so an
- * embedded NUL is seen). */
-typedef struct sio_http_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} sio_http_header;
-
 /* An HTTP request (everything is copied; timeout_ms 0 = the configured
- * default).  Refused with a permanent error, before anything is sent: a
- * method that is not an HTTP token; a URL that is not http(s), is
- * malformed, or holds CR, LF or NUL; a host and port off the allow-list
+ * default).  Refused with a permanent error, before anything is sent (the
+ * rules of http_req.h): a method that is not an HTTP token; a URL that is
+ * not http(s), is malformed, or holds CR, LF or NUL; a host and port off the allow-list
  * (see sio_aio_cfg.http_allow); a header name that is not a token; a
  * header value holding CR, LF or NUL; a Content-Length or
  * Transfer-Encoding header (the request's framing is curl's: a script

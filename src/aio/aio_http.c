@@ -16,7 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
 
 /* The most header bytes a response may have (curl's own limit is 100 KiB). */
 #define HTTP_MAX_HEADERS (64 * 1024)
@@ -134,27 +133,11 @@ static void free_timer(uv_handle_t *h) {
     free(h);
 }
 
-/* Parses cfg.http_allow into aio->allow (the cfg's strings are not kept). */
-static int parse_allow(sio_aio *aio, sio_err *err) {
-    const char *const *list = aio->cfg.http_allow;
-    aio->cfg.http_allow = NULL;
-    size_t n = 0;
-    while (list && list[n]) n++;
-    if (n == 0) return 0;
-    aio->allow = calloc(n, sizeof *aio->allow);
-    if (aio->allow == NULL) return sio_err_set(err, SIO_E_NOMEM, "http: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        sio_allow *a = &aio->allow[i];
-        if (sio_http_allow_parse(list[i], a->host, sizeof a->host, &a->port, err) != 0) return -1;
-    }
-    aio->nallow = n;
-    return 0;
-}
-
 int sio_aio_http_init(sio_aio *aio, sio_err *err) {
     static uv_once_t once = UV_ONCE_INIT;
     uv_once(&once, global_init);
-    if (parse_allow(aio, err) != 0) return -1;
+    if ((aio->allow = sio_http_allow_new(aio->cfg.http_allow, err)) == NULL) return -1;
+    aio->cfg.http_allow = NULL; /* parsed: not kept */
     aio->multi = curl_multi_init();
     aio->curl_timer = malloc(sizeof *aio->curl_timer);
     if (aio->multi == NULL || aio->curl_timer == NULL)
@@ -169,9 +152,8 @@ int sio_aio_http_init(sio_aio *aio, sio_err *err) {
 }
 
 void sio_aio_http_close(sio_aio *aio) {
-    free(aio->allow);
+    sio_http_allow_free(aio->allow);
     aio->allow = NULL;
-    aio->nallow = 0;
     if (aio->multi) {
         for (sio_op *op = aio->ops; op; op = op->next) {
             if (op->easy == NULL) continue;
@@ -232,99 +214,6 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp) {
                   HTTP_MAX_HEADERS, &op->hdrs_too_big);
 }
 
-/* Does the allow-list let a request go to host:port with this scheme? */
-static int allowed(const sio_aio *aio, const char *scheme, const char *host, int port) {
-    size_t hn = strlen(host);
-    if (hn >= 2 && host[0] == '[' && host[hn - 1] == ']') host++, hn -= 2; /* IPv6 */
-    int dflt = strcasecmp(scheme, "https") == 0 ? 443 : 80;
-    for (size_t i = 0; i < aio->nallow; i++) {
-        const sio_allow *a = &aio->allow[i];
-        if (strcmp(a->host, "*") == 0) return 1;
-        if (strlen(a->host) != hn || strncasecmp(a->host, host, hn) != 0) continue;
-        if (a->port == -1 || port == (a->port ? a->port : dflt)) return 1;
-    }
-    return 0;
-}
-
-/* Is url http(s) and its host and port on the allow-list?  Fills err
- * when not. */
-static int url_allowed(const sio_aio *aio, const char *url, sio_err *err) {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    int ok = 0;
-    if (u == NULL) return sio_err_set(err, SIO_E_NOMEM, "http: out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
-        sio_err_set(err, SIO_E_INVAL, "http: malformed url '%s'", url);
-    } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        sio_err_set(err, SIO_E_SANDBOX, "http: scheme '%s' is not allowed (http, https only)",
-                    scheme);
-    } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-               curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        sio_err_set(err, SIO_E_INVAL, "http: malformed url '%s'", url);
-    } else if (!(ok = allowed(aio, scheme, host, atoi(port)))) {
-        sio_err_set(err, SIO_E_SANDBOX,
-                    "http: %s:%s is not on the allow-list (SIO_HTTP_ALLOW; a host without "
-                    "a port allows only the scheme's default port)",
-                    host, port);
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return ok ? 0 : -1;
-}
-
-/* An RFC 9110 token (a method or a header name): 1+ of tchar. */
-static int is_token(const char *s, size_t n) {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (n == 0) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c != '\0' && strchr(extra, c))))
-            return 0;
-    }
-    return 1;
-}
-
-/* Where s (n bytes) holds CR, LF or NUL, a name for it; else NULL. */
-static const char *line_breaker(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\r') return "CR";
-        if (s[i] == '\n') return "LF";
-        if (s[i] == '\0') return "NUL";
-    }
-    return NULL;
-}
-
-/* Checks what a script gave before anything is built from it. */
-static int check_request(const char *method, size_t method_len, const char *url, size_t url_len,
-                         const sio_http_header *h, size_t nh, sio_err *err) {
-    const char *bad;
-    if (method_len > 32 || !is_token(method, method_len))
-        return sio_err_set(err, SIO_E_INVAL, "http: invalid method '%.*s' (a token such as GET)",
-                           (int)(method_len > 40 ? 40 : method_len), method);
-    if ((bad = line_breaker(url, url_len)) != NULL)
-        return sio_err_set(err, SIO_E_INVAL, "http: the url holds %s", bad);
-    for (size_t i = 0; i < nh; i++) {
-        int nn = (int)(h[i].name_len > 60 ? 60 : h[i].name_len);
-        if (!is_token(h[i].name, h[i].name_len))
-            return sio_err_set(err, SIO_E_INVAL, "http: invalid header name '%.*s'%s", nn,
-                               h[i].name, line_breaker(h[i].name, h[i].name_len)
-                                              ? " (it holds CR, LF or NUL)" : " (not a token)");
-        if ((bad = line_breaker(h[i].value, h[i].value_len)) != NULL)
-            return sio_err_set(err, SIO_E_INVAL, "http: the value of header '%.*s' holds %s", nn,
-                               h[i].name, bad);
-        if ((h[i].name_len == 14 && strncasecmp(h[i].name, "Content-Length", 14) == 0) ||
-            (h[i].name_len == 17 && strncasecmp(h[i].name, "Transfer-Encoding", 17) == 0))
-            return sio_err_set(err, SIO_E_INVAL,
-                               "http: header '%.*s' is set by the host from the body", nn,
-                               h[i].name);
-    }
-    return 0;
-}
-
 /* Adds "Name: value" to op's header list ("Name;" for an empty value,
  * which curl would otherwise take as "remove this header"). */
 static int add_header(sio_op *op, const sio_http_header *h) {
@@ -346,8 +235,9 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, size_t meth
                       const char *url, size_t url_len, const sio_http_header *headers,
                       size_t nheaders, const char *body, size_t body_len, long timeout_ms,
                       sio_err *err) {
-    if (check_request(method, method_len, url, url_len, headers, nheaders, err) != 0 ||
-        url_allowed(aio, url, err) != 0)
+    /* the rules every request of a script meets (http_req.h), here too */
+    if (sio_http_check_request(method, method_len, url, url_len, headers, nheaders, err) != 0 ||
+        sio_http_check(aio->allow, url, url_len, err) != 0)
         return 0;
     sio_op *op = sio_op_new(aio, owner, SIO_AIO_HTTP, err);
     if (op == NULL) return 0;
@@ -368,7 +258,7 @@ uint64_t sio_aio_http(sio_aio *aio, void *owner, const char *method, size_t meth
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/0.1");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "sio-orchestrator/" SIO_VERSION);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, verb);
     if (body != NULL) {
         op->body = malloc(body_len + 1);

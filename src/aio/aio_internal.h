@@ -1,4 +1,6 @@
-/* aio_internal.h - shared between aio.c, aio_http.c and aio_redis.c. */
+/* aio_internal.h - the parts of aio, bottom up: aio_op.c (the op table),
+ * aio_http.c and aio_redis.c (the clients, on the op table), aio.c (create,
+ * destroy and the simple kinds, over both).  Nothing calls upwards. */
 #ifndef SIO_AIO_INTERNAL_H
 #define SIO_AIO_INTERNAL_H
 
@@ -6,6 +8,7 @@
 #include <hiredis/async.h>
 
 #include "aio.h"
+#include "http_req.h"
 
 typedef struct sio_op sio_op;
 
@@ -44,13 +47,6 @@ struct sio_op {
     sio_aio_result deferred;
 };
 
-/* One allow-list entry (sio_http_allow_parse): host "*" = any; port -1 =
- * any, 0 = the scheme's default only. */
-typedef struct sio_allow {
-    char host[256];
-    int port;
-} sio_allow;
-
 struct sio_aio {
     uv_loop_t *loop;
     sio_aio_cfg cfg;
@@ -60,8 +56,7 @@ struct sio_aio {
     size_t index_cap;
     uint64_t next_id;
     /* HTTP */
-    sio_allow *allow;
-    size_t nallow;
+    sio_http_allow *allow; /* cfg.http_allow, parsed */
     CURLM *multi;
     uv_timer_t *curl_timer;
     /* Redis (aio_redis.c) */
@@ -77,6 +72,7 @@ struct sio_aio {
     int closing;
 };
 
+/* aio_op.c */
 sio_op *sio_op_new(sio_aio *aio, void *owner, sio_aio_kind kind, sio_err *err);
 
 /* Starts op's timer: cb fires after ms with the op as handle data.
@@ -92,6 +88,7 @@ void sio_op_drop(sio_op *op);
 /* Reports res for op (unless forgotten), unlinks and frees it. */
 void sio_op_finish(sio_op *op, sio_aio_result *res);
 
+/* aio_http.c, aio_redis.c: called by aio.c's create and destroy */
 int sio_aio_http_init(sio_aio *aio, sio_err *err);
 void sio_aio_http_close(sio_aio *aio);
 int sio_aio_redis_init(sio_aio *aio, sio_err *err);

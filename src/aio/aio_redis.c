@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "log.h"
 #include "memkv.h"
 
@@ -127,6 +128,21 @@ static void timer_start(sio_aio *aio, uint64_t ms) {
     uv_timer_start(aio->redis_timer, on_timer, ms, 0);
 }
 
+/* "host:port" of the Redis server, as a JSON string (for log lines). */
+static json_t *redis_addr(const sio_aio *aio) {
+    const char *h = aio->redis_host ? aio->redis_host : "";
+    size_t n = strlen(h);
+    char port[16];
+    int pn = snprintf(port, sizeof port, ":%d", aio->cfg.redis_port);
+    char *t = malloc(n + (size_t)pn + 1);
+    if (t == NULL) return NULL;
+    memcpy(t, h, n);
+    memcpy(t + n, port, (size_t)pn + 1);
+    json_t *v = sio_json_text(t, n + (size_t)pn);
+    free(t);
+    return v;
+}
+
 /* The connection failed or was lost (why: for logs and errors): forget it
  * (hiredis frees it), fail commands fast until the reconnect timer fires.
  * Idempotent; nothing happens while aio closes. */
@@ -139,11 +155,9 @@ static void lost(sio_aio *aio, const char *why) {
     if (!aio->redis_counted_down) {
         aio->redis_counted_down = 1;
         if (atomic_fetch_add(&conns_down, 1) == 0) {
-            char e[300], addr[300];
-            sio_logf(SIO_LOG_WARN, "redis unavailable: reconnecting",
-                     "\"redis\":\"%s:%d\",\"error\":\"%s\"",
-                     sio_json_escape(aio->redis_host, addr, sizeof addr), aio->cfg.redis_port,
-                     sio_json_escape(aio->redis_why, e, sizeof e));
+            sio_log_json(SIO_LOG_WARN, "redis unavailable: reconnecting",
+                         json_pack("{s:o,s:o}", "redis", redis_addr(aio), "error",
+                                   sio_json_text(aio->redis_why, strlen(aio->redis_why))));
         }
     }
     timer_start(aio, aio->redis_backoff_ms);
@@ -166,9 +180,8 @@ static void restored(sio_aio *aio) {
     aio->redis_counted_down = 0;
     if (atomic_fetch_sub(&conns_down, 1) == 1) {
         atomic_store(&auth_refusal_logged, 0);
-        char addr[300];
-        sio_logf(SIO_LOG_INFO, "redis connection restored", "\"redis\":\"%s:%d\"",
-                 sio_json_escape(aio->redis_host, addr, sizeof addr), aio->cfg.redis_port);
+        sio_log_json(SIO_LOG_INFO, "redis connection restored",
+                     json_pack("{s:o}", "redis", redis_addr(aio)));
     }
 }
 
@@ -183,13 +196,12 @@ static void on_auth(redisAsyncContext *ac, void *reply, void *privdata) {
         restored(aio);
         return;
     }
-    char why[300], e[700], addr[300];
+    char why[300];
     snprintf(why, sizeof why, "refused AUTH: %s", r->str);
     if (atomic_exchange(&auth_refusal_logged, 1) == 0)
-        sio_logf(SIO_LOG_ERROR, "redis refused AUTH: reconnecting",
-                 "\"redis\":\"%s:%d\",\"error\":\"%s\"",
-                 sio_json_escape(aio->redis_host, addr, sizeof addr), aio->cfg.redis_port,
-                 sio_json_escape(r->str, e, sizeof e));
+        sio_log_json(SIO_LOG_ERROR, "redis refused AUTH: reconnecting",
+                     json_pack("{s:o,s:o}", "redis", redis_addr(aio), "error",
+                               sio_json_text(r->str, r->len)));
     drop(aio, why); /* hiredis frees ac once this callback returns */
 }
 

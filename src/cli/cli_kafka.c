@@ -168,8 +168,12 @@ void sio_cli_print_json(const json_t *v) {
     free(text);
 }
 
+const sio_cli_command sio_cli_topics_cmd = {
+    "topics", sio_cli_topics, "", 0, "create the commands, responses and DLQ topics", NULL,
+     sio_cli_no_flags};
+
 int sio_cli_topics(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_topics_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     char dlq[512];
@@ -233,8 +237,13 @@ static int print_offsets(rd_kafka_t *c, const sio_config *cfg, const sio_cli_par
     return 0;
 }
 
+const sio_cli_command sio_cli_offsets_cmd = {
+    "offsets", sio_cli_offsets, "", 0, "the group's committed offsets and lag on the commands "
+     "topic", "One JSON line per partition ({\"committed\": null} when the group has committed "
+     "nothing there), then the totals.", sio_cli_no_flags};
+
 int sio_cli_offsets(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_offsets_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     sio_cli_part *parts = NULL;

@@ -149,6 +149,13 @@ static const char *const EDITOR_FILES[][2] = {
     {"types/sio_testing.lua", ".sio/types/sio_testing.lua"},
 };
 
+const sio_cli_command sio_cli_new_cmd = {
+    "new", sio_cli_new, "NAME", 1, "scaffold a workflow, its Lua step and its spec here",
+     "Writes workflows/NAME.yaml, lua/NAME.lua and spec/NAME_spec.lua in the current folder "
+     "(nothing when any exists), and refreshes .sio/ (schema and type definitions for "
+     "editors).\nExit codes: 0 done, 1 a file exists or cannot be written, 2 usage.",
+     sio_cli_no_flags};
+
 int sio_cli_new(int argc, char **argv, char **envp) {
     (void)envp;
     if (argc != 2 || argv[1][0] == '-') {

@@ -452,8 +452,39 @@ static int read_request(const sio_config *cfg, request *rq, char *dlq_buf, size_
     return 0;
 }
 
+static const sio_cli_flag replay_flags[] = {
+    {"--topic", "-t", "TOPIC", "the DLQ to read (default: the responses topic's DLQ)"},
+    {"--target", NULL, "TOPIC", "where the commands go (default: the commands topic)"},
+    {"--partition", "-p", "N", "read only partition N of the DLQ"},
+    {"--from-offset", NULL, "N", "start at offset N of each partition read"},
+    {"--to-offset", NULL, "N", "stop after offset N (inclusive)"},
+    {"--since", NULL, "TIME", "only entries the DLQ received at or after TIME: RFC 3339 "
+                              "(2026-11-27T01:33:49Z), epoch milliseconds, or a duration ago "
+                              "(2h)"},
+    {"--until", NULL, "TIME", "only entries received before TIME (same forms)"},
+    {"--error-class", NULL, "CLASS", "only permanent or only transient failures"},
+    {"--workflow", NULL, "NAME", "only commands for this workflow"},
+    {"--error", NULL, "TEXT", "only entries whose error message contains TEXT"},
+    {"--correlation-id", NULL, "ID", "only the entries of this correlation id"},
+    {"--max", "-c", "N", "replay at most N entries"},
+    {"--rate", NULL, "N", "at most N commands a second (default 100; 0 = no limit)"},
+    {"--dry-run", NULL, NULL, "print what would be replayed; send nothing, mark nothing"},
+    {"--force", NULL, NULL, "replay entries even when marked as replayed already"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_replay_cmd = {
+    "replay", sio_cli_replay, "", 0, "send dead-lettered commands again",
+     "Reads the DLQ from the start (or the range given) up to its end at the time replay "
+     "starts, and sends each matching entry's command (as received, with its Kafka headers "
+     "and a sio-replay-of header naming the entry) to the target, keyed by its correlation "
+     "id.  An entry replayed once is marked in Redis (REPLAY_KEY_PREFIX + "
+     "topic:partition:offset, kept as long as the DLQ keeps the entry) and skipped by later "
+     "replays unless --force.  Prints one JSON line per matching entry and a summary line; "
+     "a progress line on a terminal.\nExit codes: 0 every matching entry was replayed (now "
+     "or before), 1 some could not be (see the summary), 2 usage.", replay_flags};
+
 int sio_cli_replay(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_replay_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     request rq;
     char dlq[512];

@@ -20,40 +20,27 @@ typedef struct run_state {
     int finished;
 } run_state;
 
-/* Prints {"status": status, key: value} as one line; steals value. */
-static void print_line(const char *status, const char *key, json_t *value) {
-    json_t *line = json_pack("{s:s,s:o}", "status", status, key, value);
-    char *text = line ? sio_json_dump(line, NULL) : NULL;
+/* Prints one line of text (malloc'd; freed here). */
+static void print_line(char *text) {
     if (text) printf("%s\n", text);
     else fprintf(stderr, "sio-orchestrator run: out of memory\n");
     fflush(stdout);
     free(text);
-    json_decref(line);
 }
 
 static void on_step_result(void *ud, const char *step_id, const char *payload, size_t len,
                            const json_t *query) {
     (void)ud;
-    print_line("step_result", "result",
-               json_pack("{s:o,s:o,s:O}", "step_id", sio_json_text(step_id, strlen(step_id)),
-                         "payload", sio_json_text(payload, len), "query", query));
-}
-
-/* {"class", "message"[, "step"]}; bytes that are not UTF-8 (a script's
- * message) as U+FFFD, as everywhere we write JSON. */
-static json_t *error_json(const char *cls, const char *message, const char *step) {
-    json_t *e = json_pack("{s:s,s:o}", "class", cls, "message",
-                          sio_json_text(message, strlen(message)));
-    if (e && step) json_object_set_new(e, "step", sio_json_text(step, strlen(step)));
-    return e;
+    print_line(sio_run_step_line(step_id, payload, len, query));
 }
 
 static void on_done(void *ud, json_t *result, const sio_run_error *e) {
     run_state *st = ud;
     st->finished = 1;
     st->ok = result != NULL;
-    if (result) print_line("success", "result", result);
-    else print_line("error", "error", error_json(sio_class_name(e->cls), e->message, e->step));
+    print_line(result ? sio_run_done_line(result, NULL, NULL, NULL)
+                      : sio_run_done_line(NULL, sio_class_name(e->cls), e->message, e->step));
+    json_decref(result);
 }
 
 /* Was the Redis address given explicitly (env or flag), not defaulted? */
@@ -94,8 +81,16 @@ static sio_worker *cli_worker(const sio_config *cfg, int with_redis, const char 
     return w;
 }
 
+static const sio_cli_flag run_flags[] = {
+    {"--attrs", NULL, "JSON", "the command's attrs, a JSON object (default {})"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_run_cmd = {
+    "run", sio_cli_run, "WORKFLOW", 1, "execute a workflow locally, no Kafka",
+     "Prints step results and the outcome as JSON lines; exit 1 on error.", run_flags};
+
 int sio_cli_run(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_run_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     if (cfg->nargs != 1) {
         fprintf(stderr, "usage: sio-orchestrator run WORKFLOW [--attrs JSON] [--workflows DIR] "
@@ -112,15 +107,15 @@ int sio_cli_run(int argc, char **argv, char **envp) {
     const char *text = sio_config_extra(cfg, "--attrs");
     run_state st = {0, 0};
     sio_err err;
-    json_t *attrs = sio_cli_attrs(text, &err);
+    json_t *attrs = sio_run_attrs(text, text ? strlen(text) : 0, &err);
     if (attrs == NULL) {
-        print_line("error", "error", error_json("permanent", err.msg, NULL));
+        print_line(sio_run_done_line(NULL, "permanent", err.msg, NULL));
         st.finished = 1;
     } else {
         sio_run_cbs cbs = {.step_result = on_step_result, .done = on_done};
         if (sio_worker_run(w, cfg->args[0], attrs, &cbs, &st, &err) == NULL) {
-            print_line("error", "error",
-                       error_json(sio_class_name(sio_code_class(err.code)), err.msg, NULL));
+            print_line(sio_run_done_line(NULL, sio_class_name(sio_code_class(err.code)), err.msg,
+                                         NULL));
             st.finished = 1;
         }
         sio_worker_run_until_idle(w);
@@ -138,8 +133,13 @@ int sio_cli_run(int argc, char **argv, char **envp) {
  * prints "ok: intent (file)" per valid workflow on stdout or, when any is
  * invalid, everything on stderr with one "file:line: message" per error;
  * exit 1 when any error. */
+const sio_cli_command sio_cli_validate_cmd = {
+    "validate", sio_cli_validate, "[PATH...]", -1, "check workflows; file:line errors",
+     "Loads the files or folders given (default WORKFLOWS_DIR); exit 1 on any error.",
+     sio_cli_no_flags};
+
 int sio_cli_validate(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_validate_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     /* The worker loads nothing itself: validate loads the paths and

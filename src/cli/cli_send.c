@@ -28,6 +28,7 @@
 #include "json.h"
 #include "kafka.h"
 #include "progress.h"
+#include "worker.h"
 
 /* Delivery reports of one run (the producer's opaque). */
 typedef struct deliveries {
@@ -225,7 +226,7 @@ static json_t *command_of(const sio_config *cfg) {
     const char *given = sio_config_extra(cfg, "--correlation-id");
     char cid[64];
     sio_err err;
-    json_t *attrs = sio_cli_attrs(text, &err);
+    json_t *attrs = sio_run_attrs(text, text ? strlen(text) : 0, &err);
     if (attrs == NULL) {
         sio_cli_fail("send", 2, "--attrs %s: %s", text, err.msg);
         return NULL;
@@ -300,8 +301,32 @@ static int numbers(const sio_config *cfg, int64_t *wait_ms, int64_t *max) {
     return 0;
 }
 
+static const sio_cli_flag send_flags[] = {
+    {"--attrs", NULL, "JSON", "the command's attrs, a JSON object (default {})"},
+    {"--correlation-id", NULL, "ID", "the correlation id, also the Kafka key (default: a random "
+                                     "UUID)"},
+    {"--reply-topic", NULL, "TOPIC", "the command's reply_topic (default: the responses topic)"},
+    {"--wait", NULL, "DURATION", "how long to wait for the outcome (default 30s)"},
+    {"--raw", NULL, "BYTES", "send BYTES as they are and do not wait"},
+    {"--lines", NULL, "FILE", "send each line of FILE (- for stdin) as one message and do not "
+                              "wait; the key is the line's correlation_id; a progress line on a "
+                              "terminal"},
+    {"--topic", "-t", "TOPIC", "the topic to send to (default: the commands topic)"},
+    {"--header", "-H", "KEY=VALUE", "a Kafka header on every message sent (repeatable; KEY "
+                                    "alone: a header without a value)"},
+    {"--key-delimiter", "-K", "DELIM", "with --lines or --raw: what comes before the first "
+                                       "DELIM is the key, the rest the value"},
+    {"--max", "-c", "N", "with --lines: send at most N messages"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_send_cmd = {
+    "send", sio_cli_send, "WORKFLOW", 1, "publish a command and wait for its outcome",
+     "Prints each message keyed by the correlation id on the reply topic and its DLQ as a JSON "
+     "line (the form of `tail`).\nExit codes: 0 success, 1 a DLQ entry or a message not "
+     "delivered, 2 usage, 3 no outcome in time.", send_flags};
+
 int sio_cli_send(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_send_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     int64_t wait_ms = 30000, max = 0;
     const char *raw = sio_config_extra(cfg, "--raw"), *lines = sio_config_extra(cfg, "--lines");

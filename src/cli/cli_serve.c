@@ -14,6 +14,8 @@
 
 #include "cli.h"
 #include "config.h"
+#include "json.h"
+#include "log.h"
 #include "service.h"
 #include "watch.h"
 
@@ -30,12 +32,21 @@ static void on_hup(int sig) {
     if (running) sio_service_reload(running);
 }
 
-static void on_files_changed(void *ud) {
-    sio_service_reload(ud);
+static void on_files_changed(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    sio_service_reload_files(ud, paths, npaths, more);
 }
 
+static const sio_cli_flag serve_flags[] = {
+    {"--embedded", NULL, NULL, "use an in-process broker (librdkafka's mock cluster) and an "
+                               "in-memory dedupe store"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_serve_cmd = {
+    "serve", sio_cli_serve, "", 0, "the daemon: consume commands, run workflows, publish "
+     "responses", "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the workflows.", serve_flags};
+
 int sio_cli_serve(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_serve_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     sio_err err;
     sio_service_opts so = {.embedded = sio_config_extra(cfg, "--embedded") != NULL};
@@ -54,8 +65,8 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
     struct stat st;
     int have_lua = stat(cfg->lua_dir, &st) == 0;
     if (!have_lua)
-        fprintf(stderr, "sio-orchestrator serve: LUA_DIR '%s' does not exist: no Lua modules or "
-                        "tools from it\n", cfg->lua_dir);
+        sio_log_json(SIO_LOG_WARN, "LUA_DIR does not exist: no Lua modules or tools from it",
+                     json_pack("{s:o}", "lua_dir", sio_json_text(cfg->lua_dir, strlen(cfg->lua_dir))));
     /* Workflow config and secrets reload with the workflows: their folder,
      * or the folder of their file. */
     char values_dirs[2][4096];
@@ -78,8 +89,8 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
     dirs[nd] = NULL;
     sio_watch *watch = sio_watch_create(dirs, on_files_changed, s, &err);
     if (watch == NULL)
-        fprintf(stderr, "sio-orchestrator serve: not watching for changes (%s); SIGHUP reloads\n",
-                err.msg);
+        sio_log_json(SIO_LOG_WARN, "not watching for changes; SIGHUP reloads",
+                     json_pack("{s:o}", "error", sio_json_text(err.msg, strlen(err.msg))));
     running = s;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

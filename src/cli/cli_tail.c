@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "cli.h"
 #include "cli_kafka.h"
 #include "kafka.h"
@@ -57,6 +58,7 @@ typedef struct stop {
     int64_t max;     /* messages; 0 = no limit */
     int64_t idle_ms; /* 0 = never idle */
     int at_eof;      /* -e */
+    int raw;         /* --base64 */
 } stop;
 
 /* Index of (topic, partition) in parts, or n. */
@@ -65,6 +67,23 @@ static size_t part_index(const sio_cli_part *parts, size_t n, const rd_kafka_mes
     for (size_t i = 0; i < n; i++)
         if (parts[i].id == m->partition && strcmp(parts[i].topic, t) == 0) return i;
     return n;
+}
+
+/* --base64: the message with its key and value as key_base64 and
+ * value_base64 whatever they hold (null when absent), so a check can read
+ * the very bytes written (a strict parser in a test). */
+static json_t *message_raw(const rd_kafka_message_t *m) {
+    json_t *j = sio_cli_message_json(m);
+    if (j == NULL) return NULL;
+    char *k = m->key ? sio_base64_encode(m->key, m->key_len) : NULL;
+    char *v = m->payload ? sio_base64_encode(m->payload, m->len) : NULL;
+    json_object_del(j, "key");
+    json_object_del(j, "value");
+    json_object_set_new(j, "key_base64", k ? json_string(k) : json_null());
+    json_object_set_new(j, "value_base64", v ? json_string(v) : json_null());
+    free(k);
+    free(v);
+    return j;
 }
 
 /* Prints messages until a stop condition; -e counts partitions at their
@@ -86,7 +105,7 @@ static void consume(rd_kafka_t *c, const sio_cli_part *parts, size_t n, const st
             if (i < n && !eof[i]) eof[i] = 1, at_end++;
         } else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             if (i < n && eof[i]) eof[i] = 0, at_end--;
-            json_t *j = sio_cli_message_json(m);
+            json_t *j = st->raw ? message_raw(m) : sio_cli_message_json(m);
             sio_cli_print_json(j);
             json_decref(j);
             seen++, last = sio_cli_now_ms();
@@ -117,7 +136,8 @@ static int options(const sio_config *cfg, start *at, stop *st) {
     const char *idle = sio_config_extra(cfg, "--idle");
     sio_err err;
     *at = (start){sio_config_extra(cfg, "--from-beginning") ? AT_BEGINNING : AT_END, 0};
-    *st = (stop){0, 0, sio_config_extra(cfg, "--exit") != NULL};
+    *st = (stop){0, 0, sio_config_extra(cfg, "--exit") != NULL,
+                 sio_config_extra(cfg, "--base64") != NULL};
     if (o && sio_config_extra(cfg, "--from-beginning"))
         return sio_cli_fail("tail", -1, "-o and --from-beginning: give one");
     if ((o && parse_start(o, at) != 0) || (max && sio_cli_count("tail", "-c", max, &st->max) != 0))
@@ -127,8 +147,31 @@ static int options(const sio_config *cfg, start *at, stop *st) {
     return 0;
 }
 
+static const sio_cli_flag tail_flags[] = {
+    {"--topic", "-t", "TOPIC", "a topic to read (repeatable; topics may also be given as "
+                               "arguments; default: the responses topic and its DLQ)"},
+    {"--offset", "-o", "WHERE", "where to start in each partition: end (default), beginning, "
+                                "N (offset N), -N (N messages before the end), s@MS (the first "
+                                "message at or after time MS, epoch milliseconds)"},
+    {"--from-beginning", NULL, NULL, "the same as -o beginning"},
+    {"--exit", "-e", NULL, "exit once every partition has been read to its end"},
+    {"--max", "-c", "N", "exit after N messages"},
+    {"--idle", NULL, "DURATION", "exit after that long without a message (the first 2 s do not "
+                                 "count)"},
+    {"--base64", NULL, NULL, "print the key and value of every message in base64 "
+                             "(\"key_base64\", \"value_base64\"): the bytes exactly as stored"},
+    {NULL, NULL, NULL, NULL}};
+
+const sio_cli_command sio_cli_tail_cmd = {
+    "tail", sio_cli_tail, "[TOPIC...]", -1, "print messages as JSON lines (default: the "
+     "responses topic and its DLQ)",
+     "Each line: {\"topic\", \"partition\", \"offset\", \"timestamp\" (ms or null), \"key\" "
+     "(null when none), \"headers\": [{\"key\", \"value\"}], \"value\"}.  A value that is "
+     "JSON is shown as JSON, other text as a string; a key, header value or value that is not "
+     "UTF-8 text is given in base64 instead (\"key_base64\", \"value_base64\").", tail_flags};
+
 int sio_cli_tail(int argc, char **argv, char **envp) {
-    const sio_config *cfg = sio_cli_config(argc, argv, envp);
+    const sio_config *cfg = sio_cli_config(&sio_cli_tail_cmd, argc, argv, envp);
     if (cfg == NULL) return 2;
     start at;
     stop st;

@@ -43,6 +43,10 @@ static int prepend_path(const char *name, const char *fallback, const char *firs
     return rc;
 }
 
+const sio_cli_command sio_cli_test_cmd = {
+    "test", sio_cli_test, "[BUSTED ARGS]", -1, "run the workflow specs (busted, the real "
+     "engine)", "Every argument goes to busted (`busted --help` lists its options).", sio_cli_no_flags};
+
 int sio_cli_test(int argc, char **argv, char **envp) {
     (void)envp; /* the environment is extended with setenv and inherited */
     char exe[PATH_MAX], dir[PATH_MAX], moddir[PATH_MAX], share[PATH_MAX], luadir[PATH_MAX];

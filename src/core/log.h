@@ -1,28 +1,46 @@
 /*
- * log.h - structured JSON log lines on stderr, one per event:
+ * log.h - the one logging route: structured JSON log lines, one per event,
  *   {"ts":"2026-11-27T01:02:03.456Z","level":"info","msg":"...", <fields>}
- * fields is a JSON object body without braces ("\"topic\":\"t\",\"partition\":3")
- * built by the caller, or NULL.  Lines are written with one write(2), so
- * threads do not interleave within a line.
+ * built with jansson (every value escaped, valid UTF-8 whatever the bytes)
+ * and handed whole, newline included, to a sink: stderr by default (one
+ * write(2) per line, so threads do not interleave within a line), or the
+ * one a sandbox was given (the busted harness captures its lines).  The
+ * host's own lines (sio_log_json), a script's (host.log, print:
+ * sandbox_log.c), the watcher's and the reload's all go through
+ * sio_log_emit.
  */
 #ifndef SIO_LOG_H
 #define SIO_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 
 struct json_t;
 
-/* Lines below level are dropped.  Default: info. */
+/* Where a line goes: len bytes ending with '\n' (not NUL-terminated),
+ * valid during the call. */
+typedef void (*sio_log_fn)(void *ud, const char *line, size_t len);
+
+/* The default sink: stderr, one write(2) per line (ud unused). */
+void sio_log_stderr(void *ud, const char *line, size_t len);
+
+/* Lines below level are dropped by sio_log_json.  Default: info. */
 void sio_log_set_level(sio_log_level level);
 
-void sio_log(sio_log_level level, const char *msg, const char *fields)
-    __attribute__((nonnull(2)));
+/* Builds {"ts","level","msg", <each member of fields>} (fields borrowed,
+ * may be NULL; members named ts, level or msg are left out), replaces
+ * every secret value in its strings (redact.h: the process's redactor),
+ * and hands it to sink (NULL: stderr).  msg is msg_len bytes, any bytes.  A line that
+ * cannot be built (memory) is dropped. */
+void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg, size_t msg_len,
+                  const struct json_t *fields);
 
-/* sio_log with fields formatted printf-style (fields may contain %). */
-void sio_logf(sio_log_level level, const char *msg, const char *fields_fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The host's lines: sio_log_emit to stderr at level, unless below the
+ * level set.  fields is stolen (may be NULL). */
+void sio_log_json(sio_log_level level, const char *msg, struct json_t *fields)
+    __attribute__((nonnull(2)));
 
 /* The current UTC time as "2026-11-27T01:02:03.456Z" in buf (>= 32 bytes);
  * returns buf.  Every log line's "ts" uses it. */
@@ -34,19 +52,5 @@ char *sio_iso8601(int64_t unix_ms, char *buf, size_t n);
 
 /* The wall clock in ms since the epoch. */
 int64_t sio_wall_ms(void);
-
-/* Logs {"ts","level","msg", <each member of fields>} built with jansson
- * (so every value is escaped and valid).  fields is stolen (may be NULL). */
-void sio_log_json(sio_log_level level, const char *msg, struct json_t *fields)
-    __attribute__((nonnull(2)));
-
-/* Writes one finished JSON line (line[0..len), '\n'-terminated) to stderr
- * with one write(2), after replacing every secret value in its strings
- * (redact.h).  The one writer of log lines: the functions above and the
- * sandbox's lines (host.log, print) all end here. */
-void sio_log_write(const char *line, size_t len);
-
-/* JSON-escapes s into buf (size n, always NUL-terminated); returns buf. */
-char *sio_json_escape(const char *s, char *buf, size_t n);
 
 #endif

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "json.h"
-#include "log.h"
 
 /* One secret value. */
 typedef struct entry {
@@ -334,9 +333,7 @@ char *sio_redact_json_text(sio_redactor *r, const char *line, size_t len, const 
     if (may_hold(r, line, len)) {
         json_t *doc = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
         if (doc == NULL) {
-            char when[40];
-            json_t *w = json_pack("{s:s,s:s,s:s}", "ts", sio_log_timestamp(when, sizeof when),
-                                  "level", "error", "msg",
+            json_t *w = json_pack("{s:s,s:s}", "level", "error", "msg",
                                   "log line withheld: it may hold a secret and is not valid JSON");
             out = w ? sio_json_dump(w, outlen) : NULL;
             json_decref(w);

@@ -9,8 +9,9 @@
  * slice) is not recognised.
  *
  * The process has one redactor, sio_redact_global(), which every route to
- * the outside uses: log lines (log.c, and the sandbox's lines through
- * sio_log_write), and what a Lua run hands back to C (step results, the
+ * the outside uses: log lines (log.c's sio_log_emit, the one route the
+ * host's and the sandbox's lines take), and what a Lua run hands back to
+ * C (step results: worker_host.c; the
  * result, the error message: worker.c), so responses, DLQ entries, the
  * dedupe store and `run` output never hold a secret.  Values are only
  * added, never removed: a rotated secret stays redacted.  The busted

@@ -1,8 +1,10 @@
 /*
  * luahost.c - the `sio.host` module (see luahost.h): compile, safe
- * environments, coroutines, time, ids, structured logging.
+ * environments, coroutines, ids, logging, files, durations, suggestions;
+ * the ops over the installed backend are in luahost_ops.c.
  */
 #include "luahost.h"
+#include "config.h"
 #include "json.h"
 #include "log.h"
 #include "suggest.h"
@@ -11,14 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <dirent.h>
 
 #include <lauxlib.h>
 
 #include "sandbox_int.h"
-
-#define LOG_MAX_LINE (64 * 1024)
-#define LOG_MAX_DEPTH 8
 
 /* --- compile, env, coroutines ---------------------------------------------*/
 
@@ -62,23 +61,7 @@ static int h_exec_step(lua_State *L) {
     return 0;
 }
 
-/* --- time and ids ---------------------------------------------------------*/
-
-static double wall_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int h_now(lua_State *L) {
-    lua_pushnumber(L, (lua_Number)sio_now_ns() / 1e6);
-    return 1;
-}
-
-static int h_time(lua_State *L) {
-    lua_pushnumber(L, wall_seconds());
-    return 1;
-}
+/* --- ids ------------------------------------------------------------------*/
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -115,159 +98,83 @@ static int h_uuid(lua_State *L) {
     return 1;
 }
 
-/* --- JSON log lines -------------------------------------------------------*/
-
-/* A malloc'd line under construction.  Only Lua API calls that cannot
- * raise are made while it is alive, so it never leaks. */
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-    int full; /* LOG_MAX_LINE reached: further output dropped */
-} jbuf;
-
-static void jput(jbuf *j, const char *s, size_t n) {
-    if (j->full || j->len + n + 2 > LOG_MAX_LINE) {
-        j->full = 1;
-        return;
-    }
-    if (j->len + n + 2 > j->cap) {
-        size_t cap = j->cap ? j->cap : 256;
-        while (cap < j->len + n + 2) cap *= 2;
-        char *q = realloc(j->p, cap);
-        if (q == NULL) {
-            j->full = 1;
-            return;
-        }
-        j->p = q;
-        j->cap = cap;
-    }
-    memcpy(j->p + j->len, s, n);
-    j->len += n;
-}
-
-static void jlit(jbuf *j, const char *s) { jput(j, s, strlen(s)); }
-
-static int jwrite(void *ud, const char *s, size_t n) {
-    jput(ud, s, n);
-    return 0;
-}
-
-/* A JSON string by json.h's rules (valid UTF-8 whatever the bytes). */
-static void jstr(jbuf *j, const char *s, size_t n) {
-    sio_json_out o = {.write = jwrite, .ud = j};
-    sio_json_write_string(&o, s, n);
-}
-
-static void jvalue(jbuf *j, lua_State *L, int idx, int depth);
-
-/* A table: an array when t[1] is present, else an object of its string
- * and number keys.  Raw access only: no user metamethod runs here. */
-static void jtable(jbuf *j, lua_State *L, int idx, int depth) {
-    if (depth >= LOG_MAX_DEPTH || !lua_checkstack(L, 3)) {
-        jlit(j, "\"<table>\"");
-        return;
-    }
-    size_t n = lua_rawlen(L, idx);
-    if (n > 0) {
-        jput(j, "[", 1);
-        for (size_t i = 1; i <= n && !j->full; i++) {
-            if (i > 1) jput(j, ",", 1);
-            lua_rawgeti(L, idx, (lua_Integer)i);
-            jvalue(j, L, lua_gettop(L), depth + 1);
-            lua_pop(L, 1);
-        }
-        jput(j, "]", 1);
-        return;
-    }
-    int first = 1;
-    jput(j, "{", 1);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t kl;
-            const char *k = lua_tolstring(L, -2, &kl);
-            if (!first) jput(j, ",", 1);
-            first = 0;
-            jstr(j, k, kl);
-            jput(j, ":", 1);
-            jvalue(j, L, lua_gettop(L), depth + 1);
-        }
-        lua_pop(L, 1);
-    }
-    jput(j, "}", 1);
-}
-
-static void jnumber(jbuf *j, lua_State *L, int idx) {
-    sio_json_out o = {.write = jwrite, .ud = j};
-    double d = (double)lua_tonumber(L, idx);
-    if (lua_isinteger(L, idx)) sio_json_write_integer(&o, (long long)lua_tointeger(L, idx));
-    else if (isfinite(d)) sio_json_write_real(&o, d);
-    else jlit(j, "null");
-}
-
-static void jvalue(jbuf *j, lua_State *L, int idx, int depth) {
-    size_t n;
-    const char *s;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL: jlit(j, "null"); break;
-    case LUA_TBOOLEAN: jlit(j, lua_toboolean(L, idx) ? "true" : "false"); break;
-    case LUA_TNUMBER: jnumber(j, L, idx); break;
-    case LUA_TSTRING:
-        s = lua_tolstring(L, idx, &n);
-        jstr(j, s, n);
-        break;
-    case LUA_TTABLE: jtable(j, L, idx, depth); break;
-    default:
-        jput(j, "\"<", 2);
-        jlit(j, lua_typename(L, lua_type(L, idx)));
-        jput(j, ">\"", 2);
-    }
-}
-
-/* Appends the fields table's string keys, skipping ts/level/msg. */
-static void jfields(jbuf *j, lua_State *L, int idx) {
-    if (!lua_checkstack(L, 3)) return;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t kl;
-            const char *k = lua_tolstring(L, -2, &kl);
-            if (strcmp(k, "ts") != 0 && strcmp(k, "level") != 0 && strcmp(k, "msg") != 0) {
-                jput(j, ",", 1);
-                jstr(j, k, kl);
-                jput(j, ":", 1);
-                jvalue(j, L, lua_gettop(L), 1);
-            }
-        }
-        lua_pop(L, 1);
-    }
-}
-
-void sio_host_log(lua_State *L, const char *level, const char *msg, size_t msglen,
-                  int fields_idx) {
-    jbuf j = {0};
-    char ts[64], when[40];
-    snprintf(ts, sizeof ts, "{\"ts\":\"%s\",\"level\":", sio_log_timestamp(when, sizeof when));
-    jlit(&j, ts);
-    jstr(&j, level, strlen(level));
-    jlit(&j, ",\"msg\":");
-    jstr(&j, msg, msglen);
-    if (fields_idx != 0) jfields(&j, L, lua_absindex(L, fields_idx));
-    if (j.p == NULL) return; /* out of memory: the line is dropped */
-    /* the closing brace always fits: jput keeps 2 bytes spare */
-    memcpy(j.p + j.len, "}\n", 2);
-    sio_sandbox_log_line(sio_sandbox_of(L), j.p, j.len + 2);
-    free(j.p);
-}
-
 static int h_log(lua_State *L) {
     const char *level = luaL_checkstring(L, 1);
     size_t len;
     const char *msg = luaL_checklstring(L, 2, &len);
     int t = lua_type(L, 3);
     luaL_argexpected(L, t == LUA_TNONE || t == LUA_TNIL || t == LUA_TTABLE, 3, "table or nil");
-    sio_host_log(L, level, msg, len, t == LUA_TTABLE ? 3 : 0);
+    sio_sandbox_log(L, level, msg, len, t == LUA_TTABLE ? 3 : 0);
     return 0;
+}
+
+/* --- files --------------------------------------------------------------------*/
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int dir_gc(lua_State *L) {
+    DIR **d = lua_touserdata(L, 1);
+    if (*d) closedir(*d);
+    *d = NULL;
+    return 0;
+}
+
+/* host.list_dir(dir) -> {names...}: sorted, dot files left out; {} when
+ * dir cannot be read.  The DIR lives in a userdata with __gc, so a raise
+ * (memory) while the names are gathered cannot leak it. */
+static int h_list_dir(lua_State *L) {
+    const char *dir = luaL_checkstring(L, 1);
+    lua_newtable(L);
+    DIR **d = lua_newuserdatauv(L, sizeof *d, 0);
+    *d = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, dir_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    if ((*d = opendir(dir)) == NULL) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(*d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        luaL_addstring(&b, e->d_name);
+        luaL_addchar(&b, '\0');
+        n++;
+    }
+    luaL_pushresult(&b);
+    closedir(*d);
+    *d = NULL;
+    const char *all = lua_tostring(L, -1);
+    const char **names = lua_newuserdatauv(L, sizeof *names * (n ? n : 1), 0);
+    for (size_t i = 0, off = 0; i < n; i++, off += strlen(all + off) + 1) names[i] = all + off;
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -5, (lua_Integer)i + 1);
+    }
+    lua_pop(L, 3);
+    return 1;
+}
+
+/* --- durations ------------------------------------------------------------*/
+
+int sio_host_duration(lua_State *L) {
+    const char *s = luaL_checkstring(L, 1);
+    int64_t ms;
+    sio_err err;
+    if (sio_parse_duration_ms(s, &ms, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushinteger(L, (lua_Integer)ms);
+    return 1;
 }
 
 /* --- suggestions --------------------------------------------------------------*/
@@ -302,12 +209,13 @@ int sio_host_suggest(lua_State *L) {
 int luaopen_sio_host(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"compile", h_compile}, {"safe_env", h_safe_env},
-        {"coroutine_create", h_coroutine_create}, {"now", h_now},
-        {"time", h_time}, {"uuid", h_uuid}, {"log", h_log},
+        {"coroutine_create", h_coroutine_create}, {"list_dir", h_list_dir},
+        {"uuid", h_uuid}, {"log", h_log},
         {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
-        {"suggest", sio_host_suggest}, {NULL, NULL}};
+        {"suggest", sio_host_suggest}, {"duration_ms", sio_host_duration}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");
     luaL_newlib(L, fns);
+    sio_host_push_ops(L, -1); /* timer, http, kv, ...: over the installed backend */
     return 1;
 }

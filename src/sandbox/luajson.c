@@ -323,13 +323,16 @@ static lua_Integer array_length(lua_State *L, int idx) {
     return count == n ? n : 0;
 }
 
-/* Pushes s with each byte of an invalid UTF-8 sequence replaced by
- * U+FFFD: the key a string key becomes. */
-static void push_scrubbed(lua_State *L, const char *s, size_t n) {
+/* Pushes s with each byte of an invalid UTF-8 sequence replaced by U+FFFD,
+ * and each NUL byte too when key is set: the text a string key becomes.
+ * (JSON allows "\u0000" in a key, but jansson - so sio_json_parse, so
+ * anything of ours reading what the service wrote - refuses it; values
+ * keep their NULs.) */
+static void push_scrubbed(lua_State *L, const char *s, size_t n, int key) {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < n;) {
-        size_t k = sio_utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = key && s[i] == '\0' ? 0 : sio_utf8_seq((const unsigned char *)s + i, n - i);
         if (k == 0) luaL_addstring(&b, "\xEF\xBF\xBD");
         else luaL_addlstring(&b, s + i, k);
         i += k ? k : 1;
@@ -356,7 +359,7 @@ static const char *key_text(enc *e, int tidx, int *seen, size_t *len) {
     int kt = lua_type(L, -2), clash = 0;
     if (kt == LUA_TSTRING) {
         const char *k = lua_tolstring(L, -2, len);
-        if (sio_utf8_valid(k, *len) == *len) {
+        if (sio_utf8_valid(k, *len) == *len && memchr(k, '\0', *len) == NULL) {
             lua_pushvalue(L, -2);
             return k;
         }
@@ -365,7 +368,7 @@ static const char *key_text(enc *e, int tidx, int *seen, size_t *len) {
             lua_insert(L, -3);
             *seen = lua_gettop(L) - 2;
         }
-        push_scrubbed(L, k, *len);
+        push_scrubbed(L, k, *len, 1);
         clash = has_key(L, tidx) || has_key(L, *seen);
         lua_pushvalue(L, -1);
         lua_pushboolean(L, 1);
@@ -472,7 +475,7 @@ static int add_scalar(enc *e, int idx, const char *s, size_t len) {
     lua_State *L = e->L;
     int scrubbed = s != NULL && sio_utf8_valid(s, len) != len;
     if (scrubbed) {
-        push_scrubbed(L, s, len);
+        push_scrubbed(L, s, len, 0);
         s = lua_tolstring(L, -1, &len);
     }
     meter_on(e->m);

@@ -26,7 +26,9 @@
  * cycles); each names the path to the value ("items[2].f: cannot encode a
  * function as JSON").  Strings that are not valid UTF-8 are not an error:
  * each byte of an invalid sequence becomes U+FFFD, so nothing written is
- * invalid UTF-8.  '/' is never escaped.
+ * invalid UTF-8; so does a NUL byte in a key (jansson, so sio_json_parse,
+ * cannot read "\u0000" in a key back; values keep it).  '/' is never
+ * escaped.
  *
  * JSON to Lua: the text is read by sio_json_parse, so trailing bytes,
  * invalid UTF-8, NaN, 1e999, integers beyond 64 bits and duplicate keys

@@ -49,7 +49,10 @@
 
 #include <lua.h>
 
+#include "log.h"
 #include "sio_err.h"
+
+struct luaL_Reg;
 
 #define SIO_DEFAULT_MEM_LIMIT ((size_t)64 << 20)       /* 64 MiB per exec */
 #define SIO_DEFAULT_INSTR_LIMIT ((uint64_t)100000000)  /* 100M instructions */
@@ -69,16 +72,19 @@ typedef struct sio_limits {
     uint64_t deadline_ms; /* relative to sio_exec_create */
 } sio_limits;
 
-/* Receives one complete log line (JSON, '\n'-terminated).  Called on the
- * worker thread; must not call back into the state. */
-typedef void (*sio_log_fn)(void *ud, const char *line, size_t len);
 
 typedef struct sio_sandbox_cfg {
     const char *lua_dir;  /* project's lua/ folder or NULL; copied */
     sio_limits limits;    /* defaults for sio_exec_create */
     size_t state_mem_cap; /* whole-state cap; 0 = SIO_DEFAULT_STATE_CAP */
-    sio_log_fn log;       /* NULL = write to stderr */
+    /* Where host.log and print lines go (log.h), called on the state's
+     * thread; must not call back into the state.  NULL = stderr. */
+    sio_log_fn log;
     void *log_ud;
+    /* More modules the trusted engine may require besides sio.json, e.g.
+     * {{"sio.host", luaopen_sio_host}, {NULL, NULL}} (luahost.h); NULL =
+     * none.  Read during the call only. */
+    const struct luaL_Reg *preload;
 } sio_sandbox_cfg;
 
 typedef enum sio_kill {
@@ -88,8 +94,8 @@ typedef enum sio_kill {
     SIO_KILL_DEADLINE,
 } sio_kill;
 
-/* Creates the state, the safe globals and package.preload["sio.host"]
- * (luahost.h) and ["sio.json"] (luajson.h), for the trusted engine.
+/* Creates the state, the safe globals and package.preload["sio.json"]
+ * (luajson.h) plus cfg->preload, for the trusted engine.
  * cfg may be NULL (all defaults).  Returns NULL and fills err on failure
  * (INVAL for a bad lua_dir, NOMEM).  The caller owns the result. */
 sio_sandbox *sio_sandbox_create(const sio_sandbox_cfg *cfg, sio_err *err);
@@ -117,10 +123,6 @@ void sio_sandbox_alloc_stats(const sio_sandbox *sb, uint64_t *allocs, uint64_t *
 /* The configured lua_dir (resolved to an absolute path) or NULL; owned by
  * sb. */
 const char *sio_sandbox_lua_dir(const sio_sandbox *sb);
-
-/* Writes one log line through the configured sink (internal use by the
- * host module and print). line need not be NUL-terminated. */
-void sio_sandbox_log_line(sio_sandbox *sb, const char *line, size_t len);
 
 /* --- executions ----------------------------------------------------------*/
 

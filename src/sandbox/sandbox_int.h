@@ -1,6 +1,10 @@
 /*
- * sandbox_int.h - what the sandbox's own files (sandbox*.c, luahost.c)
- * share.  Not a public header.
+ * sandbox_int.h - what the sandbox's own files (sandbox*.c, luajson.c,
+ * luahost.c) share.  Not a public header.  They call one another
+ * downwards only: sandbox.c (create) and luahost.c (the host module) on
+ * top; then sandbox_lib.c (safe globals) over sandbox_require.c and
+ * sandbox_pattern.c; luajson.c and sandbox_log.c; sandbox_exec.c; and
+ * sandbox_alloc.c with sandbox_pool.c at the bottom.
  */
 #ifndef SIO_SANDBOX_INT_H
 #define SIO_SANDBOX_INT_H
@@ -114,10 +118,19 @@ int sio_sandbox_cocreate(lua_State *L);
 int sio_env_require(lua_State *L);
 int sio_env_load(lua_State *L);
 
-/* Writes one JSON log line {"ts","level","msg",...fields}; fields_idx 0 =
- * none.  May raise (memory).  (luahost.c) */
-void sio_host_log(lua_State *L, const char *level, const char *msg,
-                  size_t msglen, int fields_idx);
+/* Writes one JSON log line {"ts","level","msg",...fields} through the
+ * sandbox's sink (log.h's route); fields_idx 0 = none.  Never raises: a
+ * line that cannot be built is dropped.  (sandbox_log.c) */
+void sio_sandbox_log(lua_State *L, const char *level, const char *msg,
+                     size_t msglen, int fields_idx);
+
+/* The lua_Alloc of every sandbox state (ud = the sandbox).  (sandbox_alloc.c) */
+void *sio_sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Sets the host contract's ops (timer, http, ..., now, time; luahost.h)
+ * into the table at tidx, over the state's installed backend.  May raise.
+ * (luahost_ops.c) */
+void sio_host_push_ops(lua_State *L, int tidx);
 
 /* Budgeted string.find/match/gmatch/gsub (sandbox_pattern.c). */
 int sio_str_find(lua_State *L);

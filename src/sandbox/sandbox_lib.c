@@ -152,7 +152,7 @@ static int safe_print(lua_State *L) {
     luaL_pushresult(&b);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    sio_host_log(L, "info", s, len, 0);
+    sio_sandbox_log(L, "info", s, len, 0);
     return 0;
 }
 

@@ -138,7 +138,7 @@ static void push_module(lua_State *L, const char *name) {
     int shared = lua_type(L, lua_upvalueindex(4)) == LUA_TTABLE;
     if (shared && lua_getfield(L, lua_upvalueindex(4), name) == LUA_TTABLE) return;
     if (shared) lua_pop(L, 1);
-    const char *dir = sio_sandbox_lua_dir(sio_sandbox_of(L));
+    const char *dir = sio_sandbox_of(L)->lua_dir; /* sandbox_int.h: no call up to sandbox.c */
     char full[PATH_MAX], rel[PATH_MAX];
     if (dir == NULL || !find_module(dir, name, full, rel, sizeof full))
         luaL_error(L, "require: module '%s' not found in the project's lua/ folder", name);

@@ -84,7 +84,8 @@ int sio_envelope_parse(const char *bytes, size_t len, const char *commands_topic
     const char *cid, *wf;
     int empty;
     int r = string_member(c, "correlation_id", &cid, &empty);
-    if (r == 0 || empty) return sio_err_set(err, SIO_E_INVAL, "missing correlation_id");
+    if (r == 0) return sio_err_set(err, SIO_E_INVAL, "missing correlation_id");
+    if (empty) return sio_err_set(err, SIO_E_INVAL, "correlation_id is empty");
     if (r < 0) return sio_err_set(err, SIO_E_INVAL, "correlation_id must be a string");
     size_t cid_len = json_string_length(json_object_get(c, "correlation_id"));
     if (cid_len > SIO_CID_MAX)
@@ -94,8 +95,13 @@ int sio_envelope_parse(const char *bytes, size_t len, const char *commands_topic
         return sio_err_set(err, SIO_E_INVAL, "correlation_id has a NUL byte");
     env->correlation_id = cid;
     r = string_member(c, "workflow", &wf, &empty);
-    if (r == 0 || empty) return sio_err_set(err, SIO_E_INVAL, "missing workflow");
+    if (r == 0) return sio_err_set(err, SIO_E_INVAL, "missing workflow");
+    if (empty) return sio_err_set(err, SIO_E_INVAL, "workflow is empty");
     if (r < 0) return sio_err_set(err, SIO_E_INVAL, "workflow must be a string");
+    /* A C string from here on (the worker's lookup, Lua): "noop\u0000x"
+     * would otherwise run noop. */
+    if (strlen(wf) != json_string_length(json_object_get(c, "workflow")))
+        return sio_err_set(err, SIO_E_INVAL, "workflow has a NUL byte");
     env->workflow = wf;
     const json_t *attrs = json_object_get(c, "attrs");
     if (attrs != NULL && !json_is_null(attrs)) {

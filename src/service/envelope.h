@@ -12,10 +12,12 @@
  *   - the value is one JSON object ("malformed JSON: ...",
  *     "command is not a JSON object");
  *   - correlation_id is a non-empty string of at most SIO_CID_MAX bytes
- *     ("missing correlation_id", "correlation_id must be a string",
- *     "correlation_id is longer than 1024 bytes");
- *   - workflow is a non-empty string ("missing workflow", "workflow must be
- *     a string"); whether it names a loaded workflow is the caller's check;
+ *     without NUL ("missing correlation_id", "correlation_id is empty",
+ *     "correlation_id must be a string", "correlation_id is longer than
+ *     1024 bytes", "correlation_id has a NUL byte");
+ *   - workflow is a non-empty string without NUL ("missing workflow",
+ *     "workflow is empty", "workflow must be a string", "workflow has a
+ *     NUL byte"); whether it names a loaded workflow is the caller's check;
  *   - reply_topic, when present and not null, is a legal Kafka topic name
  *     (sio_topic_check) other than the commands topic; an illegal one does
  *     not fail the command here: the envelope records why

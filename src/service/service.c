@@ -22,12 +22,6 @@ static int64_t now_ms(void) {
 
 /* --- commands ----------------------------------------------------------------*/
 
-static void job_unlink(sio_service *s, sio_command *j) {
-    if (j->prev) j->prev->next = j->next;
-    else s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-}
-
 /* Worker thread (command.h ctx->finished): the command's outcome is in
  * Kafka; hands it to the consumer thread, which completes its offset. */
 static void on_finished(sio_command *c, void *data) {
@@ -55,7 +49,7 @@ static void dispatch(sio_service *s, const rd_kafka_message_t *m) {
     sio_err err;
     sio_command *c = sio_command_new(&s->cmd_ctx, m, &err);
     if (c == NULL) {
-        sio_log(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
+        sio_log_json(SIO_LOG_ERROR, "out of memory dispatching a command: it is not committed", NULL);
         return;
     }
     if (sio_offsets_track(s->offsets, c->topic, m->partition, m->offset, &c->gen, &err) != 0) {
@@ -99,13 +93,7 @@ static void complete(sio_service *s, sio_command *c) {
         store_offset(s, c->topic, c->partition, to);
     s->completed_ok++;
     s->inflight--;
-    job_unlink(s, c);
-    sio_command_free(c);
-}
-
-void sio_service_drop(sio_service *s, sio_command *c) {
-    s->inflight--;
-    job_unlink(s, c);
+    sio_service_job_unlink(s, c);
     sio_command_free(c);
 }
 
@@ -133,8 +121,9 @@ static void set_paused(sio_service *s, int pause, const char *why) {
     if (pause) rd_kafka_pause_partitions(s->consumer, parts);
     else rd_kafka_resume_partitions(s->consumer, parts);
     if (why)
-        sio_logf(SIO_LOG_INFO, why, "\"inflight\":%zu,\"limit\":%zu,\"partitions\":%d",
-                 s->inflight, s->max_inflight, parts->cnt);
+        sio_log_json(SIO_LOG_INFO, why,
+                     json_pack("{s:I,s:I,s:i}", "inflight", (json_int_t)s->inflight, "limit",
+                               (json_int_t)s->max_inflight, "partitions", parts->cnt));
     rd_kafka_topic_partition_list_destroy(parts);
     s->paused = pause;
 }
@@ -187,7 +176,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, NULL);
         rd_kafka_assign(rk, parts);
         if (s->paused) rd_kafka_pause_partitions(rk, parts);
-        sio_logf(SIO_LOG_INFO, "partitions assigned", "\"count\":%d", parts->cnt);
+        sio_log_json(SIO_LOG_INFO, "partitions assigned", json_pack("{s:i}", "count", parts->cnt));
         return;
     }
     /* Revoked (or lost): first let everything stored so far be committed,
@@ -208,8 +197,8 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * we paused are resumed (librdkafka 2.0.2 can restart a partition that
      * was not paused from an old position, #4636). */
     if (s->paused) rd_kafka_resume_partitions(rk, parts);
-    sio_logf(SIO_LOG_INFO, "partitions revoked", "\"count\":%d,\"lost\":%s", parts->cnt,
-             rd_kafka_assignment_lost(rk) ? "true" : "false");
+    sio_log_json(SIO_LOG_INFO, "partitions revoked",
+                 json_pack("{s:i,s:b}", "count", parts->cnt, "lost", rd_kafka_assignment_lost(rk)));
 }
 
 /* --- the loop ---------------------------------------------------------------------*/
@@ -218,7 +207,8 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         dispatch(s, m);
     } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        sio_logf(SIO_LOG_WARN, "consumer error", "\"error\":\"%s\"", rd_kafka_err2str(m->err));
+        sio_log_json(SIO_LOG_WARN, "consumer error",
+                     json_pack("{s:s}", "error", rd_kafka_err2str(m->err)));
     }
 }
 
@@ -226,7 +216,7 @@ static void handle_message(sio_service *s, rd_kafka_message_t *m) {
 static void drain(sio_service *s) {
     set_paused(s, 1, NULL);
     int64_t deadline = now_ms() + s->cfg->drain_timeout_ms;
-    sio_logf(SIO_LOG_INFO, "draining", "\"inflight\":%zu", s->inflight);
+    sio_log_json(SIO_LOG_INFO, "draining", json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
     while (s->inflight > 0 && now_ms() < deadline && !s->fatal) {
         drain_completed(s);
         if (s->eos) sio_service_txn_tick(s, 1);
@@ -236,8 +226,35 @@ static void drain(sio_service *s) {
     drain_completed(s);
     s->abandoned = s->inflight;
     if (s->inflight > 0)
-        sio_logf(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
-                 "\"inflight\":%zu", s->inflight);
+        sio_log_json(SIO_LOG_WARN, "drain timeout: abandoning in-flight commands (not committed)",
+                     json_pack("{s:I}", "inflight", (json_int_t)s->inflight));
+}
+
+/* After the drain: stop the workers (abandoning what is left), flush what
+ * they produced, commit what was stored and leave the group. */
+static void shutdown_service(sio_service *s) {
+    for (int i = 0; i < s->nworkers; i++) {
+        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
+        s->wedged++;
+        sio_log_json(SIO_LOG_ERROR, "worker did not stop: exiting without it",
+                     json_pack("{s:i,s:i}", "worker", i, "waited_ms", SIO_STOP_GRACE_MS));
+    }
+    /* The batch in hand finishes; what is still held is not committed
+     * (consumed again by the next owner).  The service stays exactly once:
+     * a completion drained by the closing revoke must not store an offset. */
+    sio_txn_stop(s->txn);
+    s->txn = NULL;
+    if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        sio_log_json(SIO_LOG_WARN, "producer flush timed out",
+                     json_pack("{s:i}", "queued", rd_kafka_outq_len(s->producer)));
+    if (s->consumer) {
+        rd_kafka_consumer_close(s->consumer);
+        rd_kafka_destroy(s->consumer);
+        s->consumer = NULL;
+    }
+    sio_log_json(SIO_LOG_INFO, "stopped",
+                 json_pack("{s:I,s:I}", "dispatched", (json_int_t)s->dispatched, "completed",
+                           (json_int_t)s->completed_ok));
 }
 
 int sio_service_run(sio_service *s, sio_err *err) {
@@ -252,9 +269,11 @@ int sio_service_run(sio_service *s, sio_err *err) {
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return sio_err_set(err, SIO_E_KAFKA, "subscribe %s: %s", s->cfg->commands_topic,
                            rd_kafka_err2str(e));
-    sio_logf(SIO_LOG_INFO, "serving", "\"brokers\":\"%s\",\"topic\":\"%s\",\"group\":\"%s\","
-             "\"workers\":%d,\"inflight_per_worker\":%d", s->brokers, s->cfg->commands_topic,
-             s->cfg->kafka_group_id, s->nworkers, s->cfg->worker_inflight);
+    sio_log_json(SIO_LOG_INFO, "serving",
+                 json_pack("{s:o,s:o,s:o,s:i,s:i}", "brokers", sio_json_text(s->brokers, strlen(s->brokers)),
+                           "topic", sio_json_text(s->cfg->commands_topic, strlen(s->cfg->commands_topic)),
+                           "group", sio_json_text(s->cfg->kafka_group_id, strlen(s->cfg->kafka_group_id)),
+                           "workers", s->nworkers, "inflight_per_worker", s->cfg->worker_inflight));
     while (!s->stop) {
         if (s->reload) {
             s->reload = 0;
@@ -270,7 +289,7 @@ int sio_service_run(sio_service *s, sio_err *err) {
         }
     }
     drain(s);
-    sio_service_shutdown(s);
+    shutdown_service(s);
     if (s->fatal) return sio_err_set(err, SIO_E_KAFKA, "%s", s->fatal);
     if (s->abandoned == 0 && s->wedged == 0) return 0;
     return sio_err_set(err, SIO_E_TIMEOUT,
@@ -280,16 +299,4 @@ int sio_service_run(sio_service *s, sio_err *err) {
 
 void sio_service_stop(sio_service *s) {
     s->stop = 1;
-}
-
-void sio_service_reload(sio_service *s) {
-    s->reload = 1;
-}
-
-void sio_service_free_jobs(sio_service *s) {
-    while (s->jobs) {
-        sio_command *c = s->jobs;
-        job_unlink(s, c);
-        sio_command_free(c);
-    }
 }

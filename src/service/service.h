@@ -44,8 +44,16 @@ int sio_service_run(sio_service *s, sio_err *err);
 void sio_service_stop(sio_service *s);
 
 /* Asks every worker to reload its workflows.  Async-signal-safe (the work
- * happens on the service thread). */
+ * happens on the service thread).  The outcome is logged once, when every
+ * worker has reloaded: "workflows reloaded" (version, workers, the changed
+ * files when known) or "reload rejected" (errors: file:line: message). */
 void sio_service_reload(sio_service *s);
+
+/* The same for changed files (the watcher's thread; not
+ * async-signal-safe): paths (npaths of them, copied) and how many more
+ * changed are named in the reload's log line. */
+void sio_service_reload_files(sio_service *s, const char *const *paths, size_t npaths,
+                              size_t more);
 
 /* Frees s (after run returned, or instead of it).  Accepts NULL.  A
  * service with a worker that did not stop is not freed (the worker's

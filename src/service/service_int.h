@@ -52,7 +52,22 @@ typedef struct svc_refused {
 typedef struct svc_slot {
     sio_service *s;
     sio_worker *w;
+    int reported; /* reload_mu: has told the reload round its outcome */
 } svc_slot;
+
+/* A reload as the service logs it, once for all workers
+ * (service_reload.c).  Guarded by sio_service.reload_mu. */
+typedef struct svc_reload {
+    struct json_t *next_files; /* changed paths noted for the next round */
+    size_t next_more;          /* ... and how many more */
+    int active;                /* a round waits for workers' outcomes */
+    int pending;               /* workers still to report */
+    int reloaded, rejected;    /* workers' outcomes so far */
+    long version;              /* the live set's, from the last worker ok */
+    char *errors;              /* the first rejection's text, malloc'd */
+    struct json_t *files;      /* the round's changed paths */
+    size_t more;
+} svc_reload;
 
 struct sio_service {
     const sio_config *cfg;
@@ -79,6 +94,8 @@ struct sio_service {
     /* Set by signal handlers and other threads (lock-free atomics are
      * async-signal-safe; a volatile sig_atomic_t is not thread-safe). */
     atomic_int stop, reload;
+    pthread_mutex_t reload_mu; /* guards reload and the slots' reported */
+    svc_reload rl;
     size_t inflight, max_inflight;
     atomic_int paused; /* intake paused (set by the consumer thread; read by tests) */
     int64_t full_since; /* when inflight reached the maximum, or 0 */
@@ -106,12 +123,23 @@ struct sio_service {
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                               rd_kafka_topic_partition_list_t *parts, void *opaque);
-void sio_service_reload_now(sio_service *s);
-void sio_service_shutdown(sio_service *s);
-void sio_service_free_jobs(sio_service *s);
-/* Consumer thread: forgets a command the service holds (its job entry,
- * its in-flight count) and frees it. */
+
+/* The job list (service_jobs.c), consumer thread. */
+void sio_service_job_unlink(sio_service *s, sio_command *c);
+/* Forgets a command the service holds (its job entry, its in-flight
+ * count) and frees it. */
 void sio_service_drop(sio_service *s, sio_command *c);
+/* Frees every command still on the list (destroy). */
+void sio_service_free_jobs(sio_service *s);
+
+/* Reloads (service_reload.c).  reload_now: the service thread starts a
+ * round (every worker reloads; the changed paths noted so far go with
+ * it).  on_reload: a worker's outcome (sio_reload_fn, any worker thread,
+ * ud = the service); the last of a round logs it, once.  reload_free: at
+ * destroy. */
+void sio_service_reload_now(sio_service *s);
+void sio_service_on_reload(void *ud, int worker_id, int ok, long version, const char *errors);
+void sio_service_reload_free(sio_service *s);
 
 /* Exactly once (service_txn.c), consumer thread. */
 void sio_service_txn_finished(sio_service *s, sio_command *c);

@@ -144,10 +144,10 @@ static void poller_main(void *arg) {
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    char msg[1024], f[64];
-    sio_logf(level <= 3 ? SIO_LOG_ERROR : level <= 4 ? SIO_LOG_WARN : SIO_LOG_DEBUG,
-             "librdkafka", "\"facility\":\"%s\",\"detail\":\"%s\"",
-             sio_json_escape(fac, f, sizeof f), sio_json_escape(buf, msg, sizeof msg));
+    sio_log_json(level <= 3 ? SIO_LOG_ERROR : level <= 4 ? SIO_LOG_WARN : SIO_LOG_DEBUG,
+                 "librdkafka",
+                 json_pack("{s:o,s:o}", "facility", sio_json_text(fac, strlen(fac)), "detail",
+                           sio_json_text(buf, strlen(buf))));
 }
 
 /* Common configuration: brokers, our defaults, then pass-through props. */
@@ -268,7 +268,7 @@ static int ensure_topics(sio_service *s, sio_err *err) {
     int created = 0;
     if (sio_kafka_ensure_topics(s->producer, topics, 3, parts, repl, 15000, &created, err) != 0)
         return -1;
-    if (created) sio_logf(SIO_LOG_INFO, "topics created", "\"count\":%d", created);
+    if (created) sio_log_json(SIO_LOG_INFO, "topics created", json_pack("{s:i}", "count", created));
     return 0;
 }
 
@@ -357,6 +357,8 @@ static int start_workers(sio_service *s, sio_err *err) {
             .produce = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE ? NULL : produce,
             .produce_data = &s->slots[i],
             .config = s->cfg,
+            .on_reload = sio_service_on_reload, /* logged once per reload */
+            .reload_data = s,
         };
         s->slots[i].w = sio_worker_create(&wc, err); /* invalid workflows: SIO_E_CONFIG */
         if (s->slots[i].w == NULL) return -1;
@@ -377,6 +379,7 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
     s->eos = cfg->processing_guarantee == SIO_EXACTLY_ONCE;
     s->max_inflight = (size_t)cfg->worker_count * (size_t)cfg->worker_inflight;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->backlog_mu, NULL);
     pthread_cond_init(&s->done_cv, NULL);
     sio_log_set_level(cfg->log_level);
@@ -420,37 +423,6 @@ fail:
 
 const char *sio_service_brokers(const sio_service *s) {
     return s->brokers;
-}
-
-void sio_service_reload_now(sio_service *s) {
-    sio_log(SIO_LOG_INFO, "reloading workflows", NULL);
-    for (int i = 0; i < s->nworkers; i++) sio_worker_reload(s->slots[i].w);
-}
-
-/* After the drain: stop the workers (abandoning what is left), flush what
- * they produced, commit what was stored and leave the group. */
-void sio_service_shutdown(sio_service *s) {
-    for (int i = 0; i < s->nworkers; i++) {
-        if (sio_worker_stop_within(s->slots[i].w, SIO_STOP_GRACE_MS) == 0) continue;
-        s->wedged++;
-        sio_logf(SIO_LOG_ERROR, "worker did not stop: exiting without it", "\"worker\":%d,"
-                 "\"waited_ms\":%d", i, SIO_STOP_GRACE_MS);
-    }
-    /* The batch in hand finishes; what is still held is not committed
-     * (consumed again by the next owner).  The service stays exactly once:
-     * a completion drained by the closing revoke must not store an offset. */
-    sio_txn_stop(s->txn);
-    s->txn = NULL;
-    if (s->producer && rd_kafka_flush(s->producer, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        sio_logf(SIO_LOG_WARN, "producer flush timed out", "\"queued\":%d",
-                 rd_kafka_outq_len(s->producer));
-    if (s->consumer) {
-        rd_kafka_consumer_close(s->consumer);
-        rd_kafka_destroy(s->consumer);
-        s->consumer = NULL;
-    }
-    sio_logf(SIO_LOG_INFO, "stopped", "\"dispatched\":%llu,\"completed\":%llu",
-             (unsigned long long)s->dispatched, (unsigned long long)s->completed_ok);
 }
 
 int sio_service_left_running(const sio_service *s) {
@@ -497,6 +469,8 @@ void sio_service_destroy(sio_service *s) {
         backlog_free(b);
     }
     pthread_mutex_destroy(&s->backlog_mu);
+    sio_service_reload_free(s);
+    pthread_mutex_destroy(&s->reload_mu);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->done_cv);
     free(s->slots);

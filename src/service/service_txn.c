@@ -189,16 +189,16 @@ static int rewind_to_committed(sio_service *s) {
     for (int attempt = 0; rc != 0 && attempt < 5; attempt++) {
         e = rd_kafka_committed(s->consumer, parts, 10000);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            sio_logf(SIO_LOG_WARN, "exactly_once: reading the committed offsets failed; retrying",
-                     "\"error\":\"%s\"", rd_kafka_err2name(e));
+            sio_log_json(SIO_LOG_WARN, "exactly_once: reading the committed offsets failed; retrying",
+                         json_pack("{s:s}", "error", rd_kafka_err2name(e)));
             continue;
         }
         for (int i = 0; i < parts->cnt; i++)
             if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_error_t *se = rd_kafka_seek_partitions(s->consumer, parts, 10000);
         if (se) {
-            sio_logf(SIO_LOG_WARN, "exactly_once: rewinding failed; retrying", "\"error\":\"%s\"",
-                     rd_kafka_error_name(se));
+            sio_log_json(SIO_LOG_WARN, "exactly_once: rewinding failed; retrying",
+                         json_pack("{s:s}", "error", rd_kafka_error_name(se)));
             rd_kafka_error_destroy(se);
             continue;
         }
@@ -228,9 +228,9 @@ static void batch_done(sio_service *s, sio_txn_batch *b, int rewind) {
         s->aborts_in_row = 0;
         s->completed_ok += b->ncmds;
         prune_refused(s, b->offsets);
-        sio_logf(SIO_LOG_DEBUG, "exactly_once: transaction committed",
-                 "\"commands\":%zu,\"messages\":%zu,\"took_ms\":%lld", b->ncmds, b->nmsgs,
-                 (long long)b->took_ms);
+        sio_log_json(SIO_LOG_DEBUG, "exactly_once: transaction committed",
+                     json_pack("{s:I,s:I,s:I}", "commands", (json_int_t)b->ncmds, "messages",
+                               (json_int_t)b->nmsgs, "took_ms", (json_int_t)b->took_ms));
         break;
     case SIO_TXN_ABORTED:
         s->txn_aborts++;

@@ -190,20 +190,21 @@ static probe kafka_probe(kprobe *k, int64_t timeout_ms, sio_err *err) {
 
 /* Logs that d answers now, after waiting. */
 static void log_answered(const dep *d, int64_t waited) {
-    char a[512], msg[32];
+    char msg[32];
     snprintf(msg, sizeof msg, "%s answered", d->what);
-    sio_logf(SIO_LOG_INFO, msg, "\"address\":\"%s\",\"waited_ms\":%lld",
-             sio_json_escape(d->addr, a, sizeof a), (long long)waited);
+    sio_log_json(SIO_LOG_INFO, msg,
+                 json_pack("{s:o,s:I}", "address", sio_json_text(d->addr, strlen(d->addr)),
+                           "waited_ms", (json_int_t)waited));
 }
 
 static void log_waiting(const dep *d, int64_t waited, int64_t retry_in, int64_t limit) {
-    char a[512], e[1024], msg[32];
+    char msg[32];
     snprintf(msg, sizeof msg, "waiting for %s", d->what);
-    sio_logf(SIO_LOG_WARN, msg,
-             "\"address\":\"%s\",\"error\":\"%s\",\"waited_ms\":%lld,\"retry_in_ms\":%lld,"
-             "\"startup_timeout_ms\":%lld",
-             sio_json_escape(d->addr, a, sizeof a), sio_json_escape(d->last.msg, e, sizeof e),
-             (long long)waited, (long long)retry_in, (long long)limit);
+    sio_log_json(SIO_LOG_WARN, msg,
+                 json_pack("{s:o,s:o,s:I,s:I,s:I}", "address", sio_json_text(d->addr, strlen(d->addr)),
+                           "error", sio_json_text(d->last.msg, strlen(d->last.msg)), "waited_ms",
+                           (json_int_t)waited, "retry_in_ms", (json_int_t)retry_in,
+                           "startup_timeout_ms", (json_int_t)limit));
 }
 
 /* The deadline passed: err names everything still silent, with the code

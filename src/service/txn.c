@@ -277,7 +277,7 @@ sio_txn *sio_txn_start(rd_kafka_t *producer, int64_t timeout_ms, sio_txn_done_fn
                         "exactly_once: the transactional producer cannot start: %s",
                         rd_kafka_error_string(e));
         else
-            sio_log(SIO_LOG_INFO, "exactly_once: waiting for the transaction coordinator", NULL);
+            sio_log_json(SIO_LOG_INFO, "exactly_once: waiting for the transaction coordinator", NULL);
         rd_kafka_error_destroy(e);
         if (!again) return NULL;
     }

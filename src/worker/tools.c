@@ -4,22 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
 
 struct sio_tool_call {
-    struct sio_worker *w;
+    sio_tool_answer_fn answer;
+    void *data;
     uint64_t op_id;
 };
 
 static sio_tool_entry *tools;
 static size_t ntools;
 
-static const char *const builtin[] = {"echo", "noop", "http", "kafka", "kv", NULL};
-
 int sio_tool_register(const char *name, sio_tool_fn fn, void *ud) {
+    /* A built-in's name is refused when workflows load (the engine knows
+     * its built-in tools: lua/sio/api.lua), so the names exist once. */
     if (name == NULL || *name == '\0' || fn == NULL || sio_tools_find(name)) return -1;
-    for (const char *const *b = builtin; *b; b++)
-        if (strcmp(*b, name) == 0) return -1;
     sio_tool_entry *t = realloc(tools, (ntools + 1) * sizeof *t);
     if (t == NULL) return -1;
     tools = t;
@@ -41,14 +39,14 @@ const sio_tool_entry *sio_tools_at(size_t i) {
     return i < ntools ? &tools[i] : NULL;
 }
 
-sio_tool_call *sio_tool_call_new(struct sio_worker *w, uint64_t op_id) {
+sio_tool_call *sio_tool_call_new(sio_tool_answer_fn answer, void *data, uint64_t op_id) {
     sio_tool_call *c = malloc(sizeof *c);
-    if (c) c->w = w, c->op_id = op_id;
+    if (c) c->answer = answer, c->data = data, c->op_id = op_id;
     return c;
 }
 
 void sio_tool_done(sio_tool_call *call, const char *payload, size_t len) {
-    sio_worker_tool_done(call->w, call->op_id, NULL, payload ? payload : "", payload ? len : 0);
+    call->answer(call->data, call->op_id, NULL, payload ? payload : "", payload ? len : 0);
     free(call);
 }
 
@@ -56,6 +54,6 @@ void sio_tool_fail(sio_tool_call *call, int transient, const char *message) {
     sio_err err;
     sio_err_set(&err, transient ? SIO_E_TRANSIENT : SIO_E_SCRIPT, "%s",
                 message ? message : "native tool failed");
-    sio_worker_tool_done(call->w, call->op_id, &err, NULL, 0);
+    call->answer(call->data, call->op_id, &err, NULL, 0);
     free(call);
 }

@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include "json.h"
+#include "log.h"
+
 #define WATCH_MAX_DEPTH 16 /* below a root; deeper directories are not watched */
 
 typedef struct wdir {
@@ -51,6 +54,9 @@ struct sio_watch {
     wdir *dirs; /* loop thread only from here on (or the creator before start) */
     int pending;
     uint64_t burst_start;
+    /* the burst's changed paths (loop thread only): owned strings */
+    char *changed[SIO_WATCH_MAX_PATHS + 1];
+    size_t nchanged, more;
 };
 
 static void count(sio_watch *w, unsigned long *field, unsigned long n) {
@@ -59,21 +65,11 @@ static void count(sio_watch *w, unsigned long *field, unsigned long n) {
     pthread_mutex_unlock(&w->mu);
 }
 
-/* One JSON line on stderr for a watch that could not be added at run time
- * (typically ENOSPC: the inotify watch limit).  path is escaped. */
+/* The log line for a watch that could not be added at run time
+ * (typically ENOSPC: the inotify watch limit). */
 static void log_watch_error(const char *path, const char *why) {
-    char line[PATH_MAX + 256];
-    size_t n = (size_t)snprintf(line, sizeof line,
-                                "{\"level\":\"error\",\"msg\":\"cannot watch\",\"error\":\"%s\",\"path\":\"",
-                                why);
-    for (const unsigned char *p = (const unsigned char *)path; *p && n + 8 < sizeof line; p++) {
-        if (*p == '"' || *p == '\\') line[n++] = '\\';
-        if (*p < 0x20) n += (size_t)snprintf(line + n, sizeof line - n, "\\u%04x", *p);
-        else line[n++] = (char)*p;
-    }
-    n += (size_t)snprintf(line + n, sizeof line - n, "\"}\n");
-    if (n >= sizeof line) n = sizeof line - 1;
-    fwrite(line, 1, n, stderr);
+    sio_log_json(SIO_LOG_ERROR, "cannot watch",
+                 json_pack("{s:s,s:o}", "error", why, "path", sio_json_text(path, strlen(path))));
 }
 
 static void on_dir_closed(uv_handle_t *h) {
@@ -184,6 +180,28 @@ static int sync_tree(sio_watch *w, sio_err *err) {
     return rc;
 }
 
+static void forget_changes(sio_watch *w) {
+    for (size_t i = 0; i < w->nchanged; i++) free(w->changed[i]);
+    w->nchanged = w->more = 0;
+    w->changed[0] = NULL;
+}
+
+/* Notes dir/name as changed in this burst (once). */
+static void note_path(sio_watch *w, const char *dir, const char *name) {
+    if (name == NULL || *name == '\0') return;
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) return;
+    for (size_t i = 0; i < w->nchanged; i++)
+        if (strcmp(w->changed[i], path) == 0) return;
+    char *copy = w->nchanged < SIO_WATCH_MAX_PATHS ? strdup(path) : NULL;
+    if (copy == NULL) {
+        w->more++;
+        return;
+    }
+    w->changed[w->nchanged++] = copy;
+    w->changed[w->nchanged] = NULL;
+}
+
 /* A burst went quiet (or hit the maximum delay): refresh the watches and
  * report it.  bursts is counted after on_change returns, so whoever sees
  * the count knows the callback for that burst has run. */
@@ -191,7 +209,8 @@ static void on_settle(uv_timer_t *t) {
     sio_watch *w = t->data;
     w->pending = 0;
     sync_tree(w, NULL);
-    w->on_change(w->ud);
+    w->on_change(w->ud, (const char *const *)w->changed, w->nchanged, w->more);
+    forget_changes(w);
     count(w, &w->stats.bursts, 1);
 }
 
@@ -211,9 +230,10 @@ static void note_change(sio_watch *w) {
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status) {
-    (void)filename;
-    sio_watch *w = ((wdir *)h->data)->w;
+    wdir *d = h->data;
+    sio_watch *w = d->w;
     count(w, status < 0 ? &w->stats.errors : &w->stats.events, 1);
+    if (status >= 0) note_path(w, d->path, filename);
     if (events & UV_RENAME) sync_tree(w, NULL); /* may close h: fine inside its callback */
     note_change(w);
 }
@@ -325,6 +345,7 @@ void sio_watch_destroy(sio_watch *w) {
         uv_run(&w->loop, UV_RUN_DEFAULT); /* let closing handles finish */
         uv_loop_close(&w->loop);
     }
+    forget_changes(w);
     for (char **r = w->roots; r && *r; r++) free(*r);
     free(w->roots);
     pthread_mutex_destroy(&w->mu);

@@ -26,9 +26,16 @@
 
 typedef struct sio_watch sio_watch;
 
+/* The most changed paths a burst reports (more are counted, not named). */
+#define SIO_WATCH_MAX_PATHS 32
+
 /* Called on the watcher's thread, once per settled burst of changes or
- * triggers.  Must be quick and must not call sio_watch_destroy. */
-typedef void (*sio_watch_fn)(void *ud);
+ * triggers, with the paths that changed in it (a watched directory's path
+ * joined with the entry's name, each once, in the order first seen; at
+ * most SIO_WATCH_MAX_PATHS of them, valid during the call; npaths 0 for a
+ * burst of triggers only) and how many more there were.  Must be quick and
+ * must not call sio_watch_destroy. */
+typedef void (*sio_watch_fn)(void *ud, const char *const *paths, size_t npaths, size_t more);
 
 typedef struct sio_watch_stats {
     unsigned long events;  /* inotify events and triggers seen */

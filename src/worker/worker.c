@@ -25,6 +25,7 @@
 #include "embedded.h"
 #include "json.h"
 #include "log.h"
+#include "luahost.h"
 #include "luajson.h"
 
 static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_error *e);
@@ -165,7 +166,8 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
      * (the default "lua" is relative to where the binary runs). */
     struct stat st;
     const char *lua_dir = cfg->lua_dir && stat(cfg->lua_dir, &st) == 0 ? cfg->lua_dir : NULL;
-    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits};
+    sio_sandbox_cfg sc = {.lua_dir = lua_dir, .limits = cfg->limits, .preload = SIO_HOST_PRELOAD,
+                          .log = cfg->log, .log_ud = cfg->log_ud};
     w->sb = sio_sandbox_create(&sc, err);
     if (w->sb == NULL) return -1;
     w->L = sio_sandbox_state(w->sb);
@@ -182,7 +184,7 @@ static int init_state(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err) {
         return -1;
     }
     w->runner_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (sio_worker_host_push(w, err) != 0) return -1; /* the host table */
+    if (sio_worker_host_push(w, cfg, err) != 0) return -1; /* the host table */
     if (sio_worker_push_settings(L, cfg->config, err) != 0) {
         lua_pop(L, 1);
         return -1;
@@ -198,6 +200,9 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
     }
     w->id = cfg->id;
     w->limits = cfg->limits;
+    w->run_timeout_ms = cfg->run_timeout_ms   ? cfg->run_timeout_ms
+                        : cfg->limits.deadline_ms ? cfg->limits.deadline_ms
+                                                  : 600000;
     w->on_reload = cfg->on_reload;
     w->reload_data = cfg->reload_data;
     w->config = cfg->config;
@@ -235,6 +240,51 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
 fail:
     sio_worker_destroy(w);
     return NULL;
+}
+
+/* --- completions --------------------------------------------------------------*/
+
+/* aio's owner_ops: every owner is a task, which keeps the list of its ops. */
+struct sio_op **sio_worker_task_ops(void *owner) {
+    return &((sio_task *)owner)->ops;
+}
+
+/* aio completion: the owning task's on_op. */
+void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data) {
+    (void)data;
+    sio_task *t = owner;
+    t->on_op(t, op_id, res);
+}
+
+/* A run's aio completion: its value in the host contract's shape, then
+ * sio_run_completed. */
+void sio_worker_run_on_op(sio_task *t, uint64_t op_id, const sio_aio_result *res) {
+    sio_run *c = (sio_run *)t;
+    lua_State *co = c->co;
+    if (!lua_checkstack(co, 8)) return;
+    if (res->err.code == SIO_E_OK) {
+        lua_pushboolean(co, 1);
+        sio_worker_push_result(co, res);
+    } else {
+        lua_pushboolean(co, 0);
+        sio_host_push_error(co, &res->err);
+    }
+    sio_run_completed(c, op_id);
+}
+
+void sio_run_completed(sio_run *r, uint64_t op_id) {
+    if (op_id == r->deadline_op) {
+        lua_pop(r->co, 2);
+        sio_worker_deadline(r->w, r);
+        return;
+    }
+    lua_pushinteger(r->co, (lua_Integer)op_id);
+    lua_insert(r->co, -3);
+    sio_worker_resume(r->w, r, 3);
+}
+
+lua_State *sio_run_thread(sio_run *r) {
+    return r->co;
 }
 
 /* --- runs -------------------------------------------------------------------*/
@@ -354,8 +404,8 @@ static void run_after(sio_worker *w, sio_run *r, int status, int nres) {
         /* A waiting run always has a pending op: its deadline. */
         if (r->deadline_op == 0) {
             sio_err err;
-            uint64_t ms = w->limits.deadline_ms ? w->limits.deadline_ms : 600000;
-            r->deadline_op = sio_aio_timer(w->aio, &r->task, ms, &err);
+            uint64_t ms = w->run_timeout_ms;
+            r->deadline_op = w->backend->deadline(w->backend_ud, co, ms, &err);
             if (r->deadline_op == 0) run_fail(w, r, &err);
         }
         return;
@@ -418,6 +468,7 @@ static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_
     void *ud = r->ud;
     r->cbs.done = NULL;
     sio_aio_forget(w->aio, &r->task); /* nothing of r completes from here on */
+    if (cbs.costs) cbs.costs(ud, sio_exec_instructions(r->exec), sio_exec_mem_peak(r->exec));
     /* No secret leaves a run: not in the result, not in the error. */
     sio_run_error red = {0};
     char *msg = NULL;
@@ -492,36 +543,11 @@ static long live_version(sio_worker *w) {
     return v;
 }
 
-/* Logs a reload outcome as one JSON line through the sandbox's log sink:
- * {"ts","level","msg","worker","version"[,"errors"]}. */
-static void log_reload(sio_worker *w, int ok, long version, const char *errors) {
-    size_t ecap = errors ? 6 * strlen(errors) + 8 : 1;
-    size_t cap = 256 + ecap;
-    char *line = malloc(cap), *esc = malloc(ecap);
-    if (line == NULL || esc == NULL) { /* the outcome is still counted */
-        free(line);
-        free(esc);
-        return;
-    }
-    char when[40];
-    size_t n = (size_t)snprintf(line, cap,
-                                "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"worker\":%d,"
-                                "\"version\":%ld",
-                                sio_log_timestamp(when, sizeof when), ok ? "info" : "error",
-                                ok ? "workflows reloaded" : "reload rejected", w->id, version);
-    if (errors)
-        n += (size_t)snprintf(line + n, cap - n, ",\"errors\":\"%s\"",
-                              sio_json_escape(errors, esc, ecap));
-    memcpy(line + n, "}\n", 2);
-    sio_sandbox_log_line(w->sb, line, n + 2);
-    free(line);
-    free(esc);
-}
-
 /* One reload on the loop thread (worker_load.c, mode "reload") swaps the
  * new set in only when all of it is valid.  Commands in flight keep the set
  * they started with (runner.run reads `current` once).  The outcome is
- * counted, logged and handed to cfg.on_reload. */
+ * counted and handed to cfg.on_reload (the service logs it, once for all
+ * workers). */
 static void reload_workflows(sio_worker *w) {
     sio_err err;
     sio_err_clear(&err);
@@ -533,7 +559,6 @@ static void reload_workflows(sio_worker *w) {
     if (ok) w->reloads_ok++;
     else w->reloads_rejected++;
     pthread_mutex_unlock(&w->mu);
-    log_reload(w, ok, version, errors);
     if (w->on_reload) w->on_reload(w->reload_data, w->id, ok, version, errors);
 }
 
@@ -584,19 +609,6 @@ void sio_worker_on_wake(uv_async_t *a) {
     drain_inbox(a->data);
 }
 
-void sio_worker_post(sio_worker *w, sio_task *t) {
-    t->next = t->prev = NULL;
-    t->ops = NULL;
-    t->queued = 1;
-    pthread_mutex_lock(&w->mu);
-    if (w->inbox_tail) w->inbox_tail->next = t;
-    else w->inbox = t;
-    w->inbox_tail = t;
-    w->queued++;
-    pthread_mutex_unlock(&w->mu);
-    uv_async_send(&w->wake);
-}
-
 void sio_worker_task_end(sio_worker *w, sio_task *t) {
     if (w->aio) sio_aio_forget(w->aio, t);
     if (t->prev) t->prev->next = t->next;
@@ -606,6 +618,10 @@ void sio_worker_task_end(sio_worker *w, sio_task *t) {
     pthread_mutex_lock(&w->mu);
     w->tasks--;
     pthread_mutex_unlock(&w->mu);
+}
+
+lua_State *sio_worker_state(sio_worker *w) {
+    return w->L;
 }
 
 sio_aio *sio_worker_aio(sio_worker *w) {
@@ -635,54 +651,6 @@ void sio_worker_reload_stats(sio_worker *w, unsigned long *ok, unsigned long *re
     if (ok) *ok = w->reloads_ok;
     if (rejected) *rejected = w->reloads_rejected;
     pthread_mutex_unlock(&w->mu);
-}
-
-/* Queues a completion for the loop (any thread); dropped once stopped. */
-static void post_completion(sio_worker *w, sio_produce_done *pd) {
-    pthread_mutex_lock(&w->mu);
-    if (w->stop) { /* the loop is gone or going: nobody waits for it */
-        pthread_mutex_unlock(&w->mu);
-        free(pd->payload);
-        free(pd);
-        return;
-    }
-    pd->next = w->produced;
-    w->produced = pd;
-    uv_async_send(&w->wake); /* under the lock: stop cannot close it meanwhile */
-    pthread_mutex_unlock(&w->mu);
-}
-
-void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
-                          size_t len) {
-    sio_produce_done *pd = calloc(1, sizeof *pd);
-    if (pd == NULL) return; /* the step then times out */
-    pd->tool = 1;
-    pd->op_id = op_id;
-    pd->has_err = err != NULL && err->code != SIO_E_OK;
-    if (pd->has_err) pd->err = *err;
-    if (payload) {
-        pd->payload = malloc(len + 1);
-        if (pd->payload == NULL) {
-            free(pd);
-            return;
-        }
-        memcpy(pd->payload, payload, len);
-        pd->payload[len] = '\0';
-        pd->len = len;
-    }
-    post_completion(w, pd);
-}
-
-void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
-                             int32_t partition, int64_t offset) {
-    sio_produce_done *pd = calloc(1, sizeof *pd);
-    if (pd == NULL) return; /* the op then times out in the engine */
-    pd->op_id = op_id;
-    pd->has_err = err != NULL && err->code != SIO_E_OK;
-    if (pd->has_err) pd->err = *err;
-    pd->partition = partition;
-    pd->offset = offset;
-    post_completion(w, pd);
 }
 
 void sio_worker_run_until_idle(sio_worker *w) {

@@ -73,6 +73,9 @@ typedef struct sio_run_cbs {
      * finishes inside it): treat sio_worker_run as the last thing a caller
      * does with its own state. */
     void (*done)(void *ud, json_t *result, const sio_run_error *err);
+    /* Optional, just before done: what the run cost (Lua instructions,
+     * approximately, and its peak Lua memory in bytes). */
+    void (*costs)(void *ud, uint64_t instructions, size_t mem_peak);
     /* Optional: takes the run's sio.kafka.produce messages instead of
      * producing them (the exactly-once service holds them for the
      * command's transaction).  Arguments are valid during the call (key
@@ -110,9 +113,21 @@ typedef struct sio_worker_cfg {
      * SIO_PUBLISH_LIMIT), handed to runner.init as a Lua table; borrowed.
      * NULL: the defaults. */
     const struct sio_config *config;
-    sio_reload_fn on_reload;     /* NULL: none (the outcome is logged anyway) */
+    sio_reload_fn on_reload;     /* NULL: none (the outcome is only counted) */
     void *reload_data;
     int no_load;                 /* 1: no initial load (a worker for sio_worker_validate) */
+    /* Where the host contract's ops go (luahost.h), with its ud (both
+     * borrowed, outliving the worker); NULL: the daemon's (aio).  The
+     * busted harness gives its own and completes ops with
+     * sio_run_completed. */
+    const struct sio_host_backend *backend;
+    void *backend_ud;
+    /* How long a run may wait on ops before its deadline fails it; 0: the
+     * limits' deadline_ms, else 10 minutes. */
+    uint64_t run_timeout_ms;
+    /* Where the state's log lines go (sandbox.h); NULL: stderr. */
+    sio_log_fn log;
+    void *log_ud;
 } sio_worker_cfg;
 
 /* Creates a worker: its loop, state and engine, and loads the workflows.
@@ -132,6 +147,10 @@ void sio_worker_post(sio_worker *w, sio_task *t);
  * complete) and it no longer counts as in flight.  The worker does not
  * touch t afterwards. */
 void sio_worker_task_end(sio_worker *w, sio_task *t);
+
+/* The worker's sandboxed state (loop thread only), for the busted harness,
+ * which drives a worker on its own thread. */
+lua_State *sio_worker_state(sio_worker *w);
 
 /* The worker's async I/O, for tasks (loop thread only). */
 sio_aio *sio_worker_aio(sio_worker *w);
@@ -157,6 +176,13 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
 /* Loop thread: abandons a run still going (its ops are forgotten, done is
  * never called). */
 void sio_run_cancel(sio_run *r);
+
+/* Loop thread: op op_id of r completed, with (ok, value) pushed onto r's
+ * thread (sio_run_thread): resumes the run with (op_id, ok, value), or
+ * fails it when op_id is its deadline.  The path of every completion,
+ * whichever backend delivers it; r may be finished when it returns. */
+void sio_run_completed(sio_run *r, uint64_t op_id);
+lua_State *sio_run_thread(sio_run *r);
 
 /* A task that runs one workflow, for callers on other threads (tests,
  * benchmarks): sio_worker_submit_run posts it (thread-safe) and its start
@@ -222,6 +248,27 @@ void sio_worker_produce_done(sio_worker *w, uint64_t op_id, const sio_err *err,
  * copied. */
 void sio_worker_tool_done(sio_worker *w, uint64_t op_id, const sio_err *err, const char *payload,
                           size_t len);
+
+/* --- a run's text (worker_text.c): `run` and the busted harness ------------*/
+
+/* The attrs of a command given as text (NULL: {}), read strictly into a
+ * JSON object (a new reference), or NULL with err saying why ("attrs are
+ * not valid JSON: ...", "attrs must be a JSON object"): the rule of `run`,
+ * `send` and h:run, as the service applies it to a command's attrs. */
+json_t *sio_run_attrs(const char *text, size_t len, sio_err *err);
+
+/* {"class", "message"[, "step"]} (a new reference; bytes that are not
+ * UTF-8 as U+FFFD), or NULL (memory). */
+json_t *sio_run_error_json(const char *cls, const char *message, const char *step);
+
+/* The lines `run` prints, as malloc'd text without a newline (NULL:
+ * memory): {"status":"step_result","result":{step_id, payload, query}},
+ * and the outcome {"status":"success","result":...} (result borrowed) or,
+ * when result is NULL, {"status":"error","error":{class, message[, step]}}. */
+char *sio_run_step_line(const char *step_id, const char *payload, size_t len,
+                        const json_t *query);
+char *sio_run_done_line(const json_t *result, const char *cls, const char *message,
+                        const char *step);
 
 /* Stops the thread (jobs still running are abandoned: their done is never
  * called) and waits for it.  Accepts a worker never started. */

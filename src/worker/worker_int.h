@@ -69,7 +69,10 @@ struct sio_worker {
     int nidle;
     int runner_ref;
     sio_aio *aio;
+    const struct sio_host_backend *backend; /* where the host contract's ops go */
+    void *backend_ud;
     sio_limits limits;
+    uint64_t run_timeout_ms; /* how long a run may wait: its deadline op */
     char *workflows_dir, *lua_dir;
     char *load_errors;   /* of the last load, or NULL */
     char **intents;      /* the live set's intents, sorted (sio_worker_knows) */
@@ -82,6 +85,7 @@ struct sio_worker {
 };
 
 void sio_worker_on_wake(uv_async_t *a);
+/* worker.c: the completion path of aio ops */
 struct sio_op **sio_worker_task_ops(void *owner);
 void sio_worker_on_op(void *owner, uint64_t op_id, const sio_aio_result *res, void *data);
 /* A run's task.on_op: resumes its coroutine with (op_id, ok, value). */
@@ -100,8 +104,13 @@ void sio_worker_deadline(sio_worker *w, sio_run *r);
 int sio_worker_load(sio_worker *w, const char *mode, const char *const *paths, size_t npaths,
                     char **text, sio_err *err);
 
-/* Pushes the host table (require "sio.host") with the worker's ops added:
- * timer, http, kv, produce, cancel, tool, step_result. */
-int sio_worker_host_push(sio_worker *w, sio_err *err);
+/* worker_host.c: installs the backend of the host contract in w's state
+ * (cfg->backend, else the daemon's; with cfg's HTTP rules), sets
+ * w->backend, and pushes the host table (require "sio.host"). */
+int sio_worker_host_push(sio_worker *w, const sio_worker_cfg *cfg, sio_err *err);
+
+/* worker_host.c: pushes the value of a completed aio op onto co, in the
+ * host contract's shape (luahost.h).  May raise (memory). */
+void sio_worker_push_result(lua_State *co, const sio_aio_result *r);
 
 #endif

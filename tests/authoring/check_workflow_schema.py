@@ -199,6 +199,8 @@ def variants():
         ("timeout 0.5s", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "timeout": "0.5s"}]}, None),
         ("timeout 0ms0s", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "timeout": "0ms0s"}]}, None),
         ("timeout 30S", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "timeout": "30S"}]}, None),
+        ("timeout 1.5ms", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "timeout": "1.5ms"}]}, None),
+        ("timeout 1h30m", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "timeout": "1h30m"}]}, None),
         ("retries 2.0", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "retries": 2.0}]}, None),
         ("depends_on a string", {"intent": "x", "steps": [{"id": "a", "tool": "echo"},
                                                         {"id": "b", "tool": "echo", "depends_on": "a"}]}, None),

@@ -49,9 +49,10 @@ YAML
     echo "$d"
 }
 reloads() { grep -c "\"msg\":\"$1\"" "$RUN/a.err" || true; }
-# wait_reloads MSG N: until N more lines MSG (one per worker) than before.
+# wait_reloads MSG N: until a line MSG more than before (one per reload,
+# logged when every worker has reloaded).
 wait_reloads() {
-    local want=$(( $2 + WORKER_COUNT ))
+    local want=$(( $2 + 1 ))
     for _ in $(seq 1 600); do
         [ "$(reloads "$1")" -ge "$want" ] && return 0
         sleep 0.1
@@ -89,7 +90,10 @@ wait_reloads "workflows reloaded" "$before"
 serves cm '.[0].value.result.payload == "{\"query\":\"v2 hi\"}"'
 serves cm_new '.[-1].value.status == "success"'
 grep '"reload rejected"' "$RUN/a.err" && fail "a reload was rejected (a version folder loaded twice?)"
-pass "a ConfigMap update (..data swapped, a key changed, a key added) is reloaded by every worker"
+grep '"workflows reloaded"' "$RUN/a.err" | tail -1 | jq -e --arg cm "$cm" --argjson n "$WORKER_COUNT" \
+    '.workers == $n and (.files | length > 0) and all(.files[]; startswith($cm + "/"))' >/dev/null \
+    || fail "the reload's line does not say every worker and the changed files: $(grep '"workflows reloaded"' "$RUN/a.err" | tail -1)"
+pass "a ConfigMap update (..data swapped, a key changed, a key added) is reloaded by every worker, logged once with the files"
 
 # An invalid update: rejected naming the file and line; v2 keeps serving.
 v3=$(payload v3 v3)

@@ -32,11 +32,13 @@ mapfile -t bases < <("$TOP/docker/base")
 t1=$(secs)
 revision=$(git -C "$TOP" rev-parse HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+version=$("$TOP/scripts/version")
 # The revision and date also go in as --label: buildah 1.28's layer cache
 # reuses a cached LABEL step whatever the build arguments now say.
 buildah bud --isolation=chroot --layers --format docker --pull=never \
     --build-arg BASE="${bases[0]}" --build-arg RUNTIME_BASE="${bases[1]}" \
-    --build-arg REVISION="$revision" --build-arg CREATED="$created" \
+    --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
+    --label org.opencontainers.image.version="$version" \
     --label org.opencontainers.image.revision="$revision" \
     --label org.opencontainers.image.created="$created" \
     -t "$IMAGE" -f "$TOP/docker/Dockerfile" "$TOP" >"$RUN/build.log" 2>&1 \
@@ -47,17 +49,19 @@ echo "# base images $(( (t1 - t0) / 1000 )) s, build $(( (t2 - t1) / 1000 )) s, 
 pass "docker/Dockerfile builds ($(( size / 1000000 )) MB)"
 
 config=$(buildah inspect --type image "$IMAGE" | jq '.Docker.config')
-jq -e --arg rev "$revision" '.User == "10001:10001" and .Healthcheck.Test[0] == "CMD"
+jq -e --arg rev "$revision" --arg ver "$version" '.User == "10001:10001" and .Healthcheck.Test[0] == "CMD"
     and (.Labels["org.opencontainers.image.title"] == "sio-orchestrator")
     and (.Labels["org.opencontainers.image.revision"] == $rev)
     and (.Labels["org.opencontainers.image.licenses"] == "Apache-2.0")
-    and (.Labels["org.opencontainers.image.version"] | test("^[0-9]+\\.[0-9]+\\.[0-9]+"))' \
+    and (.Labels["org.opencontainers.image.version"] == $ver)' \
     <<<"$config" >/dev/null || fail "image configuration: $config"
 pass "non-root user, HEALTHCHECK and OCI labels in the image configuration"
 
 ctr=$(buildah from --pull=never "$IMAGE")
 inside() { buildah run --isolation=chroot "$@"; }
 [ "$(inside "$ctr" -- id -u)" = 10001 ] || fail "the image runs as uid $(inside "$ctr" -- id -u)"
+[ "$(inside "$ctr" -- /opt/sio/bin/sio-orchestrator version)" = "sio-orchestrator $version" ] \
+    || fail "the label says $version, the binary: $(inside "$ctr" -- /opt/sio/bin/sio-orchestrator version)"
 found=$(inside "$ctr" -- sh -c 'for t in cc gcc g++ c++ ld make cmake ninja pkg-config; do
     command -v $t; done; dpkg-query -W -f "\${Package}\n" | grep -- "-dev$"; ls /usr/include 2>/dev/null | head -3' || true)
 [ -z "$found" ] || fail "build tools or -dev packages in the runtime image: $found"

@@ -104,10 +104,14 @@ jq -e -s '.[-1].value.error == "workflow '"'peek'"' may not read secret '"'api_t
 pass "DLQ entries: the 401's URL and body and the script's error say [redacted:api_token]; an unlisted workflow is refused"
 
 # 3. A new value in the folder reloads with the workflows.
-reloads=$(grep -c '"workflows reloaded"' "$RUN/a.err" || true)
+# One line per reload, naming the files the watcher saw change: wait for
+# the reload that saw the rename (the .tmp file may have a reload of its
+# own, with the old value: hidden files are not read).
+seen='"workflows reloaded".*/secrets/api_token"'
+reloads=$(grep -c -- "$seen" "$RUN/a.err" || true)
 printf '%s\n' "$new" >"$RUN/secrets/.api_token.tmp"
 mv "$RUN/secrets/.api_token.tmp" "$RUN/secrets/api_token"
-wait_log a '"workflows reloaded"' $((reloads + 2))
+wait_log a "$seen" $((reloads + 1))
 out=$(send "s2-$$" callapi '{"query":"again"}') || fail "callapi after the reload: $out"
 server_log | jq -e --arg t "Bearer $new" 'any(.headers.authorization == $t)' >/dev/null || fail "the new token was not sent"
 pass "a new value in WORKFLOW_SECRETS reloads with the workflows and is sent"

@@ -219,3 +219,50 @@ free_port() {
     done
     fail "no free port"
 }
+
+# DLQ assertions (the poison tests).  They read TOPIC's snapshot when
+# `snapshot TOPIC` took one (once every offset is committed, one read
+# serves every check), else the topic itself.
+snapshot() { messages "$1" >"$RUN/snap.$1"; }
+dlq_messages() { if [ -f "$RUN/snap.$1" ]; then cat "$RUN/snap.$1"; else messages "$1"; fi; }
+# entries CID [TOPIC]: the entries of TOPIC (default $DLQ) whose
+# correlation_id, or whose command's, is CID.
+entries() { dlq_messages "${2:-$DLQ}" | jq -c "select(.value.correlation_id == \"$1\" or (try .value.command.correlation_id catch null) == \"$1\")"; }
+# expect CID JQ WHAT [TOPIC]: CID has exactly one entry and it satisfies JQ.
+expect() {
+    local got
+    got=$(entries "$1" "${4:-$DLQ}")
+    [ -n "$got" ] || fail "$3: no DLQ entry for $1"
+    echo "$got" | jq -e -s "length == 1 and (.[0].value | $2)" >/dev/null \
+        || fail "$3: $(echo "$got" | jq -c '.value | del(.command, .command_base64)')"
+}
+# expect_raw TEXT JQ WHAT: exactly one entry's command_base64 is TEXT's
+# bytes, and it satisfies JQ.
+expect_raw() {
+    local b64
+    b64=$(printf '%s' "$1" | base64 -w0)
+    expect_b64 "$b64" "$2" "$3"
+}
+# expect_b64 BASE64 JQ WHAT: likewise for bytes given as base64.
+expect_b64() {
+    printf '%s' "$1" >"$RUN/expect.b64" # a file: an argument holds 128 KB at most
+    dlq_messages "$DLQ" | jq -e -s --rawfile b "$RUN/expect.b64" "[.[] | select(.value.command_base64 == \$b)] | length == 1 and (.[0].value | $2)" >/dev/null \
+        || fail "$3: $(dlq_messages "$DLQ" | jq -c '.value | {error, command_base64: (.command_base64 // "" | .[0:40])}')"
+}
+# expect_where SELECT JQ WHAT: exactly one entry of $DLQ satisfies the jq
+# filter SELECT (on the value; an entry it cannot apply to, e.g. attrs
+# that are a string, does not), and it satisfies JQ.
+expect_where() {
+    dlq_messages "$DLQ" | jq -e -s "[.[] | .value | select(try ($1) catch false)] | length == 1 and (.[0] | $2)" >/dev/null \
+        || fail "$3: $(dlq_messages "$DLQ" | jq -c ".value | select(try ($1) catch false) | del(.command, .command_base64)")"
+}
+
+# strict_json TOPIC...: every message on the topics is valid UTF-8 holding
+# one strict JSON value, read from the raw bytes by Python's parser
+# (tests/integration/strict_json.py), not ours.
+strict_json() {
+    local out
+    out=$("$BIN" tail --from-beginning --idle 3s --base64 "$@" | python3 "$TOP/tests/integration/strict_json.py" 2>&1) \
+        || fail "not strict UTF-8 JSON on $*: $out"
+    echo "$out"
+}

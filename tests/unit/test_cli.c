@@ -57,7 +57,7 @@ static const struct {
               "--raw BYTES", "--lines FILE", "-t, --topic TOPIC", "-H, --header KEY=VALUE",
               "-K, --key-delimiter DELIM", "-c, --max N"}},
     {"tail", {"-t, --topic TOPIC", "-o, --offset WHERE", "--from-beginning", "-e, --exit",
-              "-c, --max N", "--idle DURATION"}},
+              "-c, --max N", "--idle DURATION", "--base64"}},
     {"topics", {NULL}},
     {"offsets", {NULL}},
     {"replay", {"-t, --topic TOPIC", "--target TOPIC", "-p, --partition N", "--from-offset N",
@@ -86,7 +86,7 @@ static int listed_flags_parse(const char *cmd, const char *help) {
         int takes = arg[0] >= 'A' && arg[0] <= 'Z'; /* "N", "KEY=VALUE"; help text is lower case */
         for (int k = 0; k < 2 && names[k]; k++) {
             char *argv[] = {(char *)cmd, (char *)names[k], takes ? "1" : NULL, NULL};
-            const sio_config *cfg = sio_cli_config(takes ? 3 : 2, argv, NULL);
+            const sio_config *cfg = sio_cli_config(sio_cli_find(cmd), takes ? 3 : 2, argv, NULL);
             if (cfg == NULL) fail_msg("%s %s is listed but not accepted", cmd, names[k]);
             sio_config_destroy(cfg);
             seen++;

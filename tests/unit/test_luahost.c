@@ -21,7 +21,7 @@
 typedef struct fx {
     sio_sandbox *sb;
     lua_State *L;
-    char log[8192];
+    char log[128 * 1024]; /* room for the longest line (64 KiB of fields) */
     size_t loglen;
     char out[4096];
 } fx;
@@ -38,7 +38,8 @@ static void log_sink(void *ud, const char *line, size_t len) {
 static int setup(void **state) {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    sio_sandbox_cfg cfg = {.limits = {.instr_limit = 5000000}, .log = log_sink, .log_ud = f};
+    sio_sandbox_cfg cfg = {.limits = {.instr_limit = 5000000}, .log = log_sink, .log_ud = f,
+                           .preload = SIO_HOST_PRELOAD};
     f->sb = sio_sandbox_create(&cfg, NULL);
     assert_non_null(f->sb);
     f->L = sio_sandbox_state(f->sb);
@@ -215,6 +216,18 @@ static void log_writes_json_lines(void **state) {
     trusted(f, "host.log('info', 'bad \\255 caf\\195\\169', {['k\\192'] = 'v\\237\\160\\128'})");
     assert_contains(f->log, "\"msg\":\"bad \xEF\xBF\xBD caf\xC3\xA9\"");
     assert_contains(f->log, "\"k\xEF\xBF\xBD\":\"v\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    /* a line stays whole and valid when its fields are too big for it */
+    f->loglen = 0;
+    trusted(f, "host.log('info', 'big', {a = string.rep('x', 40000), b = string.rep('y', 40000)})");
+    assert_true(f->loglen < 64 * 1024 + 256);
+    lua_pushlstring(L, f->log, f->loglen - 1);
+    lua_setglobal(L, "line");
+    /* which field keeps its text follows the table's order, not fixed */
+    assert_string_equal(trusted(f, "local v, whole = require('sio.json').decode(line), 0\n"
+                                   "for _, k in ipairs{'a', 'b'} do\n"
+                                   "  if type(v[k]) == 'string' and #v[k] == 40000 then whole = whole + 1 end\n"
+                                   "end return tostring(v.truncated) .. whole"),
+                        "true1");
     /* cycles and depth are bounded */
     f->loglen = 0;
     trusted(f, "local t = {} t.t = t host.log('info', 'cycle', {t = t})");

@@ -40,6 +40,22 @@ static void lua_to_json(void **state) {
     s = encode_lua("return {bad = 'a\\255b'}", &err);
     assert_string_equal(s, "{\"bad\":\"a\xEF\xBF\xBD" "b\"}");
     free(s);
+    /* a NUL in a key would be "\u0000", which sio_json_parse (jansson)
+     * cannot read back: U+FFFD, as for a bad byte (found by fuzz/workflow_lua) */
+    s = encode_lua("return {['a\\0b'] = 'c\\0d'}", &err);
+    assert_string_equal(s, "{\"a\xEF\xBF\xBD" "b\":\"c\\u0000d\"}");
+    json_t *back = sio_json_parse(s, strlen(s), &err);
+    assert_non_null(back);
+    json_decref(back);
+    free(s);
+    /* a value keeps its NUL even when it also holds a bad byte (the bad
+     * byte alone becomes U+FFFD) */
+    s = encode_lua("return {v = 'caf\\xe9\\0'}", &err);
+    assert_string_equal(s, "{\"v\":\"caf\xEF\xBF\xBD\\u0000\"}");
+    back = sio_json_parse(s, strlen(s), &err);
+    assert_non_null(back);
+    json_decref(back);
+    free(s);
     assert_null(encode_lua("return {x = 0/0}", &err));
     assert_contains(err.msg, "x: cannot encode NaN as JSON");
     assert_null(encode_lua("local t = {}; t.t = t; return t", &err));

@@ -131,8 +131,16 @@ static void nothing_held_changes_nothing(void **state) {
     sio_redactor_free(r);
 }
 
-/* Every log line goes through sio_log_write, which redacts with the
- * process's redactor: stderr is a pipe here, read back. */
+/* Every log line goes through sio_log_emit, which redacts with the
+ * process's redactor whatever the sink: stderr is a pipe here, read back;
+ * a sandbox's sink (the harness's capture) gets the redacted line too, and
+ * the fields it was lent are left as they were. */
+static char captured[1024];
+static void capture(void *ud, const char *line, size_t len) {
+    (void)ud;
+    snprintf(captured, sizeof captured, "%.*s", (int)len, line);
+}
+
 static void log_lines_redacted(void **state) {
     (void)state;
     sio_err err;
@@ -142,9 +150,10 @@ static void log_lines_redacted(void **state) {
     dup2(fds[1], STDERR_FILENO);
     sio_log_json(SIO_LOG_WARN, "connecting with hunter2-x",
                  json_pack("{s:s}", "url", "postgres://u:hunter2-x@db/x"));
-    sio_logf(SIO_LOG_WARN, "printf route", "\"detail\":\"pw=hunter2-x\"");
-    const char *raw = "{\"ts\":\"t\",\"level\":\"info\",\"msg\":\"from the sandbox: hunter2-x\"}\n";
-    sio_log_write(raw, strlen(raw));
+    json_t *lent = json_pack("{s:s}", "detail", "pw=hunter2-x");
+    sio_log_emit(NULL, NULL, "warn", "lent fields", 11, lent);
+    const char *msg = "from the sandbox: hunter2-x";
+    sio_log_emit(NULL, NULL, "info", msg, strlen(msg), NULL);
     dup2(saved, STDERR_FILENO);
     close(saved);
     close(fds[1]);
@@ -158,6 +167,8 @@ static void log_lines_redacted(void **state) {
     assert_contains(got, "\"url\":\"postgres://u:[redacted:db_password]@db/x\"");
     assert_contains(got, "\"detail\":\"pw=[redacted:db_password]\"");
     assert_contains(got, "\"msg\":\"from the sandbox: [redacted:db_password]\"");
+    /* the caller's fields are its own: not rewritten */
+    assert_string_equal(json_string_value(json_object_get(lent, "detail")), "pw=hunter2-x");
     /* three lines, each valid JSON */
     int lines = 0;
     for (char *p = got, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1, lines++) {
@@ -166,6 +177,11 @@ static void log_lines_redacted(void **state) {
         json_decref(v);
     }
     assert_int_equal(lines, 3);
+    /* another sink */
+    sio_log_emit(capture, NULL, "info", "print: hunter2-x", 16, lent);
+    assert_null(strstr(captured, "hunter2"));
+    assert_contains(captured, "\"msg\":\"print: [redacted:db_password]\"");
+    json_decref(lent);
 }
 
 int main(void) {

@@ -187,7 +187,8 @@ typedef struct workers {
 } workers;
 
 /* The watcher's callback: every settled burst reloads every worker. */
-static void reload_all(void *ud) {
+static void reload_all(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    (void)paths, (void)npaths, (void)more;
     workers *ws = ud;
     for (int i = 0; i < ws->n; i++) sio_worker_reload(ws->w[i]);
 }
@@ -455,8 +456,8 @@ typedef struct counter {
     size_t dirs;
 } counter;
 
-static void ignore_change(void *ud) {
-    (void)ud;
+static void ignore_change(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    (void)ud, (void)paths, (void)npaths, (void)more;
 }
 
 static int bursts_reached(void *arg) {
@@ -521,7 +522,8 @@ typedef struct held_cb {
     int hold, inside, calls;
 } held_cb;
 
-static void held_change(void *ud) {
+static void held_change(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    (void)paths, (void)npaths, (void)more;
     held_cb *h = ud;
     pthread_mutex_lock(&h->mu);
     h->calls++;
@@ -578,6 +580,51 @@ static void create_rejects_a_missing_directory(void **state) {
     sio_watch_destroy(NULL);
 }
 
+/* What the watcher's callback was told, per burst (any thread). */
+typedef struct seen_paths {
+    pthread_mutex_t mu;
+    char names[8][256];
+    size_t n, bursts;
+} seen_paths;
+
+static void record_paths(void *ud, const char *const *paths, size_t npaths, size_t more) {
+    seen_paths *sp = ud;
+    pthread_mutex_lock(&sp->mu);
+    for (size_t i = 0; i < npaths && sp->n < 8; i++)
+        snprintf(sp->names[sp->n++], sizeof sp->names[0], "%s", paths[i]);
+    (void)more;
+    sp->bursts++;
+    pthread_mutex_unlock(&sp->mu);
+}
+
+static int path_seen(void *arg) {
+    void **a = arg;
+    seen_paths *sp = a[0];
+    int found = 0;
+    pthread_mutex_lock(&sp->mu);
+    for (size_t i = 0; i < sp->n; i++) found |= strcmp(sp->names[i], a[1]) == 0;
+    pthread_mutex_unlock(&sp->mu);
+    return found;
+}
+
+/* The burst names the files that changed (the reload's log line lists
+ * them), each once however many events it made. */
+static void a_burst_names_the_changed_files(void **state) {
+    (void)state;
+    seen_paths sp = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    sio_watch *wt = new_watch(record_paths, &sp);
+    write_in_place(wfdir, "named.yaml", "intent: named\nsteps: []\n");
+    char want[256];
+    path_in(want, sizeof want, wfdir, "named.yaml");
+    void *arg[2] = {&sp, want};
+    wait_until(path_seen, arg, "a burst naming workflows/named.yaml");
+    sio_watch_destroy(wt);
+    size_t times = 0;
+    for (size_t i = 0; i < sp.n; i++) times += strcmp(sp.names[i], want) == 0;
+    assert_true(times >= 1);
+    assert_true(times <= sp.bursts); /* once per burst, whatever the events */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(thousand_commands_through_twenty_rewrites, make_root,
@@ -587,6 +634,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(subdirectories_created_later_are_watched, make_root,
                                         remove_root),
         cmocka_unit_test_setup_teardown(triggers_are_debounced, make_root, remove_root),
+        cmocka_unit_test_setup_teardown(a_burst_names_the_changed_files, make_root, remove_root),
         cmocka_unit_test_setup_teardown(create_rejects_a_missing_directory, make_root,
                                         remove_root),
     };

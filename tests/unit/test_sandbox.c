@@ -16,6 +16,7 @@
 #include <lua.h>
 
 #include "asserts.h"
+#include "luahost.h"
 #include "sandbox.h"
 
 typedef struct fx {
@@ -63,7 +64,8 @@ static fx *fx_new(const char *lua_dir) {
     sio_sandbox_cfg cfg = {.lua_dir = lua_dir,
                            .limits = {.mem_limit_bytes = 8u << 20, .instr_limit = 5000000},
                            .log = log_sink,
-                           .log_ud = f};
+                           .log_ud = f,
+                           .preload = SIO_HOST_PRELOAD};
     sio_err err;
     f->sb = sio_sandbox_create(&cfg, &err);
     if (f->sb == NULL) fail_msg("create: %s", err.msg);
