@@ -149,6 +149,24 @@ function sio.id() end
 ---@param ms number
 function sio.sleep(ms) end
 
+---A configuration value of the workflow (WORKFLOW_CONFIG or
+---SIO_CONFIG_<NAME>; reloaded with the workflows).  The workflow must list
+---`name` under `config:`; another name, or one that is not set, fails the
+---step permanently.  In templates: `${config.name}`.
+---@param name string
+---@return string
+function sio.config(name) end
+
+---A secret of the workflow (WORKFLOW_SECRETS or SIO_SECRET_<NAME>), for
+---an http header or body.  The workflow must list `name` under `secrets:`;
+---another name, or one that is not set, fails the step permanently.  Its
+---value never appears in a log line, step result, response, DLQ entry or
+---`run` output: it is written as `[redacted:name]` there.  In templates:
+---`${secret.name}`.
+---@param name string
+---@return string
+function sio.secret(name) end
+
 ---------------------------------------------------------------------------
 -- What step code receives
 

@@ -19,6 +19,8 @@ local testing = {}
 ---@field http_allow? string|string[] the spec's SIO_HTTP_ALLOW ("host", "host:port", "*"); default none, as serve's
 ---@field epoch? number the virtual unix time at clock 0 (1700000000)
 ---@field intent? string the workflow h:run runs by default
+---@field config? table<string, string> the workflows' configuration values (sio.config, ${config.x})
+---@field secrets? table<string, string> the workflows' secrets (sio.secret, ${secret.x}), redacted from results and logs
 
 ---A harness: the real engine in the real sandbox, with stubbed I/O on a
 ---virtual clock.
@@ -51,7 +53,7 @@ function testing.never() end
 
 ---@class sio.testing.Answer
 
----@alias sio.testing.Cap "http"|"kv"|"kafka"|"time"
+---@alias sio.testing.Cap "http"|"kv"|"kafka"|"time"|"config"|"secret"
 
 ---@class sio.testing.HttpCall
 ---@field method string
@@ -70,7 +72,10 @@ local Harness = {}
 ---value) and returns the answer; any other value is the answer
 ---to every call.  An http answer is {status = 200, headers = {...}, body =
 ---"..." | json = {...}} (a string is a 200 body).  "time" sets the clock:
----unix seconds or {unix = s, now = ms}.
+---unix seconds or {unix = s, now = ms}.  "config" and "secret" take
+---{name = value}: the values sio.config / sio.secret and ${config.x} /
+---${secret.x} read (replacing those given before); secrets are redacted
+---from the result, the error, step results and logs as the daemon does.
 ---@param cap sio.testing.Cap
 ---@param answer any
 ---@return sio.testing.Harness
@@ -109,7 +114,8 @@ function Harness:set_time(unix) end
 ---@return string
 function Harness:kv_key(intent, key) end
 
----Forgets stubs, tool stubs, kv, produced messages and the clock.
+---Forgets stubs, tool stubs, kv, produced messages and the clock (config
+---and secrets go back to the options').
 ---@return sio.testing.Harness
 function Harness:reset() end
 

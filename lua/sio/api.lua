@@ -230,6 +230,9 @@ function M.new(cx)
     await(id)
   end
   sio.id = host.uuid
+  -- the workflow's configuration and secrets (engine.lua Cmd:value)
+  sio.config = function(name) return cx:value("config", name) end
+  sio.secret = function(name) return cx:value("secret", name) end
   return sio
 end
 

@@ -20,7 +20,17 @@
 --                                -- make; one more fails it permanently,
 --                                -- whatever the step does with the error
 --                                -- (nil = no cap: the default is the host's)
+--   values = {config = {name -> value}, secret = {name -> value},
+--             hint = {config = "...", secret = "..."}}
+--                                -- the workflows' configuration and secrets
+--                                -- (sio.config / sio.secret, ${config.x} /
+--                                -- ${secret.x}); hint says where a missing
+--                                -- one is set ({NAME} / {name}: the name)
 -- }
+--
+-- A workflow reads only the config and secret names it lists (wf.config,
+-- wf.secrets); another name, or a listed one with no value, is a permanent
+-- error naming the name, the workflow and its file.
 --
 -- Attrs and step ids share A, so a command whose attrs have a key equal
 -- to a step id of its workflow is refused before any step runs (a
@@ -220,6 +230,30 @@ function Cmd:mark_waiting()
     if state[i] == RUNNING then return self.set_step(self.wf.steps[i].id) end
   end
   self.set_step(nil)
+end
+
+-- The workflow's configuration value or secret `name` (kind "config" |
+-- "secret"): raises a permanent error for a name the workflow does not
+-- list or one with no value.
+local LISTS = { config = "config", secret = "secrets" }
+function Cmd:value(kind, name)
+  local wf = self.wf
+  if type(name) ~= "string" then
+    error({ class = "permanent", message = sformat("sio.%s: the name must be a string, got %s", kind, type(name)) }, 0)
+  end
+  local allowed = wf.values_allowed and wf.values_allowed[kind]
+  if not (allowed and allowed[name]) then
+    error({ class = "permanent", message = sformat(
+      "workflow '%s' may not read %s '%s': list it under `%s:` in %s", wf.intent, kind, name, LISTS[kind], wf.file) }, 0)
+  end
+  local values = self.opts.values
+  local v = values and values[kind] and values[kind][name]
+  if v == nil then
+    local hint = values and values.hint and values.hint[kind]
+    hint = hint and (" (" .. hint:gsub("{NAME}", (name:upper():gsub("%-", "_"))):gsub("{name}", name) .. ")") or ""
+    error({ class = "permanent", message = sformat("%s '%s' is not set%s", kind, name, hint) }, 0)
+  end
+  return v
 end
 
 -- One step result or sio.publish call, counted against the publish limit.

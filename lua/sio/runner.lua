@@ -12,6 +12,9 @@
 --       relative to it and to lua_dir) or "validate" (paths as given on the
 --       command line, folders or files; names keep them).  Returns the
 --       number of workflow files.
+--   runner.load_values(config, secrets)   ("initial" / "reload" only) the
+--       workflows' configuration and secrets ({name = value}), read by C
+--       (src/core/wfvalues.c) at this load: they go live with the set
 --   runner.load_step(k)           k = 0: lua/tools and lua/filters.lua;
 --                                 k = 1..n: workflow file k
 --   runner.load_failed(k, msg)    step k raised (a limit breach): recorded
@@ -100,6 +103,17 @@ function M.load_begin(lua_dir, mode, ...)
   return #files
 end
 
+-- Where a missing value would come from, for the error (engine.lua).
+local VALUE_HINTS = {
+  config = "set it in WORKFLOW_CONFIG or SIO_CONFIG_{NAME}",
+  secret = "set it in WORKFLOW_SECRETS or SIO_SECRET_{NAME}",
+}
+M.VALUE_HINTS = VALUE_HINTS
+
+function M.load_values(config, secrets)
+  loading.values = { config = config, secret = secrets, hint = VALUE_HINTS }
+end
+
 function M.load_step(k)
   local l = loading
   if k == 0 then
@@ -135,6 +149,8 @@ function M.load_end()
   end
   if #errs > 0 then return false, concat(errs, "\n") end
   set.version = current.version + 1
+  -- the run options of this set: the settings' plus its values
+  set.run_opts = setmetatable({ values = l.values }, { __index = run_opts })
   current = set
   return true, nil
 end

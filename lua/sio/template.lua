@@ -3,6 +3,10 @@
 -- Syntax:  ${A.path.to.value | filter | filter(arg, ...)}
 --   * The path starts at A (the command's attributes plus step outputs) and
 --     walks nested tables with `.`.
+--   * ${config.name} and ${secret.name} are the workflow's configuration
+--     value and secret `name` (engine.lua Cmd:value): the workflow must list
+--     the name (`config:` / `secrets:`), checked at load; one with no value
+--     fails the step permanently (never the empty string).
 --   * Array indices are 0-based, as in the seed system: a numeric segment N
 --     on a Lua array reads element N+1 (`${A.s1.json.items.0.url}` is
 --     A.s1.json.items[1].url). If that element is absent, the segment is
@@ -121,11 +125,21 @@ end
 
 -- Parse one expression (the text between `${` and `}`).
 -- known_filters: set of user filter names (name -> true) or nil.
-local function parse_expr(text, known_filters)
+-- names: {config = {name -> true}, secret = {name -> true}}, the names the
+-- workflow lists (nil: not checked).
+local LISTED_AS = { config = "config", secret = "secrets" }
+local function parse_expr(text, known_filters, names)
   local parts = split_pipes(text)
   local path = parts[1]:match("^%s*(.-)%s*$")
-  if path ~= "A" and not sfind(path, "^A%.[%w_%-]+[%w_%-%.]*$") or sfind(path, "%.%.") or sfind(path, "%.$") then
-    return nil, "bad template path '" .. path .. "' (expected A.key.sub...)"
+  local root, name = path:match("^(%a+)%.([%w_%-]+)$")
+  if root ~= "config" and root ~= "secret" then
+    root = nil
+    if path ~= "A" and not sfind(path, "^A%.[%w_%-]+[%w_%-%.]*$") or sfind(path, "%.%.") or sfind(path, "%.$") then
+      return nil, "bad template path '" .. path .. "' (expected A.key.sub..., config.name or secret.name)"
+    end
+  elseif names and not (names[root] and names[root][name]) then
+    return nil, "${" .. text .. "}: " .. root .. " '" .. name .. "' is not listed under `"
+      .. LISTED_AS[root] .. ":` in the workflow"
   end
   local segs, nums = {}, {}
   for seg in path:gmatch("[^%.]+") do
@@ -151,7 +165,8 @@ local function parse_expr(text, known_filters)
     end
     filters[#filters + 1] = { name = name, builtin = fn, args = args }
   end
-  return { segs = segs, nums = nums, nsegs = #segs, filters = filters, nfilters = #filters, text = "${" .. text .. "}" }
+  return { segs = segs, nums = nums, nsegs = #segs, filters = filters, nfilters = #filters, text = "${" .. text .. "}",
+           root = root, name = name }
 end
 
 -- Walk the path from A.
@@ -173,7 +188,8 @@ end
 -- Evaluate one expression: lookup + filters. cx (the command context) gives
 -- user filters via cx:user_filter(name).
 local function eval(e, A, cx)
-  local v = lookup(A, e)
+  local v
+  if e.root then v = cx:value(e.root, e.name) else v = lookup(A, e) end
   for k = 1, e.nfilters do
     local f = e.filters[k]
     local fn = f.builtin
@@ -187,9 +203,10 @@ local function eval(e, A, cx)
   return v
 end
 
--- parse(str, known_filters) -> nil (no `${` at all: a constant) | tpl | false, err
+-- parse(str, known_filters, names) -> nil (no `${` at all: a constant) | tpl | false, err
 -- tpl = {parts = {string | expr, ...}, single = expr | nil, user = bool}
-function M.parse(str, known_filters)
+-- names: see parse_expr.
+function M.parse(str, known_filters, names)
   if not sfind(str, "${", 1, true) then return nil end
   local parts, i, len, user = {}, 1, #str, false
   while i <= len do
@@ -207,7 +224,7 @@ function M.parse(str, known_filters)
       j = j + 1
     end
     if not close then return false, "unclosed ${ at column " .. s end
-    local e, err = parse_expr(ssub(str, s + 2, close - 1), known_filters)
+    local e, err = parse_expr(ssub(str, s + 2, close - 1), known_filters, names)
     if not e then return false, err end
     for k = 1, e.nfilters do if not e.filters[k].builtin then user = true end end
     parts[#parts + 1] = e
@@ -249,6 +266,7 @@ end
 -- Compiles a value tree (tool args, outputs) into a render function
 --   plan(A, cx) -> rendered value   (fresh tables on every call)
 -- opts = {filters = known user filter set, strict = bool,
+--         names = the config and secret names the workflow lists (parse_expr),
 --         fn = function(path) -> renderer for a Lua function found in the
 --              tree (Lua workflows), or nil to reject functions}
 -- Returns also a flags table {user = true if user code may run}.
@@ -259,7 +277,7 @@ function M.compile_value(v, where, opts, flags, path)
   path = path or {}
   local t = type(v)
   if t == "string" then
-    local tpl, err = M.parse(v, opts.filters)
+    local tpl, err = M.parse(v, opts.filters, opts.names)
     if tpl == false then return false, where .. ": " .. err end
     if tpl == nil then return function() return v end, flags end
     if tpl.user then flags.user = true end

@@ -47,7 +47,9 @@
 --       takes it, "host,host:port" or a list; default none, as serve's: a
 --       request to a host and port off it fails permanently, unanswered by
 --       any stub), epoch (virtual unix time at clock 0, 1700000000), intent
---       (default for h:run).
+--       (default for h:run), config / secrets ({name = value}: the
+--       workflows' configuration and secrets, as h:stub("config" | "secret",
+--       ...) sets them).
 --   testing.load(intent, opts) -> h   new + checks the intent loads (errors
 --       otherwise, naming files and lines); h:run(attrs) then runs it.
 --   h:stub(cap, fn | canned)      cap = "http" | "kv" | "kafka" | "time"
@@ -55,6 +57,14 @@
 --       kv:    fn(op, key, value, ttl) -> value  (default: in-memory h.kv)
 --       kafka: fn(topic, key, value) -> {partition, offset}  (default: h.produced)
 --       time:  a number (unix seconds) or {unix = s, now = ms}: sets the clock
+--       config, secret: {name = value, ...}: what sio.config / sio.secret and
+--              ${config.x} / ${secret.x} read (replacing those given before);
+--              a name the workflow lists but no stub gives fails the step
+--              permanently, as an unset one does in the daemon.  Secrets
+--              are redacted as the daemon redacts them: r.result, r.error,
+--              r.text, r.lines, r.published and r.logs never hold one
+--              ("[redacted:name]"); r.calls and r.steps[id].args show the
+--              values as sent (the stubs see them).
 --     A canned (non-function) answer is returned for every call.  A stub may
 --     return testing.after(ms, v) (completes after ms of virtual time),
 --     testing.fail(err) (the op fails: a string is a transient error, or give
@@ -64,7 +74,8 @@
 --       are recorded.  Calls go through the engine's native-tool path.
 --   h:add_workflow(src, file)    an inline workflow (format from file's suffix).
 --   h:advance(ms)  h:now() -> ms  h:set_time(unix_s)   the virtual clock
---   h:reset()                    stubs, tools, kv, produced, clock
+--   h:reset()                    stubs, tools, kv, produced, clock (config and
+--                                secrets back to the opts given)
 --   h:load_errors() -> {"file:line: message", ...}   what loading reports
 --   h:intents() -> {intent, ...}   what the project defines, sorted
 --   h:workflow([intent]) -> the workflow as the loader read it (steps, deps,
@@ -352,6 +363,20 @@ end
 local H = {}
 H.__index = H
 
+-- A copy of a {name = value} table of config values or secrets.
+local function value_table(t, what, level)
+  if t == nil then return {} end
+  if type(t) ~= "table" then error("sio.testing: " .. what .. " must be a table {name = value}", level + 1) end
+  local out = {}
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+      error("sio.testing: " .. what .. ": each entry must be name = string", level + 1)
+    end
+    out[k] = tostring(v)
+  end
+  return out
+end
+
 function M.new(opts)
   opts = opts or {}
   local root = opts.root or "."
@@ -368,6 +393,8 @@ function M.new(opts)
     kv = {}, produced = {},
     clock = 0, epoch = opts.epoch or 1700000000,
   }, H)
+  h.values0 = { config = value_table(opts.config, "config", 2), secret = value_table(opts.secrets, "secrets", 2) }
+  h.values = { config = h.values0.config, secret = h.values0.secret }
   check_engine_sources()
   local lua_dir = h.lua_dir
   if not file_exists(lua_dir) then lua_dir = nil end -- sandbox: no user modules
@@ -391,11 +418,15 @@ function M.new(opts)
   return h
 end
 
-local CAPS = { http = true, kv = true, kafka = true, time = true }
+local CAPS = { http = true, kv = true, kafka = true, time = true, config = true, secret = true }
 
 function H:stub(cap, answer)
   if not CAPS[cap] then
-    error("sio.testing: unknown capability '" .. tostring(cap) .. "' (http, kv, kafka, time; tools: h:stub_tool)", 2)
+    error("sio.testing: unknown capability '" .. tostring(cap) .. "' (http, kv, kafka, time, config, secret; tools: h:stub_tool)", 2)
+  end
+  if cap == "config" or cap == "secret" then
+    self.values[cap] = value_table(answer, "stub('" .. cap .. "', ...)", 2)
+    return self
   end
   if cap == "time" then
     if type(answer) == "number" then self:set_time(answer)
@@ -430,6 +461,7 @@ function H:kv_key(intent, key) return "wf:" .. intent .. ":" .. key end
 
 function H:reset()
   self.stubs, self.tools, self.kv, self.produced = {}, {}, {}, {}
+  self.values = { config = self.values0.config, secret = self.values0.secret }
   self.clock = 0
   return self
 end
@@ -550,7 +582,8 @@ local function meta_for(h, intent, extra)
   local tools = {}
   for name in pairs(h.tools) do tools[name] = true end
   local m = { intent = intent, workflows = h.workflows_dir, lua_dir = h.lua_dir, tools = tools,
-              sources = h.sources, retry_base_ms = h.retry_base_ms, publish_limit = h.publish_limit }
+              sources = h.sources, retry_base_ms = h.retry_base_ms, publish_limit = h.publish_limit,
+              values = h.values }
   for k, v in pairs(extra or {}) do m[k] = v end
   return m
 end
@@ -656,6 +689,7 @@ function H:run(intent, attrs)
     end
   end
 
+  box:set_secrets(self.values.secret) -- redacted from what the run hands back
   local ok, err = pcall(function()
     local ev = box:run(intent, payload, meta_for(self, intent))
     while true do

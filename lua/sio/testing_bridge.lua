@@ -19,7 +19,8 @@
 --     tools = { name = true, ... },      -- tools answered by the harness
 --     sources = { {file = "x.yaml", src = "..."}, ... },  -- extra workflows
 --     retry_base_ms = n|nil, publish_limit = n|nil,
---     load_only = bool, inspect = "intent"|nil }
+--     load_only = bool, inspect = "intent"|nil,
+--     values = {config = {name = value}, secret = {name = value}} }  -- the stubs
 -- extra = { load_errors = {...}, intents = {...}, workflow = (inspect) }
 --
 -- The engine itself is not touched: the workflow is loaded with
@@ -33,6 +34,12 @@ local workflow = require "sio.workflow"
 local M = {}
 
 local type, pairs, ipairs, rawget, rawset = type, pairs, ipairs, rawget, rawset
+
+-- Where a spec sets a value the workflow lacks (engine.lua Cmd:value).
+local VALUE_HINTS = {
+  config = 'stub it: h:stub("config", {{name} = ...})',
+  secret = 'stub it: h:stub("secret", {{name} = ...})',
+}
 
 -- Loads the project with the stubbed tools turned into host-answered
 -- ("native") tools, plus any inline sources.
@@ -160,6 +167,10 @@ function M.load(meta)
     retry_base_ms = meta.retry_base_ms or settings.retry_backoff_base_ms,
     retry_max_ms = settings.retry_backoff_max_ms,
     publish_limit = meta.publish_limit or settings.publish_limit,
+    -- the stubbed config and secrets, where the daemon's set has the files'
+    -- (runner.load_values)
+    values = { config = meta.values and meta.values.config or {},
+               secret = meta.values and meta.values.secret or {}, hint = VALUE_HINTS },
   }
   runner.use(set)
   return extra

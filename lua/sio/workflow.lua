@@ -391,7 +391,7 @@ local function build_step(ctx, wf, raw, i)
   end
 
   local user = false
-  local fn_opts = { filters = reg.filters, strict = step.strict }
+  local fn_opts = { filters = reg.filters, strict = step.strict, names = wf.values_allowed }
   if ctx.fmt == "lua" then
     fn_opts.fn = function(path)
       ctx.has_functions = true
@@ -493,6 +493,22 @@ local function find_cycle(steps, deps)
   return cycle
 end
 
+-- `config:` / `secrets:` -> a list of names (1-64 of A-Z a-z 0-9 _ -, as
+-- src/core/wfvalues.c names values).
+local function name_list(ctx, key, v)
+  if v == nil then return {} end
+  if not is_list(v) then add_error(ctx, nil, key, key .. " must be a list of names"); return {} end
+  local out = {}
+  for _, n in ipairs(v) do
+    if type(n) ~= "string" or #n > 64 or not n:find("^[%w_%-]+$") then
+      add_error(ctx, nil, key, key .. ": " .. errors.value_text(n) .. " is not a name (1-64 of A-Z a-z 0-9 _ -)")
+    else
+      out[#out + 1] = n
+    end
+  end
+  return out
+end
+
 -- Step ids the engine writes into A itself (attrs normalisation).
 local RESERVED_IDS = { utter = true, query = true }
 
@@ -513,6 +529,12 @@ local function build(ctx, raw)
   else wf.max_concurrency = math.tointeger(mc) end
   wf.fail_fast = opt_bool(ctx, nil, "fail_fast", raw.fail_fast, true)
   wf.strict = opt_bool(ctx, nil, "strict_templates", raw.strict_templates, false)
+  -- the configuration and secret names it may read (engine.lua Cmd:value)
+  wf.config = name_list(ctx, "config", raw.config)
+  wf.secrets = name_list(ctx, "secrets", raw.secrets)
+  wf.values_allowed = { config = {}, secret = {} }
+  for _, n in ipairs(wf.config) do wf.values_allowed.config[n] = true end
+  for _, n in ipairs(wf.secrets) do wf.values_allowed.secret[n] = true end
 
   local rsteps = raw.steps
   if rsteps == nil then rsteps = {} end
@@ -606,7 +628,7 @@ local function build(ctx, raw)
   local out = raw.output
   if out == nil then out = raw.result end
   if out ~= nil then
-    local opts = { filters = ctx.reg.filters, strict = wf.strict }
+    local opts = { filters = ctx.reg.filters, strict = wf.strict, names = wf.values_allowed }
     if ctx.fmt == "lua" then
       opts.fn = function(path)
         ctx.has_functions = true

@@ -3,7 +3,10 @@
  *
  * One connection per worker, opened on the first command and kept up from
  * then on.  AUTH (with an ACL user when configured) is pipelined ahead of
- * the first command.  The connection is in one of four states:
+ * the first command; Redis refusing it (a password changed, a user
+ * disabled) loses the connection like an outage, so it is tried again with
+ * backoff instead of answering every command with NOAUTH.  The connection
+ * is in one of four states:
  *
  *   IDLE        none yet: the next command connects
  *   CONNECTING  commands queue on the connection being opened
@@ -18,8 +21,10 @@
  * connect that does not complete, or replies that stop coming, within the
  * configured timeout count as a lost connection - after one more turn of
  * the loop, so a worker that was starved of CPU reads what arrived
- * meanwhile before it judges the connection.  Losing Redis and getting
- * it back are logged once per process, not once per attempt or worker.
+ * meanwhile before it judges the connection.  Losing Redis, Redis refusing
+ * AUTH and getting it back (connected and, with credentials, authenticated)
+ * are logged once per outage of the process, not once per attempt or
+ * worker.
  *
  * hiredis 0.14's libuv adapter drops poll errors: a refused connect reaches
  * it as a poll status < 0 with the watcher stopped, it returns, and the
@@ -44,6 +49,8 @@
 
 /* Connections of this process that are DOWN (once counted, until up). */
 static atomic_int conns_down;
+/* An AUTH refusal was logged in this outage (cleared when none is DOWN). */
+static atomic_int auth_refusal_logged;
 
 /* --- the libuv adapter ------------------------------------------------------*/
 
@@ -167,6 +174,39 @@ static void drop(sio_aio *aio, const char *why) {
     if (ac) redisAsyncFree(ac); /* its callbacks see aio->redis != ac */
 }
 
+/* The connection is usable (connected, authenticated when configured):
+ * the backoff starts over, and the end of an outage is logged. */
+static void restored(sio_aio *aio) {
+    aio->redis_backoff_ms = RECONNECT_MIN_MS;
+    if (!aio->redis_counted_down) return;
+    aio->redis_counted_down = 0;
+    if (atomic_fetch_sub(&conns_down, 1) == 1) {
+        atomic_store(&auth_refusal_logged, 0);
+        sio_log_json(SIO_LOG_INFO, "redis connection restored",
+                     json_pack("{s:o}", "redis", redis_addr(aio)));
+    }
+}
+
+/* The reply to a new connection's AUTH.  A refusal drops the connection
+ * (its commands fail; the reconnect timer tries again with backoff). */
+static void on_auth(redisAsyncContext *ac, void *reply, void *privdata) {
+    (void)privdata;
+    redisReply *r = reply;
+    sio_aio *aio = ac->data;
+    if (r == NULL || aio->redis != ac || aio->closing) return; /* lost meanwhile */
+    if (r->type != REDIS_REPLY_ERROR) {
+        restored(aio);
+        return;
+    }
+    char why[300];
+    snprintf(why, sizeof why, "refused AUTH: %s", r->str);
+    if (atomic_exchange(&auth_refusal_logged, 1) == 0)
+        sio_log_json(SIO_LOG_ERROR, "redis refused AUTH: reconnecting",
+                     json_pack("{s:o,s:o}", "redis", redis_addr(aio), "error",
+                               sio_json_text(r->str, r->len)));
+    drop(aio, why); /* hiredis frees ac once this callback returns */
+}
+
 static void on_connect(const redisAsyncContext *ac, int status) {
     sio_aio *aio = ac->data;
     if (aio->redis != ac) return;
@@ -175,15 +215,8 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         return;
     }
     aio->redis_state = SIO_REDIS_UP;
-    aio->redis_backoff_ms = RECONNECT_MIN_MS;
     aio->redis_overdue = 0;
-    if (aio->redis_counted_down) {
-        aio->redis_counted_down = 0;
-        if (atomic_fetch_sub(&conns_down, 1) == 1) {
-            sio_log_json(SIO_LOG_INFO, "redis connection restored",
-                         json_pack("{s:o}", "redis", redis_addr(aio)));
-        }
-    }
+    if (!aio->cfg.redis_password) restored(aio); /* else when AUTH is answered */
     if (aio->redis_pending > 0 && aio->cfg.redis_timeout_ms > 0)
         timer_start(aio, (uint64_t)aio->cfg.redis_timeout_ms);
     else
@@ -247,10 +280,10 @@ int sio_aio_redis_connect(sio_aio *aio, sio_err *err) {
     if (aio->cfg.redis_timeout_ms > 0) timer_start(aio, (uint64_t)aio->cfg.redis_timeout_ms);
     if (aio->cfg.redis_password) {
         if (aio->cfg.redis_user)
-            redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", aio->cfg.redis_user,
+            redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s", aio->cfg.redis_user,
                               aio->cfg.redis_password);
         else
-            redisAsyncCommand(ac, NULL, NULL, "AUTH %s", aio->cfg.redis_password);
+            redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", aio->cfg.redis_password);
     }
     return 0;
 }

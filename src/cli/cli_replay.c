@@ -477,11 +477,11 @@ const sio_cli_command sio_cli_replay_cmd = {
      "Reads the DLQ from the start (or the range given) up to its end at the time replay "
      "starts, and sends each matching entry's command (as received, with its Kafka headers "
      "and a sio-replay-of header naming the entry) to the target, keyed by its correlation "
-     "id.  An entry replayed once is marked in Redis (DEDUPE_KEY_PREFIX + \"replayed:\" + "
-     "topic:partition:offset, kept for REPLAY_MARK_TTL) and skipped by later replays unless "
-     "--force.  Prints one JSON line per matching entry and a summary line; a progress line "
-     "on a terminal.\nExit codes: 0 every matching entry was replayed (now or before), 1 some "
-     "could not be (see the summary), 2 usage.", replay_flags};
+     "id.  An entry replayed once is marked in Redis (REPLAY_KEY_PREFIX + "
+     "topic:partition:offset, kept as long as the DLQ keeps the entry) and skipped by later "
+     "replays unless --force.  Prints one JSON line per matching entry and a summary line; "
+     "a progress line on a terminal.\nExit codes: 0 every matching entry was replayed (now "
+     "or before), 1 some could not be (see the summary), 2 usage.", replay_flags};
 
 int sio_cli_replay(int argc, char **argv, char **envp) {
     const sio_config *cfg = sio_cli_config(&sio_cli_replay_cmd, argc, argv, envp);

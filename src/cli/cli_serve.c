@@ -67,7 +67,26 @@ int sio_cli_serve(int argc, char **argv, char **envp) {
     if (!have_lua)
         sio_log_json(SIO_LOG_WARN, "LUA_DIR does not exist: no Lua modules or tools from it",
                      json_pack("{s:o}", "lua_dir", sio_json_text(cfg->lua_dir, strlen(cfg->lua_dir))));
-    const char *dirs[] = {cfg->workflows_dir, have_lua ? cfg->lua_dir : NULL, NULL};
+    /* Workflow config and secrets reload with the workflows: their folder,
+     * or the folder of their file. */
+    char values_dirs[2][4096];
+    const char *dirs[5] = {cfg->workflows_dir}, *values[2] = {cfg->workflow_config, cfg->workflow_secrets};
+    size_t nd = 1;
+    if (have_lua) dirs[nd++] = cfg->lua_dir;
+    for (int i = 0; i < 2; i++) {
+        if (*values[i] == '\0') continue;
+        snprintf(values_dirs[i], sizeof values_dirs[i], "%s", values[i]);
+        if (stat(values[i], &st) == 0 && !S_ISDIR(st.st_mode)) {
+            char *slash = strrchr(values_dirs[i], '/');
+            if (slash == values_dirs[i]) slash[1] = '\0';
+            else if (slash) *slash = '\0';
+            else snprintf(values_dirs[i], sizeof values_dirs[i], ".");
+        }
+        int seen = 0; /* both files in one folder, or in WORKFLOWS_DIR: one watch */
+        for (size_t k = 0; k < nd; k++) seen |= strcmp(dirs[k], values_dirs[i]) == 0;
+        if (!seen) dirs[nd++] = values_dirs[i];
+    }
+    dirs[nd] = NULL;
     sio_watch *watch = sio_watch_create(dirs, on_files_changed, s, &err);
     if (watch == NULL)
         sio_log_json(SIO_LOG_WARN, "not watching for changes; SIGHUP reloads",

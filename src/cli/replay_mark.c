@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "redis_conn.h"
 
 struct sio_replay_marks {
     redisContext *redis;
@@ -28,34 +29,16 @@ static redisReply *checked(sio_replay_marks *m, redisReply *r, const char *what,
 
 sio_replay_marks *sio_replay_marks_open(const sio_config *cfg, int64_t ttl_ms, sio_err *err) {
     sio_replay_marks *m = calloc(1, sizeof *m);
-    struct timeval tv = {5, 0};
     if (m == NULL) {
         sio_err_set(err, SIO_E_NOMEM, "out of memory");
         return NULL;
     }
     m->cfg = cfg, m->ttl_ms = ttl_ms;
     if (gethostname(m->host, sizeof m->host) != 0) snprintf(m->host, sizeof m->host, "?");
-    m->redis = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (m->redis == NULL || m->redis->err) {
-        sio_err_set(err, SIO_E_REDIS, "redis at %s did not answer: %s", cfg->redis_addr,
-                    m->redis ? m->redis->errstr : "out of memory");
+    if (sio_redis_open(cfg, cfg->redis_timeout_ms, &m->redis, err) != SIO_REDIS_OPENED) {
         sio_replay_marks_close(m);
         return NULL;
     }
-    redisSetTimeout(m->redis, tv);
-    redisReply *r = NULL;
-    if (cfg->redis_password)
-        r = checked(m, cfg->redis_username ? redisCommand(m->redis, "AUTH %s %s",
-                                                          cfg->redis_username, cfg->redis_password)
-                                           : redisCommand(m->redis, "AUTH %s", cfg->redis_password),
-                    "AUTH", err);
-    else
-        r = checked(m, redisCommand(m->redis, "PING"), "PING", err);
-    if (r == NULL) {
-        sio_replay_marks_close(m);
-        return NULL;
-    }
-    freeReplyObject(r);
     return m;
 }
 

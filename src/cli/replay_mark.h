@@ -35,7 +35,8 @@
 
 typedef struct sio_replay_marks sio_replay_marks;
 
-/* Connects to cfg's Redis (AUTH when configured; cfg borrowed, must
+/* Connects to cfg's Redis (sio_redis_open: AUTH when configured,
+ * REDIS_TIMEOUT for the connection and each reply; cfg borrowed, must
  * outlive the marks).  ttl_ms > 0 expires marks after that long, 0 keeps
  * them.  NULL with err (SIO_E_REDIS naming the address) when Redis does
  * not answer or refuses. */

@@ -51,6 +51,7 @@ typedef struct impl {
     sio_config_kv *extra;      /* pub.extra, owned */
     char *ops_host;            /* pub.ops_host */
     char *traces_url;          /* pub.otlp_traces_url */
+    sio_config_kv *wf_env;     /* pub.wf_env, keys and values owned */
 } impl;
 
 /* One configuration variable: its name (env and file), flag, default text,
@@ -149,6 +150,12 @@ static const setting settings[] = {
      "traceidratio's sampling probability, 0 to 1"},
     {"SIO_PUBLISH_LIMIT", NULL, "1000", K_I64, OFF(pub.publish_limit), 1, I64MAX, NULL,
      "step results + sio.publish calls per command; one more fails it"},
+    {"WORKFLOW_CONFIG", NULL, "", K_STR, OFF(pub.workflow_config), 0, 0, NULL,
+     "settings for workflows (sio.config, ${config.name}): a file of name=value lines or a "
+     "folder with a file per name, reloaded with the workflows; SIO_CONFIG_<NAME> variables too"},
+    {"WORKFLOW_SECRETS", NULL, "", K_STR, OFF(pub.workflow_secrets), 0, 0, NULL,
+     "secrets for workflows (sio.secret, ${secret.name}), redacted from every output: like "
+     "WORKFLOW_CONFIG; SIO_SECRET_<NAME> variables too"},
     {"PROCESSING_GUARANTEE", NULL, "at_least_once", K_GUARANTEE, OFF(pub.processing_guarantee),
      0, 0, NULL,
      "at_least_once, or exactly_once: outputs and offsets committed in Kafka transactions"},
@@ -473,11 +480,32 @@ static int apply_defaults(impl *c, sio_err *err) {
     return 0;
 }
 
+/* Keeps a SIO_CONFIG_<NAME> or SIO_SECRET_<NAME> variable (copied) for
+ * wfvalues.c; the name of the value is checked there. */
+static int keep_wf_env(impl *c, const char *entry, const char *eq, sio_err *err) {
+    size_t n = c->pub.n_wf_env;
+    sio_config_kv *v = realloc(c->wf_env, (n + 1) * sizeof *v);
+    if (v == NULL) return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    c->wf_env = v;
+    c->pub.wf_env = v;
+    v[n].key = strndup(entry, (size_t)(eq - entry));
+    v[n].val = strdup(eq + 1);
+    if (v[n].key == NULL || v[n].val == NULL) {
+        free((char *)v[n].key), free((char *)v[n].val);
+        return sio_err_set(err, SIO_E_NOMEM, "config: out of memory");
+    }
+    c->pub.n_wf_env = n + 1;
+    return 0;
+}
+
 /* Applies every known variable present in envp. */
 static int apply_env(impl *c, char **envp, sio_err *err) {
     for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
         const char *eq = strchr(envp[i], '=');
         if (eq == NULL) continue;
+        if ((strncmp(envp[i], "SIO_CONFIG_", 11) == 0 || strncmp(envp[i], "SIO_SECRET_", 11) == 0) &&
+            keep_wf_env(c, envp[i], eq, err) != 0)
+            return -1;
         for (size_t k = 0; k < NSETTINGS; k++) {
             const setting *s = &settings[k];
             if (strlen(s->name) == (size_t)(eq - envp[i]) &&
@@ -489,27 +517,14 @@ static int apply_env(impl *c, char **envp, sio_err *err) {
     return 0;
 }
 
-/* Removes one pair of matching surrounding quotes from a trimmed value. */
-static char *unquote(char *v) {
-    size_t n = strlen(v);
-    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-        v[n - 1] = '\0';
-        return v + 1;
-    }
-    return v;
-}
-
 /* Applies one config-file line (modified in place); path:lineno names it. */
 static int apply_line(impl *c, char *line, const char *path, size_t lineno, sio_err *err) {
-    char src[512];
-    line = sio_cfg_trim(line);
-    if (*line == '\0' || *line == '#') return 0;
-    char *eq = strchr(line, '=');
-    if (eq == NULL)
+    char src[512], *key, *val;
+    int kind = sio_cfg_split_line(line, &key, &val);
+    if (kind == 0) return 0;
+    if (kind < 0)
         return sio_err_set(err, SIO_E_CONFIG, "%s:%zu: expected KEY=value, got \"%s\"", path,
-                           lineno, line);
-    *eq = '\0';
-    char *key = sio_cfg_trim(line), *val = unquote(sio_cfg_trim(eq + 1));
+                           lineno, key);
     snprintf(src, sizeof src, "%s:%zu: %s", path, lineno, key);
     if (strncmp(key, "kafka.", 6) == 0) return prop_add(c, key + 6, strlen(key + 6), val, src, err);
     const setting *s = by_name(key);
@@ -811,6 +826,9 @@ void sio_config_destroy(const sio_config *cfg) {
     for (size_t i = 0; i < c->pub.nextra; i++)
         free((char *)c->extra[i].key), free((char *)c->extra[i].val);
     free(c->extra);
+    for (size_t i = 0; i < c->pub.n_wf_env; i++)
+        free((char *)c->wf_env[i].key), free((char *)c->wf_env[i].val);
+    free(c->wf_env);
     free(c);
 }
 

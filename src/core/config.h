@@ -146,6 +146,12 @@ typedef struct sio_config {
     const char *otel_service_name; /* OTEL_SERVICE_NAME */
     sio_sampler_kind sampler;    /* OTEL_TRACES_SAMPLER */
     double sampler_ratio;        /* OTEL_TRACES_SAMPLER_ARG, 0..1 */
+    /* Configuration and secrets for workflows (wfvalues.h) */
+    const char *workflow_config;  /* WORKFLOW_CONFIG: a file or folder; "" = none */
+    const char *workflow_secrets; /* WORKFLOW_SECRETS: likewise */
+    size_t n_wf_env;              /* the SIO_CONFIG_<NAME> and SIO_SECRET_<NAME> */
+    const sio_config_kv *wf_env;  /* variables, in environment order (key = the
+                                   * variable's name); never log their values */
     /* Processing guarantee (PROCESSING_GUARANTEE, TXN_COMMIT_*).  A
      * pass-through transactional.id or transaction.timeout.ms is refused
      * with at_least_once, isolation.level=read_uncommitted and

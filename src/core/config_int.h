@@ -29,5 +29,10 @@ int sio_cfg_parse_redis(const char *s, redis_addr *r, sio_err *err);
 void sio_cfg_redis_addr_free(redis_addr *r);
 /* Trims blanks at both ends, in place; returns the new start. */
 char *sio_cfg_trim(char *s);
+/* Splits one line of the `KEY=value` format in place: 0 for a blank or
+ * `#` comment line, 1 with *key and *val (trimmed; one pair of matching
+ * surrounding quotes removed from the value), -1 when there is no '='
+ * (*key is then the trimmed line). */
+int sio_cfg_split_line(char *line, char **key, char **val);
 
 #endif

@@ -19,6 +19,24 @@ char *sio_cfg_trim(char *s) {
     return s;
 }
 
+int sio_cfg_split_line(char *line, char **key, char **val) {
+    line = sio_cfg_trim(line);
+    *key = *val = line;
+    if (*line == '\0' || *line == '#') return 0;
+    char *eq = strchr(line, '=');
+    if (eq == NULL) return -1;
+    *eq = '\0';
+    *key = sio_cfg_trim(line);
+    char *v = sio_cfg_trim(eq + 1);
+    size_t n = strlen(v);
+    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) { /* one pair of quotes */
+        v[n - 1] = '\0';
+        v++;
+    }
+    *val = v;
+    return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Value parsers                                                             */
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "redact.h"
 
 static volatile int min_level = SIO_LOG_INFO;
 
@@ -101,6 +102,15 @@ void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg,
     if (line && trace_hex()) {
         json_object_set_new(line, "trace_id", json_string(tr.trace_id));
         json_object_set_new(line, "span_id", json_string(tr.span_id));
+    }
+    /* No secret in any line (redact.h): the msg and every field, whatever
+     * the sink; "ts" is ours, never a secret. */
+    sio_redactor *red = sio_redact_global();
+    if (line && sio_redact_count(red) > 0) { /* fields are borrowed: redact a copy */
+        json_t *copy = json_deep_copy(line);
+        json_decref(line);
+        line = copy;
+        sio_redact_json(red, line, "ts");
     }
     size_t len = 0;
     char *text = line ? sio_json_dump(line, &len) : NULL;

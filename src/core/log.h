@@ -33,8 +33,9 @@ void sio_log_set_level(sio_log_level level);
 
 /* Builds {"ts","level","msg", <each member of fields>, trace ids} (fields
  * borrowed, may be NULL; members named ts, level or msg are left out; the
- * thread's trace ids replace members of those names) and hands it
- * to sink (NULL: stderr).  msg is msg_len bytes, any bytes.  A line that
+ * thread's trace ids replace members of those names), replaces every
+ * secret value in its strings (redact.h: the process's redactor), and
+ * hands it to sink (NULL: stderr).  msg is msg_len bytes, any bytes.  A line that
  * cannot be built (memory) is dropped. */
 void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg, size_t msg_len,
                   const struct json_t *fields);

@@ -493,8 +493,10 @@ sio_service *sio_service_create(const sio_config *cfg, const sio_service_opts *o
         s->brokers = strdup(cfg->kafka_brokers);
         if (s->brokers == NULL) goto fail;
     }
+    /* The wait comes before any client of the service exists: none of them
+     * reconnects (and logs each failure) while it runs. */
     if (check_workflows(cfg, err) != 0 || (s->offsets = sio_offsets_create(err)) == NULL ||
-        make_producer(s, err) != 0 || sio_startup_wait(cfg, s->producer, s->brokers, !s->embedded, err) != 0 ||
+        sio_startup_wait(cfg, s->brokers, !s->embedded, err) != 0 || make_producer(s, err) != 0 ||
         ensure_topics(s, err) != 0 || command_ctx(s, err) != 0 || start_workers(s, err) != 0 ||
         make_consumer(s, err) != 0)
         goto fail;

@@ -7,7 +7,8 @@
  * until both answer or STARTUP_TIMEOUT has passed.  Each unanswered round
  * logs what it waits for (`waiting for kafka` / `waiting for redis`, with
  * the address, the last error, the time waited and the next retry); an
- * answer after waiting logs `kafka answered` / `redis answered`.
+ * answer after waiting logs `kafka answered` / `redis answered`.  A
+ * refusal (credentials, certificates) ends the wait at once.
  */
 #ifndef SIO_STARTUP_H
 #define SIO_STARTUP_H
@@ -18,16 +19,18 @@
 #include "config.h"
 #include "sio_err.h"
 
-/* Waits until the brokers answer a metadata request through rk (a client
- * whose bootstrap servers are `brokers`; both borrowed) and, when
- * with_redis, until the Redis of cfg answers PING (after AUTH when
- * credentials are configured), for at most cfg->startup_timeout_ms.
+/* Waits until the brokers (`brokers`, borrowed) answer a metadata request
+ * and, when with_redis, until the Redis of cfg answers PING (after AUTH
+ * when credentials are configured), for at most cfg->startup_timeout_ms.
+ * Kafka is asked through a client of its own made from `brokers` and cfg's
+ * pass-through properties (SASL, TLS), destroyed before returning.
  * Returns 0 when both answer.  Fails with SIO_E_KAFKA or SIO_E_REDIS and a
  * message naming every address that still did not answer at the deadline,
- * or at once when Redis answers with a refusal (wrong credentials, NOAUTH):
- * waiting would not change that. */
-int sio_startup_wait(const sio_config *cfg, rd_kafka_t *rk, const char *brokers, int with_redis,
-                     sio_err *err);
+ * or at once when either refuses: Redis answering AUTH or PING with an
+ * error (wrong credentials, NOAUTH), Kafka failing SASL authentication or
+ * the TLS handshake (a certificate one side does not trust): waiting
+ * would not change that.  SIO_E_CONFIG when the properties are invalid. */
+int sio_startup_wait(const sio_config *cfg, const char *brokers, int with_redis, sio_err *err);
 
 /* One look at the Redis of cfg: connect, AUTH when configured, PING, each
  * within timeout_ms.  Returns 0 when it answered, or -1 with err set.

@@ -11,6 +11,7 @@
  *   ev = box:run(intent, attrs_json, meta)    -- loads meta's set, runs intent
  *   ev = box:resume(op_id, ok, value)         -- one op completion
  *   box:abort()  box:set_clock(ms, epoch_s)  box:stats()  box:close()
+ *   box:set_secrets({name = value})          -- redacted from what runs hand back
  *   core.embedded_source("sio.engine") -> text | nil
  *   core.json = {encode, decode, null}       -- the engine's codec (luajson.h)
  *   core.suggest(word, names) -> {name, ...}   (host.suggest, luahost.h)
@@ -56,6 +57,7 @@
 #include "embedded.h"
 #include "json.h"
 #include "luajson.h"
+#include "redact.h"
 #include "luahost.h"
 #include "sandbox.h"
 #include "worker.h"
@@ -86,6 +88,7 @@ typedef struct box {
     strbuf published;        /* step-result lines */
     char *logs;              /* captured log lines, '\n'-separated */
     size_t loglen, logcap;
+    sio_redactor *red; /* owned: the stubbed secrets (box:set_secrets) */
 } box;
 
 /* --- deep copy between states ---------------------------------------------*/
@@ -387,6 +390,32 @@ static void take_events(lua_State *L, box *b, int ev) {
     lua_pop(S, 1);
 }
 
+/* Replaces the JSON text at the top of L with its redacted form: what a
+ * run hands back carries no stubbed secret, as in the daemon (redact.h). */
+static void redact_top(lua_State *L, box *b) {
+    if (sio_redact_count(b->red) == 0 || lua_type(L, -1) != LUA_TSTRING) return;
+    size_t n, rn = 0;
+    const char *s = lua_tolstring(L, -1, &n);
+    char *red = sio_redact_json_text(b->red, s, n, NULL, &rn);
+    if (red == NULL) return;
+    lua_pop(L, 1);
+    lua_pushlstring(L, red, rn);
+    free(red);
+}
+
+/* The same for a plain text (an error message). */
+static void redact_plain(lua_State *L, box *b) {
+    if (sio_redact_count(b->red) == 0 || lua_type(L, -1) != LUA_TSTRING) return;
+    size_t n, rn = 0;
+    const char *m = lua_tolstring(L, -1, &n);
+    int failed = 0;
+    char *red = sio_redact_text(b->red, m, n, &rn, &failed);
+    if (red == NULL && !failed) return;
+    lua_pop(L, 1);
+    lua_pushlstring(L, red ? red : "[redacted]", red ? rn : 10);
+    free(red);
+}
+
 static void take_logs(lua_State *L, box *b, int ev) {
     lua_newtable(L);
     lua_Integer n = 0;
@@ -394,12 +423,14 @@ static void take_logs(lua_State *L, box *b, int ev) {
     for (size_t i = 0; i < b->loglen; i++) {
         if (b->logs[i] == '\n') {
             lua_pushlstring(L, b->logs + start, i - start);
+            redact_top(L, b);
             lua_rawseti(L, -2, ++n);
             start = i + 1;
         }
     }
     if (start < b->loglen) {
         lua_pushlstring(L, b->logs + start, b->loglen - start);
+        redact_top(L, b);
         lua_rawseti(L, -2, ++n);
     }
     b->loglen = 0;
@@ -407,12 +438,13 @@ static void take_logs(lua_State *L, box *b, int ev) {
 }
 
 /* Pushes the lines of buf onto L as a list and empties buf. */
-static void take_lines(lua_State *L, strbuf *buf) {
+static void take_lines(lua_State *L, box *b, strbuf *buf) {
     lua_newtable(L);
     lua_Integer n = 0;
     for (size_t start = 0, i = 0; i < buf->len; i++) {
         if (buf->p[i] != '\n') continue;
         lua_pushlstring(L, buf->p + start, i - start);
+        redact_top(L, b);
         lua_rawseti(L, -2, ++n);
         start = i + 1;
     }
@@ -550,7 +582,7 @@ static int make_ev(lua_State *L, box *b) {
     int ev = lua_gettop(L);
     take_events(L, b, ev);
     take_logs(L, b, ev);
-    take_lines(L, &b->published);
+    take_lines(L, b, &b->published);
     lua_setfield(L, ev, "published");
     if (!b->done) {
         lua_pushliteral(L, "wait");
@@ -568,6 +600,8 @@ static int make_ev(lua_State *L, box *b) {
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (fields[i][1] == NULL) continue;
         lua_pushstring(L, fields[i][1]);
+        if (i < 2) redact_top(L, b); /* JSON texts */
+        else redact_plain(L, b);
         lua_setfield(L, ev, fields[i][0]);
     }
     lua_pushinteger(L, (lua_Integer)b->instructions);
@@ -685,7 +719,27 @@ static int l_stats(lua_State *L) {
     return 1;
 }
 
+/* box:set_secrets({name = value}): what the box redacts from now on. */
+static int l_set_secrets(lua_State *L) {
+    box *b = check_box(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    sio_redact_reset(b->red);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) {
+        size_t n;
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        sio_err err;
+        if (v != NULL && lua_type(L, -2) == LUA_TSTRING &&
+            sio_redact_add(b->red, lua_tostring(L, -2), v, n, &err) != 0)
+            return luaL_error(L, "sio_core: %s", err.msg);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
 static void box_free(box *b) {
+    sio_redactor_free(b->red);
+    b->red = NULL;
     if (b->w == NULL) return;
     sio_worker_destroy(b->w);
     b->w = NULL;
@@ -747,6 +801,7 @@ static int l_new(lua_State *L) {
     memset(b, 0, sizeof *b);
     b->events_ref = LUA_NOREF;
     luaL_setmetatable(L, BOX_MT);
+    if ((b->red = sio_redactor_new()) == NULL) return luaL_error(L, "sio_core.new: out of memory");
     b->limits.mem_limit_bytes = (size_t)opt_int_field(L, 1, "mem_limit");
     b->limits.instr_limit = (uint64_t)opt_int_field(L, 1, "instr_limit");
     b->limits.deadline_ms = (uint64_t)opt_int_field(L, 1, "deadline_ms");
@@ -827,7 +882,8 @@ static int l_gc(lua_State *L) {
 int luaopen_sio_core(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"load", l_load}, {"run", l_run}, {"resume", l_resume}, {"abort", l_abort},
-        {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close}, {NULL, NULL},
+        {"set_clock", l_set_clock}, {"stats", l_stats}, {"close", l_close},
+        {"set_secrets", l_set_secrets}, {NULL, NULL},
     };
     static const luaL_Reg fns[] = {
         {"new", l_new}, {"embedded_source", l_embedded_source},

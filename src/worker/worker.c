@@ -10,6 +10,7 @@
  * as a JSON tree or an error, and everything the run held is released.
  */
 #include "suggest.h"
+#include "redact.h"
 #include "worker_int.h"
 
 #include <lauxlib.h>
@@ -282,6 +283,7 @@ sio_worker *sio_worker_create(const sio_worker_cfg *cfg, sio_err *err) {
                                                   : 600000;
     w->on_reload = cfg->on_reload;
     w->reload_data = cfg->reload_data;
+    w->config = cfg->config;
     w->runner_ref = LUA_NOREF;
     pthread_mutex_init(&w->mu, NULL);
     uv_loop_init(&w->loop);
@@ -553,8 +555,22 @@ static void run_finish(sio_worker *w, sio_run *r, json_t *result, const sio_run_
     r->cbs.done = NULL;
     sio_aio_forget(w->aio, &r->task); /* nothing of r completes from here on */
     if (cbs.costs) cbs.costs(ud, sio_exec_instructions(r->exec), sio_exec_mem_peak(r->exec));
+    /* No secret leaves a run: not in the result, not in the error. */
+    sio_run_error red = {0};
+    char *msg = NULL;
+    if (result) sio_redact_json(sio_redact_global(), result, NULL);
+    if (e && e->message) {
+        int failed = 0;
+        msg = sio_redact_text(sio_redact_global(), e->message, strlen(e->message), NULL, &failed);
+        if (msg || failed) {
+            red = *e;
+            red.message = msg ? msg : "[redacted]";
+            e = &red;
+        }
+    }
     if (cbs.done) cbs.done(ud, result, e);
     else json_decref(result);
+    free(msg);
     run_release(w, r);
 }
 

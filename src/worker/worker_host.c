@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "luahost.h"
+#include "redact.h"
 #include "tools.h"
 #include "worker_int.h"
 
@@ -208,7 +209,26 @@ static void b_step_result(void *ud, lua_State *L, const char *step, const char *
                           size_t len, const json_t *query) {
     (void)ud;
     sio_run *c = cmd_of(L);
-    if (c->cbs.step_result) c->cbs.step_result(c->ud, step, payload, len, query);
+    if (c->cbs.step_result == NULL) return;
+    /* No secret leaves a run (redact.h): the payload and the query. */
+    sio_redactor *r = sio_redact_global();
+    json_t *q = NULL;
+    char *red = NULL;
+    if (sio_redact_count(r) > 0) {
+        if ((q = json_deep_copy(query)) != NULL) {
+            sio_redact_json(r, q, NULL);
+            query = q;
+        } else {
+            query = json_null(); /* out of memory: nothing that may hold one */
+        }
+        int failed = 0;
+        red = sio_redact_text(r, payload, len, &len, &failed);
+        if (red) payload = red;
+        else if (failed) payload = "\"[redacted]\"", len = 12;
+    }
+    c->cbs.step_result(c->ud, step, payload, len, query);
+    free(red);
+    json_decref(q);
 }
 
 static const char *b_native_tool(void *ud, size_t i) {

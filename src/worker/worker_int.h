@@ -93,6 +93,7 @@ struct sio_worker {
     size_t nintents;
     sio_reload_fn on_reload;
     void *reload_data;
+    const struct sio_config *config; /* borrowed (cfg.config): WORKFLOW_CONFIG etc.; may be NULL */
     /* Written by the loop thread under mu, read by sio_worker_reload_stats. */
     unsigned long reloads_ok, reloads_rejected;
     /* telemetry (loop thread): the heartbeat timer and its health slot */

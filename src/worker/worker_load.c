@@ -10,6 +10,7 @@
  * full budget.  One rule decides what goes live, whoever loads: the set
  * must be valid as a whole (see runner.load_end).
  */
+#include "wfvalues.h"
 #include "worker_int.h"
 
 #include <lauxlib.h>
@@ -70,6 +71,32 @@ out:
     return rc;
 }
 
+/* Pushes {name = value, ...} of one kind. */
+static void push_values(lua_State *L, const sio_wfvalues *v, sio_wfkind k) {
+    lua_createtable(L, 0, (int)v->n[k]);
+    for (size_t i = 0; i < v->n[k]; i++) {
+        lua_pushlstring(L, v->v[k][i].value, v->v[k][i].len);
+        lua_setfield(L, -2, v->v[k][i].name);
+    }
+}
+
+/* Reads the workflows' configuration and secrets (wfvalues.h) and hands
+ * them to runner.load_values, so they go live with the set being loaded. */
+static int load_values(sio_worker *w, sio_err *err) {
+    sio_wfvalues *v = sio_wfvalues_read(w->config, err);
+    if (v == NULL) return -1;
+    int rc = -1;
+    if (!lua_checkstack(w->L, 4)) {
+        sio_err_set(err, SIO_E_NOMEM, "loading workflows: out of memory");
+    } else {
+        push_values(w->L, v, SIO_WF_CONFIG);
+        push_values(w->L, v, SIO_WF_SECRET);
+        rc = call_limited(w, "load_values", 2, 0, err);
+    }
+    sio_wfvalues_free(v);
+    return rc;
+}
+
 int sio_worker_load(sio_worker *w, const char *mode, const char *const *paths, size_t npaths,
                     char **text, sio_err *err) {
     lua_State *L = w->L;
@@ -83,6 +110,7 @@ int sio_worker_load(sio_worker *w, const char *mode, const char *const *paths, s
     if (call_limited(w, "load_begin", 2 + (int)npaths, 1, err) != 0) return -1;
     lua_Integer nfiles = lua_tointeger(L, -1);
     lua_pop(L, 1);
+    if (strcmp(mode, "validate") != 0 && load_values(w, err) != 0) return -1;
     for (lua_Integer k = 0; k <= nfiles; k++) {
         sio_err step_err;
         sio_err_clear(&step_err);

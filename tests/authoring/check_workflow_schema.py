@@ -55,6 +55,7 @@ SEMANTIC = [
     r"run code does not compile",
     r"invalid guard: ",
     r"(args|output): .*(\$\{|filter)",  # a template that does not parse
+    r"is not listed under `(config|secrets):`",  # ${secret.x} the workflow does not list
 ]
 # Where the schema is stricter than the loader on purpose: the fields written
 # only for people, whose type the loader does not check, and unknown keys
@@ -141,7 +142,8 @@ VALUES = [
 ]
 
 TOP_FIELDS = ["intent", "description", "keywords", "max_concurrency", "fail_fast",
-              "strict_templates", "steps", "output", "result", "x-owner", "intnet"]
+              "strict_templates", "config", "secrets", "steps", "output", "result", "x-owner",
+              "intnet"]
 STEP_FIELDS = ["id", "text", "guard", "tool", "run", "args", "publish_result", "depends_on",
                "continue_on_error", "strict_templates", "timeout", "retries", "x-note",
                "publish_results"]
@@ -202,6 +204,13 @@ def variants():
         ("retries 2.0", {"intent": "x", "steps": [{"id": "a", "tool": "echo", "retries": 2.0}]}, None),
         ("depends_on a string", {"intent": "x", "steps": [{"id": "a", "tool": "echo"},
                                                         {"id": "b", "tool": "echo", "depends_on": "a"}]}, None),
+        ("config and secrets in templates", {"intent": "x", "config": ["users_url"], "secrets": ["users_token"],
+            "steps": [{"id": "a", "tool": {"name": "http", "args": {"url": "${config.users_url}/x",
+                "headers": {"Authorization": "Bearer ${secret.users_token}"}}}}],
+            "output": {"u": "${config.users_url}"}}, None),
+        ("a secret not listed in a template", {"intent": "x", "steps": [{"id": "a", "tool": {"name": "echo",
+            "args": {"h": "${secret.users_token}"}}}]}, None),
+        ("a bad secret name", {"intent": "x", "secrets": ["has space"], "steps": [{"id": "a", "tool": "echo"}]}, None),
     ]
     out.extend(hand)
     return out
@@ -273,7 +282,7 @@ def check_variants(validator):
             else:
                 fail("%s: the loader rejects it (%s) but the schema accepts it"
                      % (label, " | ".join(msgs)))
-        elif field in STRICTER or (doc_value(vs[i]) == {} and field in ("steps", "depends_on")) \
+        elif field in STRICTER or (doc_value(vs[i]) == {} and field in ("steps", "depends_on", "config", "secrets")) \
                 or (field == "args" and label.startswith("step a ")):
             counts["stricter"] += 1
         else:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The dev environment's lifecycle, in a scratch state folder of its own:
-# `up` starts Kafka and Redis that answer, a second `up` changes nothing,
-# `env` prints both addresses, and `down` leaves no process and no data.
+# `up` starts Kafka and Redis that answer (and the broker's secured
+# listeners, with keys only the owner reads), a second `up` changes
+# nothing, `env` prints the addresses, and `down` leaves no process and no
+# data.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export SIO_DEVENV_DIR
@@ -19,6 +21,18 @@ redis=$(sed -n 's/^export DEDUPE_REDIS_ADDR=//p' <<<"$envs")
 (exec 3<>"/dev/tcp/127.0.0.1/${brokers#*:}") || fail "kafka port closed"
 kpid=$(cat "$SIO_DEVENV_DIR/kafka.pid")
 rpid=$(cat "$SIO_DEVENV_DIR/redis.pid")
+# The secured listeners, and their keys and passwords readable by the owner only.
+for v in SIO_DEVENV_KAFKA_SASL_SSL SIO_DEVENV_KAFKA_MTLS; do
+    a=$(sed -n "s/^export $v=//p" <<<"$envs")
+    [[ $a =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "$v='$a'"
+    (exec 3<>"/dev/tcp/127.0.0.1/${a#*:}") || fail "$v port closed"
+done
+tls=$(sed -n 's/^export SIO_DEVENV_TLS=//p' <<<"$envs")
+[ "$(stat -c %a "$tls")" = 700 ] || fail "$tls is not 0700"
+for f in "$tls"/*.key "$tls"/*.pass "$tls"/*.conf "$tls"/broker.p12 "$SIO_DEVENV_DIR/kafka/server.properties"; do
+    [ "$(stat -c %a "$f")" = 600 ] || fail "$f is not 0600"
+done
+openssl verify -CAfile "$tls/ca.pem" "$tls/broker.pem" "$tls/client.pem" >/dev/null || fail "certificates do not verify"
 # No persistence configured for Redis.
 [ "$(redis-cli -p "${redis#*:}" config get save | sed -n 2p)" = "" ] || fail "redis persists"
 

@@ -10,16 +10,6 @@
 source "$(dirname "$0")/lib.sh"
 command -v socat >/dev/null || fail "socat missing: run scripts/setup"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-), where a client socket can take a port we picked
-        port_open "$p" || { echo "$p"; return; }
-    done
-    fail "no free port"
-}
-
 rdir="$RUN/redis"
 mkdir -p "$rdir"
 rport=$(free_port)

@@ -209,6 +209,20 @@ wait_committed() {
     fail "offsets not committed: $("$BIN" offsets | tr '\n' ' ')"
 }
 
+# port_open PORT: does anything listen on 127.0.0.1:PORT?
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# free_port: a 127.0.0.1 port nobody listens on (for a server of the test's
+# own), below the ephemeral range (32768-), where a client socket can take
+# a port we picked.
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 12000))
+        port_open "$p" || { echo "$p"; return; }
+    done
+    fail "no free port"
+}
+
 # DLQ assertions (the poison tests).  They read TOPIC's snapshot when
 # `snapshot TOPIC` took one (once every offset is committed, one read
 # serves every check), else the topic itself.
