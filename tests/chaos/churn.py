@@ -219,7 +219,10 @@ class Run:
                         TOPIC_PARTITIONS="12",
                         WORKER_COUNT=str(args.workers), WORKER_INFLIGHT=str(args.inflight),
                         DEDUPE_LEASE=args.lease, DRAIN_TIMEOUT="30s",
-                        STARTUP_TIMEOUT="10m", LOG_LEVEL="info")
+                        STARTUP_TIMEOUT="10m", LOG_LEVEL="info",
+                        # three instances on one host: each its own
+                        # operations port (0 = any free one)
+                        OPS_ADDR="127.0.0.1:0")
         self.redis = Redis(os.environ["DEDUPE_REDIS_ADDR"])
         self.events = []  # (ms, what, detail)
         self.kills = {}   # incarnation -> ms
