@@ -111,6 +111,24 @@ Cmd.__index = Cmd
 ---------------------------------------------------------------------------
 -- per-command user-code instances (created lazily, only when needed)
 
+-- The command's thread starts unarmed (sio_exec_bind_unarmed): the
+-- engine's own code runs without the count hook, whose cost is paid on
+-- every instruction once it is set.  Every user function (guard, run code,
+-- Lua tool, filter, the Lua workflow file and its functions, a module)
+-- is reached through one of the accessors below, and each arms the
+-- command's execution first (host.exec_arm), for good: from then on every
+-- thread of the command counts instructions and checks the deadline,
+-- engine code included, since values user code made (tables with
+-- metamethods, in A or in a payload) may reach it.  A suspended step
+-- coroutine made before gets the hook when it is resumed (Cmd:resume).
+function Cmd:arm()
+  if not self.armed then
+    self.armed = true
+    local arm = self.host.exec_arm
+    if arm then arm() end
+  end
+end
+
 -- require "sio" is answered from the env's preload table, so env.require
 -- stays the host's own function: its errors point at the user's line,
 -- not at a wrapper in this file.  Module files are compiled once per
@@ -138,6 +156,7 @@ end
 function Cmd:wf_instance()
   local inst = self._inst
   if inst then return inst end
+  self:arm()
   local factory = self.wf.factory
   if not factory then error({ class = "permanent", message = "workflow has no Lua factory" }, 0) end
   inst = factory(self:env())
@@ -149,6 +168,7 @@ function Cmd:wf_instance()
 end
 
 function Cmd:user_filter(name)
+  self:arm()
   local fs = self._filters
   if not fs then
     local factory = self.wf.filters_factory
@@ -167,6 +187,7 @@ function Cmd:guard_fn(i)
   if not gs then gs = {}; self._guards = gs end
   local g = gs[i]
   if g then return g end
+  self:arm()
   local step = self.wf.steps[i]
   if step.guard_lua then g = self:wf_instance().steps[i].guard
   elseif step.guard_pure then g = step.guard() -- shared (sio.workflow prepare)
@@ -176,6 +197,7 @@ function Cmd:guard_fn(i)
 end
 
 function Cmd:run_fn(i)
+  self:arm()
   local step = self.wf.steps[i]
   if step.run_lua then return self:wf_instance().steps[i].run end
   local f = step.run_factory(not step.run_pure and self:env() or nil)
@@ -190,6 +212,7 @@ function Cmd:user_tool(entry)
   if not ts then ts = {}; self._tools = ts end
   local f = ts[entry.name]
   if f then return f end
+  self:arm()
   f = entry.factory(self:env())
   if type(f) ~= "function" then
     error({ class = "permanent", message = "tool module " .. tostring(entry.name) .. " (" .. tostring(entry.file) .. ") must return a function(args, ctx)" }, 0)
@@ -485,6 +508,7 @@ function Cmd:resume(i, ...)
   local prev = self.current
   self.current = i
   self:mark(i)
+  if self.armed then local arm = self.host.exec_arm; if arm then arm(r.co) end end
   local ok, a, b, c = co_resume(r.co, ...)
   self:mark(prev)
   self.current = prev

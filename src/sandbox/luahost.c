@@ -53,6 +53,18 @@ static int h_exec_killed(lua_State *L) {
     return 1;
 }
 
+/* host.exec_arm([co]): see sio_exec_arm; co (a thread of the same
+ * execution, suspended) gets the hook too. */
+static int h_exec_arm(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    lua_State *co = lua_isnoneornil(L, 1) ? NULL : lua_tothread(L, 1);
+    luaL_argexpected(L, lua_isnoneornil(L, 1) || co != NULL, 1, "thread or nil");
+    if (ex == NULL) return 0;
+    sio_exec_arm(ex, L);
+    if (co != NULL && sio_exec_of(co) == ex) sio_exec_arm_thread(ex, co);
+    return 0;
+}
+
 /* host.exec_step(id | nil): see sio_exec_set_step. */
 static int h_exec_step(lua_State *L) {
     sio_exec *ex = sio_exec_of(L);
@@ -212,6 +224,7 @@ int luaopen_sio_host(lua_State *L) {
         {"coroutine_create", h_coroutine_create}, {"list_dir", h_list_dir},
         {"uuid", h_uuid}, {"log", h_log},
         {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
+        {"exec_arm", h_exec_arm},
         {"suggest", sio_host_suggest}, {"duration_ms", sio_host_duration}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");

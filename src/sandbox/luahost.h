@@ -44,6 +44,13 @@
  *       metamethods run); nested tables become JSON up to depth 8.
  *   host.exec_killed() -> false | {class="permanent", message=..., limit=true[, step=...]}
  *       for the running coroutine's execution.
+ *   host.exec_arm([co])
+ *       Arms the running coroutine's execution (sio_exec_arm: the count
+ *       hook from now on, on the running thread, the run's thread and co,
+ *       a suspended coroutine of the same execution, when given).  The
+ *       engine calls it before the first user code of a command whose
+ *       thread was bound unarmed (sio_exec_bind_unarmed); a no-op for an
+ *       execution already armed.
  *   host.exec_step(id | nil)
  *       Names the workflow step whose code runs now in the running
  *       coroutine's execution (see sio_exec_set_step); nil = none.

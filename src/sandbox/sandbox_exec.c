@@ -85,6 +85,7 @@ sio_exec *sio_exec_create(sio_sandbox *sb, const sio_limits *limits, sio_err *er
         return NULL;
     }
     ex->sb = sb;
+    ex->armed = 1;
     sio_limits l = limits ? *limits : sb->defaults;
     ex->mem_limit = l.mem_limit_bytes ? l.mem_limit_bytes : sb->defaults.mem_limit_bytes;
     ex->instr_limit = l.instr_limit ? l.instr_limit : sb->defaults.instr_limit;
@@ -235,19 +236,49 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     sio_exec_charge(L, SIO_HOOK_EVERY);
 }
 
-int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err) {
+static int bind_check(sio_exec *ex, lua_State *co, sio_err *err) {
     if (sio_sandbox_of(co) != ex->sb || co == ex->sb->L)
         return sio_err_set(err, SIO_E_INVAL, "exec: cannot bind this thread");
     set_thread_handle(co, ex->handle);
+    return 0;
+}
+
+static void hook_on(lua_State *co) {
+    if (lua_gethook(co) != count_hook) lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
+}
+
+int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err) {
+    if (bind_check(ex, co, err) != 0) return -1;
+    ex->armed = 1;
     lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
     return 0;
 }
+
+int sio_exec_bind_unarmed(sio_exec *ex, lua_State *co, sio_err *err) {
+    if (bind_check(ex, co, err) != 0) return -1;
+    ex->armed = 0;
+    ex->main = co;
+    lua_sethook(co, NULL, 0, 0);
+    return 0;
+}
+
+void sio_exec_arm(sio_exec *ex, lua_State *L) {
+    ex->armed = 1;
+    if (ex->main != NULL) hook_on(ex->main);
+    hook_on(L);
+}
+
+void sio_exec_arm_thread(sio_exec *ex, lua_State *co) {
+    if (ex->armed) hook_on(co);
+}
+
+int sio_exec_armed(const sio_exec *ex) { return ex->armed; }
 
 void sio_exec_inherit(lua_State *L, lua_State *co) {
     sio_exec *ex = sio_exec_of(L);
     if (ex != NULL) {
         set_thread_handle(co, ex->handle);
-        lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
+        if (ex->armed) lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
     } else {
         set_thread_handle(co, 0);
     }

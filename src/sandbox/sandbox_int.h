@@ -32,6 +32,8 @@ struct sio_exec {
     size_t mem_used, mem_peak;
     uint64_t instr;
     sio_kill killed;
+    int armed;            /* the count hook is on (sio_exec_arm); sticky */
+    lua_State *main;      /* the thread bound unarmed, for sio_exec_arm */
     sio_exec *prev;       /* entered before this one (enter/leave nest) */
     void *data;           /* the owner's, see sio_exec_set_data */
     char step[SIO_STEP_MAX]; /* sio_exec_set_step; "" = none */
