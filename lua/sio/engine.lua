@@ -106,7 +106,7 @@ function M.is_record(v)
 end
 
 local Cmd = {}
-Cmd.__index = Cmd
+local class_of, summary_of -- (below)
 
 ---------------------------------------------------------------------------
 -- per-command user-code instances (created lazily, only when needed)
@@ -286,7 +286,7 @@ end
 function Cmd:publish(step_id, payload)
   local n = self.npublished + 1
   self.npublished = n
-  local limit = self.publish_limit
+  local limit = self.opts.publish_limit
   if limit and n > limit then
     local e = { class = "permanent", step = step_id, message = sformat(
       "publish limit exceeded: more than %d step results and sio.publish calls in one command (SIO_PUBLISH_LIMIT)", limit) }
@@ -295,6 +295,38 @@ function Cmd:publish(step_id, payload)
   end
   local cb = self.opts.on_step_result
   if cb then cb(step_id, payload, self.query) end
+end
+
+---------------------------------------------------------------------------
+-- The class of the commands of one host: Cmd's methods and the host's
+-- functions the engine calls on every step (looked up once per host, not
+-- stored in every command).  Trusted: user code never sees a command.
+local classes = setmetatable({}, { __mode = "k" })
+function class_of(host)
+  local c = classes[host]
+  if c then return c end
+  c = {}
+  for k, v in pairs(Cmd) do c[k] = v end
+  c.host = host
+  c.t_begin, c.t_retry, c.t_end = host.step_begin, host.step_retry, host.step_end
+  c.set_step = host.exec_step or no_mark
+  c.__index = c
+  classes[host] = c
+  return c
+end
+
+-- "workflow X: N steps ok, M skipped[, K failed]", made once per workflow
+-- and counts (the workflow's table keeps them; strings are immutable).
+function summary_of(wf, nok, nskipped, nfailed)
+  local cache = wf.summaries
+  if not cache then cache = {}; wf.summaries = cache end
+  local key = (nok * 1024 + nskipped) * 1024 + nfailed
+  local s = cache[key]
+  if s then return s end
+  s = sformat("workflow %s: %d steps ok, %d skipped", wf.intent, nok, nskipped)
+  if nfailed > 0 then s = s .. sformat(", %d failed", nfailed) end
+  if nok < 1024 and nskipped < 1024 and nfailed < 1024 then cache[key] = s end
+  return s
 end
 
 ---------------------------------------------------------------------------
@@ -688,19 +720,29 @@ function M.execute(host, wf, attrs, opts)
   end
   A.query = utter
 
-  local cx = setmetatable({
-    host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
-    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
-    t_begin = host.step_begin, t_retry = host.step_retry, t_end = host.step_end,
-    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
-  }, Cmd)
-  if wf.straight then run_straight(cx) else schedule(cx) end
+  local cx
+  if wf.straight then
+    cx = setmetatable({
+      wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+      done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0, npublished = 0,
+    }, class_of(host))
+    run_straight(cx)
+  else
+    -- (the fields the scheduler adds are named, nil, so that the table is
+    -- made with room for them instead of growing as they come)
+    cx = setmetatable({
+      wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+      done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0, npublished = 0,
+      remaining = nil, ready = nil, rt = nil, ops = nil, timers = nil, backoffs = nil,
+      current = nil, spare_co = nil, armed = nil, _guards = nil, _env = nil, _sio = nil,
+    }, class_of(host))
+    schedule(cx)
+  end
 
   if cx.err then cx:abandon(); return nil, cx.err end
   if cx.first_err then return nil, cx.first_err end
 
-  local summary = sformat("workflow %s: %d steps ok, %d skipped", wf.intent, cx.nok, cx.nskipped + cx.ndropped)
-  if cx.nfailed > 0 then summary = summary .. sformat(", %d failed", cx.nfailed) end
+  local summary = summary_of(wf, cx.nok, cx.nskipped + cx.ndropped, cx.nfailed)
   local result = { summary = summary, steps = cx.done, outputs = cx.outputs, attempts = cx.attempts }
   local out = wf.output
   if out then
