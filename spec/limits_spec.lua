@@ -122,8 +122,9 @@ describe("SIO_PUBLISH_LIMIT", function()
   end)
 end)
 
--- The engine's own code runs without the count hook (it is armed before
--- the first user code of a command, for the rest of the command): every
+-- The engine's own code runs without the count hook (it is armed around
+-- each call of user code, and for the rest of the command once user code
+-- has set a metatable): every
 -- way user code can run must still be metered - including code that user
 -- code hid in a value the engine's own code touches afterwards.  Each
 -- workflow spins for ever one way; each runs after a command with no user
@@ -154,6 +155,13 @@ local ARMED = {
   ["workflows/newindex.yaml"] = "intent: newindex\nsteps:\n  - id: plant\n    run: |\n"
     .. "      setmetatable(A, { __newindex = function() " .. SPIN .. " end })\n"
     .. "      return 'planted'\n",
+  -- user code that sets no metatable is disarmed after it returns: the
+  -- next user code is armed again, and so is a step resumed after waiting
+  ["workflows/again.yaml"] = "intent: again\nsteps:\n  - id: g\n    guard: \"A.query ~= nil\"\n"
+    .. "    run: \"return 1\"\n  - id: r\n    run: \"return { n = #A.query }\"\n"
+    .. "  - id: spin\n    run: \"" .. SPIN .. "\"\n",
+  ["workflows/waits.yaml"] = "intent: waits\nsteps:\n  - id: r\n    run: \"return 1\"\n"
+    .. "  - id: w\n    run: \"sio.sleep(1) " .. SPIN .. "\"\n",
   ["workflows/luafn.lua"] = "return { intent = 'luafn', steps = { { id = 'a', tool = { name = 'echo',\n"
     .. "  args = function(A) " .. SPIN .. " end } } } }\n",
 }
@@ -165,6 +173,7 @@ describe("user code is metered though the engine's own code is not", function()
   local cases = {
     { "filter", "f" }, { "tool", "t" }, { "toolload", "t" }, { "module", "m" },
     { "output", nil }, { "trap", "lookup" }, { "newindex", nil }, { "luafn", "a" },
+    { "again", "spin" }, { "waits", "w" },
   }
   for _, c in ipairs(cases) do
     it(c[1], function()

@@ -113,20 +113,24 @@ local class_of, summary_of -- (below)
 
 -- The command's thread starts unarmed (sio_exec_bind_unarmed): the
 -- engine's own code runs without the count hook, whose cost is paid on
--- every instruction once it is set.  Every user function (guard, run code,
--- Lua tool, filter, the Lua workflow file and its functions, a module)
--- is reached through one of the accessors below, and each arms the
--- command's execution first (host.exec_arm), for good: from then on every
--- thread of the command counts instructions and checks the deadline,
--- engine code included, since values user code made (tables with
--- metamethods, in A or in a payload) may reach it.  A suspended step
--- coroutine made before gets the hook when it is resumed (Cmd:resume).
+-- every instruction while it is set.  Every user function (guard, run
+-- code, Lua tool, filter, the Lua workflow file and its functions, a
+-- module) is reached through one of the accessors below, and each arms
+-- the command's execution first (host.exec_arm: the running thread and
+-- the run's); a step with user code has its coroutine armed before each
+-- resume (Cmd:resume).  When the user code returns (the guard's pcall,
+-- the step coroutine's resume) the engine disarms (host.exec_disarm),
+-- which the host refuses once user code has set a metatable: its
+-- metamethods, in A or in a payload, could run inside the engine's own
+-- code, so the command stays armed, on every thread, from then on.
 function Cmd:arm()
-  if not self.armed then
-    self.armed = true
-    local arm = self.host.exec_arm
-    if arm then arm() end
-  end
+  local arm = self.arm_fn
+  if arm then arm() end
+end
+
+function Cmd:disarm()
+  local disarm = self.disarm_fn
+  if disarm then disarm() end
 end
 
 -- require "sio" is answered from the env's preload table, so env.require
@@ -154,9 +158,9 @@ end
 -- The Lua workflow file re-instantiated with this command's environment, so
 -- inline functions never share state between commands.
 function Cmd:wf_instance()
+  self:arm()
   local inst = self._inst
   if inst then return inst end
-  self:arm()
   local factory = self.wf.factory
   if not factory then error({ class = "permanent", message = "workflow has no Lua factory" }, 0) end
   inst = factory(self:env())
@@ -183,11 +187,11 @@ function Cmd:user_filter(name)
 end
 
 function Cmd:guard_fn(i)
+  self:arm()
   local gs = self._guards
   if not gs then gs = {}; self._guards = gs end
   local g = gs[i]
   if g then return g end
-  self:arm()
   local step = self.wf.steps[i]
   if step.guard_lua then g = self:wf_instance().steps[i].guard
   elseif step.guard_pure then g = step.guard() -- shared (sio.workflow prepare)
@@ -208,11 +212,11 @@ function Cmd:run_fn(i)
 end
 
 function Cmd:user_tool(entry)
+  self:arm()
   local ts = self._tools
   if not ts then ts = {}; self._tools = ts end
   local f = ts[entry.name]
   if f then return f end
-  self:arm()
   f = entry.factory(self:env())
   if type(f) ~= "function" then
     error({ class = "permanent", message = "tool module " .. tostring(entry.name) .. " (" .. tostring(entry.file) .. ") must return a function(args, ctx)" }, 0)
@@ -310,6 +314,7 @@ function class_of(host)
   c.host = host
   c.t_begin, c.t_retry, c.t_end = host.step_begin, host.step_retry, host.step_end
   c.set_step = host.exec_step or no_mark
+  c.arm_fn, c.disarm_fn = host.exec_arm, host.exec_disarm
   c.__index = c
   classes[host] = c
   return c
@@ -471,6 +476,7 @@ function Cmd:start(i)
   if step.has_guard then
     self:mark(i)
     local ok, v = pcall(self.guard_eval, self, i)
+    self:disarm()
     self:mark(nil)
     if self:killed() then return end
     if not ok then
@@ -540,8 +546,13 @@ function Cmd:resume(i, ...)
   local prev = self.current
   self.current = i
   self:mark(i)
-  if self.armed then local arm = self.host.exec_arm; if arm then arm(r.co) end end
+  -- a step with user code runs armed; any other step's coroutine gets the
+  -- hook when the command has it for good (see Cmd:arm)
+  local user = self.wf.steps[i].user_code
+  local arm = self.arm_fn
+  if arm then arm(r.co, not user) end
   local ok, a, b, c = co_resume(r.co, ...)
+  if user then local disarm = self.disarm_fn; if disarm then disarm(r.co) end end
   self:mark(prev)
   self.current = prev
   if self:killed() then return end
@@ -640,6 +651,7 @@ local function schedule(cx)
     if steps[i].has_guard then
       cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
+      cx:disarm()
       cx:mark(nil)
       if cx:killed() then return end
       -- A guard that raises here usually reads an output that does not exist
@@ -734,7 +746,7 @@ function M.execute(host, wf, attrs, opts)
       wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
       done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0, npublished = 0,
       remaining = nil, ready = nil, rt = nil, ops = nil, timers = nil, backoffs = nil,
-      current = nil, spare_co = nil, armed = nil, _guards = nil, _env = nil, _sio = nil,
+      current = nil, spare_co = nil, _guards = nil, _env = nil, _sio = nil,
     }, class_of(host))
     schedule(cx)
   end

@@ -153,13 +153,26 @@ int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err);
  * must stay alive (anchored) while ex lives.  Returns as sio_exec_bind. */
 int sio_exec_bind_unarmed(sio_exec *ex, lua_State *co, sio_err *err);
 
-/* Arms ex for good: the count hook goes on L (a thread running for ex)
- * and on the thread bound by sio_exec_bind_unarmed, and every coroutine
- * created for ex from now on inherits it.  A thread of ex created before
- * (a suspended coroutine) gets it from sio_exec_arm_thread before it runs
- * again.  Execs are created armed; arming twice changes nothing. */
+/* Arms ex: the count hook goes on L (a thread running for ex) and on the
+ * thread bound by sio_exec_bind_unarmed, and every coroutine created for
+ * ex while it is armed inherits it.  A thread of ex created before (a
+ * suspended coroutine) gets it from sio_exec_arm_thread before it runs
+ * again.  Execs are created armed; arming an armed exec changes nothing.
+ * Arming an unarmed one charges SIO_HOOK_EVERY instructions up front:
+ * a hook set anew counts its first period from zero, so without the
+ * charge user code armed and disarmed repeatedly would run up to a period
+ * each time uncounted (the charge can only overcount).
+ *
+ * sio_exec_disarm takes the hook off L, co (may be NULL) and the bound
+ * thread again, once user code has returned to the driver - unless user
+ * code of ex ever set a metatable (the safe setmetatable taints ex): its
+ * metamethods could then run inside trusted code, so ex stays armed for
+ * good; also when ex was bound armed or is killed.  Without metatables
+ * nothing user code leaves behind can run code of its own in the
+ * driver's (tables, strings, functions the engine never calls). */
 void sio_exec_arm(sio_exec *ex, lua_State *L);
 void sio_exec_arm_thread(sio_exec *ex, lua_State *co);
+void sio_exec_disarm(sio_exec *ex, lua_State *L, lua_State *co);
 int sio_exec_armed(const sio_exec *ex);
 
 /* Makes ex the execution charged for allocations until sio_exec_leave.

@@ -263,10 +263,23 @@ int sio_exec_bind_unarmed(sio_exec *ex, lua_State *co, sio_err *err) {
 }
 
 void sio_exec_arm(sio_exec *ex, lua_State *L) {
-    ex->armed = 1;
+    if (!ex->armed) {
+        ex->armed = 1;
+        spend(ex, SIO_HOOK_EVERY); /* see sandbox.h; the hook raises if this killed ex */
+    }
     if (ex->main != NULL) hook_on(ex->main);
     hook_on(L);
 }
+
+void sio_exec_disarm(sio_exec *ex, lua_State *L, lua_State *co) {
+    if (!ex->armed || ex->tainted || ex->killed != SIO_KILL_NONE || ex->main == NULL) return;
+    ex->armed = 0;
+    lua_sethook(ex->main, NULL, 0, 0);
+    lua_sethook(L, NULL, 0, 0);
+    if (co != NULL) lua_sethook(co, NULL, 0, 0);
+}
+
+void sio_exec_taint(sio_exec *ex) { ex->tainted = 1; }
 
 void sio_exec_arm_thread(sio_exec *ex, lua_State *co) {
     if (ex->armed) hook_on(co);

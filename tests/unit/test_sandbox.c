@@ -650,7 +650,8 @@ static void execs_are_independent(void **state) {
  * instructions until sio_exec_arm (host.exec_arm); from then on it, the
  * coroutines made after it and a suspended one armed on the way
  * (host.exec_arm(co)) are all metered; a thread bound unarmed again (the
- * worker reuses threads) has lost the hook of its last execution. */
+ * worker reuses threads) has lost the hook of its last execution;
+ * host.exec_disarm stops the count again, unless a metatable was set. */
 static const char *arming =
     "function count_then_arm() local n = 0 for i = 1, 200000 do n = n + i end\n"
     "  coroutine.yield(n) host.exec_arm() while true do end end\n"
@@ -658,7 +659,10 @@ static const char *arming =
     "  coroutine.resume(c) host.exec_arm(c) return coroutine.resume(c) end\n"
     "function arm_new() host.exec_arm()\n"
     "  return coroutine.resume(host.coroutine_create(function() while true do end end)) end\n"
-    "function trusted_loop() local n = 0 for i = 1, 200000 do n = n + i end return n end\n";
+    "function trusted_loop() local n = 0 for i = 1, 200000 do n = n + i end return n end\n"
+    "function arm_disarm(taint) host.exec_arm() trusted_loop()\n"
+    "  if taint then host.safe_env().setmetatable({}, {}) end\n"
+    "  host.exec_disarm() return trusted_loop() end\n";
 
 /* Runs global fn on a thread bound to a new exec (armed or not) until it
  * yields or ends; returns the exec (the caller destroys it). */
@@ -700,6 +704,22 @@ static void unarmed_until_armed(void **state) {
     ex = run_bound(f, reused, "trusted_loop", 0, LUA_OK);
     assert_true(sio_exec_instructions(ex) < 1000);
     sio_exec_destroy(ex);
+    /* disarmed again, the second loop is not counted - unless a metatable
+     * was set in between (the first period is charged up front) */
+    ex = run_bound(f, reused, "arm_disarm", 0, LUA_OK); /* (taint nil) */
+    assert_true(sio_exec_instructions(ex) >= 400000 + 1000 && sio_exec_instructions(ex) < 600000);
+    assert_false(sio_exec_armed(ex));
+    sio_exec_destroy(ex);
+    ex = sio_exec_create(f->sb, NULL, NULL);
+    assert_int_equal(sio_exec_bind_unarmed(ex, reused, NULL), 0);
+    lua_getglobal(reused, "arm_disarm");
+    lua_pushboolean(reused, 1);
+    int n2 = 0;
+    assert_int_equal(sio_exec_resume(ex, reused, L, 1, &n2), LUA_OK);
+    assert_true(sio_exec_instructions(ex) >= 800000);
+    assert_true(sio_exec_armed(ex));
+    sio_exec_destroy(ex);
+    lua_settop(reused, 0);
     lua_settop(L, 0);
     still_fine(f);
 }
