@@ -268,21 +268,21 @@ void sio_exec_arm(sio_exec *ex, lua_State *L) {
         spend(ex, SIO_HOOK_EVERY); /* see sandbox.h; the hook raises if this killed ex */
     }
     if (ex->main != NULL) hook_on(ex->main);
-    hook_on(L);
+    if (L != ex->sb->L) hook_on(L); /* never the state's own thread */
 }
 
 void sio_exec_disarm(sio_exec *ex, lua_State *L, lua_State *co) {
     if (!ex->armed || ex->tainted || ex->killed != SIO_KILL_NONE || ex->main == NULL) return;
     ex->armed = 0;
     lua_sethook(ex->main, NULL, 0, 0);
-    lua_sethook(L, NULL, 0, 0);
-    if (co != NULL) lua_sethook(co, NULL, 0, 0);
+    if (L != ex->sb->L) lua_sethook(L, NULL, 0, 0);
+    if (co != NULL && co != ex->sb->L) lua_sethook(co, NULL, 0, 0);
 }
 
 void sio_exec_taint(sio_exec *ex) { ex->tainted = 1; }
 
 void sio_exec_arm_thread(sio_exec *ex, lua_State *co) {
-    if (ex->armed) hook_on(co);
+    if (ex->armed && co != ex->sb->L) hook_on(co);
 }
 
 int sio_exec_armed(const sio_exec *ex) { return ex->armed; }
