@@ -36,9 +36,11 @@ Kafka timestamps are whole milliseconds, so each leg that starts or ends
 at an append (to_broker, consume, produce, to_loadgen, report) is off by up
 to 1 ms either way for one command (the pairs to_broker + consume and
 produce + to_loadgen are exact).  Prints one JSON object: for each leg its
-median (_p50_ms), 99th percentile (_p99_ms) and its mean over the slowest
-1 % of the commands by end-to-end latency (_tail_ms: what the p99 is made
-of), plus the same for the end-to-end latency (e2e) and the counts.
+mean (_mean_ms: the means add up to the mean end-to-end latency, so they
+say where the time goes), median (_p50_ms), 99th percentile (_p99_ms) and
+its mean over the slowest 1 % of the commands by end-to-end latency
+(_tail_ms: what the p99 is made of), plus the same for the end-to-end
+latency (e2e) and the counts.
 """
 import json
 import sys
@@ -131,6 +133,7 @@ def main():
         tail = rows[int((len(rows) - 1) * 0.99):]
         for leg in ["e2e"] + LEGS:
             xs = [r[leg] for r in rows]
+            out[leg + "_mean_ms"] = round(sum(xs) / len(xs) / 1e6, 3)
             out[leg + "_p50_ms"] = round(pct(xs, 0.5) / 1e6, 3)
             out[leg + "_p99_ms"] = round(pct(xs, 0.99) / 1e6, 3)
             out[leg + "_tail_ms"] = round(sum(r[leg] for r in tail) / len(tail) / 1e6, 3)
