@@ -185,7 +185,9 @@ static void trace_start(sio_command *c) {
     }
     char name[300];
     snprintf(name, sizeof name, "process %s", c->topic);
-    c->span = sio_span_start(name, SIO_SPAN_CONSUMER, remote ? &parent : NULL);
+    /* The span starts when the message was polled: its time in the
+     * worker's queue is the command's too (the "dequeued" event ends it). */
+    c->span = sio_span_start_at(name, SIO_SPAN_CONSUMER, remote ? &parent : NULL, c->polled_ns);
     sio_span_traceparent(c->span, c->traceparent);
     if (remote) memcpy(c->tracestate, parent.tracestate, sizeof c->tracestate);
     c->trace_headers[0] = (sio_kafka_header){"traceparent", c->traceparent, strlen(c->traceparent)};
@@ -204,6 +206,14 @@ static void trace_start(sio_command *c) {
     sio_span_set_str(c->span, "messaging.consumer.group.name", cfg_of(c)->kafka_group_id);
     sio_span_set_int(c->span, "messaging.kafka.offset", c->offset);
     sio_span_set_int(c->span, "messaging.message.body.size", (int64_t)c->raw_len);
+    /* When the broker appended it (LogAppendTime) or the producer made it:
+     * the start of the consume leg in bench/run latency's breakdown. */
+    if (c->timestamp >= 0 && c->timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+        sio_span_set_int(c->span, "sio.kafka.timestamp_ms", c->timestamp);
+        sio_span_set_str(c->span, "sio.kafka.timestamp_type",
+                         c->timestamp_type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "log_append"
+                                                                               : "create");
+    }
     if (c->msg_key)
         sio_span_set_strn(c->span, "messaging.kafka.message.key", c->msg_key, c->msg_key_len);
 }
@@ -537,6 +547,7 @@ static void on_run_done(void *ud, json_t *result, const sio_run_error *e) {
     sio_command *c = ud;
     c->run = NULL;
     c->in_run = 0;
+    sio_span_event(c->span, "ran", NULL, NULL);
     if (c->lease_op) sio_aio_cancel(sio_worker_aio(c->w), c->lease_op);
     c->lease_op = 0;
     if (result == NULL) {
@@ -893,6 +904,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
                  memcmp(r->redis_str, "OK", 2) == 0) {
             c->claimed = 1;
             sio_metric_inc(SIO_M_DEDUPE_CLAIMS, 0);
+            sio_span_event(c->span, "claimed", NULL, NULL);
             attempt(c);
         } else get_claim(c);
         break;
@@ -909,6 +921,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
             break;
         }
         c->stored = 1;
+        sio_span_event(c->span, "stored", NULL, NULL);
         publish_final(c);
         break;
     case P_BACKOFF:
@@ -917,6 +930,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
         break;
     case P_FINAL:
         if (ok) {
+            sio_span_event(c->span, "delivered", NULL, NULL);
             collect(c);
         } else if (r->err.code == SIO_E_KAFKA_REJECTED) {
             char m[700];
@@ -987,6 +1001,7 @@ static void start(sio_task *t, sio_worker *w) {
     c->attempts = 1;
     c->reply = cfg->responses_topic;
     trace_start(c);
+    sio_span_event(c->span, "dequeued", NULL, NULL);
     if (cfg->log_payloads)
         cmd_log(c, SIO_LOG_INFO, "command received",
              json_pack("{s:o}", "payload", sio_json_text(c->raw, c->raw_len)));
@@ -1058,6 +1073,8 @@ sio_command *sio_command_new(const sio_command_ctx *ctx, const rd_kafka_message_
     c->offset = m->offset;
     rd_kafka_timestamp_type_t tt;
     c->timestamp = rd_kafka_message_timestamp(m, &tt);
+    c->timestamp_type = (int)tt;
+    c->polled_ns = sio_trace_now_ns();
     c->received_ms = sio_wall_ms();
     c->rng = (uint32_t)(m->offset * 2654435761u) ^ (uint32_t)c->received_ms ^ 0x5bd1e995u;
     return c;
