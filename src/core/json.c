@@ -155,6 +155,10 @@ static int dump_value(const sio_json_out *o, const json_t *v, int depth) {
     return -1;
 }
 
+int sio_json_write_value(const sio_json_out *o, const json_t *v) {
+    return v == NULL ? -1 : dump_value(o, v, 0);
+}
+
 char *sio_json_dump(const json_t *v, size_t *len) {
     dumpbuf b = {0};
     sio_json_out o = {.write = dumpbuf_write, .ud = &b};

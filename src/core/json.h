@@ -62,6 +62,9 @@ typedef struct sio_json_out {
 int sio_json_write_string(const sio_json_out *o, const char *s, size_t n);
 int sio_json_write_integer(const sio_json_out *o, long long v);
 int sio_json_write_real(const sio_json_out *o, double d); /* d finite */
+/* Writes v (borrowed) as sio_json_dump would, to o: 0, or -1 (o refused,
+ * or nested deeper than SIO_JSON_MAX_DEPTH). */
+int sio_json_write_value(const sio_json_out *o, const json_t *v);
 
 /* --- metering -------------------------------------------------------------
  *

@@ -233,9 +233,10 @@ static void trace_finished(sio_command *c) {
     sio_metric_inc(SIO_M_COMMANDS_FINISHED, sio_metrics_cell2(SIO_M_COMMANDS_FINISHED, c->wf_label, o));
     sio_metric_observe_ns(SIO_M_COMMAND_DURATION, c->wf_label, ns);
     sio_span_log_here(c->span);
+    /* to the microsecond: a shorter number, written with one conversion */
     cmd_log(c, SIO_LOG_INFO, "command finished",
             json_pack("{s:s,s:i,s:f}", "outcome", names[o], "attempts", c->attempts ? c->attempts : 1,
-                      "duration_ms", (double)ns / 1e6));
+                      "duration_ms", (double)(ns / 1000) / 1000.0));
     sio_span_set_str(c->span, "sio.outcome", names[o]);
     sio_span_set_int(c->span, "sio.attempts", c->attempts ? c->attempts : 1);
     sio_span_end(c->span);
