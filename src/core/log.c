@@ -204,6 +204,10 @@ void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg,
     free(text);
 }
 
+int sio_log_enabled(sio_log_level level) {
+    return (int)level >= min_level;
+}
+
 void sio_log_json(sio_log_level level, const char *msg, json_t *fields) {
     if ((int)level >= min_level)
         sio_log_emit(NULL, NULL, sio_log_level_name(level), msg, strlen(msg), fields);
