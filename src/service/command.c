@@ -512,10 +512,8 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
                            const json_t *query) {
     sio_command *c = ud;
     sio_err err;
-    json_t *env = sio_step_result_envelope(c->env.correlation_id, step_id, payload, len, query);
     size_t tlen = 0;
-    char *text = env ? sio_json_dump(env, &tlen) : NULL;
-    json_decref(env);
+    char *text = sio_step_result_text(c->env.correlation_id, step_id, payload, len, query, &tlen);
     if (text == NULL) {
         if (c->step_err.code == SIO_E_OK)
             sio_err_set(&c->step_err, SIO_E_NOMEM, "out of memory publishing step %s", step_id);
@@ -571,10 +569,9 @@ static void on_run_done(void *ud, json_t *result, const sio_run_error *e) {
         fail(c, &err, NULL);
         return;
     }
-    json_t *env = sio_success_envelope(c->env.correlation_id, result);
     free(c->response);
-    c->response = env ? sio_json_dump(env, &c->response_len) : NULL;
-    json_decref(env);
+    c->response = sio_success_text(c->env.correlation_id, result, &c->response_len);
+    json_decref(result);
     sio_err err;
     if (c->response == NULL) {
         sio_err_set(&err, SIO_E_NOMEM, "out of memory encoding the response");
