@@ -80,6 +80,27 @@ static const setting settings[] = {
      OFF(pub.commands_topic), 0, 0, NULL, "topic commands are consumed from"},
     {"KAFKA_RESPONSES_TOPIC", "--responses-topic", "dev.sio.orchestrator.responses", K_TOPIC,
      OFF(pub.responses_topic), 0, 0, NULL, "default reply topic"},
+    /* librdkafka's queues: what serve holds besides its commands (README
+     * "Memory").  librdkafka's own defaults (queued.max.messages.kbytes
+     * 64 MiB, queued.min.messages 100,000 per partition, a fetch of up to
+     * 50 MiB, 1 GiB of produced messages) let a backlog of small commands
+     * be fetched whole: with 100,000 noop commands waiting the process
+     * peaked at 70 MB, the prefetched messages - each with librdkafka's
+     * few hundred bytes of bookkeeping - being most of it.  1 MiB ahead
+     * is still thousands of commands, several times what the workers take
+     * in flight by default; fetch.max.bytes follows the prefetch (librdkafka
+     * bounds it by queued.max.messages.kbytes, and raises it to
+     * message.max.bytes). */
+    {"KAFKA_PREFETCH_BYTES", NULL, "1m", K_SIZE, OFF(pub.kafka_prefetch_bytes), 1024,
+     (int64_t)INT32_MAX * 1024, NULL,
+     "commands fetched ahead of the workers, in bytes (librdkafka's queued.max.messages.kbytes)"},
+    {"KAFKA_PREFETCH_MESSAGES", NULL, "1000", K_INT, OFF(pub.kafka_prefetch_messages), 1,
+     10000000, NULL,
+     "... and at most this many per partition (librdkafka's queued.min.messages)"},
+    {"KAFKA_PRODUCER_QUEUE_BYTES", NULL, "64m", K_SIZE, OFF(pub.kafka_producer_queue_bytes), 1024,
+     (int64_t)INT32_MAX * 1024, NULL,
+     "messages produced and not yet acknowledged, in bytes (librdkafka's "
+     "queue.buffering.max.kbytes); when full, messages wait in order in the service"},
     {"DEDUPE_REDIS_ADDR", "--redis", "localhost:6379", K_REDIS, 0, 0, 0, NULL,
      "Redis for dedupe: host:port or redis://[user:pass@]host:port"},
     {"WORKER_COUNT", "--workers", "4", K_INT, OFF(pub.worker_count), 1, 1024, NULL,

@@ -83,11 +83,20 @@ static json_t *jtext(const char *s) {
 
 /* The command's log fields plus extra (stolen, may be NULL). */
 static json_t *cmd_fields(const sio_command *c, json_t *extra) {
-    json_t *f = json_pack("{s:o,s:o,s:i,s:I,s:o}", "correlation_id",
-                          c->env.correlation_id ? json_string(c->env.correlation_id) : json_null(),
-                          "topic", sio_json_text(c->topic, strlen(c->topic)), "partition",
-                          (int)c->partition, "offset", (json_int_t)c->offset, "workflow",
-                          sio_json_cstr(c->env.workflow));
+    /* (set one by one: json_pack parses its format on every call, and
+     * this runs for every command's "command finished") */
+    json_t *f = json_object();
+    if (f == NULL ||
+        json_object_set_new_nocheck(f, "correlation_id",
+                                    c->env.correlation_id ? json_string(c->env.correlation_id)
+                                                          : json_null()) != 0 ||
+        json_object_set_new_nocheck(f, "topic", sio_json_text(c->topic, strlen(c->topic))) != 0 ||
+        json_object_set_new_nocheck(f, "partition", json_integer(c->partition)) != 0 ||
+        json_object_set_new_nocheck(f, "offset", json_integer((json_int_t)c->offset)) != 0 ||
+        json_object_set_new_nocheck(f, "workflow", sio_json_cstr(c->env.workflow)) != 0) {
+        json_decref(f);
+        f = NULL;
+    }
     if (f && extra) json_object_update(f, extra);
     json_decref(extra);
     return f;
@@ -243,9 +252,14 @@ static void trace_finished(sio_command *c) {
     sio_metric_inc(SIO_M_COMMANDS_FINISHED, sio_metrics_cell2(SIO_M_COMMANDS_FINISHED, c->wf_label, o));
     sio_metric_observe_ns(SIO_M_COMMAND_DURATION, c->wf_label, ns);
     sio_span_log_here(c->span);
-    cmd_log(c, SIO_LOG_INFO, "command finished",
-            json_pack("{s:s,s:i,s:f}", "outcome", names[o], "attempts", c->attempts ? c->attempts : 1,
-                      "duration_ms", (double)ns / 1e6));
+    json_t *f = sio_log_enabled(SIO_LOG_INFO) ? cmd_fields(c, NULL) : NULL;
+    if (f) {
+        json_object_set_new_nocheck(f, "outcome", json_string_nocheck(names[o]));
+        json_object_set_new_nocheck(f, "attempts", json_integer(c->attempts ? c->attempts : 1));
+        /* to the microsecond: a shorter number, written with one conversion */
+        json_object_set_new_nocheck(f, "duration_ms", json_real((double)(ns / 1000) / 1000.0));
+    }
+    sio_log_json(SIO_LOG_INFO, "command finished", f);
     sio_span_set_str(c->span, "sio.outcome", names[o]);
     sio_span_set_int(c->span, "sio.attempts", c->attempts ? c->attempts : 1);
     sio_span_end(c->span);
@@ -508,10 +522,8 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
                            const json_t *query) {
     sio_command *c = ud;
     sio_err err;
-    json_t *env = sio_step_result_envelope(c->env.correlation_id, step_id, payload, len, query);
     size_t tlen = 0;
-    char *text = env ? sio_json_dump(env, &tlen) : NULL;
-    json_decref(env);
+    char *text = sio_step_result_text(c->env.correlation_id, step_id, payload, len, query, &tlen);
     if (text == NULL) {
         if (c->step_err.code == SIO_E_OK)
             sio_err_set(&c->step_err, SIO_E_NOMEM, "out of memory publishing step %s", step_id);
@@ -568,10 +580,9 @@ static void on_run_done(void *ud, json_t *result, const sio_run_error *e) {
         fail(c, &err, NULL);
         return;
     }
-    json_t *env = sio_success_envelope(c->env.correlation_id, result);
     free(c->response);
-    c->response = env ? sio_json_dump(env, &c->response_len) : NULL;
-    json_decref(env);
+    c->response = sio_success_text(c->env.correlation_id, result, &c->response_len);
+    json_decref(result);
     sio_err err;
     if (c->response == NULL) {
         sio_err_set(&err, SIO_E_NOMEM, "out of memory encoding the response");
