@@ -275,6 +275,7 @@ static int make_producer(sio_service *s, sio_err *err) {
 
 static int make_consumer(sio_service *s, sio_err *err) {
     const char *ours[] = {"group.id", s->cfg->kafka_group_id,
+                          "partition.assignment.strategy", s->cfg->assignment_strategy,
                           "enable.auto.offset.store", "false",
                           "enable.auto.commit", "true",
                           "auto.commit.interval.ms", "1000",

@@ -177,8 +177,7 @@ class Instance:
         with open(os.path.join(lua, "churn_whoami.lua"), "w") as f:
             f.write('return "%s"\n' % self.incarnation)
         env = dict(self.run.env, LUA_DIR=lua, **self.run.instance_env)
-        args = [BIN, "serve", "-X", "partition.assignment.strategy=" + self.run.strategy,
-                "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000",
+        args = [BIN, "serve", "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000",
                 "-X", "client.id=churn-" + self.name]
         self.err_path = os.path.join(self.run.dir, self.incarnation + ".err")
         err = open(self.err_path, "w")
@@ -248,6 +247,7 @@ class Run:
                         KAFKA_COMMANDS_TOPIC=self.commands_topic,
                         KAFKA_RESPONSES_TOPIC=self.responses_topic,
                         KAFKA_GROUP_ID=self.group,
+                        KAFKA_ASSIGNMENT_STRATEGY=self.strategy,
                         DEDUPE_KEY_PREFIX="chaos:%s:" % tag,
                         WORKFLOWS_DIR=os.path.join(TOP, "tests", "chaos", "workflows"),
                         TOPIC_PARTITIONS="12",

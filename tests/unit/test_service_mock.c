@@ -94,9 +94,16 @@ static int setup_eos(void **state) {
     return start(state, "PROCESSING_GUARANTEE=exactly_once", NULL);
 }
 
-/* Exactly once, two partitions, room for two commands in flight. */
+/* Exactly once, two partitions, room for two commands in flight; the
+ * default rebalance protocol (cooperative-sticky) or eager. */
 static int setup_eos_small(void **state) {
     static char *const more[] = {"TOPIC_PARTITIONS=2", "WORKER_INFLIGHT=2", NULL};
+    return start(state, "PROCESSING_GUARANTEE=exactly_once", more);
+}
+
+static int setup_eos_small_eager(void **state) {
+    static char *const more[] = {"TOPIC_PARTITIONS=2", "WORKER_INFLIGHT=2",
+                                 "KAFKA_ASSIGNMENT_STRATEGY=range,roundrobin", NULL};
     return start(state, "PROCESSING_GUARANTEE=exactly_once", more);
 }
 
@@ -615,9 +622,12 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(eos_fenced_producer_stops_the_service, setup_eos,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            eos_partition_kept_through_a_rebalance_while_paused_is_consumed, setup_eos_small,
-            teardown),
+        {"eos_partition_kept_through_a_rebalance_while_paused_is_consumed (cooperative)",
+         eos_partition_kept_through_a_rebalance_while_paused_is_consumed, setup_eos_small, teardown,
+         NULL},
+        {"eos_partition_kept_through_a_rebalance_while_paused_is_consumed (eager)",
+         eos_partition_kept_through_a_rebalance_while_paused_is_consumed, setup_eos_small_eager,
+         teardown, NULL},
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
