@@ -107,6 +107,8 @@ struct sio_service {
     int cooperative;   /* partition.assignment.strategy is cooperative-sticky */
     int subscribed;    /* subscribe() succeeded: we may be in the group */
     int assigned_once; /* the first assignment arrived */
+    int nassigned;     /* partitions of ours now, counted by the callbacks (never asked of
+                        * librdkafka inside one: service_rebalance.c) */
     sio_telemetry *telemetry; /* the ops listener and span exporter */
     int hb_consumer, hb_producer; /* heartbeat slots (health.h) */
     /* Exactly once (service_txn.c); the consumer thread's unless said.

@@ -35,6 +35,14 @@
  * - A cooperative consumer that receives an assignment while closing can
  *   hang in close (#4527, fixed in 2.4.0): it unsubscribes and waits until
  *   its assignment is empty before closing, the maintainers' workaround.
+ * - A call that asks the group thread and waits for its answer
+ *   (rd_kafka_assignment(), rd_kafka_rebalance_protocol()) made from the
+ *   revoke callback of rd_kafka_consumer_close() after the unassign can
+ *   wait for good: the group terminates as soon as it is unassigned, and
+ *   a request that reaches its queue as it goes is never answered (the
+ *   same race as #4041; one close in ~30 hung under load on the mock
+ *   cluster).  The callbacks ask for the protocol once, before they
+ *   (un)assign, and count the assignment themselves (s->nassigned).
  * - A commit during a cooperative rebalance can make the member lose its
  *   assignment when a second join bumps the generation (#4059, fixed in
  *   2.8.0): the partitions are then revoked as lost and redelivered to
@@ -95,33 +103,13 @@ void sio_service_set_paused(sio_service *s, int pause, const char *why) {
     sio_metric_set(SIO_M_CONSUMER_PAUSED, 0, pause); /* telemetry */
 }
 
-/* telemetry: the partitions this member holds now (after an eager assign
- * or revoke, or an incremental one). */
-static void count_assigned(rd_kafka_t *rk) {
-    rd_kafka_topic_partition_list_t *now = NULL;
-    if (rd_kafka_assignment(rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, now->cnt);
-    rd_kafka_topic_partition_list_destroy(now);
-}
-
-/* --- assign and revoke -----------------------------------------------------*/
-
-static int assignment_size(rd_kafka_t *rk) {
-    rd_kafka_topic_partition_list_t *all = NULL;
-    int n = -1;
-    if (rd_kafka_assignment(rk, &all) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        n = all->cnt;
-        rd_kafka_topic_partition_list_destroy(all);
-    }
-    return n;
-}
-
-static void log_change(rd_kafka_t *rk, const char *msg, const rd_kafka_topic_partition_list_t *parts,
-                       int lost) {
+static void log_change(sio_service *s, const char *msg, const char *proto,
+                       const rd_kafka_topic_partition_list_t *parts, int lost) {
+    sio_metric_set(SIO_M_PARTITIONS_ASSIGNED, 0, s->nassigned); /* telemetry */
     json_t *list = json_array();
     for (int i = 0; i < parts->cnt; i++) json_array_append_new(list, json_integer(parts->elems[i].partition));
     json_t *f = json_pack("{s:i,s:o,s:s,s:i}", "count", parts->cnt, "partitions", list, "protocol",
-                          protocol(rk), "assigned_now", assignment_size(rk));
+                          proto, "assigned_now", s->nassigned);
     if (f && lost >= 0) json_object_set_new(f, "lost", json_boolean(lost));
     sio_log_json(SIO_LOG_INFO, msg, f);
 }
@@ -129,25 +117,29 @@ static void log_change(rd_kafka_t *rk, const char *msg, const rd_kafka_topic_par
 /* New partitions: a fresh generation each, fetching from the committed
  * offset; paused at once while the intake is. */
 static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+    const char *proto = protocol(rk);
+    int inc = strcmp(proto, "COOPERATIVE") == 0;
     sio_err err;
     for (int i = 0; i < parts->cnt; i++)
         if (sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, &err) != 0)
             sio_log_json(SIO_LOG_ERROR, "cannot track an assigned partition",
                          json_pack("{s:i,s:s}", "partition", (int)parts->elems[i].partition,
                                    "error", err.msg));
-    if (incremental(rk)) {
-        log_error(rd_kafka_incremental_assign(rk, parts), "incremental assign failed");
+    if (inc) {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+        if (e == NULL) s->nassigned += parts->cnt;
+        log_error(e, "incremental assign failed");
     } else {
         rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) s->nassigned = parts->cnt;
+        else
             sio_log_json(SIO_LOG_ERROR, "assign failed",
                          json_pack("{s:s}", "error", rd_kafka_err2name(e)));
     }
     s->assigned_once = 1;
     if (s->paused) rd_kafka_pause_partitions(rk, parts);
-    count_assigned(rk);
     sio_health_set_ready(SIO_READY_KAFKA, 1, NULL); /* joined */
-    log_change(rk, "partitions assigned", parts, -1);
+    log_change(s, "partitions assigned", proto, parts, -1);
 }
 
 /* Commits the committable positions of the partitions being revoked, and
@@ -178,16 +170,22 @@ static void commit_revoked(sio_service *s, rd_kafka_t *rk, const rd_kafka_topic_
  * dropped, so work still running for them cannot store an offset of a
  * partition another member now owns. */
 static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
+    const char *proto = protocol(rk);
+    int inc = strcmp(proto, "COOPERATIVE") == 0;
     int lost = rd_kafka_assignment_lost(rk);
     sio_service_drain_completed(s);
     if (s->eos) sio_service_txn_revoke(s, parts, lost); /* offsets go in a transaction */
     else if (!lost) commit_revoked(s, rk, parts);
     for (int i = 0; i < parts->cnt; i++)
         sio_offsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
-    if (incremental(rk))
+    /* From here on nothing may ask the group thread (see the top). */
+    if (inc) {
         log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
-    else
+        s->nassigned = s->nassigned > parts->cnt ? s->nassigned - parts->cnt : 0;
+    } else {
         rd_kafka_assign(rk, NULL);
+        s->nassigned = 0;
+    }
     /* Our pause leaves with the partitions.  librdkafka keeps it on a
      * partition through the unassign, and sio_service_set_paused() reaches
      * only what is assigned: a partition paused here, revoked, and assigned
@@ -196,11 +194,10 @@ static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_l
      * partitions we paused are resumed (librdkafka 2.0.2 can restart a
      * partition that was not paused from an old position, #4637). */
     if (s->paused) rd_kafka_resume_partitions(rk, parts);
-    count_assigned(rk);
     sio_metrics_clear_lag(); /* the next statistics report fills in what is still ours */
-    if (!incremental(rk)) /* eager: nothing is ours until the next assign */
+    if (!inc) /* eager: nothing is ours until the next assign */
         sio_health_set_ready(SIO_READY_KAFKA, 0, "rebalancing: partitions revoked");
-    log_change(rk, "partitions revoked", parts, lost);
+    log_change(s, "partitions revoked", proto, parts, lost);
 }
 
 void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -214,10 +211,13 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         sio_log_json(SIO_LOG_ERROR, "rebalance failed",
                      json_pack("{s:s}", "error", rd_kafka_err2str(err)));
         sio_offsets_revoke_all(s->offsets);
-        if (incremental(rk))
+        if (incremental(rk)) {
             log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
-        else
+            s->nassigned = parts && s->nassigned > parts->cnt ? s->nassigned - parts->cnt : 0;
+        } else {
             rd_kafka_assign(rk, NULL);
+            s->nassigned = 0;
+        }
         if (s->paused) rd_kafka_resume_partitions(rk, parts); /* as in on_revoke */
     }
 }
@@ -238,7 +238,7 @@ static int first_assignment_seen(sio_service *s) {
 }
 
 static int assignment_empty(sio_service *s) {
-    return assignment_size(s->consumer) <= 0;
+    return s->nassigned == 0;
 }
 
 /* The longest the close waits for the group (a joining member gets its

@@ -580,7 +580,16 @@ def classify(run, cid, execs, dlq_entries):
             continue
         who, start, end = cur
         killed = run.kills.get(who)
-        if killed is not None and killed >= start:
+        # The same process ran it again before any kill of it, and the first
+        # run never recorded its end: that run failed (a DLQ entry says so,
+        # or Redis went away while it ran and took its end record), and the
+        # command came back to the process that had it - not a takeover.
+        failed = dlq_entries or any(start <= t < nxt[1] for t, w, _ in run.events
+                                    if w == "stop redis") if nxt is not None else False
+        if (nxt is not None and nxt[0] == who and end is None and failed
+                and (killed is None or nxt[1] < killed)):
+            reasons.append("after_dlq" if dlq_entries else "retry")
+        elif killed is not None and killed >= start:
             if nxt is not None and nxt[1] < killed:
                 reasons.append("violation: execution %d started at %d by %s while %s (killed at %d) "
                                "still ran execution %d" % (j + 2, nxt[1], nxt[0], who, killed, j + 1))
