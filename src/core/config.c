@@ -20,6 +20,7 @@ typedef enum kind {
     K_NESTR,   /* non-empty string */
     K_TOPIC,   /* a valid Kafka topic name */
     K_BROKERS, /* comma-separated host:port list */
+    K_ASSIGNORS, /* a partition.assignment.strategy list of one protocol */
     K_INT,     /* int within [min, max] */
     K_I64,     /* int64 within [min, max] */
     K_DUR,     /* duration in ms within [min, max] */
@@ -76,6 +77,11 @@ static const setting settings[] = {
      NULL, "comma-separated bootstrap servers"},
     {"KAFKA_GROUP_ID", "--group", "sio-orchestrator", K_NESTR, OFF(pub.kafka_group_id), 0, 0,
      NULL, "consumer group id"},
+    {"KAFKA_ASSIGNMENT_STRATEGY", NULL, "cooperative-sticky", K_ASSIGNORS,
+     OFF(pub.assignment_strategy), 0, 0, NULL,
+     "the group's rebalance protocol: cooperative-sticky (incremental: only the partitions that "
+     "move are revoked) or range,roundrobin (eager: every rebalance revokes everything); every "
+     "member of a group needs the same one"},
     {"KAFKA_COMMANDS_TOPIC", "--commands-topic", "dev.sio.orchestrator.commands", K_TOPIC,
      OFF(pub.commands_topic), 0, 0, NULL, "topic commands are consumed from"},
     {"KAFKA_RESPONSES_TOPIC", "--responses-topic", "dev.sio.orchestrator.responses", K_TOPIC,
@@ -205,6 +211,7 @@ static const struct {
     {"bootstrap.servers", "use KAFKA_BROKERS or --brokers"},
     {"metadata.broker.list", "use KAFKA_BROKERS or --brokers"},
     {"group.id", "use KAFKA_GROUP_ID or --group"},
+    {"partition.assignment.strategy", "use KAFKA_ASSIGNMENT_STRATEGY"},
     {"enable.auto.offset.store", "the service stores offsets itself (commit safety)"},
     {"enable.idempotence", "the service requires the idempotent producer"},
     {"acks", "the service requires acks=all"},
@@ -375,6 +382,9 @@ static int apply_text(impl *c, const setting *s, const char *val, sio_err *err) 
         break;
     case K_BROKERS:
         if (sio_cfg_check_brokers(val, err) != 0) return -1;
+        break;
+    case K_ASSIGNORS:
+        if (sio_cfg_check_assignors(val, err) != 0) return -1;
         break;
     case K_REDIS:
         if (sio_cfg_parse_redis(val, &r, err) != 0) return sio_cfg_redis_addr_free(&r), -1;
@@ -825,8 +835,8 @@ static void free_pub_strings(impl *c) {
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
         if (s->kind == K_STR || s->kind == K_NESTR || s->kind == K_TOPIC ||
-            s->kind == K_BROKERS || s->kind == K_SECRET || s->kind == K_LISTEN ||
-            s->kind == K_URL)
+            s->kind == K_BROKERS || s->kind == K_ASSIGNORS || s->kind == K_SECRET ||
+            s->kind == K_LISTEN || s->kind == K_URL)
             free(*(char **)slot(c, s));
     }
     free(c->ops_host), free(c->traces_url);

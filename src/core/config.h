@@ -85,6 +85,7 @@ typedef struct sio_config {
     /* Kafka (SPEC §2) */
     const char *kafka_brokers;   /* KAFKA_BROKERS, --brokers */
     const char *kafka_group_id;  /* KAFKA_GROUP_ID, --group */
+    const char *assignment_strategy; /* KAFKA_ASSIGNMENT_STRATEGY (serve's consumer) */
     const char *commands_topic;  /* KAFKA_COMMANDS_TOPIC, --commands-topic */
     const char *responses_topic; /* KAFKA_RESPONSES_TOPIC, --responses-topic */
     int topic_partitions;        /* TOPIC_PARTITIONS (for `topics`) */

@@ -293,6 +293,7 @@ static int make_consumer(sio_service *s, sio_err *err) {
     kbytes(s->cfg->kafka_prefetch_bytes, prefetch_kb, sizeof prefetch_kb);
     snprintf(per_partition, sizeof per_partition, "%d", s->cfg->kafka_prefetch_messages);
     const char *ours[] = {"group.id", s->cfg->kafka_group_id,
+                          "partition.assignment.strategy", s->cfg->assignment_strategy,
                           "enable.auto.offset.store", "false",
                           "enable.auto.commit", "true",
                           "auto.commit.interval.ms", "1000",

@@ -822,6 +822,38 @@ static void processing_guarantee(void **state) {
     load_fails(alos_manual0, NULL, "~without it nothing would ever be committed");
 }
 
+/* The group's rebalance protocol: cooperative-sticky unless
+ * KAFKA_ASSIGNMENT_STRATEGY says otherwise; one protocol per member; the
+ * librdkafka property itself is the setting's. */
+static void assignment_strategy(void **state) {
+    (void)state;
+    char *none[] = {"serve", NULL};
+    const sio_config *c = load_ok(none, NULL);
+    assert_string_equal(c->assignment_strategy, "cooperative-sticky");
+    sio_config_destroy(c);
+    char *eager[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,roundrobin", NULL};
+    c = load_ok(none, eager);
+    assert_string_equal(c->assignment_strategy, "range,roundrobin");
+    sio_config_destroy(c);
+    char *spaced[] = {"KAFKA_ASSIGNMENT_STRATEGY= roundrobin , range", NULL};
+    c = load_ok(none, spaced);
+    sio_config_destroy(c);
+    char *mixed[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,cooperative-sticky", NULL};
+    load_fails(none, mixed,
+               "KAFKA_ASSIGNMENT_STRATEGY: \"range,cooperative-sticky\" mixes cooperative-sticky "
+               "with eager assignors: a member uses one protocol");
+    char *unknown[] = {"KAFKA_ASSIGNMENT_STRATEGY=sticky", NULL};
+    load_fails(none, unknown,
+               "KAFKA_ASSIGNMENT_STRATEGY: \"sticky\" is not an assignor (cooperative-sticky, or "
+               "range and/or roundrobin)");
+    char *empty_item[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,", NULL};
+    load_fails(none, empty_item, "~\"\" is not an assignor");
+    char *x[] = {"serve", "-X", "partition.assignment.strategy=range", NULL};
+    load_fails(x, NULL,
+               "-X: \"partition.assignment.strategy\" cannot be set here: use "
+               "KAFKA_ASSIGNMENT_STRATEGY");
+}
+
 static void usage_lists_every_variable(void **state) {
     (void)state;
     char *out = NULL;
@@ -840,6 +872,7 @@ static void usage_lists_every_variable(void **state) {
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
         "SIO_PUBLISH_LIMIT", "PROCESSING_GUARANTEE", "KAFKA_PREFETCH_BYTES",
         "KAFKA_PREFETCH_MESSAGES", "KAFKA_PRODUCER_QUEUE_BYTES", "TXN_COMMIT_INTERVAL", "TXN_COMMIT_COMMANDS",
+        "KAFKA_ASSIGNMENT_STRATEGY", "\"cooperative-sticky\"",
         "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
         "--inflight", "--timeout", "--workflows", "--lua", "--config", "--kafka-prop", "-X",
         "--log-level", "--log-payloads",
@@ -910,6 +943,7 @@ int main(void) {
         cmocka_unit_test(short_flags),
         cmocka_unit_test(dump_masks_secrets_and_reloads),
         cmocka_unit_test(processing_guarantee),
+        cmocka_unit_test(assignment_strategy),
         cmocka_unit_test(usage_lists_every_variable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
