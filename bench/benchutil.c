@@ -19,6 +19,12 @@ int64_t bu_wall_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t bu_wall_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void bu_set(rd_kafka_conf_t *conf, const char *key, const char *val) {
     char errstr[512];
     if (rd_kafka_conf_set(conf, key, val, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -74,9 +80,17 @@ void bu_add_topic(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, const char
     for (int p = 0; p < n; p++) {
         int64_t o = off;
         if (off == RD_KAFKA_OFFSET_END) {
-            int64_t lo = 0, hi = 0;
-            if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000) != 0) {
-                fprintf(stderr, "watermarks of %s[%d] unknown\n", topic, p);
+            /* A topic created a moment ago may have no leader yet, and a
+             * starved broker answers late: ask again for up to 60 s. */
+            int64_t lo = 0, hi = 0, until = bu_mono_ns() + 60 * (int64_t)1000000000;
+            rd_kafka_resp_err_t e;
+            while ((e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) != 0 &&
+                   bu_mono_ns() < until) {
+                struct timespec pause = {0, 200 * 1000000};
+                nanosleep(&pause, NULL);
+            }
+            if (e != 0) {
+                fprintf(stderr, "watermarks of %s[%d] unknown: %s\n", topic, p, rd_kafka_err2str(e));
                 exit(2);
             }
             o = hi;

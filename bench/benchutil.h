@@ -8,6 +8,7 @@
 /* Monotonic and wall clocks. */
 int64_t bu_mono_ns(void);
 int64_t bu_wall_ms(void);
+int64_t bu_wall_ns(void);
 
 /* Sets a property or exits with a message. */
 void bu_set(rd_kafka_conf_t *conf, const char *key, const char *val);

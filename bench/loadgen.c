@@ -15,7 +15,12 @@
  *       success response, matched by correlation id ("<prefix>-<seq>").  It
  *       also records, for every distinct value of a "marker" field in the
  *       success results, its count and the earliest CreateTime (bench/run's
- *       hot-reload test).  Prints one JSON line.
+ *       hot-reload test).  Prints one JSON line.  With --dump FILE it also
+ *       writes one line per answered command for bench/breakdown.py:
+ *       "<correlation id> <sent> <received> <response timestamp>", the first
+ *       two in wall-clock ns (the clock the service's spans use), the last
+ *       the response's Kafka timestamp in ms (its append time on a
+ *       LogAppendTime topic).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +34,7 @@ static const char *brokers, *cmd_topic, *resp_topic, *workflow = "noop", *attrs 
                   *prefix = "bench";
 static long total;
 static int64_t *sent_ns, *recv_ns;
+static int64_t *sent_wall, *recv_wall, *resp_ts; /* for --dump */
 static volatile int stop;
 static long ok_count, dup_count, dlq_count, foreign;
 static rd_kafka_topic_t *cmd_rkt; /* held so its metadata is known before the clock starts */
@@ -61,7 +67,7 @@ static void *consume_main(void *arg) {
     while (!stop) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 20);
         if (m == NULL) continue;
-        int64_t now = bu_mono_ns();
+        int64_t now = bu_mono_ns(), wall = bu_wall_ns();
         char cid[200];
         if (m->err == 0 && bu_json_str(m->payload, m->len, "correlation_id", cid, sizeof cid) == 0 &&
             strncmp(cid, prefix, pl) == 0 && cid[pl] == '-') {
@@ -71,6 +77,8 @@ static void *consume_main(void *arg) {
             } else if (memmem(m->payload, m->len, "\"status\":\"success\"", 18) && seq >= 0 &&
                        seq < total) {
                 if (__atomic_load_n(&recv_ns[seq], __ATOMIC_ACQUIRE) == 0) {
+                    recv_wall[seq] = wall;
+                    resp_ts[seq] = rd_kafka_message_timestamp(m, NULL);
                     __atomic_store_n(&recv_ns[seq], now, __ATOMIC_RELEASE);
                     ok_count++;
                 } else {
@@ -96,7 +104,10 @@ static void produce(rd_kafka_t *p, long seq) {
     snprintf(cid, sizeof cid, "%s-%ld", prefix, seq);
     int vl = snprintf(val, sizeof val, "{\"correlation_id\":\"%s\",\"workflow\":\"%s\",\"attrs\":%s}",
                       cid, workflow, attrs ? attrs : "{\"query\":\"hello\"}");
-    if (sent_ns) __atomic_store_n(&sent_ns[seq], bu_mono_ns(), __ATOMIC_RELEASE);
+    if (sent_ns) {
+        sent_wall[seq] = bu_wall_ns();
+        __atomic_store_n(&sent_ns[seq], bu_mono_ns(), __ATOMIC_RELEASE);
+    }
     rd_kafka_resp_err_t e;
     while ((e = rd_kafka_producev(p, RD_KAFKA_V_RKT(cmd_rkt), RD_KAFKA_V_KEY(cid, strlen(cid)),
                                   RD_KAFKA_V_VALUE(val, (size_t)vl),
@@ -115,6 +126,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o) {
 
 int main(int argc, char **argv) {
     long preload = 0, rate = 0, seconds = 0, drain = 15;
+    const char *dump = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (!strcmp(k, "--brokers")) brokers = v;
@@ -127,6 +139,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(k, "--rate")) rate = atol(v);
         else if (!strcmp(k, "--seconds")) seconds = atol(v);
         else if (!strcmp(k, "--drain")) drain = atol(v);
+        else if (!strcmp(k, "--dump")) dump = v;
         else fprintf(stderr, "unknown flag %s\n", k), exit(2);
     }
     if (!brokers || !cmd_topic || (!preload && (!rate || !seconds || !resp_topic))) {
@@ -157,6 +170,11 @@ int main(int argc, char **argv) {
     total = rate * seconds;
     sent_ns = calloc((size_t)total, sizeof *sent_ns);
     recv_ns = calloc((size_t)total, sizeof *recv_ns);
+    sent_wall = calloc((size_t)total, sizeof *sent_wall);
+    recv_wall = calloc((size_t)total, sizeof *recv_wall);
+    resp_ts = calloc((size_t)total, sizeof *resp_ts);
+    if (!sent_ns || !recv_ns || !sent_wall || !recv_wall || !resp_ts)
+        fprintf(stderr, "out of memory\n"), exit(1);
     const char *cprops[] = {"group.id=sio-bench-loadgen", "enable.auto.commit=false",
                             "fetch.wait.max.ms=5", "socket.nagle.disable=true", NULL};
     rd_kafka_t *c = bu_client(RD_KAFKA_CONSUMER, brokers, cprops, NULL);
@@ -195,6 +213,15 @@ int main(int argc, char **argv) {
     pthread_join(th, NULL);
     rd_kafka_flush(p, 10000);
 
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        if (f == NULL) perror(dump), exit(1);
+        for (long i = 0; i < total; i++)
+            if (recv_ns[i])
+                fprintf(f, "%s-%ld %lld %lld %lld\n", prefix, i, (long long)sent_wall[i],
+                        (long long)recv_wall[i], (long long)resp_ts[i]);
+        if (fclose(f) != 0) perror(dump), exit(1);
+    }
     int64_t *lat = malloc((size_t)total * sizeof *lat);
     long n = 0;
     double sum = 0;

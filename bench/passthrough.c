@@ -3,17 +3,20 @@
  * minimal consume -> produce service with the orchestrator's delivery
  * guarantees and none of its work (no Redis, no Lua).
  *
- *   sio_bench_passthrough BROKERS COMMANDS_TOPIC RESPONSES_TOPIC GROUP N
+ *   sio_bench_passthrough BROKERS COMMANDS_TOPIC RESPONSES_TOPIC GROUP N [PROP=VALUE...]
  *
  * A consumer-group member (auto.offset.reset=earliest, offsets stored by
  * hand and auto-committed every second, like `serve`) that produces one
  * small success response per command, keyed by its correlation id, with
- * an idempotent acks=all producer (linger.ms=5, like `serve`), and stores a
+ * an idempotent acks=all producer (linger.ms=1, Nagle off, like `serve`), and stores a
  * partition's offset only up to the lowest command whose response has not
  * been delivered yet.  Exits after N delivery reports, with a final commit;
  * prints one JSON line: its rate (first command consumed -> last delivery
  * report) and its CPU over that same window (user + system of the whole
- * process, all threads, from getrusage), per command in µs.
+ * process, all threads, from getrusage), per command in µs.  PROP=VALUE
+ * arguments set librdkafka properties of both clients (after the above:
+ * bench/run's latency floor runs it with linger.ms=0).  It writes
+ * "partitions assigned" on stderr when it gets its partitions.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -84,15 +87,30 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *l, void *opaque) {
     (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (assigned_ms == 0) assigned_ms = bu_wall_ms();
+        if (assigned_ms == 0) {
+            assigned_ms = bu_wall_ms();
+            fprintf(stderr, "partitions assigned\n");
+        }
         rd_kafka_assign(rk, l);
     }
     else rd_kafka_assign(rk, NULL);
 }
 
+/* props (NULL-terminated) followed by argv[6..]: a new array, never freed. */
+static const char *const *with_args(const char *const *props, int argc, char **argv) {
+    size_t n = 0;
+    while (props[n]) n++;
+    const char **all = calloc(n + (size_t)argc, sizeof *all);
+    if (all == NULL) fprintf(stderr, "out of memory\n"), exit(1);
+    memcpy(all, props, n * sizeof *all);
+    for (int i = 6; i < argc; i++) all[n++] = argv[i];
+    return all;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: %s BROKERS COMMANDS_TOPIC RESPONSES_TOPIC GROUP N\n", argv[0]);
+    if (argc < 6) {
+        fprintf(stderr, "usage: %s BROKERS COMMANDS_TOPIC RESPONSES_TOPIC GROUP N [PROP=VALUE...]\n",
+                argv[0]);
         return 2;
     }
     const char *brokers = argv[1], *resp_topic = argv[3], *group = argv[4];
@@ -103,16 +121,16 @@ int main(int argc, char **argv) {
     const char *cprops[] = {gprop, "enable.auto.offset.store=false", "enable.auto.commit=true",
                             "auto.commit.interval.ms=1000", "auto.offset.reset=earliest",
                             "enable.partition.eof=false", "client.id=sio-bench-passthrough",
-                            NULL};
-    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+                            "socket.nagle.disable=true", NULL};
+    rd_kafka_conf_t *cc = rd_kafka_conf_new(), *pc = rd_kafka_conf_new();
     rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
-    consumer = bu_client(RD_KAFKA_CONSUMER, brokers, cprops, cc);
+    consumer = bu_client(RD_KAFKA_CONSUMER, brokers, with_args(cprops, argc, argv), cc);
     rd_kafka_poll_set_consumer(consumer);
-    const char *pprops[] = {"enable.idempotence=true", "acks=all", "linger.ms=5",
+    const char *pprops[] = {"enable.idempotence=true", "acks=all", "linger.ms=1",
+                            "socket.nagle.disable=true",
                             "client.id=sio-bench-passthrough", NULL};
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
     rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-    rd_kafka_t *producer = bu_client(RD_KAFKA_PRODUCER, brokers, pprops, pc);
+    rd_kafka_t *producer = bu_client(RD_KAFKA_PRODUCER, brokers, with_args(pprops, argc, argv), pc);
     /* The responses topic's metadata before the clock starts (held by this
      * handle): otherwise the first produce waits for it, ~0.8 s inside the
      * measured window that serve, which knows its topics at start, does

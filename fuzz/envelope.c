@@ -35,15 +35,15 @@ static void check_parsed(const sio_envelope *env) {
                      strcmp(env->reply_topic, COMMANDS) != 0,
                  "reply_topic '%s' accepted", env->reply_topic);
     }
-    json_t *sr = sio_step_result_envelope(cid, "s1", env->workflow, strlen(env->workflow),
-                                          env->attrs);
+    size_t n;
+    char *sr = sio_step_result_text(cid, "s1", env->workflow, strlen(env->workflow), env->attrs, &n);
     FZ_CHECK(sr != NULL, "step result envelope: NULL");
-    fz_check_json("step result", sr);
-    json_decref(sr);
-    json_t *ok = sio_success_envelope(cid, json_deep_copy(env->attrs ? env->attrs : env->command));
+    fz_check_json_text("step result", sr, n);
+    free(sr);
+    char *ok = sio_success_text(cid, env->attrs ? env->attrs : env->command, &n);
     FZ_CHECK(ok != NULL, "success envelope: NULL");
-    fz_check_json("success", ok);
-    json_decref(ok);
+    fz_check_json_text("success", ok, n);
+    free(ok);
 }
 
 void fz_target(const uint8_t *data, size_t size) {

@@ -158,10 +158,11 @@ static void b_cancel(void *ud, lua_State *L, uint64_t op_id) {
 static void b_step_result(void *ud, lua_State *L, const char *step, const char *payload,
                           size_t len, const json_t *query) {
     (void)ud, (void)L;
-    json_t *env = sio_step_result_envelope("fuzz", step, payload, len, query);
+    size_t n;
+    char *env = sio_step_result_text("fuzz", step, payload, len, query, &n);
     FZ_CHECK(env != NULL, "step result envelope: out of memory");
-    fz_check_json("step result", env);
-    json_decref(env);
+    fz_check_json_text("step result", env, n);
+    free(env);
 }
 
 static const sio_host_backend backend = {

@@ -63,35 +63,39 @@ typedef struct uv_events {
 static void ev_poll(uv_poll_t *h, int status, int events) {
     uv_events *p = h->data;
     /* On an error libuv reports no events and has stopped the watcher:
-     * run what hiredis was waiting for, so it sees the error itself. */
+     * run what hiredis was waiting for, so it sees the error itself (the
+     * watcher's events are then none, as libuv's are). */
     int ev = status < 0 ? p->events : events;
+    if (status < 0) p->events = 0;
     if (p->ac != NULL && (ev & UV_READABLE)) redisAsyncHandleRead(p->ac);
     if (p->ac != NULL && (ev & UV_WRITABLE)) redisAsyncHandleWrite(p->ac);
 }
 
-static void ev_update(uv_events *p) {
-    if (p->events) uv_poll_start(&p->poll, p->events, ev_poll);
+/* The watcher follows what hiredis asks for, touched only when that
+ * changes: hiredis asks to write for every command it queues, and each
+ * uv_poll_start takes the socket out of epoll and puts it back (two
+ * epoll_ctl calls per Redis command, two per noop command). */
+static void ev_set(uv_events *p, int events) {
+    if (events == p->events) return;
+    p->events = events;
+    if (events) uv_poll_start(&p->poll, events, ev_poll);
     else uv_poll_stop(&p->poll);
 }
 
 static void ev_add_read(void *d) {
-    ((uv_events *)d)->events |= UV_READABLE;
-    ev_update(d);
+    ev_set(d, ((uv_events *)d)->events | UV_READABLE);
 }
 
 static void ev_del_read(void *d) {
-    ((uv_events *)d)->events &= ~UV_READABLE;
-    ev_update(d);
+    ev_set(d, ((uv_events *)d)->events & ~UV_READABLE);
 }
 
 static void ev_add_write(void *d) {
-    ((uv_events *)d)->events |= UV_WRITABLE;
-    ev_update(d);
+    ev_set(d, ((uv_events *)d)->events | UV_WRITABLE);
 }
 
 static void ev_del_write(void *d) {
-    ((uv_events *)d)->events &= ~UV_WRITABLE;
-    ev_update(d);
+    ev_set(d, ((uv_events *)d)->events & ~UV_WRITABLE);
 }
 
 static void ev_free(uv_handle_t *h) {

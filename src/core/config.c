@@ -20,6 +20,7 @@ typedef enum kind {
     K_NESTR,   /* non-empty string */
     K_TOPIC,   /* a valid Kafka topic name */
     K_BROKERS, /* comma-separated host:port list */
+    K_ASSIGNORS, /* a partition.assignment.strategy list of one protocol */
     K_INT,     /* int within [min, max] */
     K_I64,     /* int64 within [min, max] */
     K_DUR,     /* duration in ms within [min, max] */
@@ -76,10 +77,36 @@ static const setting settings[] = {
      NULL, "comma-separated bootstrap servers"},
     {"KAFKA_GROUP_ID", "--group", "sio-orchestrator", K_NESTR, OFF(pub.kafka_group_id), 0, 0,
      NULL, "consumer group id"},
+    {"KAFKA_ASSIGNMENT_STRATEGY", NULL, "cooperative-sticky", K_ASSIGNORS,
+     OFF(pub.assignment_strategy), 0, 0, NULL,
+     "the group's rebalance protocol: cooperative-sticky (incremental: only the partitions that "
+     "move are revoked) or range,roundrobin (eager: every rebalance revokes everything); every "
+     "member of a group needs the same one"},
     {"KAFKA_COMMANDS_TOPIC", "--commands-topic", "dev.sio.orchestrator.commands", K_TOPIC,
      OFF(pub.commands_topic), 0, 0, NULL, "topic commands are consumed from"},
     {"KAFKA_RESPONSES_TOPIC", "--responses-topic", "dev.sio.orchestrator.responses", K_TOPIC,
      OFF(pub.responses_topic), 0, 0, NULL, "default reply topic"},
+    /* librdkafka's queues: what serve holds besides its commands (README
+     * "Memory").  librdkafka's own defaults (queued.max.messages.kbytes
+     * 64 MiB, queued.min.messages 100,000 per partition, a fetch of up to
+     * 50 MiB, 1 GiB of produced messages) let a backlog of small commands
+     * be fetched whole: with 100,000 noop commands waiting the process
+     * peaked at 70 MB, the prefetched messages - each with librdkafka's
+     * few hundred bytes of bookkeeping - being most of it.  1 MiB ahead
+     * is still thousands of commands, several times what the workers take
+     * in flight by default; fetch.max.bytes follows the prefetch (librdkafka
+     * bounds it by queued.max.messages.kbytes, and raises it to
+     * message.max.bytes). */
+    {"KAFKA_PREFETCH_BYTES", NULL, "1m", K_SIZE, OFF(pub.kafka_prefetch_bytes), 1024,
+     (int64_t)INT32_MAX * 1024, NULL,
+     "commands fetched ahead of the workers, in bytes (librdkafka's queued.max.messages.kbytes)"},
+    {"KAFKA_PREFETCH_MESSAGES", NULL, "1000", K_INT, OFF(pub.kafka_prefetch_messages), 1,
+     10000000, NULL,
+     "... and at most this many per partition (librdkafka's queued.min.messages)"},
+    {"KAFKA_PRODUCER_QUEUE_BYTES", NULL, "64m", K_SIZE, OFF(pub.kafka_producer_queue_bytes), 1024,
+     (int64_t)INT32_MAX * 1024, NULL,
+     "messages produced and not yet acknowledged, in bytes (librdkafka's "
+     "queue.buffering.max.kbytes); when full, messages wait in order in the service"},
     {"DEDUPE_REDIS_ADDR", "--redis", "localhost:6379", K_REDIS, 0, 0, 0, NULL,
      "Redis for dedupe: host:port or redis://[user:pass@]host:port"},
     {"WORKER_COUNT", "--workers", "4", K_INT, OFF(pub.worker_count), 1, 1024, NULL,
@@ -184,6 +211,7 @@ static const struct {
     {"bootstrap.servers", "use KAFKA_BROKERS or --brokers"},
     {"metadata.broker.list", "use KAFKA_BROKERS or --brokers"},
     {"group.id", "use KAFKA_GROUP_ID or --group"},
+    {"partition.assignment.strategy", "use KAFKA_ASSIGNMENT_STRATEGY"},
     {"enable.auto.offset.store", "the service stores offsets itself (commit safety)"},
     {"enable.idempotence", "the service requires the idempotent producer"},
     {"acks", "the service requires acks=all"},
@@ -354,6 +382,9 @@ static int apply_text(impl *c, const setting *s, const char *val, sio_err *err) 
         break;
     case K_BROKERS:
         if (sio_cfg_check_brokers(val, err) != 0) return -1;
+        break;
+    case K_ASSIGNORS:
+        if (sio_cfg_check_assignors(val, err) != 0) return -1;
         break;
     case K_REDIS:
         if (sio_cfg_parse_redis(val, &r, err) != 0) return sio_cfg_redis_addr_free(&r), -1;
@@ -804,8 +835,8 @@ static void free_pub_strings(impl *c) {
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *s = &settings[i];
         if (s->kind == K_STR || s->kind == K_NESTR || s->kind == K_TOPIC ||
-            s->kind == K_BROKERS || s->kind == K_SECRET || s->kind == K_LISTEN ||
-            s->kind == K_URL)
+            s->kind == K_BROKERS || s->kind == K_ASSIGNORS || s->kind == K_SECRET ||
+            s->kind == K_LISTEN || s->kind == K_URL)
             free(*(char **)slot(c, s));
     }
     free(c->ops_host), free(c->traces_url);

@@ -85,10 +85,16 @@ typedef struct sio_config {
     /* Kafka (SPEC §2) */
     const char *kafka_brokers;   /* KAFKA_BROKERS, --brokers */
     const char *kafka_group_id;  /* KAFKA_GROUP_ID, --group */
+    const char *assignment_strategy; /* KAFKA_ASSIGNMENT_STRATEGY (serve's consumer) */
     const char *commands_topic;  /* KAFKA_COMMANDS_TOPIC, --commands-topic */
     const char *responses_topic; /* KAFKA_RESPONSES_TOPIC, --responses-topic */
     int topic_partitions;        /* TOPIC_PARTITIONS (for `topics`) */
     int topic_replication;       /* TOPIC_REPLICATION */
+    /* librdkafka's queues, which bound most of serve's memory (README
+     * "Memory"); a -X of the property itself wins. */
+    size_t kafka_prefetch_bytes;   /* KAFKA_PREFETCH_BYTES: queued.max.messages.kbytes */
+    int kafka_prefetch_messages;   /* KAFKA_PREFETCH_MESSAGES: queued.min.messages */
+    size_t kafka_producer_queue_bytes; /* KAFKA_PRODUCER_QUEUE_BYTES: queue.buffering.max.kbytes */
     /* librdkafka pass-through properties, in first-given order; a key given
      * again keeps its place and takes the later value.  kafka_props_flat is
      * the same as key, val, key, val, ..., NULL (sio_kafka_conf's format). */

@@ -20,6 +20,8 @@ int sio_cfg_check_topic(const char *s, sio_err *err);
 /* see config_parse.c */
 int sio_cfg_check_brokers(const char *s, sio_err *err);
 /* see config_parse.c */
+int sio_cfg_check_assignors(const char *s, sio_err *err);
+/* see config_parse.c */
 void sio_cfg_free_strv(char **v);
 /* see config_parse.c */
 char **sio_cfg_parse_hosts(const char *s, sio_err *err);

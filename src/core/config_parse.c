@@ -176,6 +176,40 @@ int sio_cfg_check_brokers(const char *s, sio_err *err) {
     }
 }
 
+/* Checks a partition.assignment.strategy list: librdkafka's assignors,
+ * comma-separated, all of one protocol family - the eager ones (range,
+ * roundrobin) or cooperative-sticky alone (librdkafka refuses a member
+ * that mixes the two; said here with the setting's name instead). */
+int sio_cfg_check_assignors(const char *s, sio_err *err) {
+    static const struct {
+        const char *name;
+        int cooperative;
+    } known[] = {{"range", 0}, {"roundrobin", 0}, {"cooperative-sticky", 1}};
+    int n_eager = 0, n_coop = 0;
+    for (const char *p = s;; p++) {
+        size_t n = strcspn(p, ","), b = 0;
+        while (b < n && isspace((unsigned char)p[b])) b++;
+        while (n > b && isspace((unsigned char)p[n - 1])) n--;
+        size_t i = 0, len = n - b;
+        while (i < sizeof known / sizeof known[0] &&
+               !(strlen(known[i].name) == len && strncmp(p + b, known[i].name, len) == 0))
+            i++;
+        if (i == sizeof known / sizeof known[0])
+            return sio_err_set(err, SIO_E_CONFIG,
+                               "\"%.*s\" is not an assignor (cooperative-sticky, or range and/or "
+                               "roundrobin)", (int)len, p + b);
+        if (known[i].cooperative) n_coop++;
+        else n_eager++;
+        p += strcspn(p, ",");
+        if (*p == '\0') break;
+    }
+    if (n_eager && n_coop)
+        return sio_err_set(err, SIO_E_CONFIG,
+                           "\"%s\" mixes cooperative-sticky with eager assignors: a member uses "
+                           "one protocol", s);
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Composite values: host lists and Redis addresses                          */
 

@@ -94,23 +94,19 @@ int sio_json_write_real(const sio_json_out *o, double d) {
     return put(o, num, (size_t)n);
 }
 
-/* The growing text of sio_json_dump, in blocks charged to the thread's
- * meter like jansson's own. */
-typedef struct dumpbuf {
-    char *p;
-    size_t len, cap;
-} dumpbuf;
-
+/* The growing text of a sio_json_textbuf, in blocks charged to the
+ * thread's meter like jansson's own. */
 static int dumpbuf_write(void *ud, const char *s, size_t n) {
-    dumpbuf *b = ud;
+    sio_json_textbuf *b = ud;
+    if (b->failed) return -1;
     if (n >= b->cap - b->len) {
         size_t cap = b->cap ? b->cap : 256;
         while (n >= cap - b->len) {
-            if (cap > SIZE_MAX / 2) return -1;
+            if (cap > SIZE_MAX / 2) return b->failed = 1, -1;
             cap *= 2;
         }
         char *q = metered_malloc(cap);
-        if (q == NULL) return -1;
+        if (q == NULL) return b->failed = 1, -1;
         if (b->len) memcpy(q, b->p, b->len);
         metered_free(b->p);
         b->p = q;
@@ -119,6 +115,23 @@ static int dumpbuf_write(void *ud, const char *s, size_t n) {
     memcpy(b->p + b->len, s, n);
     b->len += n;
     return 0;
+}
+
+sio_json_out sio_json_text_out(sio_json_textbuf *b) {
+    return (sio_json_out){.write = dumpbuf_write, .ud = b};
+}
+
+char *sio_json_text_end(sio_json_textbuf *b, int failed, size_t *len) {
+    if (failed || b->failed || dumpbuf_write(b, "", 1) != 0) {
+        metered_free(b->p);
+        *b = (sio_json_textbuf){0};
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = b->len - 1; /* without the NUL */
+    char *text = b->p;
+    *b = (sio_json_textbuf){0};
+    return text;
 }
 
 static int dump_value(const sio_json_out *o, const json_t *v, int depth) {
@@ -155,16 +168,14 @@ static int dump_value(const sio_json_out *o, const json_t *v, int depth) {
     return -1;
 }
 
+int sio_json_write_value(const sio_json_out *o, const json_t *v) {
+    return v == NULL ? -1 : dump_value(o, v, 0);
+}
+
 char *sio_json_dump(const json_t *v, size_t *len) {
-    dumpbuf b = {0};
-    sio_json_out o = {.write = dumpbuf_write, .ud = &b};
-    if (v == NULL || dump_value(&o, v, 0) != 0 || dumpbuf_write(&b, "", 1) != 0) {
-        metered_free(b.p);
-        if (len) *len = 0;
-        return NULL;
-    }
-    if (len) *len = b.len - 1; /* without the NUL */
-    return b.p;
+    sio_json_textbuf b = {0};
+    sio_json_out o = sio_json_text_out(&b);
+    return sio_json_text_end(&b, v == NULL || dump_value(&o, v, 0) != 0, len);
 }
 
 /* --- metering -------------------------------------------------------------*/

@@ -62,6 +62,23 @@ typedef struct sio_json_out {
 int sio_json_write_string(const sio_json_out *o, const char *s, size_t n);
 int sio_json_write_integer(const sio_json_out *o, long long v);
 int sio_json_write_real(const sio_json_out *o, double d); /* d finite */
+/* Writes v (borrowed) as sio_json_dump would, to o: 0, or -1 (o refused,
+ * or nested deeper than SIO_JSON_MAX_DEPTH). */
+int sio_json_write_value(const sio_json_out *o, const json_t *v);
+
+/* A text written piece by piece with the writers above, in blocks
+ * charged to the thread's meter like sio_json_dump's (which is made of
+ * it).  Start from {0}; sio_json_text_out gives the writer that appends
+ * to it; sio_json_text_end returns the malloc'd, NUL-terminated text (the
+ * caller frees it) with its length in *len, or NULL (freeing what was
+ * written) when failed is set or a write failed. */
+typedef struct sio_json_textbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sio_json_textbuf;
+sio_json_out sio_json_text_out(sio_json_textbuf *b);
+char *sio_json_text_end(sio_json_textbuf *b, int failed, size_t *len);
 
 /* --- metering -------------------------------------------------------------
  *

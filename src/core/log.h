@@ -45,6 +45,10 @@ void sio_log_emit(sio_log_fn sink, void *ud, const char *level, const char *msg,
 void sio_log_json(sio_log_level level, const char *msg, struct json_t *fields)
     __attribute__((nonnull(2)));
 
+/* 1 when a host line at level would be written: callers skip building
+ * the fields of a frequent line nobody reads (LOG_LEVEL=warn). */
+int sio_log_enabled(sio_log_level level);
+
 /* A rate limit for a line that can come in a flood (a retry per command):
  * at most per_second lines a second from all threads together; the rest
  * are counted, and the next line written carries "suppressed": <count>.

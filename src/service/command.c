@@ -83,11 +83,20 @@ static json_t *jtext(const char *s) {
 
 /* The command's log fields plus extra (stolen, may be NULL). */
 static json_t *cmd_fields(const sio_command *c, json_t *extra) {
-    json_t *f = json_pack("{s:o,s:o,s:i,s:I,s:o}", "correlation_id",
-                          c->env.correlation_id ? json_string(c->env.correlation_id) : json_null(),
-                          "topic", sio_json_text(c->topic, strlen(c->topic)), "partition",
-                          (int)c->partition, "offset", (json_int_t)c->offset, "workflow",
-                          sio_json_cstr(c->env.workflow));
+    /* (set one by one: json_pack parses its format on every call, and
+     * this runs for every command's "command finished") */
+    json_t *f = json_object();
+    if (f == NULL ||
+        json_object_set_new_nocheck(f, "correlation_id",
+                                    c->env.correlation_id ? json_string(c->env.correlation_id)
+                                                          : json_null()) != 0 ||
+        json_object_set_new_nocheck(f, "topic", sio_json_text(c->topic, strlen(c->topic))) != 0 ||
+        json_object_set_new_nocheck(f, "partition", json_integer(c->partition)) != 0 ||
+        json_object_set_new_nocheck(f, "offset", json_integer((json_int_t)c->offset)) != 0 ||
+        json_object_set_new_nocheck(f, "workflow", sio_json_cstr(c->env.workflow)) != 0) {
+        json_decref(f);
+        f = NULL;
+    }
     if (f && extra) json_object_update(f, extra);
     json_decref(extra);
     return f;
@@ -185,7 +194,9 @@ static void trace_start(sio_command *c) {
     }
     char name[300];
     snprintf(name, sizeof name, "process %s", c->topic);
-    c->span = sio_span_start(name, SIO_SPAN_CONSUMER, remote ? &parent : NULL);
+    /* The span starts when the message was polled: its time in the
+     * worker's queue is the command's too (the "dequeued" event ends it). */
+    c->span = sio_span_start_at(name, SIO_SPAN_CONSUMER, remote ? &parent : NULL, c->polled_ns);
     sio_span_traceparent(c->span, c->traceparent);
     if (remote) memcpy(c->tracestate, parent.tracestate, sizeof c->tracestate);
     c->trace_headers[0] = (sio_kafka_header){"traceparent", c->traceparent, strlen(c->traceparent)};
@@ -204,6 +215,14 @@ static void trace_start(sio_command *c) {
     sio_span_set_str(c->span, "messaging.consumer.group.name", cfg_of(c)->kafka_group_id);
     sio_span_set_int(c->span, "messaging.kafka.offset", c->offset);
     sio_span_set_int(c->span, "messaging.message.body.size", (int64_t)c->raw_len);
+    /* When the broker appended it (LogAppendTime) or the producer made it:
+     * the start of the consume leg in bench/run latency's breakdown. */
+    if (c->timestamp >= 0 && c->timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE) {
+        sio_span_set_int(c->span, "sio.kafka.timestamp_ms", c->timestamp);
+        sio_span_set_str(c->span, "sio.kafka.timestamp_type",
+                         c->timestamp_type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "log_append"
+                                                                               : "create");
+    }
     if (c->msg_key)
         sio_span_set_strn(c->span, "messaging.kafka.message.key", c->msg_key, c->msg_key_len);
 }
@@ -233,9 +252,14 @@ static void trace_finished(sio_command *c) {
     sio_metric_inc(SIO_M_COMMANDS_FINISHED, sio_metrics_cell2(SIO_M_COMMANDS_FINISHED, c->wf_label, o));
     sio_metric_observe_ns(SIO_M_COMMAND_DURATION, c->wf_label, ns);
     sio_span_log_here(c->span);
-    cmd_log(c, SIO_LOG_INFO, "command finished",
-            json_pack("{s:s,s:i,s:f}", "outcome", names[o], "attempts", c->attempts ? c->attempts : 1,
-                      "duration_ms", (double)ns / 1e6));
+    json_t *f = sio_log_enabled(SIO_LOG_INFO) ? cmd_fields(c, NULL) : NULL;
+    if (f) {
+        json_object_set_new_nocheck(f, "outcome", json_string_nocheck(names[o]));
+        json_object_set_new_nocheck(f, "attempts", json_integer(c->attempts ? c->attempts : 1));
+        /* to the microsecond: a shorter number, written with one conversion */
+        json_object_set_new_nocheck(f, "duration_ms", json_real((double)(ns / 1000) / 1000.0));
+    }
+    sio_log_json(SIO_LOG_INFO, "command finished", f);
     sio_span_set_str(c->span, "sio.outcome", names[o]);
     sio_span_set_int(c->span, "sio.attempts", c->attempts ? c->attempts : 1);
     sio_span_end(c->span);
@@ -498,10 +522,8 @@ static void on_step_result(void *ud, const char *step_id, const char *payload, s
                            const json_t *query) {
     sio_command *c = ud;
     sio_err err;
-    json_t *env = sio_step_result_envelope(c->env.correlation_id, step_id, payload, len, query);
     size_t tlen = 0;
-    char *text = env ? sio_json_dump(env, &tlen) : NULL;
-    json_decref(env);
+    char *text = sio_step_result_text(c->env.correlation_id, step_id, payload, len, query, &tlen);
     if (text == NULL) {
         if (c->step_err.code == SIO_E_OK)
             sio_err_set(&c->step_err, SIO_E_NOMEM, "out of memory publishing step %s", step_id);
@@ -537,6 +559,7 @@ static void on_run_done(void *ud, json_t *result, const sio_run_error *e) {
     sio_command *c = ud;
     c->run = NULL;
     c->in_run = 0;
+    sio_span_event(c->span, "ran", NULL, NULL);
     if (c->lease_op) sio_aio_cancel(sio_worker_aio(c->w), c->lease_op);
     c->lease_op = 0;
     if (result == NULL) {
@@ -557,10 +580,9 @@ static void on_run_done(void *ud, json_t *result, const sio_run_error *e) {
         fail(c, &err, NULL);
         return;
     }
-    json_t *env = sio_success_envelope(c->env.correlation_id, result);
     free(c->response);
-    c->response = env ? sio_json_dump(env, &c->response_len) : NULL;
-    json_decref(env);
+    c->response = sio_success_text(c->env.correlation_id, result, &c->response_len);
+    json_decref(result);
     sio_err err;
     if (c->response == NULL) {
         sio_err_set(&err, SIO_E_NOMEM, "out of memory encoding the response");
@@ -893,6 +915,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
                  memcmp(r->redis_str, "OK", 2) == 0) {
             c->claimed = 1;
             sio_metric_inc(SIO_M_DEDUPE_CLAIMS, 0);
+            sio_span_event(c->span, "claimed", NULL, NULL);
             attempt(c);
         } else get_claim(c);
         break;
@@ -909,6 +932,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
             break;
         }
         c->stored = 1;
+        sio_span_event(c->span, "stored", NULL, NULL);
         publish_final(c);
         break;
     case P_BACKOFF:
@@ -917,6 +941,7 @@ static void on_phase(sio_command *c, const sio_aio_result *r) {
         break;
     case P_FINAL:
         if (ok) {
+            sio_span_event(c->span, "delivered", NULL, NULL);
             collect(c);
         } else if (r->err.code == SIO_E_KAFKA_REJECTED) {
             char m[700];
@@ -987,6 +1012,7 @@ static void start(sio_task *t, sio_worker *w) {
     c->attempts = 1;
     c->reply = cfg->responses_topic;
     trace_start(c);
+    sio_span_event(c->span, "dequeued", NULL, NULL);
     if (cfg->log_payloads)
         cmd_log(c, SIO_LOG_INFO, "command received",
              json_pack("{s:o}", "payload", sio_json_text(c->raw, c->raw_len)));
@@ -1058,6 +1084,8 @@ sio_command *sio_command_new(const sio_command_ctx *ctx, const rd_kafka_message_
     c->offset = m->offset;
     rd_kafka_timestamp_type_t tt;
     c->timestamp = rd_kafka_message_timestamp(m, &tt);
+    c->timestamp_type = (int)tt;
+    c->polled_ns = sio_trace_now_ns();
     c->received_ms = sio_wall_ms();
     c->rng = (uint32_t)(m->offset * 2654435761u) ^ (uint32_t)c->received_ms ^ 0x5bd1e995u;
     return c;

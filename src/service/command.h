@@ -130,6 +130,8 @@ struct sio_command {
     char *msg_key; /* the message key, or NULL */
     size_t msg_key_len;
     uint64_t taken_ns; /* sio_mono_ns when taken, for its duration */
+    uint64_t polled_ns; /* sio_trace_now_ns then: where its span starts */
+    int timestamp_type; /* rd_kafka_timestamp_type_t of timestamp */
     rd_kafka_headers_t *headers; /* a copy, or NULL */
     char *topic;
     int32_t partition;

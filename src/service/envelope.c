@@ -118,20 +118,38 @@ void sio_envelope_clear(sio_envelope *env) {
 
 /* --- writing -----------------------------------------------------------------*/
 
-json_t *sio_step_result_envelope(const char *cid, const char *step_id, const char *payload,
-                                 size_t len, const json_t *query) {
-    json_t *result = json_pack("{s:o,s:o,s:O}", "step_id", sio_json_text(step_id, strlen(step_id)),
-                               "payload", sio_json_text(payload, len), "query",
-                               query ? query : json_null());
-    if (result == NULL) return NULL;
-    return json_pack("{s:s,s:s,s:o}", "correlation_id", cid, "status", "step_result", "result",
-                     result);
+/* `{"correlation_id":<cid>,"status":"<status>","result":` */
+static int envelope_head(const sio_json_out *o, const char *cid, const char *status) {
+    return o->write(o->ud, "{\"correlation_id\":", 18) != 0 ||
+                   sio_json_write_string(o, cid, strlen(cid)) != 0 ||
+                   o->write(o->ud, ",\"status\":", 10) != 0 ||
+                   sio_json_write_string(o, status, strlen(status)) != 0 ||
+                   o->write(o->ud, ",\"result\":", 10) != 0
+               ? -1
+               : 0;
 }
 
-json_t *sio_success_envelope(const char *cid, json_t *result) {
-    if (result == NULL) return NULL;
-    return json_pack("{s:s,s:s,s:o}", "correlation_id", cid, "status", "success", "result",
-                     result);
+char *sio_step_result_text(const char *cid, const char *step_id, const char *payload,
+                           size_t len, const json_t *query, size_t *out_len) {
+    sio_json_textbuf b = {0};
+    sio_json_out o = sio_json_text_out(&b);
+    int bad = envelope_head(&o, cid, "step_result") != 0 ||
+              o.write(o.ud, "{\"step_id\":", 11) != 0 ||
+              sio_json_write_string(&o, step_id, strlen(step_id)) != 0 ||
+              o.write(o.ud, ",\"payload\":", 11) != 0 ||
+              sio_json_write_string(&o, payload, len) != 0 ||
+              o.write(o.ud, ",\"query\":", 9) != 0 ||
+              (query ? sio_json_write_value(&o, query) : o.write(o.ud, "null", 4)) != 0 ||
+              o.write(o.ud, "}}", 2) != 0;
+    return sio_json_text_end(&b, bad, out_len);
+}
+
+char *sio_success_text(const char *cid, const json_t *result, size_t *out_len) {
+    sio_json_textbuf b = {0};
+    sio_json_out o = sio_json_text_out(&b);
+    int bad = result == NULL || envelope_head(&o, cid, "success") != 0 ||
+              sio_json_write_value(&o, result) != 0 || o.write(o.ud, "}", 1) != 0;
+    return sio_json_text_end(&b, bad, out_len);
 }
 
 /* A string value, or null for NULL. */

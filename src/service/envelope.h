@@ -63,15 +63,19 @@ void sio_envelope_clear(sio_envelope *env);
  * 0, or -1 with err saying why (SIO_E_INVAL). */
 int sio_topic_check(const char *topic, size_t len, sio_err *err);
 
-/* {"correlation_id", "status": "step_result", "result": {"step_id",
- * "payload", "query"}} (payload as a string: bytes that are not UTF-8 get
- * U+FFFD).  Returns a new reference, NULL when out of memory. */
-json_t *sio_step_result_envelope(const char *cid, const char *step_id, const char *payload,
-                                 size_t len, const json_t *query);
+/* The text of {"correlation_id": cid, "status": "step_result", "result":
+ * {"step_id", "payload", "query"}} (payload as a string: bytes that are
+ * not UTF-8 get U+FFFD; query NULL: null), written directly by
+ * src/core/json.h's rules, with no tree built (one per step result).
+ * Everything is borrowed.  Returns a malloc'd, NUL-terminated text the
+ * caller frees, its length in *out_len; NULL when out of memory. */
+char *sio_step_result_text(const char *cid, const char *step_id, const char *payload,
+                           size_t len, const json_t *query, size_t *out_len);
 
-/* {"correlation_id", "status": "success", "result": result}; steals
- * result. */
-json_t *sio_success_envelope(const char *cid, json_t *result);
+/* The text of {"correlation_id": cid, "status": "success", "result":
+ * result}, likewise (result borrowed); NULL when out of memory or result
+ * is NULL or nested too deep. */
+char *sio_success_text(const char *cid, const json_t *result, size_t *out_len);
 
 /* What a DLQ entry says (PLAN decision 4).  Every pointer is borrowed. */
 typedef struct sio_dlq_info {

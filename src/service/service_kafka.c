@@ -197,30 +197,42 @@ static rd_kafka_conf_t *base_conf(sio_service *s, const char *const *ours, sio_e
     return conf;
 }
 
-/* The memory librdkafka may hold, set explicitly: the service's peak RSS
- * is bounded by these plus WORKER_COUNT x WORKER_INFLIGHT x SIO_MEM_LIMIT
- * (README "Memory").  Overridable with -X like any other property.
+/* The memory librdkafka may hold, set explicitly from the settings
+ * KAFKA_PREFETCH_BYTES, KAFKA_PREFETCH_MESSAGES and
+ * KAFKA_PRODUCER_QUEUE_BYTES (config.c says why these defaults): the
+ * service's peak RSS is bounded by them plus WORKER_COUNT x WORKER_INFLIGHT
+ * x SIO_MEM_LIMIT (README "Memory").  A -X of the property itself wins.
  *
- * Producer: queue.buffering.max.kbytes holds what the commands produced
- * and Kafka has not acknowledged; librdkafka's default (1 GiB) would be
- * the largest thing in the process while a broker is slow.  At 64 MiB a
- * full queue answers QUEUE_FULL and the message waits in the service's
- * ordered backlog instead - and the backlog only holds messages of
- * commands in flight (a command ends after its delivery reports), which
- * backpressure bounds.  100,000 messages is librdkafka's count limit,
- * written down so the two limits read together. */
-#define SIO_PRODUCER_QUEUE_KB "65536"
+ * Producer: a full queue answers QUEUE_FULL and the message waits in the
+ * service's ordered backlog instead - and the backlog only holds messages
+ * of commands in flight (a command ends after its delivery reports),
+ * which backpressure bounds.  100,000 messages is librdkafka's count
+ * limit, written down so the two limits read together.
+ *
+ * Consumer: fetch.max.bytes is left to librdkafka, which keeps it within
+ * queued.max.messages.kbytes (and at least message.max.bytes), so one
+ * fetch response overshoots the prefetch by at most that much;
+ * max.partition.fetch.bytes (1 MiB) is librdkafka's default, written down
+ * because the three bound together. */
 #define SIO_PRODUCER_QUEUE_MESSAGES "100000"
-
-/* Consumer: queued.max.messages.kbytes bounds the commands fetched ahead
- * while the workers are busy (16 MiB: thousands of commands, enough to
- * keep the workers fed between fetches); one fetch response may overshoot
- * it by up to fetch.max.bytes, lowered from 50 MiB to 8 MiB (still eight
- * times a maximum-size command); max.partition.fetch.bytes (1 MiB) is
- * librdkafka's default, written down because the three bound together. */
-#define SIO_CONSUMER_QUEUE_KB "16384"
-#define SIO_FETCH_MAX_BYTES "8388608"
 #define SIO_PARTITION_FETCH_BYTES "1048576"
+
+/* Latency (bench/run latency's breakdown): a response waits linger.ms in
+ * the producer before it is sent, so the shipped 5 ms put a 5 ms floor
+ * under every command's latency, and the p99 target (5 ms at 1,000/s)
+ * out of reach; 1 ms keeps some batching (at high rates batches fill
+ * anyway, and an A/B drain of 20,000 commands showed no loss of rate or
+ * CPU per command against 5 ms).  TCP_NODELAY, as the Java clients always
+ * set it: with up to five produce requests in flight on one connection,
+ * Nagle holds a small request back until the previous one is
+ * acknowledged, which a delayed ACK can make tens of ms.  -X overrides
+ * both (the low-latency profile: linger.ms=0). */
+#define SIO_LINGER_MS "1"
+
+/* A byte size as librdkafka's kbytes properties take it (rounded up). */
+static void kbytes(size_t bytes, char *buf, size_t n) {
+    snprintf(buf, n, "%zu", (bytes + 1023) / 1024);
+}
 
 /* Exactly once without -X transactional.id: one unique to this process
  * (a restarted process does not fence its predecessor; that one's open
@@ -238,19 +250,22 @@ static void default_txn_id(const sio_service *s, char *buf, size_t n) {
 
 static int make_producer(sio_service *s, sio_err *err) {
     int eos = s->cfg->processing_guarantee == SIO_EXACTLY_ONCE;
-    char txn_id[400];
+    char txn_id[400], queue_kb[32];
     default_txn_id(s, txn_id, sizeof txn_id);
+    kbytes(s->cfg->kafka_producer_queue_bytes, queue_kb, sizeof queue_kb);
     /* Exactly once: a transaction stays open only while one batch commits,
      * so a short timeout is safe, and it bounds how long a crashed
      * process's open transaction holds read_committed readers back. */
     const char *const ours[] = {"enable.idempotence", "true", "acks", "all",
-                                "linger.ms", "5", "client.id", "sio-orchestrator",
-                                "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
+                                "linger.ms", SIO_LINGER_MS, "socket.nagle.disable", "true",
+                                "client.id", "sio-orchestrator",
+                                "queue.buffering.max.kbytes", queue_kb,
                                 "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
                                 "statistics.interval.ms", "5000", NULL};
     const char *const ours_eos[] = {"enable.idempotence", "true", "acks", "all",
-                                    "linger.ms", "5", "client.id", "sio-orchestrator",
-                                    "queue.buffering.max.kbytes", SIO_PRODUCER_QUEUE_KB,
+                                    "linger.ms", SIO_LINGER_MS, "socket.nagle.disable", "true",
+                                    "client.id", "sio-orchestrator",
+                                    "queue.buffering.max.kbytes", queue_kb,
                                     "queue.buffering.max.messages", SIO_PRODUCER_QUEUE_MESSAGES,
                                     "transactional.id", txn_id,
                                     "transaction.timeout.ms", "10000",
@@ -274,16 +289,21 @@ static int make_producer(sio_service *s, sio_err *err) {
 }
 
 static int make_consumer(sio_service *s, sio_err *err) {
+    char prefetch_kb[32], per_partition[32];
+    kbytes(s->cfg->kafka_prefetch_bytes, prefetch_kb, sizeof prefetch_kb);
+    snprintf(per_partition, sizeof per_partition, "%d", s->cfg->kafka_prefetch_messages);
     const char *ours[] = {"group.id", s->cfg->kafka_group_id,
+                          "partition.assignment.strategy", s->cfg->assignment_strategy,
                           "enable.auto.offset.store", "false",
                           "enable.auto.commit", "true",
                           "auto.commit.interval.ms", "1000",
                           "auto.offset.reset", "earliest",
                           "enable.partition.eof", "false",
-                          "queued.max.messages.kbytes", SIO_CONSUMER_QUEUE_KB,
-                          "fetch.max.bytes", SIO_FETCH_MAX_BYTES,
+                          "queued.max.messages.kbytes", prefetch_kb,
+                          "queued.min.messages", per_partition,
                           "max.partition.fetch.bytes", SIO_PARTITION_FETCH_BYTES,
                           "statistics.interval.ms", "5000", /* telemetry: lag */
+                          "socket.nagle.disable", "true", /* see SIO_LINGER_MS */
                           "client.id", "sio-orchestrator", NULL};
     rd_kafka_conf_t *conf = base_conf(s, ours, err);
     if (conf == NULL) return -1;

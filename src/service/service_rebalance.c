@@ -8,8 +8,8 @@
  * revokes the whole assignment and assigns a new one; with cooperative-sticky
  * (KIP-429) a rebalance revokes only the partitions that move, and assigns
  * only the ones that arrive, so commands of the partitions a member keeps
- * run on undisturbed.  The callback asks rd_kafka_rebalance_protocol()
- * which one the group settled on, and uses rd_kafka_assign() or
+ * run on undisturbed.  The configured strategy says which one the group
+ * uses, and the callback uses rd_kafka_assign() or
  * rd_kafka_incremental_assign()/_unassign() accordingly.
  *
  * Either way a revoked partition is handled the same: completions already
@@ -41,8 +41,9 @@
  *   wait for good: the group terminates as soon as it is unassigned, and
  *   a request that reaches its queue as it goes is never answered (the
  *   same race as #4041; one close in ~30 hung under load on the mock
- *   cluster).  The callbacks ask for the protocol once, before they
- *   (un)assign, and count the assignment themselves (s->nassigned).
+ *   cluster).  The callbacks never ask: the protocol follows from the
+ *   configured strategy, and they count the assignment themselves
+ *   (s->nassigned).
  * - A commit during a cooperative rebalance can make the member lose its
  *   assignment when a second join bumps the generation (#4059, fixed in
  *   2.8.0): the partitions are then revoked as lost and redelivered to
@@ -64,15 +65,12 @@ static int64_t mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The protocol the group settled on: "NONE" before the member's first
- * JoinGroup answer, then "EAGER" or "COOPERATIVE". */
-static const char *protocol(rd_kafka_t *rk) {
-    const char *p = rd_kafka_rebalance_protocol(rk);
-    return p ? p : "NONE";
-}
-
-static int incremental(rd_kafka_t *rk) {
-    return strcmp(protocol(rk), "COOPERATIVE") == 0;
+/* The protocol of the group: librdkafka refuses a strategy list that mixes
+ * eager and cooperative assignors, so the configured strategy says which
+ * one every rebalance uses (rd_kafka_rebalance_protocol() would ask the
+ * group thread: see the top). */
+static const char *protocol(const sio_service *s) {
+    return s->cooperative ? "COOPERATIVE" : "EAGER";
 }
 
 /* Logs and frees the error of an incremental (un)assign (e may be NULL). */
@@ -117,8 +115,8 @@ static void log_change(sio_service *s, const char *msg, const char *proto,
 /* New partitions: a fresh generation each, fetching from the committed
  * offset; paused at once while the intake is. */
 static void on_assign(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
-    const char *proto = protocol(rk);
-    int inc = strcmp(proto, "COOPERATIVE") == 0;
+    const char *proto = protocol(s);
+    int inc = s->cooperative;
     sio_err err;
     for (int i = 0; i < parts->cnt; i++)
         if (sio_offsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition, &err) != 0)
@@ -170,8 +168,8 @@ static void commit_revoked(sio_service *s, rd_kafka_t *rk, const rd_kafka_topic_
  * dropped, so work still running for them cannot store an offset of a
  * partition another member now owns. */
 static void on_revoke(sio_service *s, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts) {
-    const char *proto = protocol(rk);
-    int inc = strcmp(proto, "COOPERATIVE") == 0;
+    const char *proto = protocol(s);
+    int inc = s->cooperative;
     int lost = rd_kafka_assignment_lost(rk);
     sio_service_drain_completed(s);
     if (s->eos) sio_service_txn_revoke(s, parts, lost); /* offsets go in a transaction */
@@ -211,7 +209,7 @@ void sio_service_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         sio_log_json(SIO_LOG_ERROR, "rebalance failed",
                      json_pack("{s:s}", "error", rd_kafka_err2str(err)));
         sio_offsets_revoke_all(s->offsets);
-        if (incremental(rk)) {
+        if (s->cooperative) {
             log_error(rd_kafka_incremental_unassign(rk, parts), "incremental unassign failed");
             s->nassigned = parts && s->nassigned > parts->cnt ? s->nassigned - parts->cnt : 0;
         } else {
@@ -265,7 +263,8 @@ void sio_service_close_consumer(sio_service *s) {
                          "closing: waiting for the first assignment (librdkafka #4312)", NULL);
             poll_until(s, first_assignment_seen, deadline);
         }
-        if (!s->assigned_once && incremental(s->consumer)) {
+        const char *joined = s->assigned_once ? NULL : rd_kafka_rebalance_protocol(s->consumer);
+        if (joined && strcmp(joined, "COOPERATIVE") == 0) {
             /* Joined, never assigned: destroying it would abort. */
             sio_log_json(SIO_LOG_ERROR,
                          "closing: no first assignment in time; leaving the consumer to the "

@@ -48,7 +48,7 @@ static struct {
 } ex = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
         .sampler = {SIO_SAMPLER_PARENTBASED_ALWAYS_ON, 1.0}};
 
-static uint64_t wall_ns(void) {
+uint64_t sio_trace_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -61,6 +61,11 @@ static uint64_t wall_ns(void) {
 #define SPAN_INLINE 1024
 
 sio_span *sio_span_start(const char *name, sio_span_kind kind, const sio_trace_ctx *parent) {
+    return sio_span_start_at(name, kind, parent, 0);
+}
+
+sio_span *sio_span_start_at(const char *name, sio_span_kind kind, const sio_trace_ctx *parent,
+                            uint64_t start_ns) {
     uint8_t trace_id[16];
     if (parent) memcpy(trace_id, parent->trace_id, 16);
     else sio_trace_new_trace_id(trace_id);
@@ -86,7 +91,7 @@ sio_span *sio_span_start(const char *name, sio_span_kind kind, const sio_trace_c
     s->next = NULL;
     sio_pb_init(&s->pb, recording ? (void *)(s + 1) : NULL, SPAN_INLINE);
     if (recording) {
-        s->start_ns = wall_ns();
+        s->start_ns = start_ns ? start_ns : sio_trace_now_ns();
         sio_pb_string(&s->pb, 5, name, strlen(name)); /* Span.name */
     }
     return s;
@@ -136,7 +141,7 @@ void sio_span_set_int(sio_span *s, const char *key, int64_t val) {
 void sio_span_event(sio_span *s, const char *name, const char *key, const char *val) {
     if (!sio_span_recording(s)) return;
     size_t ev = sio_pb_begin(&s->pb, 11); /* Span.events */
-    sio_pb_fixed64(&s->pb, 1, wall_ns());
+    sio_pb_fixed64(&s->pb, 1, sio_trace_now_ns());
     sio_pb_string(&s->pb, 2, name, strlen(name));
     if (key && val) kv_str(&s->pb, 3, key, val, strlen(val));
     sio_pb_end(&s->pb, ev);
@@ -183,7 +188,7 @@ void sio_span_end(sio_span *s) {
         span_free(s);
         return;
     }
-    s->end_ns = wall_ns();
+    s->end_ns = sio_trace_now_ns();
     span_finish(s);
     pthread_mutex_lock(&ex.mu);
     int take = !s->pb.oom && !ex.stop && ex.queued < ex.max;

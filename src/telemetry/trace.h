@@ -63,6 +63,14 @@ void sio_trace_stop(void);
  * when out of memory; every function below accepts NULL. */
 sio_span *sio_span_start(const char *name, sio_span_kind kind, const sio_trace_ctx *parent);
 
+/* The same, with the span's start at start_ns (sio_trace_now_ns, taken
+ * earlier: e.g. when a message was polled, before a worker took it up). */
+sio_span *sio_span_start_at(const char *name, sio_span_kind kind, const sio_trace_ctx *parent,
+                            uint64_t start_ns);
+
+/* The clock of span and event times: wall-clock ns since the epoch. */
+uint64_t sio_trace_now_ns(void);
+
 /* The span's own context: its trace id, its span id, the sampled flag and
  * the tracestate it inherited.  Owned by the span. */
 const sio_trace_ctx *sio_span_context(const sio_span *s);

@@ -22,6 +22,10 @@ from the topics and Redis only (never from logs):
     and no lag on them;
   * every instance stops cleanly (exit 0) on SIGTERM at the end.
 
+An instance that exits on its own - at start (a port in use, a bad
+setting) or later - fails the run at once, with its exit status and the
+end of its log, instead of leaving the waits to run into their bounds.
+
 It prints the figures as a table and exits 1 when a check fails.  Kills and
 restarts happen on a schedule by design; no check depends on timing, and
 every wait is for something observed (a bound only stops a stuck run).
@@ -29,6 +33,7 @@ every wait is for something observed (a bound only stops a stuck run).
   tests/chaos/churn.py --full                    20,000 commands, 2 minutes of churn
   tests/chaos/churn.py --protocol eager          range,roundrobin instead of cooperative-sticky
   tests/chaos/churn.py --commands 3000 --churn-seconds 40   (the CI version)
+  tests/chaos/churn.py --instance-env LOG_LEVEL=debug       (more settings for the instances only)
 
 Environment: KAFKA_BROKERS, DEDUPE_REDIS_ADDR (tests/integration/with-devenv
 sets them), SIO_BIN (the binary), SIO_BINARY_DIR (for sio_group_members),
@@ -53,6 +58,7 @@ BUILD = os.environ.get("SIO_BINARY_DIR") or os.path.join(TOP, "build")
 DEVENV = os.path.join(TOP, "scripts", "devenv")
 PROTOCOLS = {"eager": "range,roundrobin", "cooperative": "cooperative-sticky"}
 INSTANCES = ("a", "b", "c")
+LOG_TAIL = 20  # lines of an instance's log shown when it exits on its own
 
 
 def now_ms():
@@ -160,6 +166,8 @@ class Instance:
         self.n = 0
         self.proc = None
         self.incarnation = None
+        self.err_path = None
+        self.stopping = False  # killed or terminated by the run: its exit is expected
 
     def start(self):
         self.n += 1
@@ -168,11 +176,12 @@ class Instance:
         os.makedirs(lua)
         with open(os.path.join(lua, "churn_whoami.lua"), "w") as f:
             f.write('return "%s"\n' % self.incarnation)
-        env = dict(self.run.env, LUA_DIR=lua)
-        args = [BIN, "serve", "-X", "partition.assignment.strategy=" + self.run.strategy,
-                "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000",
+        env = dict(self.run.env, LUA_DIR=lua, **self.run.instance_env)
+        args = [BIN, "serve", "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=1000",
                 "-X", "client.id=churn-" + self.name]
-        err = open(os.path.join(self.run.dir, self.incarnation + ".err"), "w")
+        self.err_path = os.path.join(self.run.dir, self.incarnation + ".err")
+        err = open(self.err_path, "w")
+        self.stopping = False
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=err,
                                      stdin=subprocess.DEVNULL)
         err.close()
@@ -180,13 +189,37 @@ class Instance:
         self.run.event("start", self.incarnation)
 
     def kill(self):
+        self.check()  # an exit of its own before the kill still fails the run
+        self.stopping = True
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.run.kills[self.incarnation] = now_ms()
         self.run.event("kill -9", self.incarnation)
 
     def terminate(self):
+        self.check()
+        self.stopping = True
         self.proc.send_signal(signal.SIGTERM)
+
+    def check(self):
+        """Raises a Failure when the current process has exited although
+        the run neither killed nor terminated it: its exit status and the
+        end of its log say why."""
+        if self.proc is None or self.stopping:
+            return
+        rc = self.proc.poll()
+        if rc is None:
+            return
+        status = ("exit status %d" % rc if rc >= 0
+                  else "killed by %s" % signal.Signals(-rc).name)
+        try:
+            with open(self.err_path, errors="replace") as f:
+                tail = f.read().splitlines()[-LOG_TAIL:]
+        except OSError as e:
+            tail = ["(log unreadable: %s)" % e]
+        raise Failure("instance %s exited on its own (%s); the end of its log, %s:\n%s"
+                      % (self.incarnation, status, self.err_path,
+                         "\n".join("    " + line for line in tail) or "    (empty)"))
 
     def wait(self):
         """The exit code after terminate() ("hung" past 180 s)."""
@@ -214,6 +247,7 @@ class Run:
                         KAFKA_COMMANDS_TOPIC=self.commands_topic,
                         KAFKA_RESPONSES_TOPIC=self.responses_topic,
                         KAFKA_GROUP_ID=self.group,
+                        KAFKA_ASSIGNMENT_STRATEGY=self.strategy,
                         DEDUPE_KEY_PREFIX="chaos:%s:" % tag,
                         WORKFLOWS_DIR=os.path.join(TOP, "tests", "chaos", "workflows"),
                         TOPIC_PARTITIONS="12",
@@ -235,6 +269,22 @@ class Run:
         self.kafka_up = threading.Event()
         self.kafka_up.set()
         self.sent_all = threading.Event()
+        self.instance_env = dict(kv.split("=", 1) for kv in args.instance_env)
+        self.instances = []
+
+    def check_instances(self):
+        """Fails the run when an instance has exited on its own."""
+        for i in self.instances:
+            i.check()
+
+    def sleep_until(self, t):
+        """Sleeps until time t, watching the instances meanwhile."""
+        while True:
+            self.check_instances()
+            left = t - time.time()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.5))
 
     def event(self, what, detail=""):
         with self.lock:
@@ -248,16 +298,19 @@ class Run:
 
 # --- waiting on Kafka -----------------------------------------------------------
 
-def wait_for(what, bound_s, check, every=1.0):
+def wait_for(run, what, bound_s, check, every=1.0):
     """Calls check() until it returns a true value; a bound only stops a
-    stuck run (a Failure naming what never happened)."""
+    stuck run (a Failure naming what never happened), and so does an
+    instance exiting on its own (a Failure saying which, and why)."""
     end = time.time() + bound_s
     last = None
     while time.time() < end:
+        run.check_instances()
         last = check()
         if last:
             return last
         time.sleep(every)
+    run.check_instances()
     raise Failure("%s: not reached within %d s" % (what, bound_s))
 
 
@@ -455,15 +508,11 @@ def churn(run, instances, outcomes, ids):
         at = t0 + k * a.kill_every
         for when, what in ((redis_at, "redis"), (broker_at, "kafka")):
             if what not in [w for w, _ in side] and t0 + when < at:
-                delay = t0 + when - time.time()
-                if delay > 0:
-                    time.sleep(delay)
+                run.sleep_until(t0 + when)
                 t = threading.Thread(target=restart, args=(run, what))
                 t.start()
                 side.append((what, t))
-        delay = at - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        run.sleep_until(at)
 
         def eligible():
             if run.restart_error:
@@ -476,7 +525,7 @@ def churn(run, instances, outcomes, ids):
             if run.sent_all.is_set() and outcomes.settled(ids) == len(ids):
                 return ok
             return None
-        victim = run.rng.choice(wait_for("a process that works after the last restart", a.bound, eligible,
+        victim = run.rng.choice(wait_for(run, "a process that works after the last restart", a.bound, eligible,
                                          every=0.05))
         victim.kill()
         victim.start()
@@ -577,6 +626,8 @@ def main():
     p.add_argument("--bound", type=int, default=1800, help="seconds before a stuck run is failed")
     p.add_argument("--full", action="store_true", help="20,000 commands, 2 minutes of churn")
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, records)")
+    p.add_argument("--instance-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting for the service instances only (repeatable)")
     a = p.parse_args()
     # SIGTERM (ctest's timeout, an impatient operator) ends the run through
     # the cleanup below, which kills the instances it started.
@@ -585,9 +636,12 @@ def main():
         a.commands, a.churn_seconds = 20000, 120
     if a.seed is None:
         a.seed = random.randrange(1 << 31)
+    for kv in a.instance_env:
+        if "=" not in kv:
+            p.error("--instance-env %s: not NAME=VALUE" % kv)
     run = Run(a)
     log("seed %d, folder %s, protocol %s (%s)" % (a.seed, run.dir, a.protocol, run.strategy))
-    instances = [Instance(run, n) for n in INSTANCES]
+    instances = run.instances = [Instance(run, n) for n in INSTANCES]
     outcomes = None
     failures = []
     try:
@@ -598,7 +652,7 @@ def main():
         for i in instances:
             i.start()
         # Every member holds partitions before the load starts.
-        wait_for("3 members sharing 12 partitions", 600, lambda: (lambda g: g and g[0] == "Stable" and len(g[1]) == 3 and sum(len(v) for v in g[1].values()) == 12)(group_members(run)), every=2)
+        wait_for(run, "3 members sharing 12 partitions", 600, lambda: (lambda g: g and g[0] == "Stable" and len(g[1]) == 3 and sum(len(v) for v in g[1].values()) == 12)(group_members(run)), every=2)
         outcomes = Outcomes(run)
         t0 = time.time()
         # Batches every 2.5 s, the last one at the end of the churn, so that
@@ -614,7 +668,7 @@ def main():
             raise Failure("sending failed: " + "; ".join(run.send_failures))
         # Observed ends: every outcome, then the group's commits and members.
         try:
-            wait_for("an outcome for each of %d commands" % len(ids), a.bound,
+            wait_for(run, "an outcome for each of %d commands" % len(ids), a.bound,
                      lambda: outcomes.settled(ids) == len(ids), every=2)
         except Failure as e:
             since = max(run.restarted.values(), default=0)
@@ -622,7 +676,7 @@ def main():
             raise Failure("%s (%d have one; processes with no success since the last restart: %s)"
                           % (e, outcomes.settled(ids), ", ".join(idle) or "none"))
         run.event("all outcomes seen")
-        wait_for("committed offsets equal to end offsets", 600,
+        wait_for(run, "committed offsets equal to end offsets", 600,
                  lambda: (lambda o: o and all(c == e for c, e in o.values()))(offsets(run)), every=2)
         run.event("all offsets committed")
 
@@ -631,7 +685,7 @@ def main():
             if not g or g[0] != "Stable" or len(g[1]) != 3:
                 return None
             return g[1]
-        members = wait_for("3 stable members", 600, members_settled, every=2)
+        members = wait_for(run, "3 stable members", 600, members_settled, every=2)
         final_offsets = offsets(run)
         # All three at once, as a rollout or a scale-down to zero would.
         for i in instances:

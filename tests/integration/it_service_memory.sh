@@ -11,6 +11,9 @@
 source "$(dirname "$0")/lib.sh"
 BIN=${SIO_BIN_PLAIN:-$BIN}
 export WORKER_COUNT=4 WORKER_INFLIGHT=32 SIO_MEM_LIMIT=4m TOPIC_PARTITIONS=6
+# librdkafka's queues as the settings size them (not their defaults, so
+# the memory ceiling line shows they reach the clients)
+export KAFKA_PREFETCH_BYTES=2m KAFKA_PRODUCER_QUEUE_BYTES=16m
 MIB=1048576
 N=10000
 BIG="1 2501 5002 7503 9999"
@@ -40,6 +43,8 @@ stop_service a
 ceiling=$(grep '"msg":"memory ceiling"' "$RUN/a.err" | head -1)
 lua=$(jq '.commands_lua_bytes' <<<"$ceiling")
 [ "$lua" = $((WORKER_COUNT * WORKER_INFLIGHT * 4 * MIB)) ] || fail "memory ceiling: $ceiling"
+[ "$(jq -c '[.consumer_queue_bytes, .producer_queue_bytes]' <<<"$ceiling")" = "[$((2 * MIB)),$((16 * MIB))]" ] ||
+    fail "librdkafka's queues are not as KAFKA_PREFETCH_BYTES / KAFKA_PRODUCER_QUEUE_BYTES set them: $ceiling"
 queues=$(jq '.total_bytes - .commands_lua_bytes' <<<"$ceiling")
 bound=$((rest + lua + queues))
 echo "# peak RSS $((peak / MIB)) MiB; bound $((bound / MIB)) MiB = at rest $((rest / MIB)) + workers $((lua / MIB)) + librdkafka queues $((queues / MIB))"

@@ -39,7 +39,8 @@ round() {
         kill "$(cat "$RUN/follow.pid")" 2>/dev/null || true
         rm -f "$RUN/follow.pid"
     fi
-    SERVE_ARGS="-X partition.assignment.strategy=$proto -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000"
+    export KAFKA_ASSIGNMENT_STRATEGY=$proto
+    SERVE_ARGS="-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000"
     local gate="p$$-$name"
     for i in $(seq 1 40); do
         echo '{"correlation_id":"'"$gate-$i"'","workflow":"gated","attrs":{"id":"'"$gate-$i"'","gate":"'"$gate"'","poll_ms":50}}'

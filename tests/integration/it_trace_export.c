@@ -341,6 +341,33 @@ static json_t *in_trace(json_t *spans, const char *name) {
 
 /* guarantee: the PROCESSING_GUARANTEE=... setting (exactly once, the
  * transaction thread writes the messages and the span ends at commit). */
+static uint64_t nanos(json_t *o, const char *key) {
+    const char *v = json_string_value(json_object_get(o, key));
+    assert_non_null(v);
+    return strtoull(v, NULL, 10);
+}
+
+/* The command span's phase events (bench/run latency's breakdown reads
+ * them): exactly `want`, in that order, within the span, which starts when
+ * the message was polled - after the producer made it. */
+static void assert_phases(json_t *cmd, const char *const *want, size_t n) {
+    json_t *evs = json_object_get(cmd, "events");
+    assert_int_equal(json_array_size(evs), n);
+    uint64_t t = nanos(cmd, "startTimeUnixNano");
+    const char *ts = attr(cmd, "sio.kafka.timestamp_ms");
+    assert_non_null(ts);
+    assert_string_equal(attr(cmd, "sio.kafka.timestamp_type"), "create");
+    assert_true(strtoull(ts, NULL, 10) <= t / 1000000);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(evs, i);
+        assert_string_equal(json_string_value(json_object_get(e, "name")), want[i]);
+        uint64_t et = nanos(e, "timeUnixNano");
+        assert_true(et >= t);
+        t = et;
+    }
+    assert_true(nanos(cmd, "endTimeUnixNano") >= t);
+}
+
 static void continues_the_trace(const char *guarantee) {
     test_httpd *web = test_httpd_start(0);
     assert_non_null(web);
@@ -427,6 +454,10 @@ static void continues_the_trace(const char *guarantee) {
     assert_non_null(attr(cmd, "messaging.kafka.offset"));
     assert_string_equal(attr(cmd, "sio.outcome"), "success");
     assert_string_equal(attr(http, "http.response.status_code"), "200");
+    /* its phases; exactly once, the final message goes out in the
+     * transaction (no delivery report of its own) */
+    static const char *const phases[] = {"dequeued", "claimed", "ran", "stored", "delivered"};
+    assert_phases(cmd, phases, strstr(guarantee, "exactly_once") ? 4 : 5);
     /* the HTTP request carried the http span's context */
     char *head = test_httpd_request(web, 0);
     assert_non_null(head);

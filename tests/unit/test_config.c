@@ -117,6 +117,9 @@ static void every_default(void **state) {
     assert_int_equal(c->log_level, SIO_LOG_INFO);
     assert_int_equal(c->topic_partitions, 6);
     assert_int_equal(c->topic_replication, 1);
+    assert_int_equal(c->kafka_prefetch_bytes, 1u << 20);
+    assert_int_equal(c->kafka_prefetch_messages, 1000);
+    assert_int_equal(c->kafka_producer_queue_bytes, 64u << 20);
     assert_string_equal(c->workflows_dir, "workflows");
     assert_string_equal(c->lua_dir, "lua");
     assert_non_null(c->http_allow);
@@ -158,6 +161,9 @@ static char *full_env[] = {
     "LOG_LEVEL=DEBUG",
     "TOPIC_PARTITIONS=12",
     "TOPIC_REPLICATION=3",
+    "KAFKA_PREFETCH_BYTES=4m",
+    "KAFKA_PREFETCH_MESSAGES=500",
+    "KAFKA_PRODUCER_QUEUE_BYTES=512k",
     "WORKFLOWS_DIR=/etc/sio/workflows",
     "LUA_DIR=/etc/sio/lua",
     "SIO_HTTP_ALLOW=api.example.com, *",
@@ -197,6 +203,9 @@ static void env_overrides_defaults(void **state) {
     assert_int_equal(c->log_level, SIO_LOG_DEBUG);
     assert_int_equal(c->topic_partitions, 12);
     assert_int_equal(c->topic_replication, 3);
+    assert_int_equal(c->kafka_prefetch_bytes, 4u << 20);
+    assert_int_equal(c->kafka_prefetch_messages, 500);
+    assert_int_equal(c->kafka_producer_queue_bytes, 512u << 10);
     assert_string_equal(c->workflows_dir, "/etc/sio/workflows");
     assert_string_equal(c->lua_dir, "/etc/sio/lua");
     assert_string_equal(c->http_allow[0], "api.example.com");
@@ -369,6 +378,9 @@ static void every_variable_checked(void **state) {
         {"SIO_MEM_LIMIT=1k", "SIO_MEM_LIMIT: \"1k\" is below the minimum of 64k"},
         {"SIO_INSTR_LIMIT=1e9", "SIO_INSTR_LIMIT: \"1e9\" is not a positive integer"},
         {"SIO_PUBLISH_LIMIT=0", "SIO_PUBLISH_LIMIT: \"0\" is not a positive integer"},
+        {"KAFKA_PREFETCH_BYTES=100", "KAFKA_PREFETCH_BYTES: \"100\" is below the minimum of 1k"},
+        {"KAFKA_PREFETCH_MESSAGES=0", "KAFKA_PREFETCH_MESSAGES: \"0\" is not a positive integer"},
+        {"KAFKA_PRODUCER_QUEUE_BYTES=lots", "~KAFKA_PRODUCER_QUEUE_BYTES: \"lots\" is not a size"},
     };
     char *argv[] = {"serve", NULL};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -810,6 +822,38 @@ static void processing_guarantee(void **state) {
     load_fails(alos_manual0, NULL, "~without it nothing would ever be committed");
 }
 
+/* The group's rebalance protocol: cooperative-sticky unless
+ * KAFKA_ASSIGNMENT_STRATEGY says otherwise; one protocol per member; the
+ * librdkafka property itself is the setting's. */
+static void assignment_strategy(void **state) {
+    (void)state;
+    char *none[] = {"serve", NULL};
+    const sio_config *c = load_ok(none, NULL);
+    assert_string_equal(c->assignment_strategy, "cooperative-sticky");
+    sio_config_destroy(c);
+    char *eager[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,roundrobin", NULL};
+    c = load_ok(none, eager);
+    assert_string_equal(c->assignment_strategy, "range,roundrobin");
+    sio_config_destroy(c);
+    char *spaced[] = {"KAFKA_ASSIGNMENT_STRATEGY= roundrobin , range", NULL};
+    c = load_ok(none, spaced);
+    sio_config_destroy(c);
+    char *mixed[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,cooperative-sticky", NULL};
+    load_fails(none, mixed,
+               "KAFKA_ASSIGNMENT_STRATEGY: \"range,cooperative-sticky\" mixes cooperative-sticky "
+               "with eager assignors: a member uses one protocol");
+    char *unknown[] = {"KAFKA_ASSIGNMENT_STRATEGY=sticky", NULL};
+    load_fails(none, unknown,
+               "KAFKA_ASSIGNMENT_STRATEGY: \"sticky\" is not an assignor (cooperative-sticky, or "
+               "range and/or roundrobin)");
+    char *empty_item[] = {"KAFKA_ASSIGNMENT_STRATEGY=range,", NULL};
+    load_fails(none, empty_item, "~\"\" is not an assignor");
+    char *x[] = {"serve", "-X", "partition.assignment.strategy=range", NULL};
+    load_fails(x, NULL,
+               "-X: \"partition.assignment.strategy\" cannot be set here: use "
+               "KAFKA_ASSIGNMENT_STRATEGY");
+}
+
 static void usage_lists_every_variable(void **state) {
     (void)state;
     char *out = NULL;
@@ -826,7 +870,9 @@ static void usage_lists_every_variable(void **state) {
         "STARTUP_TIMEOUT",
         "LOG_PAYLOADS", "LOG_LEVEL", "TOPIC_PARTITIONS", "TOPIC_REPLICATION", "WORKFLOWS_DIR",
         "LUA_DIR", "SIO_HTTP_ALLOW", "HTTP_TIMEOUT", "SIO_MEM_LIMIT", "SIO_INSTR_LIMIT",
-        "SIO_PUBLISH_LIMIT", "PROCESSING_GUARANTEE", "TXN_COMMIT_INTERVAL", "TXN_COMMIT_COMMANDS",
+        "SIO_PUBLISH_LIMIT", "PROCESSING_GUARANTEE", "KAFKA_PREFETCH_BYTES",
+        "KAFKA_PREFETCH_MESSAGES", "KAFKA_PRODUCER_QUEUE_BYTES", "TXN_COMMIT_INTERVAL", "TXN_COMMIT_COMMANDS",
+        "KAFKA_ASSIGNMENT_STRATEGY", "\"cooperative-sticky\"",
         "--brokers", "--group", "--commands-topic", "--responses-topic", "--redis", "--workers",
         "--inflight", "--timeout", "--workflows", "--lua", "--config", "--kafka-prop", "-X",
         "--log-level", "--log-payloads",
@@ -897,6 +943,7 @@ int main(void) {
         cmocka_unit_test(short_flags),
         cmocka_unit_test(dump_masks_secrets_and_reloads),
         cmocka_unit_test(processing_guarantee),
+        cmocka_unit_test(assignment_strategy),
         cmocka_unit_test(usage_lists_every_variable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

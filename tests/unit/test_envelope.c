@@ -179,11 +179,39 @@ static void dlq_entries(void **state) {
     json_decref(cmd);
 }
 
+/* The step result and the success, as the service writes them: exact
+ * texts (keys in order, a payload that is not UTF-8 written with U+FFFD,
+ * no query as null). */
+static void step_result_and_success_texts(void **state) {
+    (void)state;
+    size_t n = 0;
+    json_t *q = json_pack("{s:s,s:[i,f]}", "q", "x\"y", "list", 1, 0.5);
+    char *t = sio_step_result_text("c-1", "fetch", "ab\xff\n", 4, q, &n);
+    assert_string_equal(t, "{\"correlation_id\":\"c-1\",\"status\":\"step_result\",\"result\":"
+                           "{\"step_id\":\"fetch\",\"payload\":\"ab\xef\xbf\xbd\\n\","
+                           "\"query\":{\"q\":\"x\\\"y\",\"list\":[1,0.5]}}}");
+    assert_int_equal(n, strlen(t));
+    free(t);
+    t = sio_step_result_text("c-2", "s1", "", 0, NULL, &n);
+    assert_string_equal(t, "{\"correlation_id\":\"c-2\",\"status\":\"step_result\",\"result\":"
+                           "{\"step_id\":\"s1\",\"payload\":\"\",\"query\":null}}");
+    free(t);
+    t = sio_success_text("c-3", q, &n);
+    assert_string_equal(t, "{\"correlation_id\":\"c-3\",\"status\":\"success\",\"result\":"
+                           "{\"q\":\"x\\\"y\",\"list\":[1,0.5]}}");
+    assert_int_equal(n, strlen(t));
+    free(t);
+    assert_null(sio_success_text("c-4", NULL, &n));
+    assert_int_equal(n, 0);
+    json_decref(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_rules),
         cmocka_unit_test(reply_topics),
         cmocka_unit_test(dlq_entries),
+        cmocka_unit_test(step_result_and_success_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

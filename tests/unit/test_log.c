@@ -15,6 +15,7 @@
 #include "asserts.h"
 #include "json.h"
 #include "log.h"
+#include "redact.h"
 
 static char path[] = "/tmp/sio-test-log-XXXXXX";
 static int saved_stderr = -1;
@@ -134,6 +135,59 @@ static void lines_are_json_with_the_trace(void **state) {
     json_decref(v);
 }
 
+/* A sink that keeps a whole line of any length. */
+typedef struct big_sink {
+    char *text;
+    size_t len;
+} big_sink;
+
+static void to_big(void *ud, const char *line, size_t len) {
+    big_sink *b = ud;
+    free(b->text);
+    b->text = malloc(len + 1);
+    memcpy(b->text, line, len);
+    b->text[len] = '\0';
+    b->len = len;
+}
+
+/* A line is written straight from its parts unless a secret is
+ * registered, then through a redacted tree: both give the same text (bar
+ * the time), whatever the fields hold and however long the line. */
+static void both_routes_write_the_same_line(void **state) {
+    (void)state;
+    char long_text[3000];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    json_t *f = json_pack("{s:o,s:I,s:f,s:[i,s,n,b],s:{s:s},s:s,s:s,s:s}", "id",
+                          sio_json_cstr("a\xff\x01\"b"), "offset", (json_int_t)-41, "ms", 0.25,
+                          "list", 1, "two", 1, "nested", "k", "v\n", "msg", "not the message",
+                          "long", long_text, "level", "not the level");
+    const uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    const uint8_t sid[8] = {0xa0, 0xb0, 0xc0, 0xd0, 0xe0, 0xf0, 0x01, 0x02};
+    big_sink direct = {0}, tree = {0};
+    sio_log_set_trace(tid, sid);
+    sio_log_emit(to_big, &direct, "warn", "one \xc3\xa9 line", 11, f);
+    sio_redactor *red = sio_redact_global();
+    assert_int_equal(sio_redact_add(red, "unused", "never-in-the-line", 17, NULL), 0);
+    sio_log_emit(to_big, &tree, "warn", "one \xc3\xa9 line", 11, f);
+    sio_redact_reset(red);
+    sio_log_set_trace(NULL, NULL);
+    json_decref(f);
+    assert_true(direct.len > sizeof long_text);
+    const char *a = strstr(direct.text, ",\"level\""), *b = strstr(tree.text, ",\"level\"");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    assert_true(strncmp(direct.text, "{\"ts\":\"", 7) == 0);
+    json_t *v = sio_json_parse(direct.text, direct.len - 1, NULL);
+    assert_non_null(v);
+    assert_string_equal(field(v, "msg"), "one \xc3\xa9 line");
+    assert_string_equal(field(v, "span_id"), "a0b0c0d0e0f00102");
+    json_decref(v);
+    free(direct.text);
+    free(tree.text);
+}
+
 /* Every call of a limited line is either written or counted as suppressed
  * in a later line (or still pending in the limiter): nothing goes missing
  * uncounted, whatever the clock does during the burst. */
@@ -174,6 +228,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(lines_are_json_with_the_trace, capture, release),
         cmocka_unit_test_setup_teardown(a_limited_line_counts_what_it_holds_back, capture, release),
+        cmocka_unit_test(both_routes_write_the_same_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,12 +44,11 @@ static const char *joined_protocol(sio_service *s) {
 static void stop_between_join_and_first_assignment(void **state) {
     (void)state;
     static char *argv[] = {"serve", "--workflows", SIO_TEST_WORKFLOWS,
-                           "-X", "partition.assignment.strategy=cooperative-sticky",
                            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", NULL};
     static char *envp[] = {"WORKER_COUNT=1", "LOG_LEVEL=warn", "TOPIC_PARTITIONS=2",
-                           "DRAIN_TIMEOUT=5s", NULL};
+                           "DRAIN_TIMEOUT=5s", "KAFKA_ASSIGNMENT_STRATEGY=cooperative-sticky", NULL};
     sio_err err;
-    const sio_config *cfg = sio_config_load(9, argv, envp, NULL, &err);
+    const sio_config *cfg = sio_config_load(7, argv, envp, NULL, &err);
     if (cfg == NULL) fail_msg("config: %s", err.msg);
     sio_service_opts so = {.embedded = 1};
     sio_service *s = sio_service_create(cfg, &so, &err);
