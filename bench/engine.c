@@ -1,13 +1,17 @@
 /*
  * engine.c - the engine alone: no Kafka, no Redis, one thread.
  *
- *   sio_bench_engine WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS
+ *   sio_bench_engine WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS|Nx
  *
  * Creates one worker (sio_worker_create, never started: its loop runs on
  * this thread through sio_worker_run_until_idle) with the daemon's default
  * limits (64 MiB, 1e8 instructions, 10 min), warms up, then submits runs
  * (sio_worker_submit_run: WORKFLOW with ATTRS_JSON as Lua values) in batches of 100
- * until SECONDS of CPU time have been used.  Since it is single-threaded,
+ * until SECONDS of CPU time have been used - or, given Nx (e.g. 10000x),
+ * exactly N executions (N a multiple of 1,000): with a fixed count, two
+ * runs under `valgrind --tool=cachegrind` of different N give the machine
+ * instructions per execution from the difference, a figure a loaded
+ * machine does not move.  Since it is single-threaded,
  * executions per CPU second is executions per core.  Prints one JSON line,
  * with the allocations per execution over the timed part: lua_allocs /
  * lua_bytes the Lua state's (blocks allocated or grown by the counting
@@ -87,11 +91,17 @@ static void run_batches(sio_worker *w, sio_run_job *jobs, long batches) {
 
 int main(int argc, char **argv) {
     if (argc != 6) {
-        fprintf(stderr, "usage: %s WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS\n", argv[0]);
+        fprintf(stderr, "usage: %s WORKFLOWS_DIR LUA_DIR WORKFLOW ATTRS_JSON SECONDS|Nx\n", argv[0]);
         return 2;
     }
     const char *wf = argv[3], *attrs = argv[4];
     double seconds = atof(argv[5]);
+    size_t alen = strlen(argv[5]);
+    long fixed = alen > 1 && argv[5][alen - 1] == 'x' ? atol(argv[5]) : 0;
+    if (fixed < 0 || fixed % (10 * BATCH) != 0) {
+        fprintf(stderr, "Nx: N must be a multiple of %d\n", 10 * BATCH);
+        return 2;
+    }
     sio_worker_cfg cfg = {.id = 0, .workflows_dir = argv[1], .lua_dir = argv[2],
                           .limits = {.mem_limit_bytes = 64u << 20, .instr_limit = 100000000,
                                      .deadline_ms = 600000},
@@ -124,7 +134,7 @@ int main(int argc, char **argv) {
     do {
         run_batches(w, jobs, 10);
         c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    } while (c1 - c0 < seconds);
+    } while (fixed ? done < fixed : c1 - c0 < seconds);
     double wall = clock_s(CLOCK_MONOTONIC) - w0, cpu = c1 - c0;
     unsigned long m1 = c_mallocs;
     sio_worker_alloc_stats(w, &a1, &b1);

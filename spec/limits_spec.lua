@@ -121,3 +121,67 @@ describe("SIO_PUBLISH_LIMIT", function()
     h:close()
   end)
 end)
+
+-- The engine's own code runs without the count hook (it is armed around
+-- each call of user code, and for the rest of the command once user code
+-- has set a metatable): every
+-- way user code can run must still be metered - including code that user
+-- code hid in a value the engine's own code touches afterwards.  Each
+-- workflow spins for ever one way; each runs after a command with no user
+-- code at all (`plain`, whose thread the worker then reuses).
+local SPIN = "while true do end"
+local ARMED = {
+  ["lua/filters.lua"] = "return { spin = function(v) " .. SPIN .. " end }",
+  ["lua/tools/spintool.lua"] = "return function(args, ctx) " .. SPIN .. " end",
+  ["lua/tools/spinload.lua"] = SPIN .. "\nreturn function() end",
+  ["lua/mods/spinmod.lua"] = SPIN .. "\nreturn {}",
+  ["lua/mods/usesmod.lua"] = "local m = require 'mods.spinmod'\nreturn function() return 'x' end",
+  ["workflows/plain.yaml"] = "intent: plain\nsteps:\n  - id: s1\n    tool: {name: echo, args: {q: \"${A.query}\"}}\n",
+  ["workflows/filter.yaml"] = "intent: filter\nsteps:\n  - id: s1\n    tool: {name: echo}\n"
+    .. "  - id: f\n    tool: {name: echo, args: {q: \"${A.query | spin}\"}}\n",
+  ["workflows/tool.yaml"] = "intent: tool\nsteps:\n  - id: t\n    tool: {name: spintool}\n",
+  ["workflows/toolload.yaml"] = "intent: toolload\nsteps:\n  - id: t\n    tool: {name: spinload}\n",
+  ["workflows/module.yaml"] = "intent: module\nsteps:\n  - id: m\n    run: mods.usesmod\n",
+  ["workflows/output.yaml"] = "intent: output\nsteps:\n  - id: s1\n    tool: {name: echo}\n"
+    .. "output:\n  x: \"${A.query | spin}\"\n",
+  -- a metamethod planted in A by a step that returns at once, reached by
+  -- the engine's template lookup in the next (built-in) step
+  ["workflows/trap.yaml"] = "intent: trap\nsteps:\n  - id: plant\n    run: |\n"
+    .. "      A.trap = setmetatable({}, { __index = function() " .. SPIN .. " end })\n"
+    .. "      return 'planted'\n"
+    .. "  - id: lookup\n    tool: {name: echo, args: {q: \"${A.trap.x}\"}}\n",
+  -- a metatable on A itself, whose __newindex spins when the engine
+  -- stores the step's record in A
+  ["workflows/newindex.yaml"] = "intent: newindex\nsteps:\n  - id: plant\n    run: |\n"
+    .. "      setmetatable(A, { __newindex = function() " .. SPIN .. " end })\n"
+    .. "      return 'planted'\n",
+  -- user code that sets no metatable is disarmed after it returns: the
+  -- next user code is armed again, and so is a step resumed after waiting
+  ["workflows/again.yaml"] = "intent: again\nsteps:\n  - id: g\n    guard: \"A.query ~= nil\"\n"
+    .. "    run: \"return 1\"\n  - id: r\n    run: \"return { n = #A.query }\"\n"
+    .. "  - id: spin\n    run: \"" .. SPIN .. "\"\n",
+  ["workflows/waits.yaml"] = "intent: waits\nsteps:\n  - id: r\n    run: \"return 1\"\n"
+    .. "  - id: w\n    run: \"sio.sleep(1) " .. SPIN .. "\"\n",
+  ["workflows/luafn.lua"] = "return { intent = 'luafn', steps = { { id = 'a', tool = { name = 'echo',\n"
+    .. "  args = function(A) " .. SPIN .. " end } } } }\n",
+}
+
+describe("user code is metered though the engine's own code is not", function()
+  local root
+  setup(function() root = H.mkproject(ARMED) end)
+
+  local cases = {
+    { "filter", "f" }, { "tool", "t" }, { "toolload", "t" }, { "module", "m" },
+    { "output", nil }, { "trap", "lookup" }, { "newindex", nil }, { "luafn", "a" },
+    { "again", "spin" }, { "waits", "w" },
+  }
+  for _, c in ipairs(cases) do
+    it(c[1], function()
+      local h = testing.new({ root = root, instructions = 1000000 })
+      h:run("plain", { query = "q" }):expect_ok()
+      h:run(c[1], { query = "q" }):expect_error("permanent", "^instruction limit exceeded$", c[2])
+      h:run("plain", { query = "again" }):expect_ok()
+      h:close()
+    end)
+  end
+end)

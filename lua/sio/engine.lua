@@ -106,10 +106,32 @@ function M.is_record(v)
 end
 
 local Cmd = {}
-Cmd.__index = Cmd
+local class_of, summary_of -- (below)
 
 ---------------------------------------------------------------------------
 -- per-command user-code instances (created lazily, only when needed)
+
+-- The command's thread starts unarmed (sio_exec_bind_unarmed): the
+-- engine's own code runs without the count hook, whose cost is paid on
+-- every instruction while it is set.  Every user function (guard, run
+-- code, Lua tool, filter, the Lua workflow file and its functions, a
+-- module) is reached through one of the accessors below, and each arms
+-- the command's execution first (host.exec_arm: the running thread and
+-- the run's); a step with user code has its coroutine armed before each
+-- resume (Cmd:resume).  When the user code returns (the guard's pcall,
+-- the step coroutine's resume) the engine disarms (host.exec_disarm),
+-- which the host refuses once user code has set a metatable: its
+-- metamethods, in A or in a payload, could run inside the engine's own
+-- code, so the command stays armed, on every thread, from then on.
+function Cmd:arm()
+  local arm = self.arm_fn
+  if arm then arm() end
+end
+
+function Cmd:disarm()
+  local disarm = self.disarm_fn
+  if disarm then disarm() end
+end
 
 -- require "sio" is answered from the env's preload table, so env.require
 -- stays the host's own function: its errors point at the user's line,
@@ -136,6 +158,7 @@ end
 -- The Lua workflow file re-instantiated with this command's environment, so
 -- inline functions never share state between commands.
 function Cmd:wf_instance()
+  self:arm()
   local inst = self._inst
   if inst then return inst end
   local factory = self.wf.factory
@@ -149,6 +172,7 @@ function Cmd:wf_instance()
 end
 
 function Cmd:user_filter(name)
+  self:arm()
   local fs = self._filters
   if not fs then
     local factory = self.wf.filters_factory
@@ -163,6 +187,7 @@ function Cmd:user_filter(name)
 end
 
 function Cmd:guard_fn(i)
+  self:arm()
   local gs = self._guards
   if not gs then gs = {}; self._guards = gs end
   local g = gs[i]
@@ -176,6 +201,7 @@ function Cmd:guard_fn(i)
 end
 
 function Cmd:run_fn(i)
+  self:arm()
   local step = self.wf.steps[i]
   if step.run_lua then return self:wf_instance().steps[i].run end
   local f = step.run_factory(not step.run_pure and self:env() or nil)
@@ -186,6 +212,7 @@ function Cmd:run_fn(i)
 end
 
 function Cmd:user_tool(entry)
+  self:arm()
   local ts = self._tools
   if not ts then ts = {}; self._tools = ts end
   local f = ts[entry.name]
@@ -263,7 +290,7 @@ end
 function Cmd:publish(step_id, payload)
   local n = self.npublished + 1
   self.npublished = n
-  local limit = self.publish_limit
+  local limit = self.opts.publish_limit
   if limit and n > limit then
     local e = { class = "permanent", step = step_id, message = sformat(
       "publish limit exceeded: more than %d step results and sio.publish calls in one command (SIO_PUBLISH_LIMIT)", limit) }
@@ -272,6 +299,39 @@ function Cmd:publish(step_id, payload)
   end
   local cb = self.opts.on_step_result
   if cb then cb(step_id, payload, self.query) end
+end
+
+---------------------------------------------------------------------------
+-- The class of the commands of one host: Cmd's methods and the host's
+-- functions the engine calls on every step (looked up once per host, not
+-- stored in every command).  Trusted: user code never sees a command.
+local classes = setmetatable({}, { __mode = "k" })
+function class_of(host)
+  local c = classes[host]
+  if c then return c end
+  c = {}
+  for k, v in pairs(Cmd) do c[k] = v end
+  c.host = host
+  c.t_begin, c.t_retry, c.t_end = host.step_begin, host.step_retry, host.step_end
+  c.set_step = host.exec_step or no_mark
+  c.arm_fn, c.disarm_fn = host.exec_arm, host.exec_disarm
+  c.__index = c
+  classes[host] = c
+  return c
+end
+
+-- "workflow X: N steps ok, M skipped[, K failed]", made once per workflow
+-- and counts (the workflow's table keeps them; strings are immutable).
+function summary_of(wf, nok, nskipped, nfailed)
+  local cache = wf.summaries
+  if not cache then cache = {}; wf.summaries = cache end
+  local key = (nok * 1024 + nskipped) * 1024 + nfailed
+  local s = cache[key]
+  if s then return s end
+  s = sformat("workflow %s: %d steps ok, %d skipped", wf.intent, nok, nskipped)
+  if nfailed > 0 then s = s .. sformat(", %d failed", nfailed) end
+  if nok < 1024 and nskipped < 1024 and nfailed < 1024 then cache[key] = s end
+  return s
 end
 
 ---------------------------------------------------------------------------
@@ -416,6 +476,7 @@ function Cmd:start(i)
   if step.has_guard then
     self:mark(i)
     local ok, v = pcall(self.guard_eval, self, i)
+    self:disarm()
     self:mark(nil)
     if self:killed() then return end
     if not ok then
@@ -485,7 +546,13 @@ function Cmd:resume(i, ...)
   local prev = self.current
   self.current = i
   self:mark(i)
+  -- a step with user code runs armed; any other step's coroutine gets the
+  -- hook when the command has it for good (see Cmd:arm)
+  local user = self.wf.steps[i].user_code
+  local arm = self.arm_fn
+  if arm then arm(r.co, not user) end
   local ok, a, b, c = co_resume(r.co, ...)
+  if user then local disarm = self.disarm_fn; if disarm then disarm(r.co) end end
   self:mark(prev)
   self.current = prev
   if self:killed() then return end
@@ -584,6 +651,7 @@ local function schedule(cx)
     if steps[i].has_guard then
       cx:mark(i)
       local ok, v = pcall(cx.guard_eval, cx, i)
+      cx:disarm()
       cx:mark(nil)
       if cx:killed() then return end
       -- A guard that raises here usually reads an output that does not exist
@@ -664,19 +732,29 @@ function M.execute(host, wf, attrs, opts)
   end
   A.query = utter
 
-  local cx = setmetatable({
-    host = host, wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
-    done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0,
-    t_begin = host.step_begin, t_retry = host.step_retry, t_end = host.step_end,
-    npublished = 0, publish_limit = opts.publish_limit, set_step = host.exec_step or no_mark,
-  }, Cmd)
-  if wf.straight then run_straight(cx) else schedule(cx) end
+  local cx
+  if wf.straight then
+    cx = setmetatable({
+      wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+      done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0, npublished = 0,
+    }, class_of(host))
+    run_straight(cx)
+  else
+    -- (the fields the scheduler adds are named, nil, so that the table is
+    -- made with room for them instead of growing as they come)
+    cx = setmetatable({
+      wf = wf, A = A, opts = opts, query = utter, state = {}, running = 0,
+      done = {}, outputs = {}, nok = 0, nskipped = 0, nfailed = 0, ndropped = 0, npublished = 0,
+      remaining = nil, ready = nil, rt = nil, ops = nil, timers = nil, backoffs = nil,
+      current = nil, spare_co = nil, _guards = nil, _env = nil, _sio = nil,
+    }, class_of(host))
+    schedule(cx)
+  end
 
   if cx.err then cx:abandon(); return nil, cx.err end
   if cx.first_err then return nil, cx.first_err end
 
-  local summary = sformat("workflow %s: %d steps ok, %d skipped", wf.intent, cx.nok, cx.nskipped + cx.ndropped)
-  if cx.nfailed > 0 then summary = summary .. sformat(", %d failed", cx.nfailed) end
+  local summary = summary_of(wf, cx.nok, cx.nskipped + cx.ndropped, cx.nfailed)
   local result = { summary = summary, steps = cx.done, outputs = cx.outputs, attempts = cx.attempts }
   local out = wf.output
   if out then

@@ -282,6 +282,14 @@ function M.compile_value(v, where, opts, flags, path)
     if tpl == nil then return function() return v end, flags end
     if tpl.user then flags.user = true end
     local strict = opts.strict
+    local e = tpl.single
+    if e and not e.root and e.nfilters == 0 then -- "${A.x.y}": the lookup alone
+      return function(A)
+        local x = lookup(A, e)
+        if x == nil then missing(e, where, strict); return "" end
+        return x
+      end, flags
+    end
     return function(A, cx) return M.render(tpl, A, cx, where, strict) end, flags
   elseif t == "table" then
     local keys, plans, n = {}, {}, 0

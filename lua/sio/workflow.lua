@@ -447,8 +447,9 @@ local function build_step(ctx, wf, raw, i)
     add_error(ctx, id, nil, "a step needs a tool or run")
   end
 
+  local user_args = false
   if type(args_src) == "function" and ctx.fmt == "lua" then
-    ctx.has_functions = true; user = true
+    ctx.has_functions = true; user = true; user_args = true
     step.args = function(A, cx)
       local s = cx:wf_instance().steps[i]
       local f = s.tool and type(s.tool) == "table" and s.tool.args or s.args
@@ -460,12 +461,14 @@ local function build_step(ctx, wf, raw, i)
     else
       local plan, flags = template.compile_value(args_src, where .. " args", fn_opts)
       if not plan then add_error(ctx, id, "args", flags)
-      else step.args = plan; if flags.user then user = true end end
+      else step.args = plan; if flags.user then user = true; user_args = true end end
     end
   end
 
   step.sync = step.kind == "tool" and step.tool and step.tool.sync and not user
     and not step.timeout_ms and step.retries == 0 or false
+  -- whether the step's coroutine runs user code (the engine arms it)
+  step.user_code = step.kind == "run" or (step.tool and step.tool.kind == "lua") or user_args
   return step
 end
 

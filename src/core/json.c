@@ -249,7 +249,16 @@ json_t *sio_json_cstr(const char *s) {
 size_t sio_utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, k;
-    while (i < n && (k = sio_utf8_seq(u + i, n - i)) != 0) i += k;
+    while (i < n) {
+        while (n - i >= 8) { /* ASCII, 8 bytes at a time */
+            uint64_t w;
+            memcpy(&w, u + i, sizeof w);
+            if (w & UINT64_C(0x8080808080808080)) break;
+            i += 8;
+        }
+        if (i == n || (k = sio_utf8_seq(u + i, n - i)) == 0) break;
+        i += k;
+    }
     return i;
 }
 

@@ -53,6 +53,33 @@ static int h_exec_killed(lua_State *L) {
     return 1;
 }
 
+/* The thread at arg 1 (nil: none), of the running execution. */
+static lua_State *opt_thread(lua_State *L, sio_exec *ex) {
+    lua_State *co = lua_isnoneornil(L, 1) ? NULL : lua_tothread(L, 1);
+    luaL_argexpected(L, lua_isnoneornil(L, 1) || co != NULL, 1, "thread or nil");
+    return co != NULL && sio_exec_of(co) == ex ? co : NULL;
+}
+
+/* host.exec_arm([co [, only_if_armed]]): see sio_exec_arm; co (a
+ * suspended thread of the same execution) gets the hook too.  With
+ * only_if_armed, arms nothing: co gets the hook when the execution has
+ * it. */
+static int h_exec_arm(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex == NULL) return 0;
+    lua_State *co = opt_thread(L, ex);
+    if (!lua_toboolean(L, 2)) sio_exec_arm(ex, L);
+    if (co != NULL) sio_exec_arm_thread(ex, co);
+    return 0;
+}
+
+/* host.exec_disarm([co]): see sio_exec_disarm. */
+static int h_exec_disarm(lua_State *L) {
+    sio_exec *ex = sio_exec_of(L);
+    if (ex != NULL) sio_exec_disarm(ex, L, opt_thread(L, ex));
+    return 0;
+}
+
 /* host.exec_step(id | nil): see sio_exec_set_step. */
 static int h_exec_step(lua_State *L) {
     sio_exec *ex = sio_exec_of(L);
@@ -212,6 +239,7 @@ int luaopen_sio_host(lua_State *L) {
         {"coroutine_create", h_coroutine_create}, {"list_dir", h_list_dir},
         {"uuid", h_uuid}, {"log", h_log},
         {"exec_killed", h_exec_killed}, {"exec_step", h_exec_step},
+        {"exec_arm", h_exec_arm}, {"exec_disarm", h_exec_disarm},
         {"suggest", sio_host_suggest}, {"duration_ms", sio_host_duration}, {NULL, NULL}};
     if (sio_sandbox_of(L) == NULL)
         return luaL_error(L, "sio.host: this state was not created by sio_sandbox_create");

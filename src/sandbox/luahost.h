@@ -44,6 +44,15 @@
  *       metamethods run); nested tables become JSON up to depth 8.
  *   host.exec_killed() -> false | {class="permanent", message=..., limit=true[, step=...]}
  *       for the running coroutine's execution.
+ *   host.exec_arm([co [, only_if_armed]])   host.exec_disarm([co])
+ *       Arms the running coroutine's execution (sio_exec_arm: the count
+ *       hook on the running thread, the run's thread and co, a suspended
+ *       coroutine of the same execution, when given; only co, and only
+ *       when the execution is armed, with only_if_armed), and disarms it
+ *       again (sio_exec_disarm: not once user code has set a metatable).
+ *       The engine arms before every call of user code of a command whose
+ *       thread was bound unarmed (sio_exec_bind_unarmed) and disarms when
+ *       it returns; no-ops for an execution bound armed.
  *   host.exec_step(id | nil)
  *       Names the workflow step whose code runs now in the running
  *       coroutine's execution (see sio_exec_set_step); nil = none.

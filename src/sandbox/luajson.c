@@ -23,7 +23,9 @@
  * C callers that want a tree from a Lua value (sio_lua_to_json) get it
  * built by the same walk as the text, node by node: no text is written
  * and parsed back.  The tree is held by a userdata until it is handed
- * over (a raise frees it with the userdata), and the meter is installed
+ * over (one per state, anchored in the registry like the text buffer: a
+ * tree a raise left there is freed by the next conversion, or with the
+ * state), and the meter is installed
  * only around each jansson call, never across a Lua call that may raise.
  */
 #include "luajson.h"
@@ -279,6 +281,30 @@ static int tree_holder_gc(lua_State *L) {
     json_decref(*root);
     *root = NULL;
     return 0;
+}
+
+/* The state's one tree holder (sio_lua_to_json runs no Lua code while it
+ * builds, so one conversion at a time), emptied of what a raise left. */
+static const char holder_key = 0;
+static json_t **tree_holder(lua_State *L) {
+    json_t **root;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &holder_key) == LUA_TUSERDATA) {
+        root = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        json_decref(*root); /* (not charged any more: its exec is gone or killed) */
+        *root = NULL;
+        return root;
+    }
+    lua_pop(L, 1);
+    root = lua_newuserdatauv(L, sizeof *root, 0);
+    *root = NULL;
+    if (luaL_newmetatable(L, TREE_MT)) {
+        lua_pushcfunction(L, tree_holder_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &holder_key);
+    return root;
 }
 
 /* Puts seg in front of err's message as the error unwinds: the first
@@ -547,16 +573,7 @@ json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
     /* A scalar's node is made after the last call that can raise: no
      * holder needed. */
     json_t *scalar = NULL, **root = &scalar;
-    int held = lua_type(L, idx) == LUA_TTABLE;
-    if (held) {
-        root = lua_newuserdatauv(L, sizeof *root, 0);
-        *root = NULL;
-        if (luaL_newmetatable(L, TREE_MT)) {
-            lua_pushcfunction(L, tree_holder_gc);
-            lua_setfield(L, -2, "__gc");
-        }
-        lua_setmetatable(L, -2);
-    }
+    if (lua_type(L, idx) == LUA_TTABLE) root = tree_holder(L);
     enc e = {.L = L, .ex = m.ex, .err = err, .m = &m, .root = root};
     json_t *v = NULL;
     if (enc_value(&e, idx, 0) == 0) {
@@ -567,7 +584,6 @@ json_t *sio_lua_to_json(lua_State *L, int idx, sio_err *err) {
         meter_off(&m);
     }
     *root = NULL;
-    if (held) lua_pop(L, 1);
     meter_done(&m);
     if (v == NULL) sio_exec_charge(L, 0); /* raises when killed */
     return v;

@@ -25,7 +25,9 @@
  * Limits.  An execution (sio_exec) is one command's budget: memory (bytes
  * charged by the counting allocator while the exec is entered), instructions
  * (a count hook every SIO_HOOK_EVERY instructions, which also checks the
- * deadline) and a wall-clock deadline.  C functions that can loop for long
+ * deadline; a driver whose own code is trusted may leave it off until
+ * the first user code, see sio_exec_bind_unarmed) and a wall-clock
+ * deadline.  C functions that can loop for long
  * charge the same budget: pattern matching per step, table.insert/remove/
  * move/concat per element, table.sort n log2 n up front, JSON conversion
  * (luajson.h) per value and per byte, and every allocation one
@@ -136,10 +138,42 @@ sio_exec *sio_exec_create(sio_sandbox *sb, const sio_limits *limits,
 void sio_exec_destroy(sio_exec *ex);
 
 /* Binds thread co to ex: stores ex's handle in co's extra space and sets
- * the count hook.  Coroutines later created from co by the limit-aware
- * create/wrap inherit both.  Returns 0, or -1 (INVAL) when co is the main
+ * the count hook (ex is armed).  Coroutines later created from co by the
+ * limit-aware create/wrap inherit both.  Returns 0, or -1 (INVAL) when co is the main
  * thread or belongs to another state. */
 int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err);
+
+/* Binds thread co to ex as sio_exec_bind does, but with the count hook off:
+ * for a driver whose code on co is trusted (the engine) and arms ex
+ * (sio_exec_arm, host.exec_arm) before the first user code of the
+ * execution runs.  Until then no instruction of co is counted (trusted
+ * code is bounded by its input) and no deadline is checked while code
+ * runs; memory is charged as always, and C work charges the budget.  A
+ * thread reused from an earlier execution loses that one's hook.  co
+ * must stay alive (anchored) while ex lives.  Returns as sio_exec_bind. */
+int sio_exec_bind_unarmed(sio_exec *ex, lua_State *co, sio_err *err);
+
+/* Arms ex: the count hook goes on L (a thread running for ex) and on the
+ * thread bound by sio_exec_bind_unarmed, and every coroutine created for
+ * ex while it is armed inherits it.  A thread of ex created before (a
+ * suspended coroutine) gets it from sio_exec_arm_thread before it runs
+ * again.  Execs are created armed; arming an armed exec changes nothing.
+ * Arming an unarmed one charges SIO_HOOK_EVERY instructions up front:
+ * a hook set anew counts its first period from zero, so without the
+ * charge user code armed and disarmed repeatedly would run up to a period
+ * each time uncounted (the charge can only overcount).
+ *
+ * sio_exec_disarm takes the hook off L, co (may be NULL) and the bound
+ * thread again, once user code has returned to the driver - unless user
+ * code of ex ever set a metatable (the safe setmetatable taints ex): its
+ * metamethods could then run inside trusted code, so ex stays armed for
+ * good; also when ex was bound armed or is killed.  Without metatables
+ * nothing user code leaves behind can run code of its own in the
+ * driver's (tables, strings, functions the engine never calls). */
+void sio_exec_arm(sio_exec *ex, lua_State *L);
+void sio_exec_arm_thread(sio_exec *ex, lua_State *co);
+void sio_exec_disarm(sio_exec *ex, lua_State *L, lua_State *co);
+int sio_exec_armed(const sio_exec *ex);
 
 /* Makes ex the execution charged for allocations until sio_exec_leave.
  * Pairs nest (leave restores the previous one).  Call around every

@@ -85,6 +85,7 @@ sio_exec *sio_exec_create(sio_sandbox *sb, const sio_limits *limits, sio_err *er
         return NULL;
     }
     ex->sb = sb;
+    ex->armed = 1;
     sio_limits l = limits ? *limits : sb->defaults;
     ex->mem_limit = l.mem_limit_bytes ? l.mem_limit_bytes : sb->defaults.mem_limit_bytes;
     ex->instr_limit = l.instr_limit ? l.instr_limit : sb->defaults.instr_limit;
@@ -235,19 +236,62 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     sio_exec_charge(L, SIO_HOOK_EVERY);
 }
 
-int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err) {
+static int bind_check(sio_exec *ex, lua_State *co, sio_err *err) {
     if (sio_sandbox_of(co) != ex->sb || co == ex->sb->L)
         return sio_err_set(err, SIO_E_INVAL, "exec: cannot bind this thread");
     set_thread_handle(co, ex->handle);
+    return 0;
+}
+
+static void hook_on(lua_State *co) {
+    if (lua_gethook(co) != count_hook) lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
+}
+
+int sio_exec_bind(sio_exec *ex, lua_State *co, sio_err *err) {
+    if (bind_check(ex, co, err) != 0) return -1;
+    ex->armed = 1;
     lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
     return 0;
 }
+
+int sio_exec_bind_unarmed(sio_exec *ex, lua_State *co, sio_err *err) {
+    if (bind_check(ex, co, err) != 0) return -1;
+    ex->armed = 0;
+    ex->main = co;
+    lua_sethook(co, NULL, 0, 0);
+    return 0;
+}
+
+void sio_exec_arm(sio_exec *ex, lua_State *L) {
+    if (!ex->armed) {
+        ex->armed = 1;
+        spend(ex, SIO_HOOK_EVERY); /* see sandbox.h; the hook raises if this killed ex */
+    }
+    if (ex->main != NULL) hook_on(ex->main);
+    if (L != ex->sb->L) hook_on(L); /* never the state's own thread */
+}
+
+void sio_exec_disarm(sio_exec *ex, lua_State *L, lua_State *co) {
+    if (!ex->armed || ex->tainted || ex->killed != SIO_KILL_NONE || ex->main == NULL) return;
+    ex->armed = 0;
+    lua_sethook(ex->main, NULL, 0, 0);
+    if (L != ex->sb->L) lua_sethook(L, NULL, 0, 0);
+    if (co != NULL && co != ex->sb->L) lua_sethook(co, NULL, 0, 0);
+}
+
+void sio_exec_taint(sio_exec *ex) { ex->tainted = 1; }
+
+void sio_exec_arm_thread(sio_exec *ex, lua_State *co) {
+    if (ex->armed && co != ex->sb->L) hook_on(co);
+}
+
+int sio_exec_armed(const sio_exec *ex) { return ex->armed; }
 
 void sio_exec_inherit(lua_State *L, lua_State *co) {
     sio_exec *ex = sio_exec_of(L);
     if (ex != NULL) {
         set_thread_handle(co, ex->handle);
-        lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
+        if (ex->armed) lua_sethook(co, count_hook, LUA_MASKCOUNT, SIO_HOOK_EVERY);
     } else {
         set_thread_handle(co, 0);
     }

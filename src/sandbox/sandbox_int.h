@@ -32,6 +32,9 @@ struct sio_exec {
     size_t mem_used, mem_peak;
     uint64_t instr;
     sio_kill killed;
+    int armed;            /* the count hook is on (sio_exec_arm) */
+    int tainted;          /* user code set a metatable: armed for good */
+    lua_State *main;      /* the thread bound unarmed, for sio_exec_arm */
     sio_exec *prev;       /* entered before this one (enter/leave nest) */
     void *data;           /* the owner's, see sio_exec_set_data */
     char step[SIO_STEP_MAX]; /* sio_exec_set_step; "" = none */
@@ -86,6 +89,11 @@ int sio_exec_spend_on(sio_exec *ex, uint64_t n);
 int sio_exec_mem_room_on(sio_exec *ex, lua_State *L, size_t bytes);
 int sio_exec_mem_charge_on(sio_exec *ex, lua_State *L, size_t bytes);
 void sio_exec_mem_release_on(sio_exec *ex, size_t bytes);
+
+/* User code set a metatable (the safe setmetatable): from now on values
+ * with user metamethods may reach trusted code, so ex stays armed once
+ * armed (sio_exec_disarm does nothing). */
+void sio_exec_taint(sio_exec *ex);
 
 /* Copies L's exec binding (or the entered exec) onto new thread co. */
 void sio_exec_inherit(lua_State *L, lua_State *co);

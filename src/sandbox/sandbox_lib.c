@@ -135,6 +135,8 @@ static int safe_setmetatable(lua_State *L) {
     if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
         return luaL_error(L, "cannot change a protected metatable");
     lua_settop(L, 2);
+    sio_exec *ex = sio_exec_of(L);
+    if (ex != NULL && t == LUA_TTABLE) sio_exec_taint(ex); /* metamethods: user code */
     lua_setmetatable(L, 1);
     return 1;
 }

@@ -441,7 +441,9 @@ sio_run *sio_worker_run(sio_worker *w, const char *workflow, const json_t *attrs
         r->co = lua_newthread(L);
         r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* anchors the thread */
     }
-    if (sio_exec_bind(r->exec, r->co, err) != 0) {
+    /* The engine arms the exec before the command's first user code
+     * (host.exec_arm): its own code runs without the count hook. */
+    if (sio_exec_bind_unarmed(r->exec, r->co, err) != 0) {
         luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
         sio_exec_destroy(r->exec);
         free(r);

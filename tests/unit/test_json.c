@@ -166,6 +166,12 @@ static void utf8_checks(void **state) {
     assert_int_equal(sio_utf8_valid("\xED\xA0\x80", 3), 0);     /* a surrogate */
     assert_int_equal(sio_utf8_valid("\xF4\x90\x80\x80", 4), 0); /* above U+10FFFF */
     assert_int_equal(sio_utf8_valid("\xE2\x82", 2), 0);         /* cut short */
+    /* past the 8-byte ASCII runs */
+    assert_int_equal(sio_utf8_valid("abcdefghabcdefgh", 16), 16);
+    assert_int_equal(sio_utf8_valid("abcdefghij\xFFk", 12), 10);
+    assert_int_equal(sio_utf8_valid("abcdefgh\xC3\xA9" "abcdefgh\xE2\x82", 20), 18);
+    assert_int_equal(sio_utf8_valid("abcdefg\xC3\xA9" "bcdefgh", 16), 16); /* a character across 8 */
+    assert_int_equal(sio_utf8_valid("abcdefgh\0bcdefgh", 16), 16);
     assert_int_equal(sio_utf8_seq((const unsigned char *)"\xF0\x9F\x98\x80", 4), 4);
 }
 

@@ -646,6 +646,84 @@ static void execs_are_independent(void **state) {
     sio_exec_destroy(NULL);
 }
 
+/* A thread bound unarmed (the engine's) counts none of its own
+ * instructions until sio_exec_arm (host.exec_arm); from then on it, the
+ * coroutines made after it and a suspended one armed on the way
+ * (host.exec_arm(co)) are all metered; a thread bound unarmed again (the
+ * worker reuses threads) has lost the hook of its last execution;
+ * host.exec_disarm stops the count again, unless a metatable was set. */
+static const char *arming =
+    "function count_then_arm() local n = 0 for i = 1, 200000 do n = n + i end\n"
+    "  coroutine.yield(n) host.exec_arm() while true do end end\n"
+    "function arm_old() local c = host.coroutine_create(function() coroutine.yield() while true do end end)\n"
+    "  coroutine.resume(c) host.exec_arm(c) return coroutine.resume(c) end\n"
+    "function arm_new() host.exec_arm()\n"
+    "  return coroutine.resume(host.coroutine_create(function() while true do end end)) end\n"
+    "function trusted_loop() local n = 0 for i = 1, 200000 do n = n + i end return n end\n"
+    "function arm_disarm(taint) host.exec_arm() trusted_loop()\n"
+    "  if taint then host.safe_env().setmetatable({}, {}) end\n"
+    "  host.exec_disarm() return trusted_loop() end\n";
+
+/* Runs global fn on a thread bound to a new exec (armed or not) until it
+ * yields or ends; returns the exec (the caller destroys it). */
+static sio_exec *run_bound(fx *f, lua_State *co, const char *fn, int armed, int want) {
+    sio_exec *ex = sio_exec_create(f->sb, NULL, NULL);
+    assert_non_null(ex);
+    if (armed) assert_int_equal(sio_exec_bind(ex, co, NULL), 0);
+    else assert_int_equal(sio_exec_bind_unarmed(ex, co, NULL), 0);
+    assert_int_equal(sio_exec_armed(ex), armed);
+    lua_getglobal(co, fn);
+    int nres = 0;
+    assert_int_equal(sio_exec_resume(ex, co, f->L, 0, &nres), want);
+    lua_settop(co, 0);
+    return ex;
+}
+
+static void unarmed_until_armed(void **state) {
+    fx *f = *state;
+    lua_State *L = f->L;
+    if (luaL_dostring(L, arming) != LUA_OK) fail_msg("%s", lua_tostring(L, -1));
+    lua_State *co = lua_newthread(L); /* anchored on L's stack */
+    sio_exec *ex = run_bound(f, co, "count_then_arm", 0, LUA_YIELD);
+    assert_true(sio_exec_instructions(ex) < 1000); /* ~400,000 ran */
+    int nres = 0;
+    assert_int_equal(sio_exec_resume(ex, co, L, 0, &nres), LUA_ERRRUN);
+    assert_int_equal(sio_exec_kill_reason(ex), SIO_KILL_INSTR);
+    assert_true(sio_exec_armed(ex));
+    sio_exec_destroy(ex);
+    const char *spinners[] = {"arm_old", "arm_new"};
+    for (int i = 0; i < 2; i++) {
+        ex = run_bound(f, lua_newthread(L), spinners[i], 0, LUA_OK);
+        assert_int_equal(sio_exec_kill_reason(ex), SIO_KILL_INSTR);
+        sio_exec_destroy(ex);
+    }
+    lua_State *reused = lua_newthread(L);
+    ex = run_bound(f, reused, "trusted_loop", 1, LUA_OK);
+    assert_true(sio_exec_instructions(ex) >= 300000); /* 2 a turn */
+    sio_exec_destroy(ex);
+    ex = run_bound(f, reused, "trusted_loop", 0, LUA_OK);
+    assert_true(sio_exec_instructions(ex) < 1000);
+    sio_exec_destroy(ex);
+    /* disarmed again, the second loop is not counted - unless a metatable
+     * was set in between (the first period is charged up front) */
+    ex = run_bound(f, reused, "arm_disarm", 0, LUA_OK); /* (taint nil) */
+    assert_true(sio_exec_instructions(ex) >= 400000 + 1000 && sio_exec_instructions(ex) < 600000);
+    assert_false(sio_exec_armed(ex));
+    sio_exec_destroy(ex);
+    ex = sio_exec_create(f->sb, NULL, NULL);
+    assert_int_equal(sio_exec_bind_unarmed(ex, reused, NULL), 0);
+    lua_getglobal(reused, "arm_disarm");
+    lua_pushboolean(reused, 1);
+    int n2 = 0;
+    assert_int_equal(sio_exec_resume(ex, reused, L, 1, &n2), LUA_OK);
+    assert_true(sio_exec_instructions(ex) >= 800000);
+    assert_true(sio_exec_armed(ex));
+    sio_exec_destroy(ex);
+    lua_settop(reused, 0);
+    lua_settop(L, 0);
+    still_fine(f);
+}
+
 static void state_cap_is_enforced(void **state) {
     (void)state;
     sio_sandbox_cfg cfg = {.state_mem_cap = 16u << 20};
@@ -689,6 +767,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(c_loops_are_charged, setup, teardown),
         cmocka_unit_test_setup_teardown(counters_are_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(execs_are_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(unarmed_until_armed, setup, teardown),
         cmocka_unit_test(state_cap_is_enforced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
