@@ -77,6 +77,17 @@ describe("error messages", function()
     end)
   end
 
+  it("a step whose result cannot become JSON fails with a clear error (found by fuzzing)", function()
+    local root3 = H.mkproject({
+      ["workflows/fnres.yaml"] = "intent: fnres\nsteps:\n  - id: s1\n    publish_result: true\n"
+        .. "    run: |\n      return { ok = true, run = function() end }\n",
+    })
+    local h3 = testing.new({ root = root3 })
+    h3:run("fnres", {}):expect_error("permanent",
+      "^the step's result cannot be sent as JSON: run: cannot encode a function as JSON$", "s1")
+    h3:close()
+  end)
+
   it("name files relative to the workflows folder, never by the host's path", function()
     local r = h:run("raise", {})
     r:expect_error("permanent", "^raise.yaml:16: attempt to index a nil value %(local 't'%)$", "s1")

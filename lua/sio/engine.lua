@@ -561,7 +561,14 @@ function Cmd:resume(i, ...)
     self.spare_co = r.co
     r.co = nil
     if r.timer then self.timers[r.timer] = nil; self:cancel(r.timer); r.timer = nil end
-    return self:complete(i, normalise(b), r.args, r.attempts, c)
+    -- the payload is the step's own value: one that cannot become JSON (a
+    -- function in a table, say) fails the step, it never escapes the engine
+    local enc_ok, payload = pcall(normalise, b)
+    if not enc_ok then
+      return self:step_error(i, { class = "permanent", step = self.wf.steps[i].id,
+        message = "the step's result cannot be sent as JSON: " .. errors.describe(payload) })
+    end
+    return self:complete(i, payload, r.args, r.attempts, c)
   end
   if a == AWAIT and b ~= nil then
     r.op = b
