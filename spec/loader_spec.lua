@@ -31,6 +31,15 @@ describe("loading", function()
     assert.matches("b.yaml:2: duplicate intent 'znoop' (already defined in " .. root .. "/workflows/a.yaml)", err, 1, true)
   end)
 
+  it("an empty entry in steps is named, never an internal error (found by fuzzing)", function()
+    local src = "intent: holes\nsteps:\n  - id: b\n    depends_on: [a]\n  - # nothing here\n  - id: d\n"
+    local root = H.mkproject({ ["workflows/holes.yaml"] = src })
+    local _, err, code = H.cli("validate " .. H.sh(root .. "/workflows") .. " --lua " .. H.sh(root .. "/lua"))
+    assert.are.equal(1, code)
+    assert.matches("holes.yaml:%d+: step #2 is empty %(null%)", err)
+    assert.is_nil(err:find("attempt to index", 1, true))
+  end)
+
   it("validate reports an error under lua/ as a line of its report (exit 1), not as a failure to start", function()
     local root = H.mkproject({ ["workflows/z_noop.yaml"] = NOOP, ["lua/tools/broken.lua"] = "return function(\n" })
     local _, err, code = H.cli("validate " .. H.sh(root .. "/workflows") .. " --lua " .. H.sh(root .. "/lua"))

@@ -327,13 +327,28 @@ end
 ---------------------------------------------------------------------------
 -- building a workflow
 
+-- A list: keys 1..n and nothing else, with no hole (a YAML `- ` with no
+-- value, or a null, leaves one: ipairs would stop there and # may point
+-- past it).
 local function is_list(t)
   if type(t) ~= "table" then return false end
-  local n = #t
+  local n, count = #t, 0
   for k in pairs(t) do
     if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then return false end
+    count = count + 1
   end
-  return true
+  return count == n
+end
+
+-- The first missing index of a table whose keys are positive integers
+-- (a list with a hole), or nil.
+local function list_hole(t)
+  local n = 0
+  for k in pairs(t) do
+    if math.type(k) == "integer" and k > n then n = k end
+  end
+  for i = 1, n do if t[i] == nil then return i end end
+  return nil
 end
 
 local function opt_bool(ctx, id, key, v, default)
@@ -541,6 +556,8 @@ local function build(ctx, raw)
 
   local rsteps = raw.steps
   if rsteps == nil then rsteps = {} end
+  local hole = type(rsteps) == "table" and list_hole(rsteps)
+  if hole then add_error(ctx, nil, "steps", "step #" .. hole .. " is empty (null)"); return nil end
   if not is_list(rsteps) then add_error(ctx, nil, "steps", "steps must be a list"); return nil end
 
   local steps, by_id, ids_ok = {}, {}, true
